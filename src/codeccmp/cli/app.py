@@ -1,0 +1,63 @@
+"""The typer application and the entry point that turns errors into one clear line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from codeccmp.errors import UsageError
+
+app = typer.Typer(
+    name="codeccmp",
+    help="Compare learned and standard image codecs at the same bitrate, with real bitstreams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Built-in command modules; each registers itself on ``app`` when imported.
+_BUILTIN_COMMANDS = ("compare", "codecs")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one line on stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _load_commands() -> None:
+    import importlib
+
+    for mod in _BUILTIN_COMMANDS:
+        importlib.import_module(f"codeccmp.cli.{mod}")
+    from codeccmp.plugins import get_plugin_manager
+
+    get_plugin_manager().hook.register_commands(app=app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: bad input exits 2 with one line on stderr, never a traceback."""
+    _load_commands()
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except UsageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.NoArgsIsHelpError:
+        sys.exit(0)
+    except click.ClickException as exc:
+        # Usage errors from the parser itself (unknown option, bad value): one line.
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        typer.echo("error: aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("error: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)

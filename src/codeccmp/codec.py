@@ -1,0 +1,157 @@
+"""The codec interface every plugin implements, first-party or not.
+
+A codec turns an 8-bit image into bytes and bytes back into an image. Everything the tool
+reports (bpp, quality) is derived from those bytes, so the interface is deliberately narrow:
+``encode`` returns the exact bitstream, ``decode`` sees nothing but that bitstream.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+Family = Literal["learned", "traditional"]
+Param = int | float
+
+
+class CodecError(Exception):
+    """A codec could not do what was asked; the comparison reports it and moves on."""
+
+
+class CodecUnavailable(CodecError):
+    """The codec cannot run here (missing library, weights or device); reported as skipped."""
+
+
+@dataclass(frozen=True)
+class ParamSpace:
+    """The rate parameter a codec exposes, and how it relates to the rate.
+
+    ``kind``:
+      - ``"integer"``: every integer in ``[low, high]`` (JPEG quality 1..100);
+      - ``"continuous"``: any float in ``[low, high]`` (a requested bpp for JPEG 2000);
+      - ``"discrete"``: only the values in ``values`` (the qualities of a learned model).
+
+    ``rate_increases`` says whether a larger parameter gives more bits; the rate search
+    relies on that monotonicity. ``is_bpp`` marks parameters that *are* a target rate
+    (JPEG 2000's rate control), so the search can start at the target itself.
+    """
+
+    name: str
+    kind: Literal["integer", "continuous", "discrete"]
+    low: float = 0.0
+    high: float = 0.0
+    values: tuple[Param, ...] = ()
+    rate_increases: bool = True
+    is_bpp: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind == "discrete" and not self.values:
+            raise ValueError("a discrete parameter space needs values")
+        if self.kind != "discrete" and not self.low < self.high:
+            raise ValueError("low must be below high")
+
+    def candidates(self) -> list[Param]:
+        """All values, in increasing rate order (only for integer and discrete spaces)."""
+        if self.kind == "discrete":
+            vals: list[Param] = sorted(self.values)
+        elif self.kind == "integer":
+            vals = list(range(int(self.low), int(self.high) + 1))
+        else:
+            raise ValueError("a continuous space has no finite candidate list")
+        return vals if self.rate_increases else vals[::-1]
+
+    def describe(self) -> str:
+        if self.kind == "discrete":
+            return f"{self.name} ∈ {{{', '.join(str(v) for v in self.values)}}}"
+        if self.kind == "integer":
+            return f"{self.name} {int(self.low)}–{int(self.high)}"
+        unit = " bpp" if self.is_bpp else ""
+        return f"{self.name} {self.low:g}–{self.high:g}{unit}"
+
+
+@dataclass
+class Encoded:
+    """One real bitstream and how it was made."""
+
+    data: bytes
+    param: Param
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data)
+
+
+@dataclass
+class RunSettings:
+    """Per-run options a codec may need; simple codecs ignore them.
+
+    ``extra`` carries plugin-specific options (for example the learned plugin's weights
+    overrides) without widening this type for every plugin.
+    """
+
+    device: str = "auto"
+    weights: dict[str, str] = field(default_factory=dict)
+    weights_dir: str | None = None
+    offline: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Codec(ABC):
+    """Base class for all codecs.
+
+    Images are ``numpy.uint8`` arrays, ``(H, W)`` for grayscale or ``(H, W, 3)`` for RGB.
+    A codec with ``supports_gray = False`` never sees a 2-D array: the pipeline replicates
+    grayscale to three channels and averages the decoded channels back, and says so.
+    """
+
+    #: Unique, lowercase, shell-friendly name (``jpeg``, ``bmshj2018-factorized``).
+    name: str = ""
+    family: Family = "traditional"
+    #: One line for ``codeccmp codecs``.
+    description: str = ""
+    #: File extension for the bitstream when saved with ``--out`` (no dot).
+    extension: str = "bin"
+    supports_gray: bool = True
+    param_space: ParamSpace
+
+    def configure(self, settings: RunSettings) -> None:  # noqa: B027 - optional hook
+        """Receive run options (device, weights) before any encode; default: ignore."""
+
+    def availability(self) -> str | None:
+        """``None`` when usable here, else a one-line reason (shown by ``codeccmp codecs``)."""
+        return None
+
+    def library(self) -> dict[str, str]:
+        """Name and version of what does the coding, recorded for provenance."""
+        return {}
+
+    def device(self) -> str:
+        """Where the coding runs; traditional codecs run on the CPU."""
+        return "cpu"
+
+    @abstractmethod
+    def encode(self, image: np.ndarray, param: Param) -> Encoded:
+        """Encode ``image`` at rate parameter ``param`` and return the exact bytes."""
+
+    @abstractmethod
+    def decode(self, data: bytes) -> np.ndarray:
+        """Decode from ``data`` alone (a fresh decoder, no state from ``encode``)."""
+
+    def match_rate(
+        self, image: np.ndarray, target_bpp: float
+    ) -> Sequence[Encoded] | None:
+        """Optionally propose encodings near ``target_bpp`` more cheaply than a blind search.
+
+        Return the real encodings tried (the rate search keeps the closest), or ``None`` to
+        use the generic bisection. Learned codecs use this to rank qualities by their
+        forward-pass likelihoods and entropy-code only the closest ones.
+        """
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"

@@ -1,0 +1,46 @@
+"""The plugin API of codeccmp: the hooks a plugin may implement.
+
+This module is the single definition of the API. ``docs/plugins.md`` documents every hook
+listed here, and a test checks that the two agree.
+
+A plugin is any module or object with functions decorated by :data:`hookimpl`. Plugins are
+found through the ``codeccmp`` entry-point group (``pip install`` a package that declares one)
+or loaded from a file with ``--plugin FILE.py``. The first-party codecs (Pillow and
+CompressAI) are plugins registered exactly this way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+    from codeccmp.codec import Codec
+
+PROJECT = "codeccmp"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_codecs(register: Callable[[Codec], None]) -> None:
+    """Register codecs by calling ``register(codec)`` once per :class:`~codeccmp.codec.Codec`.
+
+    Called once when the plugin manager starts. Keep it cheap: do not import heavy
+    libraries (torch, codec bindings) here; do that inside the codec's methods, and report
+    missing dependencies through ``Codec.availability()`` rather than by raising.
+    """
+
+
+@hookspec
+def register_commands(app: typer.Typer) -> None:
+    """Add commands to the ``codeccmp`` command line (a ``typer.Typer`` app).
+
+    Use ``@app.command()`` or ``app.add_typer(...)``. Called at every start of the CLI, so
+    import nothing heavy at module level: ``codeccmp --help`` must stay instant.
+    """

@@ -1,0 +1,91 @@
+"""Finding and loading plugins: entry points (group ``codeccmp``) and ``--plugin`` files."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+
+import pluggy
+
+from codeccmp import hookspecs
+from codeccmp.codec import Codec
+from codeccmp.errors import UsageError
+
+ENTRY_POINT_GROUP = "codeccmp"
+
+
+def _load_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise UsageError(f"plugin file not found: {path}")
+    name = f"codeccmp_local_plugin_{path.stem}_{abs(hash(path.resolve())) & 0xFFFF:x}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"cannot load plugin file: {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a broken plugin file is the user's input: one clear line
+        del sys.modules[name]
+        raise UsageError(f"plugin file {path} failed to load: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def get_plugin_manager(plugin_files: Iterable[str | Path] = ()) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    for f in plugin_files:
+        module = _load_file(Path(f))
+        pm.register(module, name=f"file:{Path(f).resolve()}")
+    return pm
+
+
+class CodecRegistry:
+    """All codecs registered by all plugins, by name."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self._codecs: dict[str, Codec] = {}
+        self._owner: dict[str, str] = {}
+        for impl in pm.hook.register_codecs.get_hookimpls():
+            plugin_name = impl.plugin_name
+
+            def register(codec: Codec, _plugin: str = plugin_name) -> None:
+                if not isinstance(codec, Codec):
+                    raise TypeError(f"plugin {_plugin} registered {codec!r}, not a Codec")
+                if not codec.name:
+                    raise TypeError(f"plugin {_plugin} registered a codec without a name")
+                if codec.name in self._codecs:
+                    raise UsageError(
+                        f"codec name {codec.name!r} registered twice "
+                        f"(by {self._owner[codec.name]} and {_plugin})"
+                    )
+                self._codecs[codec.name] = codec
+                self._owner[codec.name] = _plugin
+
+            impl.function(register=register)
+
+    def names(self) -> list[str]:
+        return list(self._codecs)
+
+    def get(self, name: str) -> Codec:
+        try:
+            return self._codecs[name]
+        except KeyError:
+            raise UsageError(
+                f"unknown codec {name!r}; known: {', '.join(sorted(self._codecs))}"
+            ) from None
+
+    def plugin_of(self, name: str) -> str:
+        return self._owner[name]
+
+    def all(self) -> list[Codec]:
+        return list(self._codecs.values())
+
+
+def load_registry(plugin_files: Iterable[str | Path] = ()) -> CodecRegistry:
+    return CodecRegistry(get_plugin_manager(plugin_files))
