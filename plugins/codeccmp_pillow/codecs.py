@@ -1,0 +1,224 @@
+"""JPEG, JPEG 2000, AVIF, WebP, HEIF/HEVC and JPEG XL, each decoded from its own bytes.
+
+Every decode opens the bytes with a new ``Image.open`` (a fresh decoder object), so nothing
+from the encoder can leak into the reconstruction.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import math
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+from PIL import Image, features
+
+from codeccmp.codec import Codec, CodecError, Encoded, Param, ParamSpace
+
+QUALITY_0_100 = ParamSpace("quality", "integer", 0, 100)
+QUALITY_1_100 = ParamSpace("quality", "integer", 1, 100)
+
+
+def _pil_version() -> str:
+    import PIL
+
+    return PIL.__version__
+
+
+def _to_pil(pixels: np.ndarray) -> Image.Image:
+    return Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB")
+
+
+def _from_pil(img: Image.Image, want_gray: bool | None = None) -> np.ndarray:
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")
+    return np.asarray(img, dtype=np.uint8).copy()
+
+
+class PillowCodec(Codec):
+    """A codec Pillow can write and read under ``pil_format``."""
+
+    pil_format: str = ""
+    feature: str | None = None  # Pillow feature name to check and report
+    fixed_options: dict[str, Any] = {}
+
+    def availability(self) -> str | None:
+        if self.feature and not features.check(self.feature):
+            return f"this Pillow ({_pil_version()}) was built without {self.feature}"
+        return None
+
+    def library(self) -> dict[str, str]:
+        lib = {"pillow": _pil_version()}
+        if self.feature:
+            lib[self.feature] = features.version(self.feature) or "unknown"
+        return lib
+
+    def options(self, pixels: np.ndarray, param: Param) -> dict[str, Any]:
+        return {**self.fixed_options, "quality": int(param)}
+
+    def encode(self, image: np.ndarray, param: Param) -> Encoded:
+        opts = self.options(image, param)
+        buf = io.BytesIO()
+        try:
+            _to_pil(image).save(buf, format=self.pil_format, **opts)
+        except (OSError, ValueError) as exc:
+            raise CodecError(f"{self.name} encoder failed at {param}: {exc}") from exc
+        return Encoded(buf.getvalue(), param, {"format": self.pil_format, **opts})
+
+    def decode(self, data: bytes) -> np.ndarray:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            return _from_pil(img)
+
+
+class JpegCodec(PillowCodec):
+    name = "jpeg"
+    description = "JPEG (libjpeg-turbo through Pillow), 4:2:0, optimised Huffman tables"
+    extension = "jpg"
+    pil_format = "JPEG"
+    feature = "jpg"
+    param_space = QUALITY_1_100
+    fixed_options = {"optimize": True, "subsampling": "4:2:0", "progressive": False}
+
+    def library(self) -> dict[str, str]:
+        lib = super().library()
+        turbo = features.version("libjpeg_turbo")
+        if turbo:
+            lib["libjpeg-turbo"] = turbo
+        return lib
+
+
+class Jpeg2000Codec(PillowCodec):
+    """JPEG 2000 with OpenJPEG's own rate control: the parameter is the requested bpp."""
+
+    name = "jpeg2000"
+    description = "JPEG 2000 (OpenJPEG through Pillow), irreversible 9/7 wavelet, rate control"
+    extension = "j2k"
+    pil_format = "JPEG2000"
+    feature = "jpg_2000"
+    param_space = ParamSpace("rate", "continuous", 0.001, 24.0, is_bpp=True)
+
+    def options(self, pixels: np.ndarray, param: Param) -> dict[str, Any]:
+        channels = 1 if pixels.ndim == 2 else 3
+        # Pillow's "rates" are compression ratios against the raw 8-bit samples.
+        ratio = 8.0 * channels / float(param)
+        # OpenJPEG needs the lowest resolution level to keep at least one pixel.
+        levels = max(1, min(6, int(math.log2(min(pixels.shape[:2]))) + 1))
+        return {"no_jp2": True, "irreversible": True, "quality_mode": "rates",
+                "quality_layers": [ratio], "num_resolutions": levels}
+
+
+class WebpCodec(PillowCodec):
+    name = "webp"
+    description = "WebP lossy (libwebp through Pillow), method 6"
+    extension = "webp"
+    pil_format = "WEBP"
+    feature = "webp"
+    supports_gray = False  # libwebp codes YUV 4:2:0 only
+    param_space = QUALITY_0_100
+    fixed_options = {"method": 6, "lossless": False}
+
+
+class AvifCodec(PillowCodec):
+    """AVIF through Pillow's own support when built in, else pillow-avif-plugin."""
+
+    name = "avif"
+    description = "AVIF (libavif/AOM), 4:2:0, speed 6"
+    extension = "avif"
+    pil_format = "AVIF"
+    param_space = QUALITY_0_100
+    fixed_options = {"speed": 6, "subsampling": "4:2:0"}
+
+    def _backend(self) -> str | None:
+        if features.check("avif"):
+            return "pillow"
+        try:
+            importlib.import_module("pillow_avif")
+        except ImportError:
+            return None
+        return "pillow-avif-plugin"
+
+    def availability(self) -> str | None:
+        if self._backend() is None:
+            return "no AVIF support: Pillow lacks it and pillow-avif-plugin is not installed"
+        return None
+
+    def library(self) -> dict[str, str]:
+        backend = self._backend()
+        lib = {"pillow": _pil_version(), "backend": backend or "none"}
+        if backend == "pillow":
+            lib["libavif"] = features.version("avif") or "unknown"
+        elif backend:
+            lib["pillow-avif-plugin"] = metadata.version("pillow-avif-plugin")
+        return lib
+
+
+class HeifCodec(PillowCodec):
+    """HEIF with x265: the usual stand-in for BPG in the literature."""
+
+    name = "heif"
+    description = "HEIF/HEVC (x265 through pillow-heif), 4:2:0"
+    extension = "heic"
+    pil_format = "HEIF"
+    param_space = QUALITY_0_100
+    fixed_options = {"chroma": 420}
+
+    def availability(self) -> str | None:
+        try:
+            pillow_heif = importlib.import_module("pillow_heif")
+        except ImportError:
+            return "pillow-heif is not installed (pip install pillow-heif)"
+        if not pillow_heif.libheif_info().get("encoders", {}).get("x265"):
+            return "pillow-heif was built without the x265 encoder"
+        pillow_heif.register_heif_opener()
+        return None
+
+    def library(self) -> dict[str, str]:
+        import pillow_heif
+
+        info = pillow_heif.libheif_info()
+        return {"pillow": _pil_version(), "pillow-heif": pillow_heif.__version__,
+                "libheif": str(info.get("libheif")), "encoder": str(info.get("HEIF"))}
+
+    def encode(self, image: np.ndarray, param: Param) -> Encoded:
+        self.availability()  # registers the opener
+        return super().encode(image, param)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        self.availability()
+        return super().decode(data)
+
+
+class JxlCodec(PillowCodec):
+    name = "jpegxl"
+    description = "JPEG XL (libjxl through pillow-jxl-plugin), effort 7"
+    extension = "jxl"
+    pil_format = "JXL"
+    param_space = ParamSpace("quality", "integer", 1, 99)
+    fixed_options = {"effort": 7, "lossless": False, "num_threads": 1}
+
+    def availability(self) -> str | None:
+        try:
+            importlib.import_module("pillow_jxl")
+        except ImportError:
+            return "pillow-jxl-plugin is not installed (pip install pillow-jxl-plugin)"
+        return None
+
+    def library(self) -> dict[str, str]:
+        return {"pillow": _pil_version(),
+                "pillow-jxl-plugin": metadata.version("pillow-jxl-plugin")}
+
+    def encode(self, image: np.ndarray, param: Param) -> Encoded:
+        importlib.import_module("pillow_jxl")
+        return super().encode(image, param)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        importlib.import_module("pillow_jxl")
+        return super().decode(data)
+
+
+ALL_CODECS: tuple[type[Codec], ...] = (
+    JpegCodec, Jpeg2000Codec, AvifCodec, WebpCodec, HeifCodec, JxlCodec,
+)

@@ -1,0 +1,53 @@
+"""Option parsing shared by the commands: codec lists, weights overrides, run settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from codeccmp.codec import RunSettings
+from codeccmp.errors import UsageError
+
+
+def parse_codec_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise UsageError(f"--codecs expects comma-separated names, got {text!r}")
+    return names
+
+
+def parse_weights(values: list[str] | None) -> dict[str, str]:
+    """``CODEC[:QUALITY]=PATH`` entries into ``{"codec" or "codec:quality": path}``."""
+    out: dict[str, str] = {}
+    for v in values or []:
+        key, sep, path = v.partition("=")
+        key = key.strip()
+        if not sep or not key or not path:
+            raise UsageError(f"--weights expects CODEC[:QUALITY]=PATH, got {v!r}")
+        codec, colon, quality = key.partition(":")
+        if colon and not quality.isdigit():
+            raise UsageError(f"--weights quality must be an integer, got {quality!r} in {v!r}")
+        if not Path(path).is_file():
+            raise UsageError(f"weights file not found: {path}")
+        out[key] = str(Path(path).resolve())
+    return out
+
+
+def parse_device(text: str) -> str:
+    t = text.strip().lower()
+    if t in ("auto", "cpu", "cuda") or (t.startswith("cuda:") and t[5:].isdigit()):
+        return t
+    raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {text!r}")
+
+
+def run_settings(device: str, weights: list[str] | None, weights_dir: Path | None,
+                 offline: bool) -> RunSettings:
+    wdir = weights_dir or (Path(os.environ["CODECCMP_WEIGHTS_DIR"])
+                           if os.environ.get("CODECCMP_WEIGHTS_DIR") else None)
+    if wdir is not None and not wdir.is_dir():
+        raise UsageError(f"weights directory not found: {wdir}")
+    offline = offline or os.environ.get("CODECCMP_OFFLINE", "") not in ("", "0")
+    return RunSettings(device=parse_device(device), weights=parse_weights(weights),
+                       weights_dir=str(wdir) if wdir else None, offline=offline)

@@ -1,0 +1,171 @@
+"""Loading and validating input images: every codec sees the same 8-bit pixels."""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from codeccmp.errors import UsageError
+
+MIN_SIDE = 16
+
+
+@dataclass
+class SourceImage:
+    """An input image reduced to what every codec receives: uint8 L or RGB."""
+
+    pixels: np.ndarray  # (H, W) uint8 or (H, W, 3) uint8
+    path: str = ""
+    source_mode: str = ""
+    source_format: str = ""
+    sha256: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def is_gray(self) -> bool:
+        return self.pixels.ndim == 2
+
+    @property
+    def num_pixels(self) -> int:
+        return self.height * self.width
+
+    def describe(self) -> str:
+        kind = "gray" if self.is_gray else "RGB"
+        return f"{self.width}×{self.height} {kind}"
+
+
+def _to_8bit(img: Image.Image, notes: list[str]) -> Image.Image:
+    """Reduce any Pillow mode to L or RGB, with a note for every lossy step."""
+    mode = img.mode
+    if mode in ("L", "RGB"):
+        return img
+    if mode == "1":
+        return img.convert("L")
+    if mode == "P":
+        has_alpha = "transparency" in img.info
+        rgb = img.convert("RGBA" if has_alpha else "RGB")
+        if has_alpha:
+            notes.append("palette transparency dropped")
+            rgb = rgb.convert("RGB")
+        arr = np.asarray(rgb)
+        # A palette of grays is a gray image: code it as one channel.
+        if (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all():
+            return Image.fromarray(arr[..., 0], "L")
+        return rgb
+    if mode in ("LA", "La", "PA"):
+        notes.append("alpha channel dropped")
+        return img.convert("RGB") if mode == "PA" else img.getchannel(0)
+    if mode in ("RGBA", "RGBa", "RGBX"):
+        if mode != "RGBX":
+            notes.append("alpha channel dropped")
+        return img.convert("RGB")
+    if mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        notes.append(f"{mode} converted to RGB")
+        return img.convert("RGB")
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        arr = np.asarray(img).astype(np.float64)
+        if mode.startswith("I;16") or (arr.max() > 255 and arr.max() <= 65535):
+            scale = 257.0  # 65535 / 255: the full 16-bit range onto 8 bits
+            notes.append("16-bit image reduced to 8 bits")
+        else:
+            scale = 1.0
+            notes.append(f"{mode} image clipped to 8 bits")
+        arr8 = np.clip(np.rint(arr / scale), 0, 255).astype(np.uint8)
+        return Image.fromarray(arr8, "L")
+    notes.append(f"{mode} converted to RGB")
+    return img.convert("RGB")
+
+
+def load_image(path: str | Path) -> SourceImage:
+    """Open and validate ``path``; raise :class:`UsageError` with one clear line otherwise."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"image not found: {p}")
+    if p.is_dir():
+        raise UsageError(f"expected an image file, got a directory: {p}")
+    data = p.read_bytes()
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(p)
+            fmt = img.format or ""
+            src_mode = img.mode
+            # 16-bit-per-channel RGB PNGs open as "RGB" after Pillow's own reduction.
+            if img.info.get("bitdepth", 8) == 16 or getattr(img, "bits", 8) == 16:
+                notes.append("16-bit image reduced to 8 bits")
+            img.load()
+    except UnidentifiedImageError:
+        raise UsageError(f"not an image (or an unsupported format): {p}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise UsageError(f"cannot read image {p}: {exc}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UsageError(f"image too large: {p}: {exc}") from None
+    if getattr(img, "n_frames", 1) > 1:
+        notes.append("multi-frame file: first frame used")
+    img = _to_8bit(img, notes)
+    pixels = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+    h, w = pixels.shape[:2]
+    if h < MIN_SIDE or w < MIN_SIDE:
+        raise UsageError(f"image too small: {w}×{h}; codeccmp needs at least {MIN_SIDE}×{MIN_SIDE}")
+    return SourceImage(
+        pixels=pixels,
+        path=str(p),
+        source_mode=src_mode,
+        source_format=fmt,
+        sha256=hashlib.sha256(data).hexdigest(),
+        notes=notes,
+    )
+
+
+def from_array(pixels: np.ndarray, name: str = "<array>") -> SourceImage:
+    """Wrap an in-memory uint8 array (for the Python API and tests)."""
+    arr = np.asarray(pixels)
+    if arr.dtype != np.uint8:
+        raise UsageError(f"expected uint8 pixels, got {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+        raise UsageError(f"expected (H, W) or (H, W, 3) pixels, got shape {arr.shape}")
+    if min(arr.shape[:2]) < MIN_SIDE:
+        raise UsageError(f"image too small: {arr.shape[1]}×{arr.shape[0]}")
+    arr = np.ascontiguousarray(arr)
+    return SourceImage(
+        pixels=arr, path=name, source_mode="L" if arr.ndim == 2 else "RGB",
+        sha256=hashlib.sha256(arr.tobytes()).hexdigest(),
+    )
+
+
+def to_rgb(pixels: np.ndarray) -> np.ndarray:
+    """Replicate a gray image to three channels (for codecs that only take RGB)."""
+    return pixels if pixels.ndim == 3 else np.repeat(pixels[..., None], 3, axis=2)
+
+
+def to_gray(pixels: np.ndarray) -> np.ndarray:
+    """Average three channels back to one, rounding to the nearest 8-bit value."""
+    if pixels.ndim == 2:
+        return pixels
+    return np.clip(np.rint(pixels.astype(np.float64).mean(axis=2)), 0, 255).astype(np.uint8)
+
+
+def save_png(pixels: np.ndarray, path: Path) -> None:
+    import io
+
+    from codeccmp.fileio import atomic_write_bytes
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())

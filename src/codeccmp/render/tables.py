@@ -1,0 +1,87 @@
+"""Rich tables for the terminal: the comparison table and the codec list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.table import Table
+from rich.text import Text
+
+from codeccmp.results import CodecResult, Comparison
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def _param(r: CodecResult) -> str:
+    if r.param is None:
+        return "–"
+    if isinstance(r.param, float):
+        return f"{r.param:.4g}"
+    return str(r.param)
+
+
+def results_table(cmp: Comparison, title: str | None = None) -> Table:
+    """Codec, parameter, bpp and its deviation, quality, timings; flags missed targets."""
+    has_stripes = any(r.stripes for r in cmp.results)
+    t = Table(title=title or f"{cmp.image.get('path', '')} at {cmp.target_bpp:g} bpp",
+              title_justify="left")
+    t.add_column("codec", style="bold")
+    t.add_column("param", justify="right")
+    t.add_column("bpp", justify="right")
+    t.add_column("Δ target", justify="right")
+    t.add_column("PSNR dB", justify="right")
+    t.add_column("MS-SSIM", justify="right")
+    t.add_column("MS-SSIM dB", justify="right")
+    if has_stripes:
+        t.add_column("Δθ °", justify="right")
+        t.add_column("flip", justify="right")
+    t.add_column("enc s", justify="right")
+    t.add_column("dec s", justify="right")
+    t.add_column("device")
+    for r in cmp.results:
+        name = Text(r.codec)
+        if r.family == "learned":
+            name.stylize("magenta")
+        if not r.ok:
+            status = Text(r.status, style="yellow" if r.status == "skipped" else "red")
+            row: list[Text | str] = [name, status, "", "", "", "", ""]
+            if has_stripes:
+                row += ["", ""]
+            t.add_row(*row, "", "", r.device or "")
+            continue
+        dev = Text(f"{r.deviation:+.1%}" if r.deviation is not None else "–")
+        if r.within_tolerance is False:
+            dev.stylize("bold red")
+            dev.append(" ⚠")
+        row = [name, _param(r), _num(r.bpp, ".4f"), dev, _num(r.psnr, ".2f"),
+               _num(r.ms_ssim, ".4f"), _num(r.ms_ssim_db, ".2f")]
+        if has_stripes:
+            row += [_num(r.stripes.get("delta_theta_deg"), ".1f"),
+                    _num(r.stripes.get("flip_share"), ".1%")]
+        row += [_num(r.encode_s, ".3f"), _num(r.decode_s, ".3f"), r.device or ""]
+        t.add_row(*row)
+    return t
+
+
+def problems(results: Sequence[CodecResult]) -> list[str]:
+    """One line per codec that did not produce a result, or missed the target."""
+    lines = []
+    for r in results:
+        if not r.ok:
+            lines.append(f"{r.codec}: {r.status}: {r.reason}")
+        elif r.within_tolerance is False:
+            lines.append(f"{r.codec}: {r.notes[-1] if r.notes else 'outside tolerance'}")
+    return lines
+
+
+def codecs_table(rows: Sequence[dict[str, str]]) -> Table:
+    t = Table(title="Registered codecs", title_justify="left")
+    for col in ("codec", "family", "parameter", "library", "usable here", "plugin"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        usable = Text("yes", style="green") if r["usable"] == "yes" else Text(
+            r["usable"], style="yellow")
+        t.add_row(r["codec"], r["family"], r["parameter"], r["library"], usable, r["plugin"])
+    return t
