@@ -131,6 +131,12 @@ class AvifCodec(PillowCodec):
     param_space = QUALITY_0_100
     fixed_options = {"speed": 6, "subsampling": "4:2:0"}
 
+    def options(self, pixels: np.ndarray, param: Param) -> dict[str, Any]:
+        opts = super().options(pixels, param)
+        if pixels.ndim == 2:
+            opts.pop("subsampling")  # libavif then codes a monochrome (4:0:0) image
+        return opts
+
     def _backend(self) -> str | None:
         if features.check("avif"):
             return "pillow"

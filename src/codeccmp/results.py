@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import platform
@@ -133,10 +134,8 @@ def environment() -> dict[str, Any]:
     """Versions and platform, so a table can be reproduced later."""
     versions: dict[str, str] = {"codeccmp": __version__}
     for name in _TRACKED:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),

@@ -19,7 +19,8 @@ def codecs_command(
         help="Directory of learned-codec weights (or CODECCMP_WEIGHTS_DIR).")] = None,
     offline: Annotated[bool, typer.Option(
         help="Never download weights (or CODECCMP_OFFLINE=1).")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List every registered codec: family, parameter, library and whether it is usable here."""
     import json

@@ -72,7 +72,8 @@ def problems(results: Sequence[CodecResult]) -> list[str]:
         if not r.ok:
             lines.append(f"{r.codec}: {r.status}: {r.reason}")
         elif r.within_tolerance is False:
-            lines.append(f"{r.codec}: {r.notes[-1] if r.notes else 'outside tolerance'}")
+            lines.append(f"{r.codec}: achieved {r.bpp:.3f} bpp, {r.deviation:+.0%} from the "
+                         "target: outside tolerance (the closest this codec can get)")
     return lines
 
 

@@ -1,0 +1,167 @@
+"""The command line as a user meets it: exit codes, one-line errors, outputs on disk."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run_subprocess, shared_path
+from PIL import Image
+
+
+@pytest.fixture
+def image_file(tmp_path: Path, rgb_image: np.ndarray) -> Path:
+    p = tmp_path / "img.png"
+    Image.fromarray(rgb_image).save(p)
+    return p
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["missing.png", "--bpp", "0.3"], "error: image not found: missing.png"),
+    (["IMG", "--bpp", "0"], "error: --bpp must be a positive number of bits per pixel, got 0"),
+    (["IMG", "--bpp", "-0.5"],
+     "error: --bpp must be a positive number of bits per pixel, got -0.5"),
+    (["IMG", "--bpp", "500"], "error: --bpp 500 is absurd: raw 8-bit RGB is 24 bpp"),
+    (["IMG", "--bpp", "nan"], "error: --bpp must be a positive number of bits per pixel, got nan"),
+    (["IMG", "--bpp", "0.3", "--codecs", "jpeg,nosuch"], "error: unknown codec 'nosuch'; known:"),
+    (["IMG", "--bpp", "0.3", "--codecs", "jpeg,,webp"], "error: --codecs expects comma-sep"),
+    (["IMG", "--bpp", "0.3", "--device", "tpu"], "error: --device must be auto, cpu, cuda"),
+    (["IMG", "--bpp", "0.3", "--weights", "nonsense"], "error: --weights expects CODEC"),
+])
+def test_bad_input_is_one_line_exit_2(cli, image_file: Path, args: list[str],  # noqa: ANN001
+                                      message: str) -> None:
+    args = [str(image_file) if a == "IMG" else a for a in args]
+    r = cli("compare", *args)
+    assert r.code == 2
+    assert one_line(r.stderr).startswith(message)
+    assert r.stdout == ""
+
+
+def test_not_an_image_and_truncated_and_tiny(cli, tmp_path: Path, image_file: Path) -> None:  # noqa: ANN001
+    txt = tmp_path / "notes.png"
+    txt.write_text("hello")
+    r = cli("compare", str(txt), "--bpp", "0.3")
+    assert r.code == 2
+    assert one_line(r.stderr) == f"error: not an image (or an unsupported format): {txt}"
+    trunc = tmp_path / "trunc.png"
+    trunc.write_bytes(image_file.read_bytes()[:300])
+    r = cli("compare", str(trunc), "--bpp", "0.3")
+    assert r.code == 2 and one_line(r.stderr).startswith(f"error: cannot read image {trunc}")
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (12, 40)).save(tiny)
+    r = cli("compare", str(tiny), "--bpp", "0.3")
+    assert r.code == 2
+    assert one_line(r.stderr) == "error: image too small: 12×40; codeccmp needs at least 16×16"
+
+
+def test_parser_errors_are_one_line(cli, image_file: Path) -> None:  # noqa: ANN001
+    r = cli("compare", str(image_file), "--bpp", "abc")
+    assert r.code == 2 and one_line(r.stderr).startswith("error: Invalid value for '--bpp'")
+    r = cli("compare", str(image_file))
+    assert r.code == 2 and "--bpp" in one_line(r.stderr)
+    r = cli("compare", str(image_file), "--bpp", "1", "--frobnicate")
+    assert r.code == 2 and "--frobnicate" in one_line(r.stderr)
+
+
+def test_json_and_out(cli, image_file: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    out, js = tmp_path / "out", tmp_path / "r.json"
+    r = cli("compare", str(image_file), "--bpp", "1.0", "--codecs", "jpeg,jpeg2000",
+            "--json", str(js), "--out", str(out), "-q")
+    assert r.code == 0, r.stderr
+    assert "jpeg2000" in r.stdout and "PSNR dB" in r.stdout
+    data = json.loads(js.read_text())
+    assert set(data) >= {"image", "target_bpp", "results", "environment"}
+    assert data["target_bpp"] == 1.0
+    for res in data["results"]:
+        for key in ("codec", "param", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s",
+                    "status", "reason"):
+            assert key in res
+        assert res["status"] == "ok"
+        # The saved bitstream is exactly what was measured, and decodes to the saved PNG.
+        ext = {"jpeg": "jpg", "jpeg2000": "j2k"}[res["codec"]]
+        bits = (out / f"{res['codec']}.{ext}").read_bytes()
+        assert len(bits) == res["nbytes"]
+        assert res["bpp"] == pytest.approx(8 * len(bits) / (96 * 80))
+        with Image.open(out / f"{res['codec']}.png") as png, \
+                Image.open(io.BytesIO(bits)) as dec:
+                assert np.array_equal(np.asarray(png), np.asarray(dec.convert("RGB")))
+    # Nothing the user has is overwritten unless asked.
+    before = js.read_bytes()
+    r = cli("compare", str(image_file), "--bpp", "0.5", "--codecs", "jpeg", "--json", str(js))
+    assert r.code == 2 and one_line(r.stderr) == f"error: {js} exists; pass --force to overwrite it"
+    assert js.read_bytes() == before
+    r = cli("compare", str(image_file), "--bpp", "0.5", "--codecs", "jpeg", "--out", str(out))
+    assert r.code == 2 and "exists; pass --force" in r.stderr
+    r = cli("compare", str(image_file), "--bpp", "0.5", "--codecs", "jpeg", "--json", str(js),
+            "--force", "-q")
+    assert r.code == 0 and json.loads(js.read_text())["target_bpp"] == 0.5
+
+
+def test_unreachable_target_is_flagged(cli, image_file: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    js = tmp_path / "r.json"
+    r = cli("compare", str(image_file), "--bpp", "0.01", "--codecs", "jpeg", "--json", str(js),
+            "-q")
+    assert r.code == 0
+    res = json.loads(js.read_text())["results"][0]
+    assert res["within_tolerance"] is False and res["deviation"] > 0.1
+    assert "⚠" in r.stdout
+    assert "jpeg: achieved" in r.stderr
+
+
+def test_codecs_lists_families_and_libraries(cli) -> None:  # noqa: ANN001
+    r = cli("codecs", "--json")
+    assert r.code == 0
+    rows = {row["codec"]: row for row in json.loads(r.stdout)}
+    assert rows["jpeg"]["family"] == "traditional" and rows["jpeg"]["usable"] == "yes"
+    assert "libjpeg-turbo" in rows["jpeg"]["library"]
+    assert rows["jpeg2000"]["parameter"] == "rate 0.001–24 bpp"
+    assert "libavif" in rows["avif"]["library"] or "pillow-avif-plugin" in rows["avif"]["library"]
+
+
+def test_help_and_codecs_do_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from codeccmp.cli.app import main\n"
+            "try: main(sys.argv[1:])\nexcept SystemExit: pass\n"
+            "bad = [m for m in ('torch', 'compressai', 'matplotlib') if m in sys.modules]\n"
+            "print('HEAVY', bad, file=sys.stderr)")
+    for args in (["--help"], ["codecs"], ["compare", "--help"]):
+        p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                           timeout=120)
+        assert "HEAVY []" in p.stderr, (args, p.stderr[-500:])
+
+
+def test_subprocess_run_has_no_traceback(tmp_path: Path) -> None:
+    r = run_subprocess("compare", str(tmp_path / "nope.png"), "--bpp", "0.3")
+    assert r.code == 2 and one_line(r.stderr) == f"error: image not found: {tmp_path / 'nope.png'}"
+
+
+@pytest.mark.slow
+def test_end_to_end_barbara(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    barbara = shared_path("images", "barbara.png")
+    js = tmp_path / "b.json"
+    r = cli("compare", str(barbara), "--bpp", "0.3", "--codecs",
+            "jpeg,jpeg2000,webp,avif,heif,jpegxl", "--json", str(js), "-q")
+    assert r.code == 0, r.stderr
+    data = json.loads(js.read_text())
+    assert data["image"]["sha256"] == (
+        "1ea77fe82564b55230d7c2439bef5738d18a4624280e263be48484c002b6280b")
+    res = {x["codec"]: x for x in data["results"]}
+    for name, x in res.items():
+        assert x["status"] == "ok", name
+        assert abs(x["bpp"] - 0.3) / 0.3 < 0.10, (name, x["bpp"])
+        assert 0.85 < x["ms_ssim"] < 1 and 22 < x["psnr"] < 35, name
+    # At 0.3 bpp the modern codecs beat JPEG on MS-SSIM: a sanity check on the metric.
+    assert res["avif"]["ms_ssim"] > res["jpeg"]["ms_ssim"]
+    assert res["heif"]["ms_ssim"] > res["jpeg"]["ms_ssim"]

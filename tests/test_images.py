@@ -1,0 +1,75 @@
+"""Input handling: every mode reduced to the same 8-bit pixels, with warnings where lossy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from codeccmp.errors import UsageError
+from codeccmp.images import load_image, to_gray, to_rgb
+
+
+def save(tmp_path: Path, img: Image.Image, name: str, **kw) -> Path:  # noqa: ANN003
+    p = tmp_path / name
+    img.save(p, **kw)
+    return p
+
+
+@pytest.mark.parametrize("name", ["a.png", "a.tiff", "a.bmp", "a.ppm", "a.jpg"])
+def test_rgb_formats(tmp_path: Path, rgb_image: np.ndarray, name: str) -> None:
+    src = load_image(save(tmp_path, Image.fromarray(rgb_image), name))
+    assert src.pixels.shape == rgb_image.shape and src.pixels.dtype == np.uint8
+    assert src.notes == []
+    if not name.endswith(".jpg"):
+        assert np.array_equal(src.pixels, rgb_image)
+
+
+def test_pgm_gray(tmp_path: Path, gray_image: np.ndarray) -> None:
+    src = load_image(save(tmp_path, Image.fromarray(gray_image), "g.pgm"))
+    assert src.is_gray and np.array_equal(src.pixels, gray_image)
+
+
+def test_palette_becomes_rgb_or_gray(tmp_path: Path, rgb_image: np.ndarray,
+                                     gray_image: np.ndarray) -> None:
+    p = Image.fromarray(rgb_image).quantize(64)
+    src = load_image(save(tmp_path, p, "p.png"))
+    assert src.pixels.ndim == 3 and np.array_equal(src.pixels, np.asarray(p.convert("RGB")))
+    gp = Image.fromarray(gray_image).convert("P")
+    assert load_image(save(tmp_path, gp, "gp.png")).is_gray
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_alpha_dropped_with_warning(tmp_path: Path, rgb_image: np.ndarray, mode: str) -> None:
+    img = Image.fromarray(rgb_image).convert(mode)
+    src = load_image(save(tmp_path, img, "a.png"))
+    assert "alpha channel dropped" in src.notes
+    assert src.pixels.ndim == (3 if mode == "RGBA" else 2)
+
+
+def test_16_bit_reduced_with_warning(tmp_path: Path) -> None:
+    arr = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16)
+    src = load_image(save(tmp_path, Image.fromarray(arr), "d.png"))
+    assert src.is_gray and "16-bit image reduced to 8 bits" in src.notes
+    assert src.pixels.max() == round(arr.max() / 257)
+
+
+def test_bad_inputs(tmp_path: Path, rgb_image: np.ndarray) -> None:
+    with pytest.raises(UsageError, match="image not found"):
+        load_image(tmp_path / "missing.png")
+    (tmp_path / "t.png").write_text("not an image")
+    with pytest.raises(UsageError, match="not an image"):
+        load_image(tmp_path / "t.png")
+    good = save(tmp_path, Image.fromarray(rgb_image), "g.png").read_bytes()
+    (tmp_path / "trunc.png").write_bytes(good[: len(good) // 2])
+    with pytest.raises(UsageError, match="cannot read image"):
+        load_image(tmp_path / "trunc.png")
+    small = save(tmp_path, Image.fromarray(rgb_image[:15, :40]), "s.png")
+    with pytest.raises(UsageError, match=r"image too small: 40×15"):
+        load_image(small)
+
+
+def test_gray_replication_round_trip(gray_image: np.ndarray) -> None:
+    assert np.array_equal(to_gray(to_rgb(gray_image)), gray_image)

@@ -1,0 +1,131 @@
+"""The plugin API: the documented example runs as a real plugin, docs match hookspecs."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codeccmp import hookspecs
+from codeccmp.plugins import load_registry
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
+
+
+def example_plugin_source() -> str:
+    text = DOCS.read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    (block,) = [b for b in blocks if "@hookimpl" in b]
+    return block
+
+
+@pytest.fixture
+def plugin_file(tmp_path: Path) -> Path:
+    p = tmp_path / "codeccmp_posterize.py"
+    p.write_text(example_plugin_source())
+    return p
+
+
+def test_docs_document_exactly_the_hookspecs() -> None:
+    documented = dict(re.findall(r"^### `(\w+)\(([^)]*)\)`", DOCS.read_text(), flags=re.M))
+    specs = {
+        name: ", ".join(inspect.signature(fn).parameters)
+        for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+        if hasattr(fn, "codeccmp_spec")
+    }
+    assert specs, "no hookspecs found"
+    assert documented == specs
+
+
+def test_codec_members_in_docs_exist_on_the_base_class() -> None:
+    from codeccmp.codec import Codec
+
+    table = DOCS.read_text().split("## The `Codec` interface")[1].split("##")[0]
+    members = re.findall(r"^\| `(\w+)", table, flags=re.M)
+    assert members
+    for m in members:
+        assert hasattr(Codec, m) or m in Codec.__annotations__, m
+
+
+def test_example_plugin_round_trips(plugin_file: Path) -> None:
+    codec = load_registry([plugin_file]).get("posterize")
+    img = (np.arange(64 * 48 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)
+    enc = codec.encode(img, 256)
+    assert np.array_equal(codec.decode(enc.data), img)  # 256 levels: lossless
+    assert codec.encode(img, 4).nbytes < enc.nbytes
+
+
+def test_example_plugin_through_cli_file(cli, plugin_file: Path, tmp_path: Path,  # noqa: ANN001
+                                         rgb_image: np.ndarray) -> None:
+    from PIL import Image
+
+    img = tmp_path / "in.png"
+    Image.fromarray(rgb_image).save(img)
+    r = cli("codecs", "--plugin", str(plugin_file))
+    assert r.code == 0 and "posterize" in r.stdout
+    out = tmp_path / "r.json"
+    r = cli("compare", str(img), "--bpp", "2", "--codecs", "posterize,jpeg",
+            "--plugin", str(plugin_file), "--json", str(out), "-q")
+    assert r.code == 0, r.stderr
+    res = {x["codec"]: x for x in json.loads(out.read_text())["results"]}
+    assert res["posterize"]["status"] == "ok" and res["jpeg"]["status"] == "ok"
+    assert res["posterize"]["settings"] == {"zlib_level": 9}
+
+
+def test_example_plugin_through_entry_point(plugin_file: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    plugin_file.rename(site / plugin_file.name)
+    dist = site / "codeccmp_posterize-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: codeccmp-posterize\n"
+                                   "Version: 0.1\n")
+    (dist / "entry_points.txt").write_text("[codeccmp]\nposterize = codeccmp_posterize\n")
+    monkeypatch.syspath_prepend(str(site))
+    registry = load_registry()
+    assert registry.plugin_of("posterize") == "posterize"
+    assert registry.plugin_of("jpeg") == "pillow"  # first-party, same mechanism
+
+
+def test_duplicate_codec_name_is_a_clear_error(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    p = tmp_path / "dup.py"
+    p.write_text(example_plugin_source().replace('name = "posterize"', 'name = "jpeg"'))
+    r = cli("codecs", "--plugin", str(p))
+    assert r.code == 2
+    assert r.stderr.strip().splitlines() == [
+        f"error: codec name 'jpeg' registered twice (by pillow and file:{p.resolve()})"]
+
+
+def test_broken_plugin_file_is_one_line(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    p = tmp_path / "broken.py"
+    p.write_text("import nonexistent_module_xyz\n")
+    r = cli("codecs", "--plugin", str(p))
+    assert r.code == 2
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "failed to load" in r.stderr and "nonexistent_module_xyz" in r.stderr
+    r = cli("codecs", "--plugin", str(tmp_path / "missing.py"))
+    assert r.code == 2 and "plugin file not found" in r.stderr
+
+
+def test_failing_codec_fails_alone(cli, tmp_path: Path, rgb_image: np.ndarray) -> None:  # noqa: ANN001
+    from PIL import Image
+
+    p = tmp_path / "bad.py"
+    p.write_text(example_plugin_source().replace(
+        "levels = int(param)", "raise RuntimeError('boom at %s' % param)"))
+    img = tmp_path / "in.png"
+    Image.fromarray(rgb_image).save(img)
+    out = tmp_path / "r.json"
+    r = cli("compare", str(img), "--bpp", "1", "--codecs", "jpeg,posterize", "--plugin", str(p),
+            "--json", str(out), "-q")
+    assert r.code == 1  # an explicitly requested codec did not run
+    res = {x["codec"]: x for x in json.loads(out.read_text())["results"]}
+    assert res["jpeg"]["status"] == "ok"
+    assert res["posterize"]["status"] == "failed"
+    assert res["posterize"]["reason"].startswith("RuntimeError: boom at")
+    assert "posterize: failed: RuntimeError: boom" in r.stderr
