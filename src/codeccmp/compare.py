@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from codeccmp.analysis import DEFAULT_ROI_COUNT, analyse_result, resolve_rois, truth_error
 from codeccmp.codec import Codec, CodecUnavailable, RunSettings
 from codeccmp.errors import UsageError
 from codeccmp.images import SourceImage, to_gray, to_rgb
@@ -25,6 +26,7 @@ from codeccmp.metrics import ms_ssim, ms_ssim_db, psnr, ssim
 from codeccmp.plugins import CodecRegistry
 from codeccmp.ratematch import DEFAULT_TOLERANCE, Trial, match_rate
 from codeccmp.results import CodecResult, Comparison, environment
+from codeccmp.stripes import Roi
 
 #: Above this a target cannot be meant: raw 8-bit RGB is 24 bpp.
 MAX_BPP = 24.0
@@ -40,6 +42,11 @@ class CompareOptions:
     tolerance: float = DEFAULT_TOLERANCE
     settings: RunSettings = field(default_factory=RunSettings)
     keep_outputs: bool = True  # keep reconstructions and bitstreams in memory
+    #: Stripe ROIs: "auto" (detected), explicit ROIs, or None to skip the stripe analysis.
+    rois: Sequence[Roi] | str | None = "auto"
+    roi_count: int = DEFAULT_ROI_COUNT
+    #: Ground-truth orientation map of a generated chart (see ``analysis.load_truth``).
+    truth: dict[str, Any] | None = None
 
 
 def validate_bpp(bpp: float) -> float:
@@ -139,9 +146,17 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
     """Code ``image`` with every selected codec at the target rate and measure each."""
     validate_bpp(options.target_bpp)
     codecs = select_codecs(registry, options.codecs)
+    rois = resolve_rois(image.pixels, options.rois, options.roi_count)
     results = [run_codec(c, image, options, progress) for c in codecs]
+    if options.rois is not None:
+        for r in results:
+            analyse_result(image.pixels, r, rois, options.truth)
+    record = image_record(image)
+    if options.truth is not None:
+        record["truth"] = {"path": options.truth.get("path"),
+                           "original": truth_error(image.pixels, options.truth)}
     return Comparison(
-        image=image_record(image),
+        image=record,
         target_bpp=options.target_bpp,
         tolerance=options.tolerance,
         results=results,
@@ -151,7 +166,10 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
             "offline": options.settings.offline,
             "weights": dict(options.settings.weights),
             "weights_dir": options.settings.weights_dir,
+            "rois": ("auto" if isinstance(options.rois, str) else
+                     None if options.rois is None else [str(r) for r in options.rois]),
         },
+        rois=[r.to_dict() for r in rois],
         environment=environment(),
     )
 

@@ -55,6 +55,8 @@ class CodecResult:
     notes: list[str] = field(default_factory=list)
     rois: list[dict[str, Any]] = field(default_factory=list)
     stripes: dict[str, Any] = field(default_factory=dict)
+    #: Files written for this codec, relative to the results file's directory where possible.
+    outputs: dict[str, str] = field(default_factory=dict)
     # In memory only: the decoded pixels and the exact bitstream.
     reconstruction: np.ndarray | None = field(default=None, repr=False, compare=False)
     bitstream: bytes | None = field(default=None, repr=False, compare=False)

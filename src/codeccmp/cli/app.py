@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -23,7 +24,7 @@ app = typer.Typer(
 )
 
 # Built-in command modules; each registers itself on ``app`` when imported.
-_BUILTIN_COMMANDS = ("compare", "codecs")
+_BUILTIN_COMMANDS = ("compare", "codecs", "measure", "report")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -64,4 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         typer.echo("error: interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug of ours: still one line, the traceback on request
+        if os.environ.get("CODECCMP_DEBUG"):
+            raise
+        typer.echo(f"error: internal error: {type(exc).__name__}: {exc} "
+                   "(set CODECCMP_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)

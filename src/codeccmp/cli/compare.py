@@ -34,6 +34,17 @@ def compare_command(
         help="Directory of weights under the zoo's file names (or CODECCMP_WEIGHTS_DIR).")] = None,
     offline: Annotated[bool, typer.Option(
         help="Never download weights (or CODECCMP_OFFLINE=1).")] = False,
+    roi: Annotated[list[str] | None, typer.Option(
+        help="Stripe region x,y,w,h (repeatable); 'auto' finds them (default); 'none' skips "
+             "the stripe analysis.")] = None,
+    roi_count: Annotated[int, typer.Option(help="How many regions 'auto' finds.")] = 3,
+    truth: Annotated[Path | None, typer.Option(
+        help="Ground-truth orientation map of a chart (default: IMAGE's sibling .json if it "
+             "is one, as for samples/stripes.png).")] = None,
+    montage: Annotated[Path | None, typer.Option(
+        help="Write the ROI montage PNG here (default: montage.png inside --out).")] = None,
+    report: Annotated[Path | None, typer.Option(
+        help="Write a markdown report with its images into this directory.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> int:
     """Code IMAGE with every codec at the bitrate closest to --bpp and compare the results."""
@@ -57,21 +68,49 @@ def compare_command(
         for c in selected:
             for name in (f"{c.name}.png", f"{c.name}.{c.extension}"):
                 _check_target(out / name, force)
+    rois = parse_rois(roi)
+    if roi_count < 1:
+        raise UsageError(f"--roi-count must be at least 1, got {roi_count}")
+    if montage is None and out is not None and rois is not None:
+        montage = out / "montage.png"
+    targets = [montage] if montage else []
+    if report is not None:
+        targets += [report / "report.md", report / "results.json", report / "montage.png"]
+        targets += [report / "recon" / f"{c.name}.{ext}" for c in selected
+                    for ext in ("png", c.extension)]
+    for target in targets:
+        _check_target(target, force)
     src = load_image(image)
-    options = CompareOptions(target_bpp=bpp, codecs=[c.name for c in selected],
-                             tolerance=tolerance, settings=settings)
-    if names is None:
-        options.codecs = None
+    from codeccmp.analysis import load_truth
+
+    options = CompareOptions(target_bpp=bpp, codecs=names, tolerance=tolerance,
+                             settings=settings, rois=rois, roi_count=roi_count,
+                             truth=load_truth(image, truth))
 
     with _progress(quiet, len(selected)) as progress:
         result = compare_image(src, registry, options, progress=progress)
 
     _render(result, src.notes)
+    from codeccmp.fileio import atomic_write_text
+
     if out is not None:
         _save_outputs(result, out)
-    if json_path is not None:
-        from codeccmp.fileio import atomic_write_text
+    if report is not None:
+        _save_outputs(result, report / "recon", relative_to=report)
+        from codeccmp.render.report import write_report
 
+        atomic_write_text(report / "results.json", result.to_json())
+        path = write_report(result, report, src.pixels,
+                            {r.codec: r.reconstruction for r in result.results
+                             if r.ok and r.reconstruction is not None})
+        typer.echo(f"report: {path}", err=True)
+    if montage is not None and result.rois:
+        from codeccmp.render.report import write_montage
+
+        write_montage(result, src.pixels, {r.codec: r.reconstruction for r in result.results
+                                           if r.ok and r.reconstruction is not None}, montage)
+        typer.echo(f"montage: {montage}", err=True)
+    if json_path is not None:
         atomic_write_text(json_path, result.to_json())
     if names is not None:
         return 0 if all(r.ok for r in result.results) else 1
@@ -96,15 +135,35 @@ def _render(result, notes: list[str]) -> None:  # noqa: ANN001 - Comparison
         err.print(f"[yellow]note:[/] {line}", highlight=False)
 
 
-def _save_outputs(result, out: Path) -> None:  # noqa: ANN001 - Comparison
+def _save_outputs(result, out: Path, relative_to: Path | None = None) -> None:  # noqa: ANN001
+    """Each reconstruction as PNG and each bitstream as written; paths recorded in results."""
     from codeccmp.fileio import atomic_write_bytes
     from codeccmp.images import save_png
 
     out.mkdir(parents=True, exist_ok=True)
     for r in result.results:
         if r.ok and r.reconstruction is not None and r.bitstream is not None:
-            save_png(r.reconstruction, out / f"{r.codec}.png")
-            atomic_write_bytes(out / f"{r.codec}.{r.extension}", r.bitstream)
+            png, bits = out / f"{r.codec}.png", out / f"{r.codec}.{r.extension}"
+            save_png(r.reconstruction, png)
+            atomic_write_bytes(bits, r.bitstream)
+            base = relative_to
+            r.outputs = {
+                "reconstruction": str(png.relative_to(base) if base else png.resolve()),
+                "bitstream": str(bits.relative_to(base) if base else bits.resolve()),
+            }
+
+
+def parse_rois(values: list[str] | None):  # noqa: ANN201 - list[Roi] | str | None
+    """``--roi`` values: nothing or 'auto' → detect; 'none' → no stripe analysis."""
+    from codeccmp.stripes import Roi
+
+    if not values or values == ["auto"]:
+        return "auto"
+    if values == ["none"]:
+        return None
+    if "auto" in values or "none" in values:
+        raise UsageError("--roi auto and --roi none cannot be combined with explicit ROIs")
+    return [Roi.parse(v) for v in values]
 
 
 class _progress:

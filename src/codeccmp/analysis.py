@@ -1,0 +1,139 @@
+"""Stripe analysis over a comparison: per-ROI directional figures for every codec.
+
+The maths lives in :mod:`codeccmp.stripes`; this module applies it to pipeline results
+and aggregates what the tables, montage and report show.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codeccmp.errors import UsageError
+from codeccmp.metrics import ms_ssim, ms_ssim_supported, psnr
+from codeccmp.results import CodecResult
+from codeccmp.stripes import (
+    Roi,
+    angle_diff_deg,
+    border_px,
+    directional_error,
+    find_stripe_rois,
+    orientation_field,
+)
+
+DEFAULT_ROI_COUNT = 3
+
+
+def resolve_rois(pixels: np.ndarray, rois: Sequence[Roi] | str | None,
+                 count: int = DEFAULT_ROI_COUNT) -> list[Roi]:
+    """``"auto"`` finds the ``count`` most strongly striped windows; a list is checked."""
+    if rois is None:
+        return []
+    h, w = pixels.shape[:2]
+    if isinstance(rois, str):
+        if rois != "auto":
+            raise UsageError(f"--roi expects x,y,w,h or auto, got {rois!r}")
+        return find_stripe_rois(pixels, k=count)
+    for r in rois:
+        r.clip_check(w, h)
+    return list(rois)
+
+
+def roi_figures(original: np.ndarray, recon: np.ndarray, roi: Roi) -> dict[str, Any]:
+    """Directional figures plus PSNR and MS-SSIM inside one ROI (a JSON-ready dict)."""
+    sl = roi.slices
+    a, b = original[sl], recon[sl]
+    d = directional_error(original, recon, roi).to_dict()
+    entry: dict[str, Any] = {**roi.to_dict(), **d, "psnr": psnr(a, b)}
+    if ms_ssim_supported(a.shape):
+        entry["ms_ssim"] = ms_ssim(a, b)
+    else:
+        entry["ms_ssim"] = None
+        entry["ms_ssim_note"] = f"ROI {roi.w}×{roi.h} too small for 5-scale MS-SSIM (needs 161)"
+    return entry
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+def analyse_result(original: np.ndarray, result: CodecResult, rois: Sequence[Roi],
+                   truth: dict[str, Any] | None = None) -> None:
+    """Fill ``result.rois`` and ``result.stripes`` from its reconstruction."""
+    if not result.ok or result.reconstruction is None:
+        return
+    recon = result.reconstruction
+    result.rois = [roi_figures(original, recon, r) for r in rois]
+    whole = directional_error(original, recon).to_dict()
+    result.stripes = {
+        "delta_theta_deg": _mean([e["delta_theta_deg"] for e in result.rois]),
+        "flip_share": _mean([e["flip_share"] for e in result.rois]),
+        "contrast_retention": _mean([e["contrast_retention"] for e in result.rois]),
+        "image": whole,
+    }
+    if truth is not None:
+        result.stripes["truth"] = truth_error(recon, truth)
+
+
+# ------------------------------------------------------------------- ground-truth charts
+
+
+def load_truth(image_path: str | Path, explicit: str | Path | None = None) -> dict | None:
+    """The ground-truth orientation map of a generated chart, if there is one.
+
+    ``samples/make_samples.py`` writes ``stripes.json`` beside ``stripes.png``; any image with
+    a sibling JSON of the same stem holding ``tiles`` with ``angle_deg`` is treated as a chart.
+    """
+    p = Path(explicit) if explicit else Path(image_path).with_suffix(".json")
+    if not p.is_file():
+        if explicit:
+            raise UsageError(f"truth file not found: {p}")
+        return None
+    try:
+        data = json.loads(p.read_text())
+        tiles = data["tiles"]
+        for t in tiles:
+            Roi(int(t["x"]), int(t["y"]), int(t["w"]), int(t["h"]))
+            float(t["angle_deg"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        if explicit:
+            raise UsageError(f"{p} is not a stripe-chart truth file: {exc}") from None
+        return None
+    data["path"] = str(p)
+    return data
+
+
+def tile_orientation(field_theta: np.ndarray, weights: np.ndarray) -> float:
+    """Weighted circular mean of axial angles (doubled-angle averaging), in [0, 180)."""
+    t = np.deg2rad(2 * field_theta)
+    c, s = float(np.sum(weights * np.cos(t))), float(np.sum(weights * np.sin(t)))
+    return math.degrees(math.atan2(s, c)) / 2 % 180
+
+
+def truth_error(image: np.ndarray, truth: dict[str, Any]) -> dict[str, Any]:
+    """Orientation error of ``image`` against the chart's known tile orientations."""
+    f = orientation_field(image)
+    inset = border_px()
+    errors, per_period = [], {}
+    for t in truth["tiles"]:
+        x, y, w, h = (int(t[k]) for k in ("x", "y", "w", "h"))
+        sl = (slice(y + inset, y + h - inset), slice(x + inset, x + w - inset))
+        wts = f.coherence[sl] * f.energy[sl]
+        if wts.sum() <= 0:
+            err = 90.0  # the stripes are gone: no orientation at all
+        else:
+            err = float(angle_diff_deg(tile_orientation(f.theta[sl], wts), float(t["angle_deg"])))
+        errors.append(err)
+        per_period.setdefault(str(t.get("period_px", "?")), []).append(err)
+    return {
+        "mean_abs_error_deg": float(np.mean(errors)),
+        "max_abs_error_deg": float(np.max(errors)),
+        "per_period_mean_deg": {k: float(np.mean(v)) for k, v in per_period.items()},
+        "tiles": len(errors),
+    }

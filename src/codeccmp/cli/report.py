@@ -1,0 +1,35 @@
+"""`codeccmp report`: rebuild the markdown report from saved results, coding nothing again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from codeccmp.cli.app import app
+
+
+@app.command("report")
+def report_command(
+    results: Annotated[Path, typer.Argument(help="A results JSON written by compare.")],
+    out: Annotated[Path | None, typer.Option(
+        help="Directory for report.md and its images (default: beside the JSON).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing report.")] = False,
+) -> None:
+    """Write report.md (and the montage, when the reconstructions were saved) from JSON."""
+    from codeccmp.fileio import check_writable
+    from codeccmp.rebuild import load_images_for_report
+    from codeccmp.render.report import write_report
+    from codeccmp.results import Comparison
+
+    cmp = Comparison.load(results)
+    out_dir = out or results.parent
+    check_writable(out_dir / "report.md", force)
+    if cmp.rois:
+        check_writable(out_dir / "montage.png", force)
+    original, recons, notes = load_images_for_report(cmp, results.parent)
+    for n in notes:
+        typer.echo(f"warning: {n}", err=True)
+    path = write_report(cmp, out_dir, original, recons, notes)
+    typer.echo(f"report: {path}", err=True)

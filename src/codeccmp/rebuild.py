@@ -1,0 +1,41 @@
+"""Finding the pixels a saved comparison refers to, checked against the recorded hashes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from codeccmp.errors import UsageError
+from codeccmp.images import load_image
+from codeccmp.results import Comparison
+
+
+def load_images_for_report(cmp: Comparison, base: Path
+                           ) -> tuple[np.ndarray | None, dict[str, np.ndarray], list[str]]:
+    """The original and every saved reconstruction, or notes saying what is missing."""
+    notes: list[str] = []
+    original = None
+    path = Path(cmp.image.get("path", ""))
+    if path.is_file():
+        if hashlib.sha256(path.read_bytes()).hexdigest() != cmp.image.get("sha256"):
+            notes.append(f"{path} changed since the comparison (sha256 differs): no montage")
+        else:
+            try:
+                original = load_image(path).pixels
+            except UsageError as exc:
+                notes.append(str(exc))
+    else:
+        notes.append(f"original image {path} not found: no montage")
+    recons: dict[str, np.ndarray] = {}
+    for r in cmp.results:
+        rel = r.outputs.get("reconstruction") if r.ok else None
+        if not rel:
+            continue
+        p = Path(rel) if Path(rel).is_absolute() else base / rel
+        if not p.is_file():
+            notes.append(f"reconstruction of {r.codec} not found at {p}")
+            continue
+        recons[r.codec] = load_image(p).pixels
+    return original, recons, notes

@@ -1,0 +1,222 @@
+"""The markdown report: settings, results, montage, per-ROI tables, findings, provenance.
+
+Plain GitHub-flavoured markdown with relative image links, so the folder can be pushed to a
+repository or attached to an issue and render as is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codeccmp.fileio import atomic_write_text
+from codeccmp.results import CodecResult, Comparison
+
+#: Below these a codec "keeps" the stripes' orientation in a ROI (see docs/metrics.md).
+KEEP_DELTA_DEG = 3.0
+KEEP_FLIP = 0.05
+
+
+def _f(v: Any, fmt: str, missing: str = "–") -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return missing
+    return format(v, fmt)
+
+
+def _esc(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def results_markdown(cmp: Comparison) -> str:
+    has_stripes = any(r.stripes for r in cmp.results)
+    head = ["codec", "family", "param", "bpp", "Δ target", "PSNR dB", "MS-SSIM", "MS-SSIM dB"]
+    if has_stripes:
+        head += ["Δθ ° (ROIs)", "flip share"]
+    head += ["enc s", "dec s", "device"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in cmp.results:
+        if not r.ok:
+            continue
+        dev = _f(r.deviation, "+.1%")
+        if r.within_tolerance is False:
+            dev += " ⚠"
+        row = [f"`{r.codec}`", r.family, _f(r.param, ".4g") if isinstance(r.param, float)
+               else str(r.param), _f(r.bpp, ".4f"), dev, _f(r.psnr, ".2f"),
+               _f(r.ms_ssim, ".4f"), _f(r.ms_ssim_db, ".2f")]
+        if has_stripes:
+            row += [_f(r.stripes.get("delta_theta_deg"), ".1f"),
+                    _f(r.stripes.get("flip_share"), ".1%")]
+        row += [_f(r.encode_s, ".3f"), _f(r.decode_s, ".3f"), r.device or ""]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def roi_table(cmp: Comparison, index: int) -> str:
+    head = ["codec", "bpp", "PSNR dB", "MS-SSIM", "Δθ °", "flip share", "contrast retention"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in cmp.results:
+        if not r.ok or len(r.rois) <= index:
+            continue
+        e = r.rois[index]
+        lines.append("| " + " | ".join([
+            f"`{r.codec}`", _f(r.bpp, ".3f"), _f(e.get("psnr"), ".2f"),
+            _f(e.get("ms_ssim"), ".4f", "n/a"), _f(e.get("delta_theta_deg"), ".1f"),
+            _f(e.get("flip_share"), ".1%"), _f(e.get("contrast_retention"), ".2f")]) + " |")
+    return "\n".join(lines)
+
+
+def roi_finding(cmp: Comparison, index: int) -> str:
+    """One sentence: which codecs keep the stripes' orientation in this ROI, which turn them."""
+    keep, turn, blank = [], [], []
+    for r in cmp.results:
+        if not r.ok or len(r.rois) <= index:
+            continue
+        e = r.rois[index]
+        d, flip = e.get("delta_theta_deg"), e.get("flip_share")
+        if d is None:
+            blank.append(r.codec)
+        elif d < KEEP_DELTA_DEG and (flip or 0) < KEEP_FLIP:
+            keep.append((d, r.codec))
+        else:
+            turn.append((d, r.codec, flip or 0.0))
+    parts = []
+    if keep:
+        keep.sort()
+        parts.append(f"{_names([c for _, c in keep])} keep{'s' if len(keep) == 1 else ''} the "
+                     f"stripes' orientation (Δθ ≤ {max(d for d, _ in keep):.1f}°)")
+    if turn:
+        turn.sort(reverse=True)
+        worst = ", ".join(f"`{c}` by {d:.1f}° ({f:.0%} of oriented pixels moved > 20°)"
+                          for d, c, f in turn)
+        parts.append(f"turned: {worst}")
+    if blank:
+        parts.append(f"no oriented pixels to judge for {_names(blank)}")
+    if not parts:
+        return "No codec produced a result for this region."
+    return "; ".join(parts).capitalize() + "."
+
+
+def _names(names: list[str]) -> str:
+    quoted = [f"`{n}`" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def provenance_markdown(cmp: Comparison) -> str:
+    env = cmp.environment
+    lines = [f"- Python {env.get('python', '?')} on {env.get('platform', '?')}"]
+    versions = env.get("versions", {})
+    if versions:
+        lines.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    lines.append(f"- Created {cmp.created}; image sha256 `{cmp.image.get('sha256', '')}`")
+    lines += ["", "| codec | library | device | settings |", "|---|---|---|---|"]
+    for r in cmp.results:
+        if not r.ok:
+            continue
+        lib = ", ".join(f"{k} {v}" for k, v in r.library.items())
+        settings = ", ".join(f"{k}={v}" for k, v in r.settings.items())
+        lines.append(f"| `{r.codec}` | {_esc(lib)} | {r.device or ''} | {_esc(settings)} |")
+    return "\n".join(lines)
+
+
+def truth_markdown(cmp: Comparison) -> str | None:
+    truth = cmp.image.get("truth")
+    if not truth:
+        return None
+    periods = list(truth["original"]["per_period_mean_deg"])
+    head = ["codec", "mean |Δθ| vs truth °", "max °"] + [f"period {p}px °" for p in periods]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def row(name: str, t: Mapping[str, Any]) -> str:
+        cells = [name, _f(t["mean_abs_error_deg"], ".2f"), _f(t["max_abs_error_deg"], ".1f")]
+        cells += [_f(t["per_period_mean_deg"].get(p), ".2f") for p in periods]
+        return "| " + " | ".join(cells) + " |"
+
+    lines.append(row("original", truth["original"]))
+    for r in cmp.results:
+        if r.ok and "truth" in r.stripes:
+            lines.append(row(f"`{r.codec}`", r.stripes["truth"]))
+    return "\n".join(lines)
+
+
+def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None = None) -> str:
+    img = cmp.image
+    name = Path(img.get("path", "image")).name
+    out = [f"# {name} at {cmp.target_bpp:g} bpp", ""]
+    out.append(f"- Image: `{img.get('path')}`, {img.get('width')}×{img.get('height')} "
+               f"{img.get('mode')}")
+    out.append(f"- Target: {cmp.target_bpp:g} bpp (tolerance ±{cmp.tolerance:.0%}); "
+               f"bpp counts every byte of each bitstream")
+    s = cmp.settings
+    out.append(f"- Device for learned codecs: {s.get('device', 'auto')}; "
+               f"codecs: {', '.join(s['codecs']) if s.get('codecs') else 'all usable'}")
+    for n in list(img.get("notes", [])) + list(notes or []):
+        out.append(f"- Note: {n}")
+    out += ["", "## Results", "", results_markdown(cmp), ""]
+    missing = [r for r in cmp.results if not r.ok]
+    if missing:
+        out += ["Not in the table:", ""]
+        out += [f"- `{r.codec}`: {r.status}: {_esc(r.reason or '')}" for r in missing]
+        out.append("")
+    flagged = [r for r in cmp.results if r.ok and r.within_tolerance is False]
+    if flagged:
+        out += ["⚠ outside the rate tolerance (the closest each codec could get): " +
+                ", ".join(f"`{r.codec}` {r.bpp:.3f} bpp" for r in flagged), ""]
+    notes_by_codec = [(r.codec, n) for r in cmp.results if r.ok for n in r.notes]
+    if notes_by_codec:
+        out += [f"- `{c}`: {_esc(n)}" for c, n in notes_by_codec] + [""]
+    if cmp.rois:
+        out += ["## Stripe regions", ""]
+        if montage:
+            out += [f"![ROI montage]({montage})", "",
+                    "One row per region: the original, then each codec at its matched rate; "
+                    "crops enlarged with nearest-neighbour.", ""]
+        for i, roi in enumerate(cmp.rois):
+            out += [f"### ROI {i + 1}: x={roi['x']}, y={roi['y']}, {roi['w']}×{roi['h']}", "",
+                    roi_finding(cmp, i), "", roi_table(cmp, i), ""]
+        out += ["Δθ: coherence- and energy-weighted mean orientation change of the stripes; "
+                "flip share: oriented pixels whose orientation moved by more than 20°; "
+                "contrast retention: band-pass energy of the reconstruction over the "
+                "original's. Definitions in codeccmp's docs/metrics.md.", ""]
+    truth = truth_markdown(cmp)
+    if truth:
+        out += ["## Orientation against the chart's ground truth", "", truth, ""]
+    out += ["## Provenance", "", provenance_markdown(cmp), ""]
+    return "\n".join(out)
+
+
+def write_report(cmp: Comparison, out_dir: Path, original: np.ndarray | None,
+                 recons: Mapping[str, np.ndarray], notes: list[str] | None = None) -> Path:
+    """Write ``report.md`` and its montage into ``out_dir``; returns the report path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    montage_name = None
+    if cmp.rois and original is not None and recons:
+        montage_name = "montage.png"
+        write_montage(cmp, original, recons, out_dir / montage_name)
+    elif cmp.rois:
+        notes = [*(notes or []), "montage not drawn: reconstructions not available"]
+    return atomic_write_text(out_dir / "report.md", render_report(cmp, montage_name, notes))
+
+
+def montage_caption(r: CodecResult, index: int) -> str:
+    e = r.rois[index] if index < len(r.rois) else {}
+    ms = _f(r.ms_ssim, ".4f")
+    return (f"{_f(r.bpp, '.3f')} bpp  MS-SSIM {ms}\n"
+            f"Δθ {_f(e.get('delta_theta_deg'), '.1f')}°  flip {_f(e.get('flip_share'), '.0%')}")
+
+
+def write_montage(cmp: Comparison, original: np.ndarray, recons: Mapping[str, np.ndarray],
+                  path: Path) -> Path:
+    from codeccmp.render.montage import MontageColumn, make_montage
+    from codeccmp.stripes import Roi
+
+    rois = [Roi(**{k: int(v[k]) for k in ("x", "y", "w", "h")}) for v in cmp.rois]
+    columns = [
+        MontageColumn(label=r.codec, image=recons[r.codec],
+                      captions_per_roi=[montage_caption(r, i) for i in range(len(rois))])
+        for r in cmp.results if r.ok and r.codec in recons
+    ]
+    return make_montage(original, rois, columns, path)
