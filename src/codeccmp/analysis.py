@@ -75,6 +75,7 @@ def analyse_result(original: np.ndarray, result: CodecResult, rois: Sequence[Roi
         "delta_theta_deg": _mean([e["delta_theta_deg"] for e in result.rois]),
         "flip_share": _mean([e["flip_share"] for e in result.rois]),
         "contrast_retention": _mean([e["contrast_retention"] for e in result.rois]),
+        "erased_share": _mean([e.get("erased_share") for e in result.rois]),
         "image": whole,
     }
     if truth is not None:

@@ -56,7 +56,8 @@ def results_markdown(cmp: Comparison) -> str:
 
 
 def roi_table(cmp: Comparison, index: int) -> str:
-    head = ["codec", "bpp", "PSNR dB", "MS-SSIM", "Δθ °", "flip share", "contrast retention"]
+    head = ["codec", "bpp", "PSNR dB", "MS-SSIM", "Δθ °", "flip share", "erased share",
+            "contrast retention"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in cmp.results:
         if not r.ok or len(r.rois) <= index:
@@ -65,7 +66,8 @@ def roi_table(cmp: Comparison, index: int) -> str:
         lines.append("| " + " | ".join([
             f"`{r.codec}`", _f(r.bpp, ".3f"), _f(e.get("psnr"), ".2f"),
             _f(e.get("ms_ssim"), ".4f", "n/a"), _f(e.get("delta_theta_deg"), ".1f"),
-            _f(e.get("flip_share"), ".1%"), _f(e.get("contrast_retention"), ".2f")]) + " |")
+            _f(e.get("flip_share"), ".1%"), _f(e.get("erased_share"), ".1%"),
+            _f(e.get("contrast_retention"), ".2f")]) + " |")
     return "\n".join(lines)
 
 
@@ -93,11 +95,15 @@ def roi_finding(cmp: Comparison, index: int) -> str:
         worst = ", ".join(f"`{c}` by {d:.1f}° ({f:.0%} of oriented pixels moved > 20°)"
                           for d, c, f in turn)
         parts.append(f"turned: {worst}")
+    if blank and not keep and not turn:
+        return ("Too few strongly oriented pixels here to judge a turn (a check pattern or an "
+                "irregular texture): compare the contrast retention and the montage.")
     if blank:
-        parts.append(f"no oriented pixels to judge for {_names(blank)}")
+        parts.append(f"no oriented pixels left to judge for {_names(blank)}")
     if not parts:
         return "No codec produced a result for this region."
-    return "; ".join(parts).capitalize() + "."
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
 
 
 def _names(names: list[str]) -> str:
@@ -179,6 +185,8 @@ def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None 
                     roi_finding(cmp, i), "", roi_table(cmp, i), ""]
         out += ["Δθ: coherence- and energy-weighted mean orientation change of the stripes; "
                 "flip share: oriented pixels whose orientation moved by more than 20°; "
+                "erased share: oriented pixels whose stripes the codec wiped out (then Δθ "
+                "measures what is left, not a turn); "
                 "contrast retention: band-pass energy of the reconstruction over the "
                 "original's. Definitions in codeccmp's docs/metrics.md.", ""]
     truth = truth_markdown(cmp)

@@ -1,0 +1,127 @@
+"""Rate-distortion plots of a sweep: bpp against PSNR, MS-SSIM (dB) and stripe Δθ.
+
+matplotlib is imported only when a plot is drawn (``codeccmp --help`` stays instant), and
+only its object API is used — a ``Figure`` with no pyplot state and no GUI backend — so
+plotting works headless and from worker threads. Learned and traditional codecs are told
+apart at a glance: learned curves are solid with filled markers, traditional ones dashed
+with hollow markers; the anchor of the BD numbers is drawn thicker and named in the legend.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from codeccmp.sweep import SweepResult
+
+#: (attribute of a point, axis label, higher is better) for each panel, in order.
+PANELS = (
+    ("psnr", "PSNR (dB)", True),
+    ("ms_ssim_db", "MS-SSIM (dB)  = −10·log10(1 − MS-SSIM)", True),
+    ("delta_theta_deg", "stripe Δθ on ROIs (°, lower is better)", False),
+)
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+
+
+@dataclass
+class Series:
+    """One codec's curve: points as dicts with ``bpp`` and any of the panel metrics."""
+
+    codec: str
+    family: str
+    points: list[dict[str, float | None]] = field(default_factory=list)
+    anchor: bool = False
+
+    @property
+    def learned(self) -> bool:
+        return self.family == "learned"
+
+
+def series_from_sweep(result: SweepResult) -> list[Series]:
+    """The averaged curves of a sweep (a single image's own when there is one image).
+
+    Points that not every image reached (a codec failed on some image) are left out, as
+    they are of the BD numbers: an average over fewer images is not on the same curve.
+    """
+    out = []
+    for c in result.codecs:
+        pts = [{"bpp": a.bpp, "psnr": a.psnr, "ms_ssim_db": a.ms_ssim_db,
+                "delta_theta_deg": a.delta_theta_deg}
+               for a in result.averaged if a.codec == c["name"] and a.complete
+               and a.bpp is not None]
+        if pts:
+            out.append(Series(c["name"], c["family"], pts, anchor=c["name"] == result.anchor))
+    return out
+
+
+def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None) -> Path:
+    """Draw the sweep's RD curves to ``path`` (format from its suffix)."""
+    if title is None:
+        n = len(result.images)
+        title = (Path(str(result.images[0].get("path", ""))).name if n == 1
+                 else f"mean over {n} images")
+    return plot_curves(series_from_sweep(result), path, title)
+
+
+def _finite(v: float | None) -> bool:
+    return v is not None and math.isfinite(v)
+
+
+def plot_curves(series: Sequence[Series], path: str | Path, title: str = "") -> Path:
+    """One panel per metric present in any series; Δθ only when stripes were measured."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    from codeccmp.fileio import atomic_write_bytes
+
+    panels = [p for p in PANELS
+              if any(_finite(pt.get(p[0])) for s in series for pt in s.points)]
+    if not panels:
+        panels = list(PANELS[:1])
+    fig = Figure(figsize=(5.0 * len(panels), 4.6), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    colors = [f"C{i}" for i in range(10)]
+    handles = []
+    for i, s in enumerate(series):
+        color = colors[i % len(colors)]
+        marker = _MARKERS[i % len(_MARKERS)]
+        style = {
+            "color": color, "marker": marker, "markersize": 6,
+            "linestyle": "-" if s.learned else "--",
+            "linewidth": 2.6 if s.anchor else 1.6,
+            "markerfacecolor": color if s.learned else "white",
+            "markeredgecolor": color, "markeredgewidth": 1.4,
+        }
+        for ax, (key, _, _) in zip(axes, panels, strict=True):
+            pts = sorted((pt["bpp"], pt[key]) for pt in s.points
+                         if _finite(pt.get("bpp")) and _finite(pt.get(key)))
+            if pts:
+                ax.plot([b for b, _ in pts], [v for _, v in pts], **style)
+        label = s.codec + (" (learned)" if s.learned else "") + (" — anchor" if s.anchor else "")
+        handles.append(Line2D([], [], label=label, **style))
+    for ax, (_, label, better_up) in zip(axes, panels, strict=True):
+        ax.set_xlabel("rate (bpp)")
+        ax.set_ylabel(label)
+        ax.grid(True, alpha=0.3)
+        if not better_up:
+            ax.annotate("better ↓", xy=(0.98, 0.98), xycoords="axes fraction",
+                        ha="right", va="top", fontsize=8, color="0.4")
+    # Legend keys for the two families, so the line styles explain themselves.
+    fam = [Line2D([], [], color="0.3", linestyle="-", marker="o", markerfacecolor="0.3",
+                  label="learned: solid, filled"),
+           Line2D([], [], color="0.3", linestyle="--", marker="o", markerfacecolor="white",
+                  label="traditional: dashed, hollow")]
+    fig.legend(handles=handles + fam, loc="outside lower center",
+               ncols=min(4, len(handles) + 2), fontsize=9, frameon=False)
+    if title:
+        fig.suptitle(title)
+    p = Path(path)
+    fmt = p.suffix.lower().lstrip(".") or "png"
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=130)
+    return atomic_write_bytes(p, buf.getvalue())
