@@ -70,3 +70,93 @@ def run_subprocess(*args: str, cwd: Path | None = None) -> CliResult:
     proc = subprocess.run([sys.executable, "-m", "codeccmp", *args], capture_output=True,
                           text=True, cwd=cwd or ROOT, timeout=300)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+# --------------------------------------------------------------------------------------
+# Learned codecs (codeccmp_compressai): an isolated weights world and tiny seeded models.
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def learned_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """No real weights anywhere: a private torch hub cache, no env overrides, fresh caches.
+
+    Returns a namespace with ``hub`` (the hub ``checkpoints`` dir, not yet created) and
+    ``wdir`` (an empty weights directory).
+    """
+    from types import SimpleNamespace
+
+    from codeccmp_compressai import weights, zoo
+
+    for var in ("CODECCMP_WEIGHTS_DIR", "CODECCMP_OFFLINE", "CODECCMP_ZOO_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setattr(zoo, "FILE_OVERRIDES", {})
+    monkeypatch.setattr(zoo, "ROOT_URL", "http://127.0.0.1:9/unreachable")
+    weights.clear_caches()
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    yield SimpleNamespace(hub=tmp_path / "torch-home" / "hub" / "checkpoints", wdir=wdir,
+                          tmp=tmp_path)
+    weights.clear_caches()
+
+
+def _learned_state(arch: str, seed: int, scale: float) -> dict:
+    """A tiny model of ``arch``, seeded, its latent scaled by ``scale`` (more bits when
+    larger), ``update()``d, as a state dict."""
+    import torch
+    from compressai.zoo.image import model_architectures
+
+    torch.manual_seed(seed)
+    cls = model_architectures[arch]
+    model = cls(8) if arch.startswith("cheng2020") else cls(8, 12)
+    # A narrow initial density, so that larger latents really cost more bits.
+    eb = model.entropy_bottleneck
+    model.entropy_bottleneck = type(eb)(eb.channels, init_scale=2.0)
+    with torch.no_grad():
+        target = [m for m in model.g_a.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        target.weight.mul_(scale)
+        if target.bias is not None:
+            target.bias.mul_(scale)
+    model.update(force=True)
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.fixture(scope="session")
+def learned_states():
+    """``get(arch, quality)``: a cached tiny state dict; rate grows with ``quality``."""
+    cache: dict = {}
+
+    def get(arch: str = "bmshj2018-factorized", quality: int = 1) -> dict:
+        key = (arch, quality)
+        if key not in cache:
+            cache[key] = _learned_state(arch, seed=quality, scale=2.0 ** (quality - 1) * 12)
+        return cache[key]
+
+    return get
+
+
+def learned_to_zoo_keys(state: dict) -> dict:
+    """Rename keys back to the zoo files' old layout (EntropyBottleneck ParameterLists)."""
+    out = {}
+    for k, v in state.items():
+        for name in ("biases", "matrices", "factors"):
+            k = k.replace(f"entropy_bottleneck.{name}.", f"entropy_bottleneck._{name}.")
+        out[k] = v
+    return out
+
+
+@pytest.fixture
+def learned_save():
+    """``save(path, state, zoo=True)``: write a checkpoint like the zoo's files; returns
+    ``(path, sha256)``."""
+    import hashlib
+
+    import torch
+
+    def save(path: Path, state: dict, zoo: bool = True) -> tuple[Path, str]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(learned_to_zoo_keys(state) if zoo else state, path)
+        return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+    return save

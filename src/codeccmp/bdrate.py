@@ -21,6 +21,9 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+#: Below this share of the two curves' joint range, the package warns that a BD value rests
+#: on too little common ground (its ``min_overlap``); we keep the value and report the share.
+MIN_OVERLAP = 0.75
 #: Points per curve below which a BD number is not reported (the VCEG-M33 convention of four
 #: rates; the package itself would accept two, which is a straight line, not a curve).
 MIN_POINTS = 4
@@ -37,6 +40,10 @@ class BDResult:
     reason: str | None = None
     method: str = DEFAULT_METHOD
     notes: list[str] = field(default_factory=list)
+    #: Share of the joint quality range both curves cover (what BD-rate integrates over),
+    #: and of the joint log-rate range (what BD-quality integrates over).
+    rate_overlap: float = math.nan
+    quality_overlap: float = math.nan
 
     @property
     def ok(self) -> bool:
@@ -47,7 +54,18 @@ class BDResult:
             "bd_rate_percent": self.rate if math.isfinite(self.rate) else None,
             "bd_quality": self.quality if math.isfinite(self.quality) else None,
             "reason": self.reason, "method": self.method, "notes": list(self.notes),
+            "rate_overlap": self.rate_overlap if math.isfinite(self.rate_overlap) else None,
+            "quality_overlap": (self.quality_overlap if math.isfinite(self.quality_overlap)
+                                else None),
         }
+
+    def overlap_note(self) -> str | None:
+        """One line when a BD value rests on little common range (rate-matched sweeps of
+        codecs far apart cover different quality ranges at the same rates)."""
+        low = [f"{name} over {share:.0%} of the joint range" for name, share in
+               (("BD-rate", self.rate_overlap), ("BD-quality", self.quality_overlap))
+               if math.isfinite(share) and share < MIN_OVERLAP]
+        return "; ".join(low) or None
 
 
 def clean_curve(rates: Sequence[float], quality: Sequence[float]
@@ -100,20 +118,29 @@ def bd(anchor_rate: Sequence[float], anchor_quality: Sequence[float],
                       f"test has {len(tr)}")
         return res
 
+    def overlap(lo_a: float, hi_a: float, lo_t: float, hi_t: float) -> float:
+        """The package's measure: common interval over joint interval."""
+        return max(min(hi_a, hi_t) - max(lo_a, lo_t), 0.0) / (max(hi_a, hi_t) - min(lo_a, lo_t))
+
     def run(fn, kind: str, lo_a: float, hi_a: float, lo_t: float, hi_t: float) -> float:
         if min(hi_a, hi_t) <= max(lo_a, lo_t):
             res.notes.append(f"{kind}: curves do not overlap")
             return math.nan
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            value = float(fn(ar, aq, tr, tq, method, require_matching_points=False))
+            value = float(fn(ar, aq, tr, tq, method, require_matching_points=False,
+                             min_overlap=MIN_OVERLAP))
         for w in caught:
-            res.notes.append(f"{kind}: {w.message}")
+            if "Insufficient curve overlap" not in str(w.message):  # reported as a share
+                res.notes.append(f"{kind}: {w.message}")
         return value
 
+    res.rate_overlap = overlap(aq[0], aq[-1], tq[0], tq[-1])
+    lar, ltr = (math.log10(ar[0]), math.log10(ar[-1])), (math.log10(tr[0]), math.log10(tr[-1]))
+    res.quality_overlap = overlap(*lar, *ltr)
+
     res.rate = run(bjontegaard.bd_rate, "BD-rate", aq[0], aq[-1], tq[0], tq[-1])
-    res.quality = run(bjontegaard.bd_psnr, "BD-quality", math.log10(ar[0]),
-                      math.log10(ar[-1]), math.log10(tr[0]), math.log10(tr[-1]))
+    res.quality = run(bjontegaard.bd_psnr, "BD-quality", *lar, *ltr)
     if not res.ok:
         res.reason = "curves do not overlap"
     return res

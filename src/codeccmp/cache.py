@@ -415,7 +415,7 @@ class CachingCodec(Codec):
             values = space.candidates()  # increasing rate order
             known = [(v, self._lookup(h, v)) for v in values]
             num_pixels = image.shape[0] * image.shape[1]
-            for (va, a), (vb, b) in zip(known, known[1:]):
+            for (va, a), (vb, b) in zip(known[:-1], known[1:], strict=True):
                 if a is None or b is None:
                     continue
                 ba = 8.0 * a[0].nbytes / num_pixels

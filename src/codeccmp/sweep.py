@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from codeccmp.analysis import DEFAULT_ROI_COUNT
 from codeccmp.cache import (
     CacheStats,
     CachingCodec,
@@ -51,6 +52,7 @@ from codeccmp.images import SourceImage
 from codeccmp.plugins import CodecRegistry
 from codeccmp.ratematch import DEFAULT_TOLERANCE
 from codeccmp.results import CodecResult, _json_safe, environment
+from codeccmp.stripes import Roi
 
 SCHEMA = "codeccmp-sweep/1"
 JobKind = Literal["target", "quality"]
@@ -162,6 +164,10 @@ class SweepOptions:
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     plugin_files: Sequence[str | Path] = ()
+    #: Stripe ROIs as for ``compare``: "auto" (detected per image), explicit ROIs (the same
+    #: for every image), or None to skip the stripe analysis (and the Δθ curves).
+    rois: Sequence[Roi] | str | None = "auto"
+    roi_count: int = DEFAULT_ROI_COUNT
 
 
 @dataclass
@@ -186,6 +192,8 @@ class Task:
     plugin_files: tuple[str, ...] = ()
     #: The codec's fingerprint as the driver computed it (a worker computes its own).
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    #: The image's stripe ROIs, resolved once by the driver; None: no stripe analysis.
+    rois: list[Roi] | None = None
 
 
 @dataclass
@@ -204,24 +212,35 @@ class TaskOutcome:
     fingerprint: dict[str, Any] | None = None
 
 
-def measure_fingerprint() -> dict[str, Any]:
+#: Modules whose code decides the measured numbers: their source is part of result keys.
+_MEASURE_MODULES = ("codeccmp.metrics", "codeccmp.stripes", "codeccmp.analysis",
+                    "codeccmp.compare", "codeccmp.ratematch")
+
+
+def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
+                        roi_count: int = DEFAULT_ROI_COUNT) -> dict[str, Any]:
     """What decides a result besides the encoding: how it is measured.
 
-    Fields the pipeline's :class:`CompareOptions` may grow (ROIs for the stripe analysis,
-    say) are included automatically with their default values, so results measured under
-    other defaults are not mixed in.
+    Includes a hash of the measuring code itself (metrics, stripe analysis, pipeline,
+    rate search), so a changed metric or search recomputes results — from the cached
+    encodings, which such a change does not touch.
     """
+    import hashlib
+    import importlib
     from importlib import metadata
 
     try:
         msssim = metadata.version("pytorch-msssim")
     except metadata.PackageNotFoundError:
         msssim = "none"
-    base = {"target_bpp", "codecs", "tolerance", "settings", "keep_outputs"}
-    defaults = CompareOptions(target_bpp=1.0)
-    extra = {f.name: getattr(defaults, f.name) for f in fields(CompareOptions)
-             if f.name not in base}
-    return {"version": MEASURE_VERSION, "pytorch-msssim": msssim, "options": extra}
+    h = hashlib.sha256()
+    for name in _MEASURE_MODULES:
+        src = getattr(importlib.import_module(name), "__file__", None)
+        if src:
+            h.update(Path(src).read_bytes())
+    spec: Any = rois if isinstance(rois, str) or rois is None else [str(r) for r in rois]
+    return {"version": MEASURE_VERSION, "pytorch-msssim": msssim, "code": h.hexdigest(),
+            "rois": spec, "roi_count": roi_count if spec == "auto" else None}
 
 
 def result_key(cache: ResultCache, image: SourceImage, fingerprint: dict[str, Any], job: Job,
@@ -264,19 +283,30 @@ class _FixedParamCodec(Codec):
 
 
 def _run_job(proxy: CachingCodec, image: SourceImage, job: Job, settings: RunSettings,
-             tolerance: float) -> CodecResult:
+             tolerance: float, rois: list[Roi] | None) -> CodecResult:
+    keep = rois is not None  # the stripe analysis needs the reconstruction
     if job.kind == "target":
         opts = CompareOptions(target_bpp=float(job.value), codecs=[proxy.name],
-                              tolerance=tolerance, settings=settings, keep_outputs=False)
-        return run_codec(proxy, image, opts)
-    # A quality point: no target; an infinite tolerance keeps the pipeline from flagging.
-    opts = CompareOptions(target_bpp=1.0, codecs=[proxy.name], tolerance=math.inf,
-                          settings=settings, keep_outputs=False)
-    res = run_codec(_FixedParamCodec(proxy, job.value), image, opts)
-    res.target_bpp = res.deviation = res.within_tolerance = None
-    if res.ok:
-        res.notes.append(f"encoded at {proxy.param_space.name} {job.value} directly "
-                         "(--all-qualities), not rate-matched")
+                              tolerance=tolerance, settings=settings, keep_outputs=keep)
+        res = run_codec(proxy, image, opts)
+    else:
+        # A quality point: no target; an infinite tolerance keeps the pipeline from flagging.
+        opts = CompareOptions(target_bpp=1.0, codecs=[proxy.name], tolerance=math.inf,
+                              settings=settings, keep_outputs=keep)
+        res = run_codec(_FixedParamCodec(proxy, job.value), image, opts)
+        res.target_bpp = res.deviation = res.within_tolerance = None
+        if res.ok:
+            res.notes.append(f"encoded at {proxy.param_space.name} {job.value} directly "
+                             "(--all-qualities), not rate-matched")
+    if rois is not None and res.ok:
+        from codeccmp.analysis import analyse_result
+
+        try:
+            analyse_result(image.pixels, res, rois)
+        except Exception as exc:  # the analysis failing must not lose the RD point
+            res.notes.append(f"stripe analysis failed: {type(exc).__name__}: {exc}")
+    res.reconstruction = None
+    res.bitstream = None
     return res
 
 
@@ -306,15 +336,11 @@ def run_task(task: Task, registry: CodecRegistry | None = None) -> TaskOutcome:
         return outcome
     outcome.fingerprint = fingerprint
     proxy = CachingCodec(codec, cache, fingerprint)
-    for job in task.jobs:
+    for job in task.jobs:  # the driver already answered what the result cache holds
         key = result_key(cache, task.image, fingerprint, job, task.tolerance, task.measure)
-        hit = cache.get_result(key)
-        if hit is not None:
-            outcome.outcomes.append(JobOutcome(job, CodecResult.from_dict(hit), cached=True))
-            continue
         before = proxy.encodes
         proxy.from_cache.clear()
-        res = _run_job(proxy, task.image, job, task.settings, task.tolerance)
+        res = _run_job(proxy, task.image, job, task.settings, task.tolerance, task.rois)
         if res.ok and res.param in proxy.from_cache:
             # The chosen encoding came from the cache: report the time it took when made.
             res.encode_s = proxy.from_cache[res.param]
@@ -605,7 +631,7 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
                              jobs=options.jobs, address=options.ray_address,
                              device=options.settings.device)
     cache = ResultCache.open(options.cache_dir, read=options.cache_read, enabled=options.cache)
-    measure = measure_fingerprint()
+    measure = measure_fingerprint(options.rois, options.roi_count)
     stats = CacheStats()
     try:
         executor.start()
@@ -648,6 +674,9 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
                 pending.setdefault((job.image, job.codec), []).append(job)
         stats.merge(cache.stats)
 
+        rois: dict[int, list[Roi] | None] = {}
+        for i in sorted({i for i, _ in pending}):
+            rois[i] = _resolve_rois(images[i], options.rois, options.roi_count)
         tasks = []
         for (i, name), task_jobs in pending.items():
             c, fp, device, settings = usable[name]
@@ -655,7 +684,8 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
                 image=images[i], image_index=i, codec=name, family=c.family, jobs=task_jobs,
                 device=device, settings=settings, tolerance=options.tolerance,
                 measure=measure, cache_root=str(cache.root) if cache.root else None,
-                cache_read=options.cache_read, plugin_files=plugin_files, fingerprint=fp))
+                cache_read=options.cache_read, plugin_files=plugin_files, fingerprint=fp,
+                rois=rois[i]))
         if on_start is not None:
             on_start(sum(len(t.jobs) for t in tasks))
 
@@ -686,7 +716,8 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
             "offline": options.settings.offline, "weights": dict(options.settings.weights),
             "weights_dir": options.settings.weights_dir, "executor": options.executor,
             "jobs": options.jobs, "cache_dir": str(cache.root) if cache.root else None,
-            "cache_read": options.cache_read,
+            "cache_read": options.cache_read, "rois": measure["rois"],
+            "roi_count": options.roi_count,
         },
         environment=environment(),
     )
@@ -699,6 +730,19 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
                     "encodes": sum(p.encodes for p in ordered)}
     result.elapsed_s = time.perf_counter() - t_start
     return result
+
+
+def _resolve_rois(image: SourceImage, spec: Sequence[Roi] | str | None, count: int
+                  ) -> list[Roi] | None:
+    """The image's stripe ROIs (detected once here, not once per codec); None: no analysis."""
+    if spec is None:
+        return None
+    from codeccmp.analysis import resolve_rois
+
+    try:
+        return resolve_rois(image.pixels, spec, count)
+    except UsageError as exc:
+        raise UsageError(f"{image.path}: {exc}") from None
 
 
 def _bd_per_image(points: Sequence[SweepPoint], families: dict[str, str], n_images: int,

@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 # Built-in command modules; each registers itself on ``app`` when imported.
-_BUILTIN_COMMANDS = ("compare", "codecs", "measure", "report")
+_BUILTIN_COMMANDS = ("compare", "codecs", "measure", "report", "sweep")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -112,12 +112,15 @@ def plot_curves(series: Sequence[Series], path: str | Path, title: str = "") -> 
             ax.annotate("better ↓", xy=(0.98, 0.98), xycoords="axes fraction",
                         ha="right", va="top", fontsize=8, color="0.4")
     # Legend keys for the two families, so the line styles explain themselves.
-    fam = [Line2D([], [], color="0.3", linestyle="-", marker="o", markerfacecolor="0.3",
-                  label="learned: solid, filled"),
-           Line2D([], [], color="0.3", linestyle="--", marker="o", markerfacecolor="white",
-                  label="traditional: dashed, hollow")]
+    fam = []
+    if any(s.learned for s in series):
+        fam.append(Line2D([], [], color="0.3", linestyle="-", marker="o",
+                          markerfacecolor="0.3", label="learned: solid, filled"))
+    if any(not s.learned for s in series):
+        fam.append(Line2D([], [], color="0.3", linestyle="--", marker="o",
+                          markerfacecolor="white", label="traditional: dashed, hollow"))
     fig.legend(handles=handles + fam, loc="outside lower center",
-               ncols=min(4, len(handles) + 2), fontsize=9, frameon=False)
+               ncols=min(4, len(handles) + len(fam)), fontsize=9, frameon=False)
     if title:
         fig.suptitle(title)
     p = Path(path)

@@ -1,0 +1,255 @@
+#!/usr/bin/env python
+"""Time ``codeccmp compare IMAGE --bpp 0.3`` against CompressAI's own tooling and the floor.
+
+Side by side, in one run, on the codecs both can run:
+
+- **codeccmp**: the comparison pipeline (rate search on real bitstreams, one decode, PSNR,
+  MS-SSIM and SSIM) for JPEG and WebP, and for the learned ``bmshj2018-factorized`` with the
+  checkpoint given by ``--weights`` when the learned plugin is registered;
+- **CompressAI tooling**: ``compressai.utils.find_close`` (bisection over quality with its own
+  Pillow codec classes, every trial encoded, decoded and measured) for JPEG and WebP, and
+  ``compressai.utils.eval_model`` (compress, decompress and measure at every quality it is given:
+  here the same checkpoint) for the learned model;
+- **the floor**: one encode and one decode per codec at the parameter codeccmp finally chose,
+  plus the same metrics (and, for the learned model, loading it once).
+
+Two views: *in-process* (library calls, imports done, median of ``--repeat`` runs, torch on one
+thread for everyone as CompressAI's evaluation sets it) and *CLI* (each tool run as a user would,
+in fresh processes, imports included). Run from the repository root::
+
+    python benchmarks/bench_compare.py [--image ../shared/images/barbara.png] [--bpp 0.3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+LEARNED = "bmshj2018-factorized"
+ARCH = "bmshj2018-factorized"  # CompressAI's name for the same architecture
+
+
+def median_time(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """Median wall time of ``repeat`` calls, and the last call's value."""
+    times, value = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), value
+
+
+def fresh_registry():  # noqa: ANN201 - CodecRegistry
+    """A new registry with the learned plugin's model caches emptied: no run reuses a model
+    another run loaded, so every path pays for loading it."""
+    from codeccmp.plugins import load_registry
+
+    with contextlib.suppress(ImportError):
+        from codeccmp_compressai import weights
+
+        weights.clear_caches()
+    return load_registry()
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+def codeccmp_run(image_path: Path, codec: str, bpp: float, weights: dict[str, str]):  # noqa: ANN201
+    from codeccmp.codec import RunSettings
+    from codeccmp.compare import CompareOptions, compare_image
+    from codeccmp.images import load_image
+
+    img = load_image(image_path)
+    opts = CompareOptions(target_bpp=bpp, codecs=[codec], rois=None,
+                          settings=RunSettings(device="cpu", weights=weights, offline=True))
+    return compare_image(img, fresh_registry(), opts).results[0]
+
+
+def floor_run(image_path: Path, codec: str, param: Any, weights: dict[str, str]) -> float:
+    """One encode, one decode, the metrics; returns the bpp it got."""
+    from codeccmp.codec import RunSettings
+    from codeccmp.images import load_image, to_gray, to_rgb
+    from codeccmp.metrics import ms_ssim, psnr, ssim
+
+    img = load_image(image_path)
+    c = fresh_registry().get(codec)
+    c.configure(RunSettings(device="cpu", weights=weights, offline=True))
+    pixels = img.pixels
+    replicate = img.is_gray and not c.supports_gray
+    if replicate:
+        pixels = to_rgb(pixels)
+    enc = c.encode(pixels, param)
+    rec = c.decode(enc.data)
+    if replicate:
+        rec = to_gray(rec)
+    psnr(img.pixels, rec), ms_ssim(img.pixels, rec), ssim(img.pixels, rec)
+    return 8 * enc.nbytes / img.num_pixels
+
+
+def compressai_find_close(image_path: Path, codec: str, bpp: float) -> dict[str, float]:
+    from compressai.utils.bench.codecs import JPEG, WebP
+    from compressai.utils.find_close.__main__ import find_closest
+
+    cls = {"jpeg": JPEG, "webp": WebP}[codec]
+    with contextlib.redirect_stderr(io.StringIO()):  # its progress line
+        quality, metrics, _ = find_closest(cls(argparse.Namespace()), str(image_path), bpp,
+                                           "bpp")
+    return {"quality": quality, **metrics}
+
+
+def compressai_eval(image_path: Path, checkpoints: list[Path]) -> dict[str, Any]:
+    """``eval_model`` as its ``checkpoint`` command runs it: load, update, evaluate, per file."""
+    from compressai.utils.eval_model.__main__ import eval_model, load_checkpoint
+
+    results = {}
+    for ckpt in checkpoints:
+        model = load_checkpoint(ARCH, False, str(ckpt))
+        results[ckpt.name] = dict(eval_model(
+            model, "", str(image_path.parent), [image_path], entropy_estimation=False,
+            trained_net=ckpt.stem, description="ans", architecture=ARCH, half=False,
+            per_image=False))
+    return results
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def run_cli(argv: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
+    seconds = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):  # 1: a codec outside tolerance is still a result
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr[-2000:]}")
+    return seconds
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--image", type=Path, default=SHARED / "images" / "barbara.png")
+    ap.add_argument("--bpp", type=float, default=0.3)
+    ap.add_argument("--weights", type=Path,
+                    default=SHARED / "weights" / "bmshj2018-factorized-ms-ssim-cpu.pth")
+    ap.add_argument("--repeat", type=int, default=3, help="in-process runs per measurement")
+    ap.add_argument("--cli-repeat", type=int, default=1, help="CLI runs per command")
+    ap.add_argument("--no-cli", action="store_true", help="skip the fresh-process timings")
+    args = ap.parse_args()
+    image = args.image.resolve()
+    if not image.is_file():
+        raise SystemExit(f"image not found: {image}")
+
+    import torch
+
+    torch.set_num_threads(1)  # what compressai.utils.eval_model sets on import, for everyone
+    from codeccmp.plugins import load_registry
+
+    codecs = ["jpeg", "webp"]
+    weights: dict[str, str] = {}
+    names = load_registry().names()
+    if LEARNED in names and args.weights.is_file():
+        codecs.append(LEARNED)
+        weights = {LEARNED: str(args.weights.resolve())}
+    elif LEARNED not in names:
+        print(f"note: {LEARNED} is not registered (learned plugin missing): skipped")
+    else:
+        print(f"note: weights {args.weights} not found: {LEARNED} skipped")
+
+    print(f"image {image.name}, target {args.bpp} bpp, torch threads 1, "
+          f"median of {args.repeat}; machine: {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f}")
+    rows = []
+    for codec in codecs:
+        w = weights if codec == LEARNED else {}
+        # Warm up imports and file caches once, untimed.
+        res = codeccmp_run(image, codec, args.bpp, w)
+        t_ccmp, res = median_time(lambda c=codec, w=w: codeccmp_run(image, c, args.bpp, w),
+                                  args.repeat)
+        t_floor, floor_bpp = median_time(
+            lambda c=codec, w=w, p=res.param: floor_run(image, c, p, w), args.repeat)
+        if codec == LEARNED:
+            compressai_eval(image, [args.weights])
+            t_cai, cai = median_time(lambda: compressai_eval(image, [args.weights]),
+                                     args.repeat)
+            cai_desc = f"eval_model bpp {next(iter(cai.values()))['bpp']:.4f}"
+        else:
+            compressai_find_close(image, codec, args.bpp)
+            t_cai, cai = median_time(lambda c=codec: compressai_find_close(image, c, args.bpp),
+                                     args.repeat)
+            cai_desc = f"find_close q={cai['quality']} bpp {cai['bpp']:.4f}"
+        rows.append((codec, t_ccmp, t_cai, t_floor, len(res.trials),
+                     f"param {res.param} bpp {res.bpp:.4f}", cai_desc))
+
+    print("\nin-process (seconds)")
+    head = (f"{'codec':22} {'codeccmp':>9} {'CompressAI':>10} {'floor':>7} "
+            f"{'CAI/ccmp':>9} {'ccmp/floor':>10} {'encodes':>8}  result")
+    print(head)
+    print("-" * len(head))
+    tot = [0.0, 0.0, 0.0]
+    for codec, a, b, f, n, desc, cdesc in rows:
+        tot[0] += a
+        tot[1] += b
+        tot[2] += f
+        print(f"{codec:22} {a:9.3f} {b:10.3f} {f:7.3f} {b / a:8.2f}× {a / f:9.2f}× {n:8d}  "
+              f"{desc}; CompressAI: {cdesc}")
+    print(f"{'total':22} {tot[0]:9.3f} {tot[1]:10.3f} {tot[2]:7.3f} {tot[1] / tot[0]:8.2f}× "
+          f"{tot[0] / tot[2]:9.2f}×")
+
+    if args.no_cli:
+        return 0
+    env = dict(os.environ)
+    py = sys.executable
+    common = [str(image), "--bpp", str(args.bpp), "--codecs", ",".join(codecs), "-q",
+              "--device", "cpu", "--offline"]
+    for k, v in weights.items():
+        common += ["--weights", f"{k}={v}"]
+    ccmp_none = [py, "-m", "codeccmp", "compare", *common, "--roi", "none"]
+    ccmp_default = [py, "-m", "codeccmp", "compare", *common]
+    cai_cmds = [[py, "-m", "compressai.utils.find_close", c, str(image), str(args.bpp),
+                 "--metric", "bpp"] for c in codecs if c != LEARNED]
+    tmpdir = Path(tempfile.mkdtemp(prefix="bench-"))
+    try:
+        if LEARNED in codecs:
+            ds = tmpdir / "dataset"
+            ds.mkdir()
+            shutil.copy(image, ds / image.name)
+            cai_cmds.append([py, "-m", "compressai.utils.eval_model", "checkpoint", str(ds),
+                             "-a", ARCH, "-p", str(args.weights)])
+
+        def cli_time(cmds: list[list[str]]) -> float:
+            return statistics.median(sum(run_cli(c, env) for c in cmds)
+                                     for _ in range(args.cli_repeat))
+
+        run_cli([py, "-c", "import torch, compressai"], env)  # warm the page cache, untimed
+        t_none = cli_time([ccmp_none])
+        t_default = cli_time([ccmp_default])
+        t_cai = cli_time(cai_cmds)
+        t_import = cli_time([[py, "-c", "import torch"]])
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    print(f"\nCLI, fresh processes, imports included (seconds; one `import torch` here "
+          f"takes {t_import:.2f})")
+    print(f"  codeccmp compare --roi none (same work as CompressAI): {t_none:7.2f}")
+    print(f"  codeccmp compare (default: + stripe analysis)         : {t_default:7.2f}")
+    print(f"  CompressAI tooling, {len(cai_cmds)} processes                   : {t_cai:7.2f}")
+    print(f"  ratio CompressAI / codeccmp --roi none: {t_cai / t_none:.2f}×, "
+          f"/ default: {t_cai / t_default:.2f}×")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""``codeccmp models list`` and ``codeccmp models pull``: where weights come from, fetching them.
+
+Module-level imports stay light (typer only): this module is imported at every CLI start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from codeccmp.codec import CodecError, RunSettings
+from codeccmp.errors import UsageError
+from codeccmp_compressai import zoo
+
+models_app = typer.Typer(
+    name="models",
+    help="Learned model weights: where each would come from, and fetching them.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the ``models`` sub-command group to the main app (once, however often the
+    hook runs: in-process callers start the CLI repeatedly)."""
+    if any(g.typer_instance is models_app for g in app.registered_groups):
+        return
+    app.add_typer(models_app, name="models")
+
+
+def _select(names: list[str] | None, *, include_unpublished: bool, metrics: tuple[str, ...]
+            ) -> list[tuple[zoo.Arch, str]]:
+    if not names:
+        return [
+            (a, m)
+            for a in zoo.ARCHS.values()
+            if a.zoo or include_unpublished
+            for m in metrics
+        ]
+    out: list[tuple[zoo.Arch, str]] = []
+    for name in names:
+        try:
+            out.append(zoo.split_codec_name(name.strip().lower()))
+        except KeyError:
+            raise UsageError(
+                f"unknown learned model {name!r}; known: {', '.join(zoo.codec_names())}"
+            ) from None
+    return out
+
+
+def _meta_text(path: Path) -> str:
+    from codeccmp_compressai.weights import read_meta
+
+    meta = read_meta(path)
+    if not meta:
+        return ""
+    bits = []
+    if "model" in meta:
+        bits.append(f"{meta['model']}/{meta.get('metric', '?')}")
+    if "lmbda" in meta:
+        bits.append(f"λ={meta['lmbda']:g}" if isinstance(meta["lmbda"], (int, float))
+                    else f"λ={meta['lmbda']}")
+    if "steps" in meta:
+        bits.append(f"{meta['steps']} steps")
+    return ", ".join(bits)
+
+
+@models_app.command("list")
+def list_models(
+    models: list[str] | None = typer.Argument(
+        None, help="Codec names (bmshj2018-factorized, mbt2018-mse, ...); default: all."
+    ),
+    weights: list[str] = typer.Option(
+        [], "--weights", help="CODEC[:QUALITY]=PATH, as for compare (repeatable)."
+    ),
+    weights_dir: Path | None = typer.Option(
+        None, "--weights-dir", envvar="CODECCMP_WEIGHTS_DIR",
+        help="Directory of weights under the zoo's file names.",
+    ),
+    offline: bool = typer.Option(
+        False, "--offline", envvar="CODECCMP_OFFLINE", help="Never download."
+    ),
+) -> None:
+    """Show, per model and quality, where its weights would come from, or that they are missing."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from codeccmp_compressai import weights as wts
+
+    selected = _select(models, include_unpublished=True, metrics=zoo.METRICS)
+    settings = RunSettings(
+        weights=wts.parse_weights_option(weights),
+        weights_dir=str(weights_dir) if weights_dir else None,
+        offline=offline,
+    )
+    hub = wts.hub_checkpoints_dir()
+    table = Table(title="Learned model weights")
+    for col in ("codec", "model", "metric", "quality", "source", "path", "checkpoint"):
+        table.add_column(col, overflow="fold")
+    for arch, metric in selected:
+        codec = arch.codec_name(metric)
+        resolutions = wts.resolve_codec(arch.name, metric, settings)
+        if not resolutions:
+            table.add_row(codec, arch.name, metric, "-", "missing",
+                          wts.missing_reason(arch.name, metric, {}), "")
+            continue
+        for q, r in sorted(resolutions.items()):
+            if r.source == "missing":
+                where = r.reason if not arch.zoo or r.reason.startswith("--weights") else (
+                    f"{r.filename} (fetch: {wts.pull_command(arch.name, metric)})"
+                )
+                source = "[red]missing[/red]"
+            elif r.source == "download":
+                where, source = str(r.url), "download"
+            else:
+                where, source = str(r.path), r.source
+            meta = ""
+            if r.local and r.path is not None and not r.expected_prefix:
+                meta = _meta_text(r.path)
+            table.add_row(codec, arch.name, metric, str(q), source, where, meta)
+    console = Console()
+    console.print(table)
+    wdir = wts.weights_dir(settings)
+    console.print(
+        f"hub cache: {hub}   weights dir: {wdir if wdir else '-'}   "
+        f"offline: {'yes' if wts.is_offline(settings) else 'no'}",
+        highlight=False,
+    )
+
+
+@models_app.command("pull")
+def pull_models(
+    models: list[str] | None = typer.Argument(
+        None, help="Codec names (default: every zoo model's MS-SSIM variant)."
+    ),
+    quality: list[int] = typer.Option(
+        [], "--quality", "-q", help="Only these qualities (repeatable); default: all."
+    ),
+    include_mse: bool = typer.Option(
+        False, "--all", help="With no names: the MSE variants too."
+    ),
+) -> None:
+    """Download zoo weights into the torch hub cache, checking each file's hash."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    from codeccmp_compressai import weights as wts
+
+    if wts.is_offline():
+        raise UsageError("cannot download while offline (CODECCMP_OFFLINE is set)")
+    metrics = zoo.METRICS if include_mse else (zoo.DEFAULT_METRIC,)
+    selected = _select(models, include_unpublished=False, metrics=metrics)
+    jobs: list[tuple[str, str, Path, str | None]] = []
+    for arch, metric in selected:
+        if not arch.zoo:
+            raise UsageError(
+                f"{arch.codec_name(metric)}: no published weights; train one with "
+                f"`codeccmp train {arch.name} ...`"
+            )
+        wanted = quality or list(arch.qualities)
+        bad = [q for q in wanted if q not in arch.qualities]
+        if bad:
+            raise UsageError(
+                f"{arch.name} has qualities {arch.qualities[0]}-{arch.qualities[-1]}, not {bad}"
+            )
+        for q in wanted:
+            name = zoo.zoo_filename(arch.name, metric, q)
+            url = zoo.zoo_url(arch.name, metric, q)
+            if name and url:
+                jobs.append((name, url, wts.hub_checkpoints_dir() / name, zoo.hash_prefix(name)))
+    console = Console(stderr=True)
+    fetched = cached = 0
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+    ) as bar:
+        for name, url, dest, prefix in jobs:
+            if dest.is_file() and (prefix is None or wts.file_sha256(dest).startswith(prefix)):
+                cached += 1
+                continue
+            task = bar.add_task(name, total=None)
+
+            def cb(done: int, total: int | None, _task: int = task) -> None:
+                bar.update(_task, completed=done, total=total)
+
+            try:
+                wts.download(url, dest, prefix, cb)
+            except CodecError as exc:  # network failure or hash mismatch: one line
+                bar.stop()
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from None
+            fetched += 1
+    console.print(
+        f"{fetched} downloaded, {cached} already cached, in {wts.hub_checkpoints_dir()}",
+        highlight=False,
+    )

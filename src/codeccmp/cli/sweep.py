@@ -1,0 +1,302 @@
+"""`codeccmp sweep`: RD curves of every codec over many rates and over a folder of images."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from codeccmp.cli.app import app
+from codeccmp.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from codeccmp.sweep import SweepResult
+
+#: File types ``--plot`` can write (matplotlib picks the format from the suffix).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+#: The anchor when none is given, if it is among the codecs swept.
+DEFAULT_ANCHOR = "jpeg2000"
+
+
+@app.command("sweep")
+def sweep_command(
+    image: Annotated[Path, typer.Argument(
+        help="An image, or a folder whose images are all swept (per-image and averaged).")],
+    bpp: Annotated[str, typer.Option(
+        "--bpp", help="Targets in bpp: a list (0.1,0.2,0.3) and/or ranges START:STOP:STEP "
+                      "(0.1:0.5:0.1, stop included).")],
+    codecs: Annotated[str | None, typer.Option(
+        help="Comma-separated codec names (default: every codec usable here).")] = None,
+    all_qualities: Annotated[bool, typer.Option(
+        "--all-qualities", help="Also encode learned models at every quality they have.")
+    ] = False,
+    anchor: Annotated[str | None, typer.Option(
+        help=f"Codec the BD-rates are measured against (default: {DEFAULT_ANCHOR} when swept)."
+    )] = None,
+    tolerance: Annotated[float, typer.Option(
+        help="Flag points whose achieved bpp deviates more than this fraction.")] = 0.10,
+    json_path: Annotated[Path | None, typer.Option(
+        "--json", help="Write every point, the averages, BD numbers and provenance as JSON.")
+    ] = None,
+    csv_path: Annotated[Path | None, typer.Option(
+        "--csv", help="Write one row per point and per averaged point as CSV.")] = None,
+    plot: Annotated[Path | None, typer.Option(
+        help="Write RD curves (PSNR, MS-SSIM dB, and Δθ when measured): .png, .pdf or .svg.")
+    ] = None,
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", help="Processes for traditional codecs (default: CPU cores).")] = None,
+    no_cache: Annotated[bool, typer.Option(
+        "--no-cache", help="Recompute everything (fresh results still refresh the cache).")
+    ] = False,
+    cache_dir: Annotated[Path | None, typer.Option(
+        help="Result cache (default: $CODECCMP_CACHE_DIR or ~/.cache/codeccmp).")] = None,
+    executor: Annotated[str, typer.Option(
+        help="local (processes on this machine) or ray (a Ray cluster; codeccmp[ray]).")
+    ] = "local",
+    ray_address: Annotated[str | None, typer.Option(
+        help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray).")] = None,
+    device: Annotated[str, typer.Option(
+        help="Device for learned codecs: auto, cpu, cuda or cuda:N.")] = "auto",
+    weights: Annotated[list[str] | None, typer.Option(
+        help="Weights for a learned codec: CODEC[:QUALITY]=PATH (repeatable).")] = None,
+    weights_dir: Annotated[Path | None, typer.Option(
+        help="Directory of weights under the zoo's file names (or CODECCMP_WEIGHTS_DIR).")] = None,
+    offline: Annotated[bool, typer.Option(
+        help="Never download weights (or CODECCMP_OFFLINE=1).")] = False,
+    plugin: Annotated[list[Path] | None, typer.Option(
+        "--plugin", help="Load a codec plugin from a Python file (repeatable).")] = None,
+    roi: Annotated[list[str] | None, typer.Option(
+        help="Stripe region x,y,w,h (repeatable, the same for every image); 'auto' finds "
+             "them in each image (default); 'none' skips the stripe analysis and Δθ.")] = None,
+    roi_count: Annotated[int, typer.Option(help="How many regions 'auto' finds.")] = 3,
+    force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+) -> int:
+    """Run the comparison at every --bpp target, on IMAGE or every image in a folder."""
+    from codeccmp.cli.compare import parse_rois
+    from codeccmp.cli.options import parse_codec_list, run_settings
+    from codeccmp.compare import select_codecs
+    from codeccmp.fileio import check_writable
+    from codeccmp.images import load_image
+    from codeccmp.plugins import load_registry
+    from codeccmp.sweep import SweepOptions, collect_images, parse_targets, run_sweep
+
+    targets = parse_targets(bpp)
+    if not 0 < tolerance < 1:
+        raise UsageError(f"--tolerance must be between 0 and 1, got {tolerance:g}")
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    if executor not in ("local", "ray"):
+        raise UsageError(f"--executor must be local or ray, got {executor!r}")
+    if ray_address is not None and executor != "ray":
+        raise UsageError("--ray-address needs --executor ray")
+    if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
+        raise UsageError(f"--cache-dir {cache_dir} exists and is not a directory")
+    rois = parse_rois(roi)
+    if roi_count < 1:
+        raise UsageError(f"--roi-count must be at least 1, got {roi_count}")
+    names = parse_codec_list(codecs)
+    settings = run_settings(device, weights, weights_dir, offline)
+    registry = load_registry(plugin or [])
+    selected = select_codecs(registry, names)  # unknown names fail here, before any work
+    selected_names = [c.name for c in selected]
+    if anchor is not None and anchor not in selected_names:
+        raise UsageError(f"--anchor {anchor!r} is not among the codecs swept "
+                         f"({', '.join(selected_names)})")
+    if anchor is None and DEFAULT_ANCHOR in selected_names:
+        anchor = DEFAULT_ANCHOR
+    for path in (json_path, csv_path):
+        if path is not None:
+            check_writable(path, force)
+    if plot is not None:
+        if plot.suffix.lower() not in PLOT_SUFFIXES:
+            raise UsageError(f"--plot must end in {', '.join(PLOT_SUFFIXES)}, got {plot.name}")
+        check_writable(plot, force)
+    files = collect_images(image)
+    sources = [load_image(f) for f in files]
+    options = SweepOptions(
+        targets=targets, codecs=names, all_qualities=all_qualities, tolerance=tolerance,
+        settings=settings, anchor=anchor, jobs=jobs, cache_read=not no_cache,
+        cache_dir=cache_dir, executor=executor,  # type: ignore[arg-type]
+        ray_address=ray_address, plugin_files=[str(p) for p in plugin or []], rois=rois,
+        roi_count=roi_count)
+
+    with _Progress(quiet) as bar:
+        result = run_sweep(sources, registry, options, progress=bar.update if bar else None,
+                           on_start=bar.start if bar else None)
+
+    _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes])
+    if json_path is not None:
+        result.write_json(json_path)
+    if csv_path is not None:
+        result.write_csv(csv_path)
+    if plot is not None:
+        from codeccmp.render.plots import plot_sweep
+
+        plot_sweep(result, plot)
+    failed = any(p.result.status == "failed" for p in result.points)
+    if names is not None:
+        return 0 if all(p.result.ok for p in result.points) else 1
+    return 1 if failed else 0
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "–" if value is None or not math.isfinite(value) else format(value, fmt)
+
+
+def averaged_table(result: SweepResult) -> Table:
+    """One row per point of each codec's curve: averaged over images for a folder."""
+    from rich.table import Table
+    from rich.text import Text
+
+    n_img = len(result.images)
+    title = (f"{result.images[0].get('path', '')}" if n_img == 1
+             else f"mean over {n_img} images")
+    has_dtheta = any(a.delta_theta_deg is not None for a in result.averaged)
+    t = Table(title=f"RD points: {title}", title_justify="left")
+    t.add_column("codec", style="bold")
+    t.add_column("target", justify="right")
+    t.add_column("bpp", justify="right")
+    t.add_column("PSNR dB", justify="right")
+    t.add_column("MS-SSIM", justify="right")
+    t.add_column("MS-SSIM dB", justify="right")
+    if has_dtheta:
+        t.add_column("Δθ °", justify="right")
+    if n_img > 1:
+        t.add_column("images", justify="right")
+    last = None
+    for a in result.averaged:
+        name = Text(a.codec if a.codec != last else "")
+        if a.family == "learned":
+            name.stylize("magenta")
+        last = a.codec
+        target = f"{a.value:g}" if a.kind == "target" else f"q={a.value}"
+        bpp = Text(_num(a.bpp, ".4f"))
+        if a.all_within_tolerance is False:
+            bpp.stylize("bold red")
+            bpp.append(" ⚠")
+        row: list[Text | str] = [name, target, bpp, _num(a.psnr, ".2f"),
+                                 _num(a.ms_ssim, ".4f"), _num(a.ms_ssim_db, ".2f")]
+        if has_dtheta:
+            row.append(_num(a.delta_theta_deg, ".1f"))
+        if n_img > 1:
+            row.append(Text(f"{a.n}/{a.n_images}",
+                            style="" if a.complete else "yellow"))
+        t.add_row(*row)
+    return t
+
+
+def bd_table(result: SweepResult) -> Table:
+    """BD-rate and BD-quality against the anchor, on the (averaged) curves."""
+    from rich.table import Table
+
+    from codeccmp.sweep import mean_bd_rate
+
+    per_image = bool(result.bd_per_image)
+    t = Table(title=f"BD against {result.anchor} ({result.bd_method}; negative BD-rate = "
+                    f"fewer bits for the same quality)", title_justify="left")
+    t.add_column("codec", style="bold")
+    t.add_column("BD-rate PSNR", justify="right")
+    t.add_column("BD-PSNR dB", justify="right")
+    t.add_column("BD-rate MS-SSIM", justify="right")
+    t.add_column("BD-MS-SSIM dB", justify="right")
+    if per_image:
+        t.add_column("per-image mean BD-rate PSNR", justify="right")
+    t.add_column("note")
+    psnr, msssim = result.bd.get("psnr", {}), result.bd.get("ms_ssim_db", {})
+    for codec in psnr:
+        p, m = psnr[codec], msssim.get(codec, {})
+        row = [codec, _pct(p.get("bd_rate_percent")), _num(p.get("bd_quality"), "+.2f"),
+               _pct(m.get("bd_rate_percent")), _num(m.get("bd_quality"), "+.2f")]
+        if per_image:
+            row.append(_pct(mean_bd_rate(result.bd_per_image["psnr"].get(codec, []))))
+        row.append(p.get("reason") or _overlap_note(p, m))
+        t.add_row(*row)
+    return t
+
+
+def _overlap_note(psnr: dict, msssim: dict) -> str:
+    """Where a BD-rate rests on little common quality range, say how little."""
+    parts = []
+    for name, d in (("PSNR", psnr), ("MS-SSIM", msssim)):
+        share = d.get("rate_overlap")
+        if share is not None and share < 0.75:
+            parts.append(f"{name} {share:.0%}")
+    return f"BD-rate overlap {', '.join(parts)}" if parts else ""
+
+
+def _pct(v: float | None) -> str:
+    return "–" if v is None else f"{v:+.1f}%"
+
+
+def _render(result: SweepResult, notes: list[str]) -> None:
+    from codeccmp.render.console import stderr_console, stdout_console
+
+    console, err = stdout_console(), stderr_console()
+    for n in notes:
+        err.print(f"[yellow]warning:[/] {n}", highlight=False)
+    console.print(averaged_table(result))
+    if result.anchor is not None and result.bd:
+        console.print(bd_table(result))
+    seen: set[tuple[str, str]] = set()
+    for p in result.points:
+        r = p.result
+        if not r.ok and (r.codec, r.reason or "") not in seen:
+            seen.add((r.codec, r.reason or ""))
+            err.print(f"[yellow]note:[/] {r.codec}: {r.status}: {r.reason}", highlight=False)
+    off = [p for p in result.points if p.result.within_tolerance is False]
+    if off:
+        err.print(f"[yellow]note:[/] {len(off)} point(s) missed their target by more than "
+                  f"±{result.tolerance:.0%} (see --json or --csv)", highlight=False)
+    c = result.cache
+    err.print(f"{c['jobs']} jobs, {c['jobs_cached']} from the cache, {c['encodes']} encodes, "
+              f"{result.elapsed_s:.1f} s", highlight=False)
+
+
+class _Progress:
+    """A rich progress bar on stderr over the jobs that are not answered by the cache."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = None
+        self.task = None
+
+    def __enter__(self) -> _Progress | None:
+        if self.quiet:
+            return None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                            TextColumn("{task.completed}/{task.total} jobs"),
+                            TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        self.bar.__enter__()
+        self.task = self.bar.add_task("sweeping", total=None)
+        return self
+
+    def start(self, total: int) -> None:
+        assert self.bar is not None
+        self.bar.update(self.task, total=total)
+
+    def update(self, task, outcome) -> None:  # noqa: ANN001 - sweep Task, TaskOutcome
+        assert self.bar is not None
+        name = Path(task.image.path).name if task.image is not None else ""
+        self.bar.update(self.task, advance=len(outcome.outcomes),
+                        description=f"{task.codec} on {name}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)

@@ -1,0 +1,93 @@
+"""RD plots: panels present as the data allows, styles tell learned from traditional."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from codeccmp.render.plots import PANELS, Series, plot_curves
+
+
+def _series(with_stripes: bool) -> list[Series]:
+    def pts(a: float, b: float, dtheta: float | None) -> list[dict]:
+        return [{"bpp": r, "psnr": a + b * r, "ms_ssim_db": a / 3 + b * r,
+                 "delta_theta_deg": (dtheta - 10 * r) if dtheta is not None else None}
+                for r in (0.1, 0.2, 0.3, 0.4, 0.5)]
+
+    return [
+        Series("bmshj2018-factorized", "learned", pts(24, 10, 20 if with_stripes else None)),
+        Series("jpeg2000", "traditional", pts(22, 9, 12 if with_stripes else None),
+               anchor=True),
+        Series("jpeg", "traditional", pts(20, 12, None)),
+    ]
+
+
+def _axes_of(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Capture the figure plot_curves draws, to inspect its artists."""
+    from matplotlib.figure import Figure
+
+    captured: list = []
+    orig = Figure.savefig
+
+    def spy(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        captured.append(self)
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(Figure, "savefig", spy)
+    return captured
+
+
+def test_three_panels_with_stripes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    figs = _axes_of(monkeypatch)
+    out = plot_curves(_series(True), tmp_path / "rd.png", "fabricated stripes")
+    img = np.asarray(Image.open(out))
+    assert img.shape[0] > 300 and img.shape[1] > 3 * 400  # three panels side by side
+    axes = figs[0].axes
+    assert [a.get_ylabel() for a in axes] == [p[1] for p in PANELS]
+    learned, anchor, jpeg = axes[0].lines
+    assert learned.get_linestyle() == "-" and learned.get_markerfacecolor() != "white"
+    assert jpeg.get_linestyle() == "--" and jpeg.get_markerfacecolor() == "white"
+    assert anchor.get_linewidth() > jpeg.get_linewidth()
+    assert len(axes[2].lines) == 2  # jpeg has no Δθ: no curve in that panel
+    labels = [t.get_text() for t in figs[0].legends[0].get_texts()]
+    assert "bmshj2018-factorized (learned)" in labels and "jpeg2000 — anchor" in labels
+
+
+def test_no_stripes_no_delta_theta_panel(tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    figs = _axes_of(monkeypatch)
+    plot_curves(_series(False), tmp_path / "rd.png")
+    assert len(figs[0].axes) == 2
+
+
+@pytest.mark.parametrize("suffix, magic", [(".pdf", b"%PDF"), (".svg", b"<?xml")])
+def test_vector_formats(tmp_path: Path, suffix: str, magic: bytes) -> None:
+    out = plot_curves(_series(True), tmp_path / f"rd{suffix}")
+    assert out.read_bytes().startswith(magic)
+
+
+def test_saved_atomically(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "rd.png"
+    plot_curves(_series(True), target)
+    assert [p.name for p in target.parent.iterdir()] == ["rd.png"]  # no temp file left
+
+
+def test_sweep_plot_end_to_end(tmp_path: Path) -> None:
+    from codeccmp.images import from_array
+    from codeccmp.plugins import load_registry
+    from codeccmp.render.plots import plot_sweep, series_from_sweep
+    from codeccmp.sweep import SweepOptions, run_sweep
+
+    rng = np.random.default_rng(0)
+    img = from_array(rng.integers(60, 200, (48, 48, 3), dtype=np.uint8), "noise")
+    res = run_sweep([img], load_registry(), SweepOptions(
+        targets=[1.0, 2.0, 3.0], codecs=["jpeg", "jpeg2000"], anchor="jpeg2000", jobs=1,
+        cache=False, rois=None))
+    series = series_from_sweep(res)
+    assert [s.codec for s in series] == ["jpeg", "jpeg2000"]
+    assert series[1].anchor and len(series[0].points) == 3
+    out = plot_sweep(res, tmp_path / "rd.png")
+    assert out.stat().st_size > 10_000
