@@ -34,7 +34,8 @@ def served(tmp_path, learned_env, learned_states, learned_save, monkeypatch):
 
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                     daemon=True).start()
     monkeypatch.setenv("CODECCMP_ZOO_URL", f"http://127.0.0.1:{server.server_address[1]}/models")
     try:
         yield target, name

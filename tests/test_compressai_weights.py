@@ -64,7 +64,8 @@ def http_root(tmp_path):
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root))
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield root, f"http://127.0.0.1:{server.server_address[1]}/models"
@@ -214,12 +215,27 @@ def test_download_failure_makes_codec_unavailable(learned_env, zoo_file, monkeyp
     zoo_file(1, learned_env.tmp / "elsewhere")
     monkeypatch.setenv("CODECCMP_ZOO_URL", "http://127.0.0.1:9/models")  # nothing listens
     codec = _codec()
-    with pytest.raises(CodecUnavailable, match="download of .* failed"):
+    with pytest.raises(CodecUnavailable, match="download of .* failed.*"
+                       "codeccmp models pull bmshj2018-factorized"):
         codec.encode(_image(), 1)
     # remembered: the run does not wait for the network again for this file
     assert codec.resolutions()[1].source == "download"
     codec.configure(RunSettings(device="cpu"))
     assert codec.resolutions()[1].source == "missing"
+
+
+def test_network_failure_keeps_local_qualities(learned_env, zoo_file, monkeypatch) -> None:
+    """Online, with the zoo unreachable: rate matching falls back to what is on disk."""
+    zoo_file(2, learned_env.wdir)
+    monkeypatch.setenv("CODECCMP_ZOO_URL", "http://127.0.0.1:9/models")
+    codec = _codec(weights_dir=str(learned_env.wdir))
+    assert codec.param_space.values == tuple(range(1, 9))  # downloads allowed
+    proposed = codec.match_rate(_image(), 0.5)
+    assert [e.param for e in proposed] == [2]
+    assert codec.param_space.values == (2,)  # the network is now known to be down
+    other = LearnedCodec("mbt2018")  # and no other codec waits on it again
+    other.configure(RunSettings())
+    assert "failed" in (other.availability() or "")
 
 
 def test_offline_missing_weights_reason(learned_env) -> None:
@@ -298,13 +314,16 @@ def test_corrupt_file_is_a_clear_error(learned_env, content: bytes) -> None:
     bad.write_bytes(content)
     with pytest.raises(CodecError, match="cannot read weights file"):
         weights.load_checkpoint(bad)
+    codec = _codec(weights={ARCH: str(bad)})
+    with pytest.raises(CodecError, match="cannot read weights file"):
+        codec.encode(_image(), 0)
+
+
+def test_checkpoint_with_python_objects_is_refused(learned_env) -> None:
     pickled = learned_env.tmp / "objects.pth"
     torch.save({"state_dict": {}, "args": Path("x")}, pickled)
     with pytest.raises(CodecError, match="weights_only=True"):
         weights.load_checkpoint(pickled)
-    codec = _codec(weights={ARCH: str(bad)})
-    with pytest.raises(CodecError, match="cannot read weights file"):
-        codec.encode(_image(), 0)
 
 
 def test_truncated_checkpoint(learned_env, learned_states, learned_save) -> None:

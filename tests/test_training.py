@@ -262,3 +262,13 @@ def test_checkpoint_loads_through_weights_resolution(data_dir: Path, tmp_path: P
     x = torch.rand(1, 3, 32, 32)
     enc = model.compress(x)
     assert model.decompress(enc["strings"], enc["shape"])["x_hat"].shape == x.shape
+
+
+def test_max_minutes_stops_cleanly_with_a_usable_checkpoint(data_dir: Path,
+                                                            tmp_path: Path) -> None:
+    # A budget already spent after the first step: one step, validated, updated and saved.
+    res = T.train(_config(data_dir, tmp_path / "t.pth", steps=1000, max_minutes=1e-9))
+    assert res.steps == 1
+    ckpt = torch.load(tmp_path / "t.pth", weights_only=True)
+    assert ckpt["steps"] == 1 and ckpt["updated"] is True
+    assert [v["step"] for v in ckpt["validation"]] == [1]

@@ -75,8 +75,13 @@ def register(app: typer.Typer) -> None:
                                               "training (default: 11, or the largest odd "
                                               "window ≥ 5 that the crop allows)."),
         seed: int = typer.Option(0, "--seed", help="Seed of weights, crops and noise."),
+        max_minutes: float | None = typer.Option(
+            None, "--max-minutes", help="Stop cleanly (validate, save) after this much "
+            "wall-clock time, even before --steps."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
+        if max_minutes is not None and max_minutes <= 0:
+            raise UsageError("--max-minutes must be positive")
         if out is None:
             if resume is None:
                 raise UsageError("--out is required (the checkpoint to write)")
@@ -92,7 +97,7 @@ def register(app: typer.Typer) -> None:
             batch=batch, crop=crop, device=device, lr=lr, aux_lr=aux_lr, clip=clip, val=val,
             val_fraction=val_fraction, val_every=val_every, val_max=val_max,
             save_every=save_every, resume=resume, init=init, quality=quality,
-            model_kwargs=overrides, msssim_win=msssim_win, seed=seed,
+            model_kwargs=overrides, msssim_win=msssim_win, seed=seed, max_minutes=max_minutes,
         )
         reporter = _Reporter(quiet=quiet)
         with reporter:

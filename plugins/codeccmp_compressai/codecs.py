@@ -13,6 +13,7 @@ docs/models.md for the bitstream, the drift check and the memory policy.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -69,6 +70,9 @@ class LearnedCodec(Codec):
         self._settings = RunSettings()
         self._resolutions: dict[int, wts.Resolution] | None = None
         self._device: str | None = None
+        # sha256 of a bitstream this codec produced -> its encoder-side reconstruction, so a
+        # later decode of the same bytes is checked too (bounded; never used to decode).
+        self._expected: OrderedDict[str, np.ndarray] = OrderedDict()
         # (image digest, quality, device) -> (estimated bpp, encoder-side uint8 or None)
         self._forward: OrderedDict[tuple[str, int, str], tuple[float, np.ndarray | None]] = (
             OrderedDict()
@@ -82,6 +86,7 @@ class LearnedCodec(Codec):
         self._resolutions = None
         self._device = None
         self._forward.clear()
+        self._expected.clear()  # other weights may decode the same bytes differently
 
     def _resolve(self) -> dict[int, wts.Resolution]:
         if self._resolutions is None:
@@ -162,10 +167,8 @@ class LearnedCodec(Codec):
 
         info: dict[str, str] = {}
         for pkg in ("compressai", "torch"):
-            try:
+            with contextlib.suppress(PackageNotFoundError):
                 info[pkg] = version(pkg)
-            except PackageNotFoundError:
-                pass
         info["bitstream"] = f"codeccmp-learned/{bitstream.FORMAT_VERSION}"
         torch = sys.modules.get("torch")
         dev = self.device() if torch is not None else ""
@@ -409,6 +412,9 @@ class LearnedCodec(Codec):
                 f"on {share:.1%} of pixels; not reporting this result"
             )
         out_img = _to_output(decoded, gray)
+        self._expected[hashlib.sha256(data).hexdigest()] = ref
+        while len(self._expected) > _FORWARD_CACHE_SIZE:
+            self._expected.popitem(last=False)
         settings: dict[str, Any] = {
             "model": self.arch,
             "metric": self.metric,
@@ -465,12 +471,36 @@ class LearnedCodec(Codec):
         return self._to_uint8(x_hat, header.height, header.width)
 
     def decode(self, data: bytes) -> np.ndarray:
+        """Decode from ``data`` alone. If this codec object encoded these very bytes, the
+        result is also checked against that encoder-side reconstruction (drift between the
+        verification in ``encode`` and this decode is an error too)."""
         header, _ = bitstream.unpack(data)
-        return _to_output(self._decode_rgb(data), header.gray)
+        rgb = self._decode_rgb(data)
+        ref = self._expected.get(hashlib.sha256(data).hexdigest())
+        if ref is not None:
+            diff = int(np.abs(rgb.astype(np.int16) - ref.astype(np.int16)).max())
+            if diff > DRIFT_TOLERANCE:
+                raise CodecError(
+                    f"{self.name}: entropy decoding drift: decoding the same bytes again "
+                    f"differs from the encoder-side reconstruction by up to {diff} levels"
+                )
+        return _to_output(rgb, header.gray)
 
     # ------------------------------------------------------------------ rate matching
 
     def match_rate(self, image: np.ndarray, target_bpp: float) -> Sequence[Encoded] | None:
+        """:meth:`_match_rate`, retried without qualities whose download just failed, so a
+        network failure costs only the qualities that needed the network."""
+        for _ in range(len(self.param_space.values)):
+            try:
+                return self._match_rate(image, target_bpp)
+            except wts.DownloadError:
+                self._resolutions = None  # failed downloads now resolve as missing
+                if not any(r.source != "missing" for r in self._resolve().values()):
+                    raise
+        return self._match_rate(image, target_bpp)
+
+    def _match_rate(self, image: np.ndarray, target_bpp: float) -> list[Encoded]:
         """Rank qualities by forward-pass estimates, entropy-code only the nearest ones.
 
         Estimates are computed lazily by bisection (rate increases with quality), so only

@@ -14,9 +14,10 @@ from codeccmp.errors import UsageError
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(?::\d+)?)$")
 
-#: Bytes of activations per (channel x padded pixel), measured on the CPU with the widest
-#: layer at half resolution (docs/models.md, "Memory"). Deliberately generous: the check
-#: only refuses images that obviously cannot fit.
+#: Bytes of activations per (channel N x padded pixel). Measured peaks of a forward pass:
+#: 4.1-4.8 on the CPU, 3.1-3.3 on an H200 (5.2 for cheng2020-attn) (docs/models.md,
+#: "Images: padding, grayscale, memory"). Deliberately generous: the check only refuses
+#: images that obviously cannot fit.
 _BYTES_PER_CHANNEL_PIXEL = 6.0
 
 

@@ -110,6 +110,9 @@ class TrainConfig:
     msssim_win: int | None = None
     seed: int = 0
     cache_mb: int = 2048
+    #: Wall-clock budget: stop cleanly (validate, update, save) once it is spent, so a run
+    #: on a lent GPU ends with a usable checkpoint instead of being killed mid-step.
+    max_minutes: float | None = None
 
 
 @dataclass
@@ -765,6 +768,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     losses: list[float] = []
     step = start_step
     t0 = time.perf_counter()
+    deadline = t0 + 60 * config.max_minutes if config.max_minutes else None
     try:
         while step < config.steps:
             x = crops.batch(config.batch).to(device)
@@ -792,11 +796,17 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
             losses.append(float(loss.item()))
             _emit(progress, TrainEvent("step", step, config.steps, loss=losses[-1],
                                        bpp=float(bpp.item()), distortion=float(dist.item())))
-            last = step == config.steps
+            last = step == config.steps or (
+                deadline is not None and time.perf_counter() >= deadline)
+            if last and step < config.steps:
+                _emit(progress, TrainEvent("info", step, config.steps,
+                                           message=f"--max-minutes reached at step {step}"))
             if step % config.val_every == 0 or last:
                 validate(step)
             if step % save_every == 0 or last:
                 save(step)
+            if last:
+                break
     except KeyboardInterrupt:
         if step > start_step:
             save(step)

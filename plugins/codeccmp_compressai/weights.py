@@ -204,9 +204,9 @@ def resolve_codec(arch: str, metric: str, settings: RunSettings) -> dict[int, Re
         if offline:
             out[q] = Resolution(arch, metric, q, "missing", hub / zname, url, zname, prefix,
                                 reason="offline")
-        elif url in _FAILED_DOWNLOADS:
+        elif url in _FAILED_DOWNLOADS or _NETWORK_DOWN:
             out[q] = Resolution(arch, metric, q, "missing", hub / zname, url, zname, prefix,
-                                reason=_FAILED_DOWNLOADS[url])
+                                reason=_FAILED_DOWNLOADS.get(str(url)) or str(_NETWORK_DOWN))
         else:
             out[q] = Resolution(arch, metric, q, "download", hub / zname, url, zname, prefix)
     return out
@@ -272,6 +272,9 @@ def file_sha256(path: Path) -> str:
 # --------------------------------------------------------------------------- download
 
 _FAILED_DOWNLOADS: dict[str, str] = {}
+#: Set by the first download that could not reach its server at all (not an HTTP error): the
+#: rest of the run treats every download as failed rather than waiting on the network again.
+_NETWORK_DOWN: str | None = None
 
 
 class DownloadError(CodecUnavailable):
@@ -295,6 +298,7 @@ def download(
     file that a later run would trust. A file lock keeps parallel runs from fetching the
     same file twice.
     """
+    global _NETWORK_DOWN
     from filelock import FileLock
 
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -330,6 +334,8 @@ def download(
                 reason = getattr(exc, "reason", None) or exc
                 msg = f"download of {dest.name} from {url} failed: {reason}"
                 _FAILED_DOWNLOADS[url] = msg
+                if not isinstance(exc, urllib.error.HTTPError):
+                    _NETWORK_DOWN = msg
                 raise DownloadError(msg) from exc
             digest = h.hexdigest()
             if expected_prefix and not digest.startswith(expected_prefix):
@@ -348,8 +354,13 @@ def download(
 
 
 def rich_progress_download(url: str, dest: Path, expected_prefix: str | None) -> Path:
-    """:func:`download` with a rich progress bar on stderr (used by automatic downloads)."""
+    """:func:`download` with a rich progress bar on stderr, when stderr is a terminal.
+
+    Used by automatic downloads in the middle of a comparison; if the caller already shows a
+    live display that rich refuses to share, the download proceeds without a bar.
+    """
     from rich.console import Console
+    from rich.errors import LiveError
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -359,21 +370,29 @@ def rich_progress_download(url: str, dest: Path, expected_prefix: str | None) ->
     )
 
     console = Console(stderr=True)
-    with Progress(
+    if not console.is_terminal:
+        return download(url, dest, expected_prefix)
+    bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         console=console,
-        transient=not console.is_terminal,
-        disable=not console.is_terminal,
-    ) as bar:
+        transient=True,
+    )
+    try:
+        bar.start()
+    except LiveError:
+        return download(url, dest, expected_prefix)
+    try:
         task = bar.add_task(f"downloading {dest.name}", total=None)
 
         def cb(done: int, total: int | None) -> None:
             bar.update(task, completed=done, total=total)
 
         return download(url, dest, expected_prefix, cb)
+    finally:
+        bar.stop()
 
 
 # --------------------------------------------------------------------------- loading
@@ -556,12 +575,16 @@ def get_model(res: Resolution, device: str, *, progress: bool = True) -> LoadedM
     path = res.path
     if res.source == "download":
         assert res.url is not None
+        hint = f"; fetch it later with `{pull_command(res.arch, res.metric)}`"
         if res.url in _FAILED_DOWNLOADS:
-            raise DownloadError(_FAILED_DOWNLOADS[res.url])
-        if progress:
-            rich_progress_download(res.url, path, res.expected_prefix)
-        else:
-            download(res.url, path, res.expected_prefix)
+            raise DownloadError(_FAILED_DOWNLOADS[res.url] + hint)
+        try:
+            if progress:
+                rich_progress_download(res.url, path, res.expected_prefix)
+            else:
+                download(res.url, path, res.expected_prefix)
+        except DownloadError as exc:
+            raise DownloadError(f"{exc}{hint}") from None
     key = (str(path.resolve()), device, res.arch, res.metric)
     with _LOCK:
         cached = _MODELS.get(key)
@@ -597,7 +620,9 @@ def _load(res: Resolution, path: Path, device: str) -> LoadedModel:
 
 def clear_caches() -> None:
     """Forget loaded models, hashes and failed downloads (tests; long-lived processes)."""
+    global _NETWORK_DOWN
     with _LOCK:
+        _NETWORK_DOWN = None
         _MODELS.clear()
         _LOAD_ERRORS.clear()
         _SHA_CACHE.clear()
