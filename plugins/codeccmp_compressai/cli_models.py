@@ -84,7 +84,6 @@ def list_models(
     ),
 ) -> None:
     """Show, per model and quality, where its weights would come from, or that they are missing."""
-    from rich.console import Console
     from rich.table import Table
 
     from codeccmp_compressai import weights as wts
@@ -120,7 +119,9 @@ def list_models(
             if r.local and r.path is not None and not r.expected_prefix:
                 meta = _meta_text(r.path)
             table.add_row(codec, arch.name, metric, str(q), source, where, meta)
-    console = Console()
+    from codeccmp.render.console import stdout_console
+
+    console = stdout_console()
     console.print(table)
     wdir = wts.weights_dir(settings)
     console.print(

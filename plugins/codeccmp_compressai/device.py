@@ -51,6 +51,10 @@ def resolve_device(spec: str) -> str:
     count = torch.cuda.device_count()
     if index >= count:
         raise CodecUnavailable(f"device cuda:{index} requested but only {count} CUDA device(s)")
+    # Entropy decoding must see the same scales the encoder saw: cuDNN's autotuned kernels
+    # made the same bytes decode to slightly different pixels from run to run.
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
     return f"cuda:{index}"
 
 

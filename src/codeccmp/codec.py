@@ -134,6 +134,15 @@ class Codec(ABC):
         """Where the coding runs; traditional codecs run on the CPU."""
         return "cpu"
 
+    def cache_token(self) -> object:
+        """Anything else that changes this codec's bitstreams, for the sweep's result cache.
+
+        Name, class, library versions, parameter space, device and weights files are already
+        part of the cache key; return JSON-able data for anything beyond them (a model file
+        the codec finds by itself, an environment variable it reads), or ``None``.
+        """
+        return None
+
     @abstractmethod
     def encode(self, image: np.ndarray, param: Param) -> Encoded:
         """Encode ``image`` at rate parameter ``param`` and return the exact bytes."""

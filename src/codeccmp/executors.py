@@ -227,9 +227,10 @@ def _exit_code(pool: Any) -> str:
 class _torch_threads:
     """Run a traditional-codec task with torch (used by the metrics) on one thread.
 
-    On small machines torch's default of one thread per core makes MS-SSIM several times
-    *slower* (measured 0.55 s against 0.13 s on 2 cores for a 720×576 image): the
-    convolutions are too small to share. Learned tasks (``None``) keep torch's default.
+    The worker processes already use every core; on a 2-vCPU VM shared with other jobs,
+    torch's default of one thread per core made MS-SSIM + SSIM of a 720×576 image take
+    0.5–0.7 s against 0.13 s at one thread (seconds under load). Learned tasks (``None``)
+    keep torch's default: their convolutions are large enough to share.
     """
 
     def __init__(self, n: int | None) -> None:

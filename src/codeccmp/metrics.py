@@ -8,6 +8,8 @@ and averaged, as that library does. torch is imported only when a metric is comp
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -40,6 +42,20 @@ def _tensor(x: np.ndarray):  # -> torch.Tensor
     return t[None, None] if x.ndim == 2 else t.permute(2, 0, 1)[None]
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch single-threaded: on these small convolutions extra threads mostly spin at
+    barriers, which made MS-SSIM 4× slower on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def ms_ssim_supported(shape: tuple[int, ...]) -> bool:
     return min(shape[:2]) >= MS_SSIM_MIN_SIDE
 
@@ -51,7 +67,8 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float | None:
         return None
     from pytorch_msssim import ms_ssim as _ms_ssim
 
-    return float(_ms_ssim(_tensor(a), _tensor(b), data_range=1.0, win_size=WIN_SIZE))
+    with _one_thread():
+        return float(_ms_ssim(_tensor(a), _tensor(b), data_range=1.0, win_size=WIN_SIZE))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -60,7 +77,8 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float | None:
         return None
     from pytorch_msssim import ssim as _ssim
 
-    return float(_ssim(_tensor(a), _tensor(b), data_range=1.0, win_size=WIN_SIZE))
+    with _one_thread():
+        return float(_ssim(_tensor(a), _tensor(b), data_range=1.0, win_size=WIN_SIZE))
 
 
 def ms_ssim_db(value: float | None) -> float | None:

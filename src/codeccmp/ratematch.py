@@ -1,8 +1,9 @@
 """Target-bitrate search: find the codec parameter whose *real* bitstream is closest to a bpp.
 
 Every candidate is really encoded and its bytes counted; nothing here trusts a codec's own
-rate estimate. Integer and discrete parameters are searched by bisection over their ordered
-values (rate is monotone in them), then the two values bracketing the target are compared.
+rate estimate. Integer and discrete parameters are searched over their ordered values (rate
+is monotone in them) by interpolation in log(bpp) with a bisection safeguard, then the two
+values bracketing the target are compared.
 Continuous parameters that are themselves a rate (JPEG 2000) start at the target and are
 corrected multiplicatively, since an encoder's rate control misses by its header and
 packet overhead.
@@ -10,6 +11,7 @@ packet overhead.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,17 +94,41 @@ class _Evaluator:
 
 
 def _search_ordered(ev: _Evaluator, values: list[Param]) -> None:
-    """Bisection over values ordered by increasing rate; evaluates the bracketing pair."""
-    lo, hi = 0, len(values) - 1
-    if ev(values[hi]) <= ev.target or ev(values[lo]) >= ev.target:
-        return  # target outside the achievable range: an end point is the closest
-    # invariant: bpp(values[lo]) < target < bpp(values[hi])
+    """Find the two values bracketing the target in values ordered by increasing rate.
+
+    Starts in the middle rather than at the ends (the top quality is the slowest encode and
+    rarely near a low target), checks the one end on the target's side to catch unreachable
+    targets in two encodes, then interpolates in log(bpp) between the bracketing values,
+    falling back to bisection whenever interpolation stops halving the bracket.
+    """
+    n = len(values)
+    if n == 1:
+        ev(values[0])
+        return
+    mid = n // 2
+    if ev(values[mid]) < ev.target:
+        if ev(values[n - 1]) < ev.target:
+            return  # even the highest rate is below the target
+        lo, hi = mid, n - 1
+    else:
+        if ev(values[0]) >= ev.target:
+            return  # even the lowest rate is above the target
+        lo, hi = 0, mid
+    # invariant: bpp(values[lo]) < target <= bpp(values[hi])
+    bisect = False
     while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ev(values[mid]) < ev.target:
-            lo = mid
+        width = hi - lo
+        b_lo, b_hi = ev(values[lo]), ev(values[hi])
+        if bisect or b_lo <= 0 or b_hi <= b_lo:
+            j = (lo + hi) // 2
         else:
-            hi = mid
+            t = (math.log(ev.target) - math.log(b_lo)) / (math.log(b_hi) - math.log(b_lo))
+            j = min(max(lo + round(t * width), lo + 1), hi - 1)
+        if ev(values[j]) < ev.target:
+            lo = j
+        else:
+            hi = j
+        bisect = (hi - lo) > width / 2  # interpolation did not halve it: bisect next
 
 
 def _search_continuous(ev: _Evaluator, low: float, high: float, increasing: bool,

@@ -28,7 +28,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -766,7 +766,3 @@ def mean_bd_rate(entries: Sequence[dict[str, Any]]) -> float | None:
     """Mean of the finite per-image BD-rates (``None`` when there are none)."""
     vals = [e["bd_rate_percent"] for e in entries if e.get("bd_rate_percent") is not None]
     return sum(vals) / len(vals) if vals else None
-
-
-def with_device(settings: RunSettings, device: str) -> RunSettings:
-    return replace(settings, device=device)

@@ -131,6 +131,7 @@ def _render(result, notes: list[str]) -> None:  # noqa: ANN001 - Comparison
     for n in notes:
         err.print(f"[yellow]warning:[/] {n}")
     console.print(results_table(result))
+    console.file.flush()  # keep the notes below the table when both streams go to one place
     for line in problems(result.results):
         err.print(f"[yellow]note:[/] {line}", highlight=False)
 

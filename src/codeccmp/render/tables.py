@@ -25,6 +25,7 @@ def _param(r: CodecResult) -> str:
 def results_table(cmp: Comparison, title: str | None = None) -> Table:
     """Codec, parameter, bpp and its deviation, quality, timings; flags missed targets."""
     has_stripes = any(r.stripes for r in cmp.results)
+    has_truth = any("truth" in r.stripes for r in cmp.results)
     t = Table(title=title or f"{cmp.image.get('path', '')} at {cmp.target_bpp:g} bpp",
               title_justify="left")
     t.add_column("codec", style="bold")
@@ -37,6 +38,8 @@ def results_table(cmp: Comparison, title: str | None = None) -> Table:
     if has_stripes:
         t.add_column("Δθ °", justify="right")
         t.add_column("flip", justify="right")
+    if has_truth:
+        t.add_column("θ vs truth °", justify="right")
     t.add_column("enc s", justify="right")
     t.add_column("dec s", justify="right")
     t.add_column("device")
@@ -47,8 +50,7 @@ def results_table(cmp: Comparison, title: str | None = None) -> Table:
         if not r.ok:
             status = Text(r.status, style="yellow" if r.status == "skipped" else "red")
             row: list[Text | str] = [name, status, "", "", "", "", ""]
-            if has_stripes:
-                row += ["", ""]
+            row += [""] * (2 * has_stripes + has_truth)
             t.add_row(*row, "", "", r.device or "")
             continue
         dev = Text(f"{r.deviation:+.1%}" if r.deviation is not None else "–")
@@ -60,6 +62,8 @@ def results_table(cmp: Comparison, title: str | None = None) -> Table:
         if has_stripes:
             row += [_num(r.stripes.get("delta_theta_deg"), ".1f"),
                     _num(r.stripes.get("flip_share"), ".1%")]
+        if has_truth:
+            row += [_num(r.stripes.get("truth", {}).get("mean_abs_error_deg"), ".2f")]
         row += [_num(r.encode_s, ".3f"), _num(r.decode_s, ".3f"), r.device or ""]
         t.add_row(*row)
     return t
