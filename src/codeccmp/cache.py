@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from codeccmp.codec import Codec, Encoded, Param, RunSettings
+from codeccmp.codec import Codec, Encoded, Param, RunSettings, WrappedCodec
 
 #: Bump when the entry format or the meaning of a key changes; old entries are then ignored.
 CACHE_VERSION = 1
@@ -319,7 +319,7 @@ def _parse(blob: bytes, key: str) -> tuple[dict[str, Any], bytes] | None:
     return header, payload
 
 
-class CachingCodec(Codec):
+class CachingCodec(WrappedCodec):
     """A codec that serves encodings from the trial cache and records new ones.
 
     It wraps the real codec and is handed to the ordinary rate search and pipeline
@@ -328,15 +328,9 @@ class CachingCodec(Codec):
     """
 
     def __init__(self, inner: Codec, cache: ResultCache, fingerprint: Mapping[str, Any]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.cache = cache
         self.fingerprint = dict(fingerprint)
-        self.name = inner.name
-        self.family = inner.family
-        self.description = inner.description
-        self.extension = inner.extension
-        self.supports_gray = inner.supports_gray
-        self.param_space = inner.param_space
         #: Encodes really run by this proxy (tests and the benchmark count them).
         self.encodes = 0
         #: Parameters served from the cache, and the seconds their original encode took.
@@ -352,18 +346,6 @@ class CachingCodec(Codec):
         h = pixels_sha256(image)
         self._hash_of = (id(image), image, h)
         return h
-
-    def configure(self, settings: RunSettings) -> None:
-        self.inner.configure(settings)
-
-    def availability(self) -> str | None:
-        return self.inner.availability()
-
-    def library(self) -> dict[str, str]:
-        return self.inner.library()
-
-    def device(self) -> str:
-        return self.inner.device()
 
     def _lookup(self, image_hash: str, param: Param) -> tuple[Encoded, float] | None:
         memo_key = (image_hash, _param_json(param)[1])

@@ -164,3 +164,44 @@ class Codec(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
+
+
+class WrappedCodec(Codec):
+    """A codec that forwards everything to ``inner``; subclasses override what they change.
+
+    The sweep wraps codecs to add a cache or to pin a parameter; forwarding in one place
+    keeps such wrappers from silently dropping a hook the wrapped codec implements.
+    """
+
+    def __init__(self, inner: Codec) -> None:
+        self.inner = inner
+        self.name, self.family, self.description = inner.name, inner.family, inner.description
+        self.extension, self.supports_gray = inner.extension, inner.supports_gray
+
+    @property
+    def param_space(self) -> ParamSpace:  # type: ignore[override]
+        return self.inner.param_space
+
+    def configure(self, settings: RunSettings) -> None:
+        self.inner.configure(settings)
+
+    def availability(self) -> str | None:
+        return self.inner.availability()
+
+    def library(self) -> dict[str, str]:
+        return self.inner.library()
+
+    def device(self) -> str:
+        return self.inner.device()
+
+    def cache_token(self) -> object:
+        return self.inner.cache_token()
+
+    def encode(self, image: np.ndarray, param: Param) -> Encoded:
+        return self.inner.encode(image, param)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        return self.inner.decode(data)
+
+    def match_rate(self, image: np.ndarray, target_bpp: float) -> Sequence[Encoded] | None:
+        return self.inner.match_rate(image, target_bpp)

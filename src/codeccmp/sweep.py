@@ -45,7 +45,14 @@ from codeccmp.cache import (
     codec_fingerprint,
     pixels_sha256,
 )
-from codeccmp.codec import Codec, CodecUnavailable, Encoded, Param, ParamSpace, RunSettings
+from codeccmp.codec import (
+    Codec,
+    CodecUnavailable,
+    Param,
+    ParamSpace,
+    RunSettings,
+    WrappedCodec,
+)
 from codeccmp.compare import CompareOptions, image_record, run_codec, select_codecs, validate_bpp
 from codeccmp.errors import UsageError
 from codeccmp.images import SourceImage
@@ -250,7 +257,7 @@ def result_key(cache: ResultCache, image: SourceImage, fingerprint: dict[str, An
         "value": _param_json(job.value), "tolerance": tolerance, "measure": measure})
 
 
-class _FixedParamCodec(Codec):
+class _FixedParamCodec(WrappedCodec):
     """A codec whose only parameter value is ``param``: the pipeline then encodes there.
 
     Lets ``--all-qualities`` points go through the very same :func:`run_codec` (gray
@@ -258,28 +265,15 @@ class _FixedParamCodec(Codec):
     """
 
     def __init__(self, inner: Codec, param: Param) -> None:
-        self.inner = inner
-        self.name, self.family = inner.name, inner.family
-        self.extension, self.supports_gray = inner.extension, inner.supports_gray
-        self.param_space = ParamSpace(inner.param_space.name, "discrete", values=(param,))
+        super().__init__(inner)
+        self._space = ParamSpace(inner.param_space.name, "discrete", values=(param,))
 
-    def configure(self, settings: RunSettings) -> None:
-        self.inner.configure(settings)
+    @property
+    def param_space(self) -> ParamSpace:  # type: ignore[override]
+        return self._space
 
-    def availability(self) -> str | None:
-        return self.inner.availability()
-
-    def library(self) -> dict[str, str]:
-        return self.inner.library()
-
-    def device(self) -> str:
-        return self.inner.device()
-
-    def encode(self, image: np.ndarray, param: Param) -> Encoded:
-        return self.inner.encode(image, param)
-
-    def decode(self, data: bytes) -> np.ndarray:
-        return self.inner.decode(data)
+    def match_rate(self, image: np.ndarray, target_bpp: float) -> None:
+        return None  # the one value is the point: no search
 
 
 def _run_job(proxy: CachingCodec, image: SourceImage, job: Job, settings: RunSettings,

@@ -8,17 +8,15 @@ from typing import Annotated
 import typer
 
 from codeccmp.cli.app import app
-from codeccmp.cli.options import run_settings
+from codeccmp.cli.options import OfflineOpt, PluginOpt, run_settings
 
 
 @app.command("codecs")
 def codecs_command(
-    plugin: Annotated[list[Path] | None, typer.Option(
-        "--plugin", help="Load a codec plugin from a Python file (repeatable).")] = None,
+    plugin: PluginOpt = None,
     weights_dir: Annotated[Path | None, typer.Option(
         help="Directory of learned-codec weights (or CODECCMP_WEIGHTS_DIR).")] = None,
-    offline: Annotated[bool, typer.Option(
-        help="Never download weights (or CODECCMP_OFFLINE=1).")] = False,
+    offline: OfflineOpt = False,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print JSON instead of a table.")] = False,
 ) -> None:

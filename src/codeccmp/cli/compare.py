@@ -8,6 +8,15 @@ from typing import Annotated
 import typer
 
 from codeccmp.cli.app import app
+from codeccmp.cli.options import (
+    CodecsOpt,
+    DeviceOpt,
+    OfflineOpt,
+    PluginOpt,
+    RoiCountOpt,
+    WeightsDirOpt,
+    WeightsOpt,
+)
 from codeccmp.errors import UsageError
 
 
@@ -15,8 +24,7 @@ from codeccmp.errors import UsageError
 def compare_command(
     image: Annotated[Path, typer.Argument(help="Image to code (PNG, JPEG, TIFF, BMP, PPM/PGM).")],
     bpp: Annotated[float, typer.Option("--bpp", help="Target rate in bits per pixel.")],
-    codecs: Annotated[str | None, typer.Option(
-        help="Comma-separated codec names (default: every codec usable here).")] = None,
+    codecs: CodecsOpt = None,
     tolerance: Annotated[float, typer.Option(
         help="Flag codecs whose achieved bpp deviates more than this fraction.")] = 0.10,
     json_path: Annotated[Path | None, typer.Option(
@@ -24,20 +32,15 @@ def compare_command(
     out: Annotated[Path | None, typer.Option(
         help="Directory for each reconstruction (PNG) and bitstream.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
-    plugin: Annotated[list[Path] | None, typer.Option(
-        "--plugin", help="Load a codec plugin from a Python file (repeatable).")] = None,
-    device: Annotated[str, typer.Option(
-        help="Device for learned codecs: auto, cpu, cuda or cuda:N.")] = "auto",
-    weights: Annotated[list[str] | None, typer.Option(
-        help="Weights for a learned codec: CODEC[:QUALITY]=PATH (repeatable).")] = None,
-    weights_dir: Annotated[Path | None, typer.Option(
-        help="Directory of weights under the zoo's file names (or CODECCMP_WEIGHTS_DIR).")] = None,
-    offline: Annotated[bool, typer.Option(
-        help="Never download weights (or CODECCMP_OFFLINE=1).")] = False,
+    plugin: PluginOpt = None,
+    device: DeviceOpt = "auto",
+    weights: WeightsOpt = None,
+    weights_dir: WeightsDirOpt = None,
+    offline: OfflineOpt = False,
     roi: Annotated[list[str] | None, typer.Option(
         help="Stripe region x,y,w,h (repeatable); 'auto' finds them (default); 'none' skips "
              "the stripe analysis.")] = None,
-    roi_count: Annotated[int, typer.Option(help="How many regions 'auto' finds.")] = 3,
+    roi_count: RoiCountOpt = 3,
     truth: Annotated[Path | None, typer.Option(
         help="Ground-truth orientation map of a chart (default: IMAGE's sibling .json if it "
              "is one, as for samples/stripes.png).")] = None,

@@ -4,9 +4,27 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
+
+import typer
 
 from codeccmp.codec import RunSettings
 from codeccmp.errors import UsageError
+
+# Options shared by the commands that run codecs: one definition, one help text.
+CodecsOpt = Annotated[str | None, typer.Option(
+    help="Comma-separated codec names (default: every codec usable here).")]
+PluginOpt = Annotated[list[Path] | None, typer.Option(
+    "--plugin", help="Load a codec plugin from a Python file (repeatable).")]
+DeviceOpt = Annotated[str, typer.Option(
+    help="Device for learned codecs: auto, cpu, cuda or cuda:N.")]
+WeightsOpt = Annotated[list[str] | None, typer.Option(
+    help="Weights for a learned codec: CODEC[:QUALITY]=PATH (repeatable).")]
+WeightsDirOpt = Annotated[Path | None, typer.Option(
+    help="Directory of weights under the zoo's file names (or CODECCMP_WEIGHTS_DIR).")]
+OfflineOpt = Annotated[bool, typer.Option(
+    help="Never download weights (or CODECCMP_OFFLINE=1).")]
+RoiCountOpt = Annotated[int, typer.Option(help="How many regions 'auto' finds.")]
 
 
 def parse_codec_list(text: str | None) -> list[str] | None:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from codeccmp.cli.app import app
+from codeccmp.cli.options import (
+    CodecsOpt,
+    DeviceOpt,
+    OfflineOpt,
+    PluginOpt,
+    RoiCountOpt,
+    WeightsDirOpt,
+    WeightsOpt,
+)
 from codeccmp.errors import UsageError
+from codeccmp.render.tables import number as _num
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -29,8 +38,7 @@ def sweep_command(
     bpp: Annotated[str, typer.Option(
         "--bpp", help="Targets in bpp: a list (0.1,0.2,0.3) and/or ranges START:STOP:STEP "
                       "(0.1:0.5:0.1, stop included).")],
-    codecs: Annotated[str | None, typer.Option(
-        help="Comma-separated codec names (default: every codec usable here).")] = None,
+    codecs: CodecsOpt = None,
     all_qualities: Annotated[bool, typer.Option(
         "--all-qualities", help="Also encode learned models at every quality they have.")
     ] = False,
@@ -59,20 +67,15 @@ def sweep_command(
     ] = "local",
     ray_address: Annotated[str | None, typer.Option(
         help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray).")] = None,
-    device: Annotated[str, typer.Option(
-        help="Device for learned codecs: auto, cpu, cuda or cuda:N.")] = "auto",
-    weights: Annotated[list[str] | None, typer.Option(
-        help="Weights for a learned codec: CODEC[:QUALITY]=PATH (repeatable).")] = None,
-    weights_dir: Annotated[Path | None, typer.Option(
-        help="Directory of weights under the zoo's file names (or CODECCMP_WEIGHTS_DIR).")] = None,
-    offline: Annotated[bool, typer.Option(
-        help="Never download weights (or CODECCMP_OFFLINE=1).")] = False,
-    plugin: Annotated[list[Path] | None, typer.Option(
-        "--plugin", help="Load a codec plugin from a Python file (repeatable).")] = None,
+    device: DeviceOpt = "auto",
+    weights: WeightsOpt = None,
+    weights_dir: WeightsDirOpt = None,
+    offline: OfflineOpt = False,
+    plugin: PluginOpt = None,
     roi: Annotated[list[str] | None, typer.Option(
         help="Stripe region x,y,w,h (repeatable, the same for every image); 'auto' finds "
              "them in each image (default); 'none' skips the stripe analysis and Δθ.")] = None,
-    roi_count: Annotated[int, typer.Option(help="How many regions 'auto' finds.")] = 3,
+    roi_count: RoiCountOpt = 3,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> int:
@@ -145,10 +148,6 @@ def sweep_command(
 
 
 # --------------------------------------------------------------------------- rendering
-
-
-def _num(value: float | None, fmt: str) -> str:
-    return "–" if value is None or not math.isfinite(value) else format(value, fmt)
 
 
 def averaged_table(result: SweepResult) -> Table:

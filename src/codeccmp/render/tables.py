@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from rich.table import Table
@@ -10,8 +11,12 @@ from rich.text import Text
 from codeccmp.results import CodecResult, Comparison
 
 
-def _num(value: float | None, fmt: str) -> str:
-    return "–" if value is None else format(value, fmt)
+def number(value: float | None, fmt: str) -> str:
+    """A table cell: a dash for a missing or non-finite value."""
+    return "–" if value is None or not math.isfinite(value) else format(value, fmt)
+
+
+_num = number
 
 
 def _param(r: CodecResult) -> str:
