@@ -86,7 +86,9 @@ def test_decode_equals_compress_decompress(make_codec, arch: str) -> None:
     assert header.shape is None  # derivable from the padded size
     assert enc.settings["header_bytes"] == len(enc.data) - sum(map(len, strings)) < 16
     assert sum(len(s) for s in strings) == sum(len(s[0]) for s in c["strings"])
-    assert enc.settings["drift_max_diff"] == 0
+    assert enc.settings["drift_checked_at"] == "decode"
+    codec.verify_on_encode = True
+    assert codec.encode(img, 1).settings["drift_max_diff"] == 0
 
 
 @pytest.mark.parametrize("arch", ["bmshj2018-factorized", "bmshj2018-hyperprior",
@@ -171,13 +173,18 @@ def test_entropy_decoding_drift_is_an_error(make_codec, learned_states, monkeypa
             p.mul_(1.3)
     drifted.update(force=True)
     drifted.eval()
-    enc = codec.encode(_image(), 1)  # verified while the decoder agrees
+    enc = codec.encode(_image(), 1)  # made while the decoder agrees
     monkeypatch.setattr(lm.model, "decompress", drifted.decompress)
-    with pytest.raises(CodecError, match="entropy decoding drift"):
-        codec.encode(_image(), 1)
-    # the pipeline's later decode of verified bytes is checked as well
+    # By default the check happens where the pipeline decodes: at decode, never a result.
     with pytest.raises(CodecError, match="entropy decoding drift"):
         codec.decode(enc.data)
+    fresh = codec.encode(_image()[::-1].copy(), 1)
+    with pytest.raises(CodecError, match="entropy decoding drift"):
+        codec.decode(fresh.data)
+    # On request, encode checks its own bytes at once.
+    codec.verify_on_encode = True
+    with pytest.raises(CodecError, match="entropy decoding drift"):
+        codec.encode(_image(), 1)
 
 
 def test_pad_multiple_stores_the_latent_shape(make_codec) -> None:

@@ -12,10 +12,16 @@ instant.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from codeccmp import hookimpl
+
+# compressai 1.2 calls torch.jit.script at import; recent torch warns about it on every run,
+# which buries codeccmp's own output. The warning is about compressai's code, not the user's.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
+                        category=FutureWarning)
 
 if TYPE_CHECKING:
     import typer
