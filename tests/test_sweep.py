@@ -311,6 +311,11 @@ def test_process_pool_matches_in_process(tmp_path: Path, fake_plugin, registry) 
            for p in local.points]
     assert key == [(p.image, p.result.codec, p.value, p.result.bpp, p.result.psnr)
                    for p in pooled.points]
+    # A learned codec stays in this process while the others go to the pool.
+    mixed = run_sweep(imgs, registry, options(tmp_path / "d", plugin,
+                                              codecs=["lquant", "quant", "jpeg"], jobs=2))
+    assert {p.result.codec for p in mixed.points} == {"lquant", "quant", "jpeg"}
+    assert all(p.result.status == "ok" for p in mixed.points)
     crash = run_sweep(imgs[:1], registry, options(tmp_path / "c", plugin,
                                                   codecs=["crash", "quant"], jobs=2))
     by_codec = {}

@@ -15,7 +15,7 @@ from codeccmp.errors import UsageError
 MIN_SIDE = 16
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: equality of pixel arrays is not a bool
 class SourceImage:
     """An input image reduced to what every codec receives: uint8 L or RGB."""
 

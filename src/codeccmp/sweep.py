@@ -177,7 +177,7 @@ class SweepOptions:
     roi_count: int = DEFAULT_ROI_COUNT
 
 
-@dataclass
+@dataclass(eq=False)  # identity: tasks hold pixel arrays, which have no truth value
 class Task:
     """The jobs of one (image, codec): run in order in one place so they share encodings.
 
