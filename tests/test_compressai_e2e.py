@@ -10,7 +10,6 @@ model's own multiple (16), which Barbara's 720x576 needs no padding for, so fewe
 from __future__ import annotations
 
 import hashlib
-
 import json
 
 import numpy as np

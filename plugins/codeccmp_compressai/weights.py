@@ -335,7 +335,8 @@ def download(
                 msg = f"download of {dest.name} from {url} failed: {reason}"
                 _FAILED_DOWNLOADS[url] = msg
                 if not isinstance(exc, urllib.error.HTTPError):
-                    _NETWORK_DOWN = msg
+                    # Other files were never tried: say why, without naming this one.
+                    _NETWORK_DOWN = f"zoo server unreachable: {reason}"
                 raise DownloadError(msg) from exc
             digest = h.hexdigest()
             if expected_prefix and not digest.startswith(expected_prefix):

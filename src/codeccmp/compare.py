@@ -59,7 +59,8 @@ def validate_bpp(bpp: float) -> float:
 
 def select_codecs(registry: CodecRegistry, names: Sequence[str] | None) -> list[Codec]:
     if names is None:
-        return registry.all()
+        # Standard codecs first: they are the reference a reader looks for in the table.
+        return sorted(registry.all(), key=lambda c: c.family != "traditional")
     seen: list[str] = []
     for n in names:
         if n not in seen:

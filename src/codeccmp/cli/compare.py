@@ -93,7 +93,7 @@ def compare_command(
     with _progress(quiet, len(selected)) as progress:
         result = compare_image(src, registry, options, progress=progress)
 
-    _render(result, src.notes)
+    _render(result, src.notes, explicit=names is not None)
     from codeccmp.fileio import atomic_write_text
 
     if out is not None:
@@ -126,16 +126,16 @@ def _check_target(path: Path, force: bool) -> None:
     check_writable(path, force)
 
 
-def _render(result, notes: list[str]) -> None:  # noqa: ANN001 - Comparison
+def _render(result, notes: list[str], explicit: bool) -> None:  # noqa: ANN001 - Comparison
     from codeccmp.render.console import stderr_console, stdout_console
     from codeccmp.render.tables import problems, results_table
 
     console, err = stdout_console(), stderr_console()
     for n in notes:
         err.print(f"[yellow]warning:[/] {n}")
-    console.print(results_table(result))
+    console.print(results_table(result, hide_skipped=not explicit))
     console.file.flush()  # keep the notes below the table when both streams go to one place
-    for line in problems(result.results):
+    for line in problems(result.results, brief_skips=not explicit):
         err.print(f"[yellow]note:[/] {line}", highlight=False)
 
 

@@ -27,8 +27,13 @@ def _param(r: CodecResult) -> str:
     return str(r.param)
 
 
-def results_table(cmp: Comparison, title: str | None = None) -> Table:
-    """Codec, parameter, bpp and its deviation, quality, timings; flags missed targets."""
+def results_table(cmp: Comparison, title: str | None = None,
+                  hide_skipped: bool = False) -> Table:
+    """Codec, parameter, bpp and its deviation, quality, timings; flags missed targets.
+
+    ``hide_skipped`` leaves out codecs that could not run here (a default run lists every
+    registered codec; without weights the learned ones would fill the table with blanks).
+    """
     has_stripes = any(r.stripes for r in cmp.results)
     has_truth = any("truth" in r.stripes for r in cmp.results)
     t = Table(title=title or f"{cmp.image.get('path', '')} at {cmp.target_bpp:g} bpp",
@@ -49,6 +54,8 @@ def results_table(cmp: Comparison, title: str | None = None) -> Table:
     t.add_column("dec s", justify="right")
     t.add_column("device")
     for r in cmp.results:
+        if hide_skipped and r.status == "skipped":
+            continue
         name = Text(r.codec)
         if r.family == "learned":
             name.stylize("magenta")
@@ -74,10 +81,20 @@ def results_table(cmp: Comparison, title: str | None = None) -> Table:
     return t
 
 
-def problems(results: Sequence[CodecResult]) -> list[str]:
-    """One line per codec that did not produce a result, or missed the target."""
+def problems(results: Sequence[CodecResult], brief_skips: bool = False) -> list[str]:
+    """One line per codec that did not produce a result, or missed the target.
+
+    ``brief_skips`` folds the skipped codecs into one line (their reasons are in the JSON
+    and in ``codeccmp codecs``), for runs where nobody asked for them by name.
+    """
     lines = []
+    skipped = [r.codec for r in results if r.status == "skipped"]
+    if brief_skips and skipped:
+        lines.append(f"{len(skipped)} codec(s) not usable here, skipped: {', '.join(skipped)} "
+                     "(`codeccmp codecs` and `codeccmp models list` say why)")
     for r in results:
+        if brief_skips and r.status == "skipped":
+            continue
         if not r.ok:
             lines.append(f"{r.codec}: {r.status}: {r.reason}")
         elif r.within_tolerance is False:
