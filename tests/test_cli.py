@@ -165,3 +165,12 @@ def test_end_to_end_barbara(cli, tmp_path: Path) -> None:  # noqa: ANN001
     # At 0.3 bpp the modern codecs beat JPEG on MS-SSIM: a sanity check on the metric.
     assert res["avif"]["ms_ssim"] > res["jpeg"]["ms_ssim"]
     assert res["heif"]["ms_ssim"] > res["jpeg"]["ms_ssim"]
+
+
+def test_version_and_bare_command_show_something(cli) -> None:  # noqa: ANN001
+    from codeccmp import __version__
+
+    r = cli("--version")
+    assert r.code == 0 and r.stdout.strip() == f"codeccmp {__version__}"
+    r = cli()
+    assert r.code == 0 and "compare" in r.stdout and "Usage" in r.stdout

@@ -23,6 +23,22 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+def _print_version(value: bool) -> None:
+    if value:
+        from codeccmp import __version__
+
+        typer.echo(f"codeccmp {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the version and exit."),
+) -> None:
+    """Compare learned and standard image codecs at the same bitrate, with real bitstreams."""
+
+
 # Built-in command modules; each registers itself on ``app`` when imported.
 _BUILTIN_COMMANDS = ("compare", "codecs", "measure", "report", "sweep")
 
@@ -51,7 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     except UsageError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except click_exc.NoArgsIsHelpError:
+    except click_exc.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else "see codeccmp --help")
         sys.exit(0)
     except click_exc.ClickException as exc:
         # Usage errors from the parser itself (unknown option, bad value): one line.
