@@ -124,6 +124,24 @@ def compressai_eval(image_path: Path, checkpoints: list[Path]) -> dict[str, Any]
     return results
 
 
+def untrained_checkpoints(n: int, dest: Path) -> dict[int, Path]:
+    """``n`` qualities of the zoo's ``bmshj2018-factorized`` configurations, seeded and
+    updated but untrained: only their *timing* means anything. They stand in for a model's
+    full quality ladder, which is what ``eval_model`` walks and codeccmp's rate search
+    avoids walking (the shared checkpoints are one quality each)."""
+    import torch
+    from compressai.zoo.image import cfgs, model_architectures
+
+    out = {}
+    for q in range(1, n + 1):
+        torch.manual_seed(q)
+        model = model_architectures[ARCH](*cfgs[ARCH][q])
+        model.update(force=True)
+        out[q] = dest / f"{ARCH}-untrained-q{q}.pth"
+        torch.save(model.state_dict(), out[q])
+    return out
+
+
 # --------------------------------------------------------------------------- CLI
 
 
@@ -148,6 +166,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="in-process runs per measurement")
     ap.add_argument("--cli-repeat", type=int, default=1, help="CLI runs per command")
     ap.add_argument("--no-cli", action="store_true", help="skip the fresh-process timings")
+    ap.add_argument("--learned-qualities", type=int, default=0, metavar="N",
+                    help="time the learned model over a ladder of N untrained zoo-sized "
+                         "qualities (timing only) instead of the one --weights checkpoint")
     args = ap.parse_args()
     image = args.image.resolve()
     if not image.is_file():
@@ -160,8 +181,16 @@ def main() -> int:
 
     codecs = ["jpeg", "webp"]
     weights: dict[str, str] = {}
+    checkpoints = [args.weights]
     names = load_registry().names()
-    if LEARNED in names and args.weights.is_file():
+    ladder_dir = Path(tempfile.mkdtemp(prefix="bench-ladder-"))
+    if LEARNED in names and args.learned_qualities > 0:
+        codecs.append(LEARNED)
+        ladder = untrained_checkpoints(args.learned_qualities, ladder_dir)
+        weights = {f"{LEARNED}:{q}": str(p) for q, p in ladder.items()}
+        checkpoints = list(ladder.values())
+        print(f"note: {LEARNED} over {len(ladder)} UNTRAINED qualities (timing only)")
+    elif LEARNED in names and args.weights.is_file():
         codecs.append(LEARNED)
         weights = {LEARNED: str(args.weights.resolve())}
     elif LEARNED not in names:
@@ -182,10 +211,10 @@ def main() -> int:
         t_floor, floor_bpp = median_time(
             lambda c=codec, w=w, p=res.param: floor_run(image, c, p, w), args.repeat)
         if codec == LEARNED:
-            compressai_eval(image, [args.weights])
-            t_cai, cai = median_time(lambda: compressai_eval(image, [args.weights]),
+            compressai_eval(image, checkpoints)
+            t_cai, cai = median_time(lambda: compressai_eval(image, checkpoints),
                                      args.repeat)
-            cai_desc = f"eval_model bpp {next(iter(cai.values()))['bpp']:.4f}"
+            cai_desc = "eval_model bpp " + ", ".join(f"{v['bpp']:.3f}" for v in cai.values())
         else:
             compressai_find_close(image, codec, args.bpp)
             t_cai, cai = median_time(lambda c=codec: compressai_find_close(image, c, args.bpp),
@@ -210,6 +239,7 @@ def main() -> int:
           f"{tot[0] / tot[2]:9.2f}×")
 
     if args.no_cli:
+        shutil.rmtree(ladder_dir, ignore_errors=True)
         return 0
     env = dict(os.environ)
     py = sys.executable
@@ -228,7 +258,7 @@ def main() -> int:
             ds.mkdir()
             shutil.copy(image, ds / image.name)
             cai_cmds.append([py, "-m", "compressai.utils.eval_model", "checkpoint", str(ds),
-                             "-a", ARCH, "-p", str(args.weights)])
+                             "-a", ARCH, "-p", *map(str, checkpoints)])
 
         def cli_time(cmds: list[list[str]]) -> float:
             return statistics.median(sum(run_cli(c, env) for c in cmds)
@@ -245,6 +275,7 @@ def main() -> int:
         t_one = statistics.median(run_cli(ccmp_none, env1) for _ in range(args.cli_repeat))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+        shutil.rmtree(ladder_dir, ignore_errors=True)
     print(f"\nCLI, fresh processes, imports included (seconds; one `import torch` here "
           f"takes {t_import:.2f})")
     print(f"  codeccmp compare --roi none (no stripe analysis)  : {t_none:7.2f}")
