@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -282,12 +281,10 @@ def _inside_share(roi: Roi, box: tuple[int, int, int, int]) -> float:
 def test_barbara_rois_land_on_scarf_trousers_tablecloth() -> None:
     img = _load_rgb(BARBARA)
     assert img.shape == (576, 720, 3)
-    t0 = time.perf_counter()
     f = orientation_field(img)
     scored = score_stripe_rois(img, k=3)
-    elapsed = time.perf_counter() - t0
     rois = [s.roi for s in scored]
-    print(f"\nbarbara ROIs: {[str(r) for r in rois]}  (field + search {elapsed:.2f} s)")
+    print(f"\nbarbara ROIs: {[str(r) for r in rois]}")
     for s in scored:
         print(
             f"  {s.roi}: score {s.score:.1f}, amplitude {s.amplitude:.1f}, "
@@ -300,7 +297,6 @@ def test_barbara_rois_land_on_scarf_trousers_tablecloth() -> None:
     for name, box in BARBARA_OBJECTS.items():
         hits = [r for r in rois if _inside_share(r, box) >= 0.9]
         assert len(hits) == 1, (name, rois)
-    assert elapsed < 3.0  # ~0.4 s on a 2-core CPU; generous for loaded CI machines
 
 
 def test_lee2019_ms_ssim_turns_roof_rows_mse_does_not() -> None:
@@ -321,3 +317,49 @@ def test_lee2019_ms_ssim_turns_roof_rows_mse_does_not() -> None:
     assert min(r.flip_share for r in ms) > 0.1 > 0.05 > max(r.flip_share for r in mse)
     # MS-SSIM redraws the rows at full contrast: nothing erased.
     assert max(r.erased_share for r in ms) < 0.05
+
+
+# ------------------------------------------------------------- spectral orientation shift
+
+
+@pytest.mark.parametrize("kind", ["sine", "square"])
+@pytest.mark.parametrize("period", [6.0, 8.0, 12.0])
+def test_spectral_shift_recovers_rotation(kind: str, period: float) -> None:
+    from codeccmp.stripes import spectral_shift_deg
+
+    a = synthetic_grating((96, 96), 17.0, period, kind)
+    for delta in (2.0, 5.0, 10.0, 30.0, 60.0):
+        b = synthetic_grating((96, 96), 17.0 + delta, period, kind)
+        assert spectral_shift_deg(a, b) == pytest.approx(delta, abs=1.0)
+    # At 90° the spread of a peak's tails takes the short way round the 180° circle.
+    b = synthetic_grating((96, 96), 107.0, period, kind)
+    assert 80.0 < spectral_shift_deg(a, b) <= 90.0
+
+
+def test_spectral_shift_sees_turned_checks_but_not_blur_or_noise() -> None:
+    from codeccmp.stripes import spectral_shift_deg
+
+    def checks(angle: float) -> np.ndarray:
+        return ((synthetic_grating((96, 96), angle, 8).astype(float)
+                 + synthetic_grating((96, 96), angle + 90, 8)) / 2).astype(np.uint8)
+
+    a = checks(0.0)
+    assert spectral_shift_deg(a, checks(20.0)) == pytest.approx(20.0, abs=1.0)
+    blurred = ndimage.gaussian_filter(a.astype(float), 1.5)
+    assert spectral_shift_deg(a, blurred) < 0.5
+    noisy = np.clip(a + np.random.default_rng(0).normal(0, 10, a.shape), 0, 255)
+    assert spectral_shift_deg(a, noisy) < 1.0
+
+
+def test_spectral_shift_separates_lee2019_roof() -> None:
+    from codeccmp.stripes import spectral_shift_deg
+
+    if not KODIM08.exists() or not LEE2019.exists():
+        pytest.skip("lee2019 reconstructions not available")
+    orig = _load_rgb(KODIM08)
+    roof = Roi(200, 110, 80, 110)
+    got = {n: spectral_shift_deg(orig, _load_rgb(LEE2019 / f"kodim08-{n}.png"), roof)
+           for n in ("ms-ssim-0.3", "ms-ssim-0.4", "mse-0.3", "mse-0.4")}
+    # Measured: 16.3 and 14.5 for the MS-SSIM models, 4.2 and 2.1 for the MSE ones.
+    assert min(got["ms-ssim-0.3"], got["ms-ssim-0.4"]) > 2 * max(got["mse-0.3"],
+                                                                 got["mse-0.4"]), got

@@ -24,6 +24,7 @@ from codeccmp.stripes import (
     directional_error,
     find_stripe_rois,
     orientation_field,
+    spectral_shift_deg,
 )
 
 DEFAULT_ROI_COUNT = 3
@@ -49,7 +50,10 @@ def roi_figures(original: np.ndarray, recon: np.ndarray, roi: Roi) -> dict[str, 
     sl = roi.slices
     a, b = original[sl], recon[sl]
     d = directional_error(original, recon, roi).to_dict()
-    entry: dict[str, Any] = {**roi.to_dict(), **d, "psnr": psnr(a, b)}
+    shift = spectral_shift_deg(original, recon, roi)
+    entry: dict[str, Any] = {**roi.to_dict(), **d,
+                             "spectral_shift_deg": shift if math.isfinite(shift) else None,
+                             "psnr": psnr(a, b)}
     if ms_ssim_supported(a.shape):
         entry["ms_ssim"] = ms_ssim(a, b)
     else:
@@ -76,6 +80,7 @@ def analyse_result(original: np.ndarray, result: CodecResult, rois: Sequence[Roi
         "flip_share": _mean([e["flip_share"] for e in result.rois]),
         "contrast_retention": _mean([e["contrast_retention"] for e in result.rois]),
         "erased_share": _mean([e.get("erased_share") for e in result.rois]),
+        "spectral_shift_deg": _mean([e.get("spectral_shift_deg") for e in result.rois]),
         "image": whole,
     }
     if truth is not None:

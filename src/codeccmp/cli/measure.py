@@ -74,10 +74,12 @@ def _print(res: dict) -> None:
                   f"  contrast retention {f(whole['contrast_retention'], '.2f')}",
                   highlight=False)
     t = Table(title="Stripe regions", title_justify="left")
-    for col in ("ROI x,y,w,h", "Δθ °", "flip share", "contrast", "PSNR dB", "MS-SSIM"):
+    for col in ("ROI x,y,w,h", "Δθ °", "flip share", "spectral shift °", "contrast", "PSNR dB",
+                "MS-SSIM"):
         t.add_column(col, justify="right")
     for e in res["rois"]:
         t.add_row(f"{e['x']},{e['y']},{e['w']},{e['h']}", f(e["delta_theta_deg"], ".2f"),
-                  f(e["flip_share"], ".1%"), f(e["contrast_retention"], ".2f"),
+                  f(e["flip_share"], ".1%"), f(e.get("spectral_shift_deg"), ".1f"),
+                  f(e["contrast_retention"], ".2f"),
                   f(e["psnr"], ".2f"), "n/a" if e["ms_ssim"] is None else f"{e['ms_ssim']:.4f}")
     console.print(t)

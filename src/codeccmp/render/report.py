@@ -57,7 +57,7 @@ def results_markdown(cmp: Comparison) -> str:
 
 def roi_table(cmp: Comparison, index: int) -> str:
     head = ["codec", "bpp", "PSNR dB", "MS-SSIM", "Δθ °", "flip share", "erased share",
-            "contrast retention"]
+            "spectral shift °", "contrast retention"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in cmp.results:
         if not r.ok or len(r.rois) <= index:
@@ -67,13 +67,14 @@ def roi_table(cmp: Comparison, index: int) -> str:
             f"`{r.codec}`", _f(r.bpp, ".3f"), _f(e.get("psnr"), ".2f"),
             _f(e.get("ms_ssim"), ".4f", "n/a"), _f(e.get("delta_theta_deg"), ".1f"),
             _f(e.get("flip_share"), ".1%"), _f(e.get("erased_share"), ".1%"),
+            _f(e.get("spectral_shift_deg"), ".1f"),
             _f(e.get("contrast_retention"), ".2f")]) + " |")
     return "\n".join(lines)
 
 
 def roi_finding(cmp: Comparison, index: int) -> str:
     """One sentence: which codecs keep the stripes' orientation in this ROI, which turn them."""
-    keep, turn, blank = [], [], []
+    keep, turn, blank, spectral = [], [], [], []
     for r in cmp.results:
         if not r.ok or len(r.rois) <= index:
             continue
@@ -81,6 +82,8 @@ def roi_finding(cmp: Comparison, index: int) -> str:
         d, flip = e.get("delta_theta_deg"), e.get("flip_share")
         if d is None:
             blank.append(r.codec)
+            if e.get("spectral_shift_deg") is not None:
+                spectral.append((e["spectral_shift_deg"], r.codec))
         elif d < KEEP_DELTA_DEG and (flip or 0) < KEEP_FLIP:
             keep.append((d, r.codec))
         else:
@@ -96,8 +99,22 @@ def roi_finding(cmp: Comparison, index: int) -> str:
                           for d, c, f in turn)
         parts.append(f"turned: {worst}")
     if blank and not keep and not turn:
-        return ("Too few strongly oriented pixels here to judge a turn (a check pattern or an "
-                "irregular texture): compare the contrast retention and the montage.")
+        text = ("No single stripe direction here (a check pattern or a weave), so Δθ does not "
+                "apply")
+        if spectral:
+            spectral.sort()
+            kept = [c for v, c in spectral if v < KEEP_DELTA_DEG]
+            moved = [(v, c) for v, c in spectral if v >= KEEP_DELTA_DEG]
+            text += "; by the angular spectrum, "
+            parts2 = []
+            if kept:
+                parts2.append(f"{_names(kept)} keep{'s' if len(kept) == 1 else ''} its "
+                              "orientations")
+            if moved:
+                parts2.append("orientation energy moved by " + ", ".join(
+                    f"{v:.1f}° for `{c}`" for v, c in sorted(moved, reverse=True)))
+            text += "; ".join(parts2)
+        return text + "."
     if blank:
         parts.append(f"no oriented pixels left to judge for {_names(blank)}")
     if not parts:
@@ -186,7 +203,9 @@ def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None 
         out += ["Δθ: coherence- and energy-weighted mean orientation change of the stripes; "
                 "flip share: oriented pixels whose orientation moved by more than 20°; "
                 "erased share: oriented pixels whose stripes the codec wiped out (then Δθ "
-                "measures what is left, not a turn); "
+                "measures what is left, not a turn); spectral shift: how far the band-pass "
+                "energy moved between orientations (earth mover's distance of the angular "
+                "spectra; applies to check patterns too); "
                 "contrast retention: band-pass energy of the reconstruction over the "
                 "original's. Definitions in codeccmp's docs/metrics.md.", ""]
     truth = truth_markdown(cmp)
@@ -212,8 +231,12 @@ def write_report(cmp: Comparison, out_dir: Path, original: np.ndarray | None,
 def montage_caption(r: CodecResult, index: int) -> str:
     e = r.rois[index] if index < len(r.rois) else {}
     ms = _f(r.ms_ssim, ".4f")
-    return (f"{_f(r.bpp, '.3f')} bpp  MS-SSIM {ms}\n"
-            f"Δθ {_f(e.get('delta_theta_deg'), '.1f')}°  flip {_f(e.get('flip_share'), '.0%')}")
+    if e.get("delta_theta_deg") is None and e.get("spectral_shift_deg") is not None:
+        turn = f"spectral shift {e['spectral_shift_deg']:.1f}°"
+    else:
+        turn = (f"Δθ {_f(e.get('delta_theta_deg'), '.1f')}°  "
+                f"flip {_f(e.get('flip_share'), '.0%')}")
+    return f"{_f(r.bpp, '.3f')} bpp  MS-SSIM {ms}\n{turn}"
 
 
 def write_montage(cmp: Comparison, original: np.ndarray, recons: Mapping[str, np.ndarray],
