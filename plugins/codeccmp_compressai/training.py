@@ -764,6 +764,13 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     if not val_images:
         _emit(progress, TrainEvent("info", start_step, config.steps,
                                    message="no held-out images: validation is skipped"))
+    if metric == "ms-ssim" and config.init is None and config.resume is None:
+        # Seen here: bls2017 trained on MS-SSIM alone for 9.6k steps came out green-tinted
+        # (PSNR 10-12 dB at MS-SSIM 0.65), as the shared weights' README warns.
+        _emit(progress, TrainEvent("info", start_step, config.steps, message=(
+            "note: MS-SSIM alone barely constrains each channel's mean, so a model trained "
+            "on it from scratch drifts in colour; for a usable model, train for MSE first "
+            "and fine-tune with --init (as CompressAI did for its zoo)")))
 
     losses: list[float] = []
     step = start_step
