@@ -49,21 +49,23 @@ def test_measure_errors(cli, tmp_path: Path) -> None:  # noqa: ANN001
     assert r.code == 2 and "bad ROI '1,2,3'" in r.stderr
 
 
-def _result(codec: str, dtheta: float, flip: float) -> CodecResult:
+def _result(codec: str, dtheta: float, flip: float, erased: float = 0.0) -> CodecResult:
     return CodecResult(codec=codec, family="traditional", status="ok", bpp=0.3, param=1,
                        rois=[{"x": 0, "y": 0, "w": 8, "h": 8, "delta_theta_deg": dtheta,
                               "flip_share": flip, "contrast_retention": 0.9, "psnr": 30.0,
-                              "ms_ssim": None}])
+                              "ms_ssim": None, "erased_share": erased}])
 
 
 def test_finding_names_who_keeps_and_who_turns() -> None:
     cmp = Comparison(image={"path": "x.png"}, target_bpp=0.3, tolerance=0.1,
                      results=[_result("jpeg", 1.2, 0.01), _result("learned", 14.0, 0.35),
-                              _result("avif", 0.8, 0.0)],
+                              _result("avif", 0.8, 0.0), _result("blurry", 40.0, 0.6, 0.5)],
                      rois=[{"x": 0, "y": 0, "w": 8, "h": 8}])
     s = roi_finding(cmp, 0)
     assert s.startswith("`avif` and `jpeg` keep the stripes' orientation (Δθ ≤ 1.2°)")
     assert "turned: `learned` by 14.0° (35% of oriented pixels moved > 20°)" in s
+    assert "wiped out rather than turned: `blurry` (50% of oriented pixels" in s
+    assert "`blurry` by" not in s
 
 
 def test_compare_report_and_rebuild(cli, tmp_path: Path) -> None:  # noqa: ANN001

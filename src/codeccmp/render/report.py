@@ -19,6 +19,9 @@ from codeccmp.results import CodecResult, Comparison
 #: Below these a codec "keeps" the stripes' orientation in a ROI (see docs/metrics.md).
 KEEP_DELTA_DEG = 3.0
 KEEP_FLIP = 0.05
+#: From this share of oriented pixels that lost over half their stripe amplitude on, a codec
+#: is said to wipe the stripes out rather than turn them (Δθ then measures what is left).
+ERASED_SHARE = 0.3
 
 
 def _f(v: Any, fmt: str, missing: str = "–") -> str:
@@ -74,7 +77,7 @@ def roi_table(cmp: Comparison, index: int) -> str:
 
 def roi_finding(cmp: Comparison, index: int) -> str:
     """One sentence: which codecs keep the stripes' orientation in this ROI, which turn them."""
-    keep, turn, blank, spectral = [], [], [], []
+    keep, turn, blank, spectral, erased = [], [], [], [], []
     for r in cmp.results:
         if not r.ok or len(r.rois) <= index:
             continue
@@ -86,6 +89,8 @@ def roi_finding(cmp: Comparison, index: int) -> str:
                 spectral.append((e["spectral_shift_deg"], r.codec))
         elif d < KEEP_DELTA_DEG and (flip or 0) < KEEP_FLIP:
             keep.append((d, r.codec))
+        elif (e.get("erased_share") or 0) >= ERASED_SHARE:
+            erased.append((e["erased_share"], r.codec))
         else:
             turn.append((d, r.codec, flip or 0.0))
     parts = []
@@ -98,7 +103,12 @@ def roi_finding(cmp: Comparison, index: int) -> str:
         worst = ", ".join(f"`{c}` by {d:.1f}° ({f:.0%} of oriented pixels moved > 20°)"
                           for d, c, f in turn)
         parts.append(f"turned: {worst}")
-    if blank and not keep and not turn:
+    if erased:
+        erased.sort(reverse=True)
+        parts.append("wiped out rather than turned: " + ", ".join(
+            f"`{c}` ({v:.0%} of oriented pixels kept less than half their contrast)"
+            for v, c in erased))
+    if blank and not keep and not turn and not erased:
         text = ("No single stripe direction here (a check pattern or a weave), so Δθ does not "
                 "apply")
         if spectral:
