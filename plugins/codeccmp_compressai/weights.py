@@ -31,6 +31,7 @@ from typing import Any
 
 from codeccmp.codec import CodecError, CodecUnavailable, RunSettings
 from codeccmp.errors import UsageError
+from codeccmp.fileio import file_sha256, forget_sha256, remember_sha256
 from codeccmp_compressai import zoo
 
 #: The format tag of codeccmp training checkpoints (written by ``codeccmp train``).
@@ -248,25 +249,7 @@ def missing_reason(arch: str, metric: str, resolutions: Mapping[int, Resolution]
 # --------------------------------------------------------------------------- hashing
 
 
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
 _LOCK = threading.RLock()
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, computed once per (file, size, mtime) in this process."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    with _LOCK:
-        if key in _SHA_CACHE:
-            return _SHA_CACHE[key]
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
-    with _LOCK:
-        _SHA_CACHE[key] = digest
-    return digest
 
 
 # --------------------------------------------------------------------------- download
@@ -346,9 +329,7 @@ def download(
                     "server)"
                 )
             os.replace(tmp, dest)
-            with _LOCK:
-                st = dest.stat()
-                _SHA_CACHE[(str(dest.resolve()), st.st_size, st.st_mtime_ns)] = digest
+            remember_sha256(dest, digest)
             return dest
         finally:
             tmp.unlink(missing_ok=True)
@@ -626,7 +607,7 @@ def clear_caches() -> None:
         _NETWORK_DOWN = None
         _MODELS.clear()
         _LOAD_ERRORS.clear()
-        _SHA_CACHE.clear()
+        forget_sha256()
         _FAILED_DOWNLOADS.clear()
         LOAD_COUNTS.clear()
 

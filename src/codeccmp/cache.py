@@ -33,7 +33,6 @@ import hashlib
 import json
 import os
 import struct
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from codeccmp.codec import Codec, Encoded, Param, RunSettings, WrappedCodec
+from codeccmp.fileio import file_sha256
 
 #: Bump when the entry format or the meaning of a key changes; old entries are then ignored.
 CACHE_VERSION = 1
@@ -76,33 +76,16 @@ def make_key(kind: str, parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-_digest_memo: dict[tuple[str, int, int], str] = {}
-_digest_lock = threading.Lock()
-
-
 def file_digest(path: str | Path) -> str:
-    """sha256 of a file's content, memoised by (path, size, mtime) within the process.
+    """sha256 of a file's content (``missing:PATH`` when it is gone).
 
     Weights files are keyed by content, not by path: retraining into the same path must
     not serve results of the old model.
     """
-    p = Path(path)
     try:
-        st = p.stat()
+        return file_sha256(path)
     except OSError:
-        return f"missing:{p}"
-    memo_key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    with _digest_lock:
-        if memo_key in _digest_memo:
-            return _digest_memo[memo_key]
-    h = hashlib.sha256()
-    with p.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
-    with _digest_lock:
-        _digest_memo[memo_key] = digest
-    return digest
+        return f"missing:{Path(path)}"
 
 
 def _dir_listing(path: str | Path) -> list[tuple[str, int, int]]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +45,46 @@ def check_writable(path: str | Path, force: bool) -> Path:
     if p.exists() and p.is_dir():
         raise UsageError(f"{p} is a directory")
     return p
+
+
+_SHA256_MEMO: dict[tuple[str, int, int], str] = {}
+_SHA256_LOCK = threading.Lock()
+
+
+def _memo_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's content, computed once per (path, size, mtime) in this process.
+
+    Weights files are hundreds of MB and are hashed for provenance and for cache keys;
+    hashing each once is what keeps a sweep over many targets cheap.
+    """
+    p = Path(path)
+    key = _memo_key(p)
+    with _SHA256_LOCK:
+        if key in _SHA256_MEMO:
+            return _SHA256_MEMO[key]
+    h = hashlib.sha256()
+    with p.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _SHA256_LOCK:
+        _SHA256_MEMO[key] = digest
+    return digest
+
+
+def remember_sha256(path: str | Path, digest: str) -> None:
+    """Record a hash computed while the file was written (a download), to skip rereading."""
+    key = _memo_key(Path(path))
+    with _SHA256_LOCK:
+        _SHA256_MEMO[key] = digest
+
+
+def forget_sha256() -> None:
+    """Drop every remembered hash (benchmarks measure a cold start with it)."""
+    with _SHA256_LOCK:
+        _SHA256_MEMO.clear()
