@@ -22,6 +22,17 @@ def shared_path(*parts: str) -> Path:
     return p
 
 
+@pytest.fixture(scope="module")
+def torch_one_thread():  # noqa: ANN201 - a generator fixture
+    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP threads
+    spinning at barriers make them many times slower."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def rgb_image() -> np.ndarray:
     """A 96×80 RGB image with smooth gradients, an edge and a grating: compressible, not flat."""

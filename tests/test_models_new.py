@@ -16,15 +16,7 @@ from codeccmp_compressai.models import (  # noqa: E402
 )
 from compressai.ans import BufferedRansEncoder, RansDecoder  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP threads
-    spinning at barriers make them many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _image(batch: int, h: int, w: int, seed: int = 0) -> torch.Tensor:

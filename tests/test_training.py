@@ -20,15 +20,7 @@ from codeccmp_compressai.models import Bls2017Model  # noqa: E402
 
 from codeccmp.errors import UsageError  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP threads
-    spinning at barriers make them many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _write_image(path: Path, h: int, w: int, seed: int) -> None:
