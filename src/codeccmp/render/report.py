@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from codeccmp.fileio import atomic_write_text
+from codeccmp.render.tables import param_text
 from codeccmp.results import CodecResult, Comparison
 
 #: Below these a codec "keeps" the stripes' orientation in a ROI (see docs/metrics.md).
@@ -47,8 +48,8 @@ def results_markdown(cmp: Comparison) -> str:
         dev = _f(r.deviation, "+.1%")
         if r.within_tolerance is False:
             dev += " ⚠"
-        row = [f"`{r.codec}`", r.family, _f(r.param, ".4g") if isinstance(r.param, float)
-               else str(r.param), _f(r.bpp, ".4f"), dev, _f(r.psnr, ".2f"),
+        row = [f"`{r.codec}`", r.family, param_text(r), _f(r.bpp, ".4f"), dev,
+               _f(r.psnr, ".2f"),
                _f(r.ms_ssim, ".4f"), _f(r.ms_ssim_db, ".2f")]
         if has_stripes:
             row += [_f(r.stripes.get("delta_theta_deg"), ".1f"),

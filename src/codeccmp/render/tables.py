@@ -19,12 +19,22 @@ def number(value: float | None, fmt: str) -> str:
 _num = number
 
 
-def _param(r: CodecResult) -> str:
+def param_text(r: CodecResult) -> str:
+    """The rate parameter as a reader should see it.
+
+    A learned checkpoint given without a quality (``--weights CODEC=PATH``) is recorded as
+    quality 0; "ckpt" says what that is instead of suggesting a zoo quality.
+    """
     if r.param is None:
         return "–"
     if isinstance(r.param, float):
         return f"{r.param:.4g}"
+    if r.family == "learned" and r.param == 0:
+        return "ckpt"
     return str(r.param)
+
+
+_param = param_text
 
 
 def results_table(cmp: Comparison, title: str | None = None,
