@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,22 +92,32 @@ def split_codec_name(name: str) -> tuple[Arch, str]:
     raise KeyError(name)
 
 
+_IMPORT_LOCK = threading.Lock()
+_IMPORTED = False
+
+
 def import_compressai() -> Any:
     """Import compressai, hiding the FutureWarning its import-time ``torch.jit.script`` use
-    triggers on recent torch (noise on every CLI run, nothing the user can act on)."""
+    triggers on recent torch (noise on every CLI run, nothing the user can act on).
+
+    Thread-safe and complete on return: the pipeline may be importing it on its warm-up
+    thread (``codeccmp.warmup``) when a codec needs it, and a half-initialised
+    ``compressai`` in ``sys.modules`` must not be handed out.
+    """
+    global _IMPORTED
     import sys
     import warnings
 
-    if "compressai" in sys.modules:
-        return sys.modules["compressai"]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*",
-                                category=FutureWarning)
-        import compressai
-        import compressai.models
-        import compressai.zoo.image  # noqa: F401
-
-    return compressai
+    with _IMPORT_LOCK:
+        if not _IMPORTED:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*",
+                                        category=FutureWarning)
+                import compressai
+                import compressai.models
+                import compressai.zoo.image  # noqa: F401
+            _IMPORTED = True
+    return sys.modules["compressai"]
 
 
 def root_url() -> str:

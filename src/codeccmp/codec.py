@@ -126,6 +126,17 @@ class Codec(ABC):
         """``None`` when usable here, else a one-line reason (shown by ``codeccmp codecs``)."""
         return None
 
+    def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Import now what ``encode`` and ``decode`` will import (default: nothing).
+
+        The pipeline calls it on a background thread, for the codecs that are available,
+        while other codecs run: a learned codec's imports (torch, compressai) take seconds
+        that would otherwise sit on the critical path. It runs concurrently with other
+        codecs' ``encode``: do imports and nothing that changes state ``encode`` reads.
+        Failures are ignored here; the same import fails again, and is reported, in
+        ``encode``.
+        """
+
     def library(self) -> dict[str, str]:
         """Name and version of what does the coding, recorded for provenance."""
         return {}
@@ -187,6 +198,9 @@ class WrappedCodec(Codec):
 
     def availability(self) -> str | None:
         return self.inner.availability()
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
 
     def library(self) -> dict[str, str]:
         return self.inner.library()

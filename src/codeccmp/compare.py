@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from codeccmp import warmup
 from codeccmp.analysis import DEFAULT_ROI_COUNT, analyse_result, resolve_rois, truth_error
 from codeccmp.codec import Codec, CodecUnavailable, RunSettings
 from codeccmp.errors import UsageError
@@ -47,6 +48,9 @@ class CompareOptions:
     roi_count: int = DEFAULT_ROI_COUNT
     #: Ground-truth orientation map of a generated chart (see ``analysis.load_truth``).
     truth: dict[str, Any] | None = None
+    #: Import what later codecs need on a background thread while the first ones run
+    #: (``codeccmp.warmup``); off only to measure what it saves.
+    warm_up: bool = True
 
 
 def validate_bpp(bpp: float) -> float:
@@ -147,8 +151,13 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
     """Code ``image`` with every selected codec at the target rate and measure each."""
     validate_bpp(options.target_bpp)
     codecs = select_codecs(registry, options.codecs)
-    rois = resolve_rois(image.pixels, options.rois, options.roi_count)
-    results = [run_codec(c, image, options, progress) for c in codecs]
+    warming = warmup.start(codecs, options.settings) if options.warm_up else None
+    try:
+        rois = resolve_rois(image.pixels, options.rois, options.roi_count)
+        results = [run_codec(c, image, options, progress) for c in codecs]
+    finally:
+        if warming is not None:
+            warming.join()
     if options.rois is not None:
         for r in results:
             analyse_result(image.pixels, r, rois, options.truth)

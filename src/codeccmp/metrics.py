@@ -56,6 +56,11 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def warm_up() -> None:
+    """Import torch and pytorch-msssim now (about a second): see ``Codec.warm_up``."""
+    import pytorch_msssim  # noqa: F401
+
+
 def ms_ssim_supported(shape: tuple[int, ...]) -> bool:
     return min(shape[:2]) >= MS_SSIM_MIN_SIDE
 

@@ -1,0 +1,43 @@
+"""Slow imports on a background thread while the first codecs run.
+
+A learned codec's first ``encode`` imports torch and compressai: about 3 s of one core on
+the development machine, more than the standard codecs' whole rate searches. Imports that
+wait until they are needed sit on the critical path; started at the beginning of a run they
+overlap the standard codecs' work (Pillow's encoders release the GIL) and use the second
+core. What is warmed: torch and pytorch-msssim for the metrics, then each available codec's
+``Codec.warm_up``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+
+from codeccmp import metrics
+from codeccmp.codec import Codec, RunSettings
+
+
+def start(codecs: Sequence[Codec], settings: RunSettings) -> threading.Thread:
+    """Start warming up for ``codecs``; join the returned thread before the run returns.
+
+    Availability is decided here, on the calling thread (it is cheap and may read state
+    ``configure`` sets), so a codec that will be skipped (weights missing offline) costs
+    nothing in the background.
+    """
+    ready: list[Codec] = []
+    for codec in codecs:
+        with contextlib.suppress(Exception):  # the run reports it when it gets there
+            codec.configure(settings)
+            if codec.availability() is None:
+                ready.append(codec)
+    thread = threading.Thread(target=_warm, args=(ready,), name="codeccmp-warm-up",
+                              daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm(codecs: Sequence[Codec]) -> None:
+    for fn in (metrics.warm_up, *(c.warm_up for c in codecs)):
+        with contextlib.suppress(Exception):  # failures resurface where they matter
+            fn()
