@@ -52,6 +52,7 @@ class _Analysis:
 
     est: float  # estimated bpp
     y: Any  # g_a's output on the device, or None once evicted
+    y_s: float  # seconds g_a took: part of the encode time of a compress that reuses y
     ref: Any  # encoder-side quantized latents (CPU float32) for ``forward`` models, or None
 
 
@@ -322,10 +323,14 @@ class LearnedCodec(Codec):
         for ``forward`` models, the quantized latents the decoder must recover."""
         torch = _torch()
         model = lm.model
+        t0, y_s = time.perf_counter(), 0.0
         if not stages.has_stages(model):
             out, y, y_hat = model(x), None, None
         else:
             y = model.g_a(x)
+            if lm.device.startswith("cuda"):
+                torch.cuda.synchronize(lm.device)
+            y_s = time.perf_counter() - t0
             with stages.fixed_analysis(model, y), stages.skipped_synthesis(model, x.shape) as seen:
                 out = model(x)
             y_hat = seen[0] if seen else None
@@ -340,7 +345,7 @@ class LearnedCodec(Codec):
         ref = None
         if y_hat is not None and self._reference_mode(model) == "forward":
             ref = y_hat.detach().float().cpu()
-        return _Analysis(est, y, ref)
+        return _Analysis(est, y, y_s, ref)
 
     def _analysis_cached(
         self, rgb: np.ndarray, quality: int, lm: wts.LoadedModel, x: Any | None = None
@@ -391,7 +396,9 @@ class LearnedCodec(Codec):
         t0 = time.perf_counter()
         with torch.inference_mode(), _quiet():
             y = a.y if a is not None else None
-            if y is None and mode != "in-memory":
+            if y is not None:  # g_a ran in the analysis: its time is part of this encode
+                t0 -= a.y_s
+            elif mode != "in-memory":
                 y = model.g_a(x)
             if mode == "autoregressive":
                 out, y_hat = self._compress_autoregressive(model, x, y)
