@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import numpy as np
 import pytest
@@ -23,6 +24,10 @@ def _image(h: int = 64, w: int = 64, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 8, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
+#: These tests run on the CPU; ``CODECCMP_TEST_DEVICE=cuda`` runs them on a GPU by hand (CI
+#: has none), to check the CUDA paths of the same code.
+DEVICE = os.environ.get("CODECCMP_TEST_DEVICE", "cpu")
+
 @pytest.fixture
 def make_codec(learned_env, learned_states, learned_save):
     """``make(arch, qualities, metric)``: a codec whose qualities are explicit tiny files."""
@@ -35,7 +40,7 @@ def make_codec(learned_env, learned_states, learned_save):
             path, _ = learned_save(learned_env.tmp / f"{arch}-{metric}-{q}.pth",
                                    learned_states(arch, q))
             ws[f"{codec.name}:{q}"] = str(path)
-        codec.configure(RunSettings(device="cpu", weights=ws, offline=True, extra=extra))
+        codec.configure(RunSettings(device=DEVICE, weights=ws, offline=True, extra=extra))
         return codec
 
     return make
@@ -136,12 +141,12 @@ def test_settings_record_provenance(make_codec) -> None:
     enc = codec.encode(_image(), 1)
     s = enc.settings
     assert s["model"] == "bmshj2018-factorized" and s["metric"] == "ms-ssim"
-    assert s["quality"] == 1 and s["weights_source"] == "explicit" and s["device"] == "cpu"
+    assert s["quality"] == 1 and s["weights_source"] == "explicit" and s["device"] == DEVICE
     assert len(s["weights_sha256"]) == 64 and s["weights"].endswith(".pth")
     assert isinstance(s["header_bytes"], int) and s["estimated_bpp"] > 0
     lib = codec.library()
     assert "compressai" in lib and "torch" in lib
-    assert codec.device() == "cpu"
+    assert codec.device() == DEVICE
 
 
 def test_bitstream_of_another_codec_is_refused(make_codec) -> None:

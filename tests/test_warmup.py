@@ -14,6 +14,9 @@ from codeccmp.images import SourceImage
 IMG = (np.arange(200 * 180 * 3) % 253).astype(np.uint8).reshape(180, 200, 3)
 
 
+PEERS: list[RawCodec] = []
+
+
 class RawCodec(Codec):
     """Stores the pixels as they are: one rate, whatever the parameter."""
 
@@ -36,10 +39,17 @@ class RawCodec(Codec):
         self.finished = True
 
     def encode(self, image: np.ndarray, param: float) -> Encoded:
+        self.saw = {c.name: c.finished for c in PEERS}
         return Encoded(image.tobytes(), param)
 
     def decode(self, data: bytes) -> np.ndarray:
         return np.frombuffer(data, np.uint8).reshape(IMG.shape).copy()
+
+
+class PlainCodec(RawCodec):
+    """Nothing to warm up (the base class's ``warm_up``)."""
+
+    warm_up = Codec.warm_up
 
 
 class Registry:
@@ -75,3 +85,19 @@ def test_warm_up_can_be_turned_off() -> None:
     compare_image(_image(), Registry(ok),
                   CompareOptions(24.0, codecs=["ok"], rois=None, warm_up=False))
     assert ok.warmed == []
+
+
+def test_only_codecs_without_warm_up_run_while_it_imports() -> None:
+    """Importing one package graph from two threads at once is unsafe: a codec that warms
+    up, and every measurement, wait; a codec with nothing to warm up need not."""
+    heavy, plain = RawCodec("heavy"), PlainCodec("plain")
+    PEERS[:] = [heavy]
+    try:
+        cmp = compare_image(_image(), Registry(heavy, plain),
+                            CompareOptions(24.0, codecs=["heavy", "plain"], rois=None))
+    finally:
+        PEERS.clear()
+    assert [r.codec for r in cmp.results] == ["heavy", "plain"]  # the order asked for
+    assert all(r.status == "ok" and r.psnr == float("inf") for r in cmp.results)
+    assert plain.saw == {"heavy": False}  # coded while heavy's warm-up was still sleeping
+    assert heavy.saw == {"heavy": True}  # started only after the warm-up finished

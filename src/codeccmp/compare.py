@@ -75,9 +75,20 @@ def select_codecs(registry: CodecRegistry, names: Sequence[str] | None) -> list[
 def run_codec(codec: Codec, image: SourceImage, options: CompareOptions,
               progress: ProgressFn | None = None) -> CodecResult:
     """One codec, start to finish. Never raises for the codec's own failures."""
+    res, recon = code_with(codec, image, options, progress)
+    measure(res, image, recon, options)
+    return res
+
+
+def code_with(codec: Codec, image: SourceImage, options: CompareOptions,
+              progress: ProgressFn | None = None) -> tuple[CodecResult, np.ndarray | None]:
+    """Match the rate and decode the chosen bitstream from its bytes: the result so far and
+    the reconstruction (``None`` when the codec was skipped or failed). Never raises for
+    the codec's own failures."""
     target = options.target_bpp
     res = CodecResult(codec=codec.name, family=codec.family, status="failed",
                       target_bpp=target, extension=codec.extension)
+    recon: np.ndarray | None = None
 
     def emit(event: str, detail: Any = None) -> None:
         if progress:
@@ -89,7 +100,7 @@ def run_codec(codec: Codec, image: SourceImage, options: CompareOptions,
         reason = codec.availability()
         if reason:
             res.status, res.reason = "skipped", reason
-            return res
+            return res, None
         res.library = dict(codec.library())
         res.device = codec.device()
         res.param_name = codec.param_space.name
@@ -105,15 +116,14 @@ def run_codec(codec: Codec, image: SourceImage, options: CompareOptions,
         rm = match_rate(codec, pixels, target, on_trial=on_trial)
         enc = rm.encoded
         t0 = time.perf_counter()
-        recon = codec.decode(enc.data)
+        decoded = codec.decode(enc.data)
         decode_s = time.perf_counter() - t0
-        recon = np.asarray(recon)
-        if recon.dtype != np.uint8 or recon.shape != pixels.shape:
-            raise ValueError(
-                f"decoder returned {recon.dtype} {recon.shape}, expected uint8 {pixels.shape}")
+        decoded = np.asarray(decoded)
+        if decoded.dtype != np.uint8 or decoded.shape != pixels.shape:
+            raise ValueError(f"decoder returned {decoded.dtype} {decoded.shape}, "
+                             f"expected uint8 {pixels.shape}")
         if replicated:
-            recon = to_gray(recon)
-        res.status = "ok"
+            decoded = to_gray(decoded)
         res.param = enc.param
         res.nbytes = enc.nbytes
         res.bpp = rm.bpp
@@ -128,36 +138,71 @@ def run_codec(codec: Codec, image: SourceImage, options: CompareOptions,
         res.search_s = rm.search_s
         res.settings = dict(enc.settings)
         res.trials = [{"param": t.param, "bpp": t.bpp, "nbytes": t.nbytes} for t in rm.trials]
-        res.psnr = psnr(image.pixels, recon)
-        res.ms_ssim = ms_ssim(image.pixels, recon)
-        res.ms_ssim_db = ms_ssim_db(res.ms_ssim)
-        res.ssim = ssim(image.pixels, recon)
-        if res.ms_ssim is None:
-            res.notes.append("image too small for 5-scale MS-SSIM")
         if options.keep_outputs:
-            res.reconstruction = recon
             res.bitstream = enc.data
+        recon = decoded
     except CodecUnavailable as exc:
         res.status, res.reason = "skipped", str(exc)
     except Exception as exc:  # a failing codec fails alone; the others finish
         res.status, res.reason = "failed", f"{type(exc).__name__}: {exc}".strip()
     finally:
         emit("done", res)
-    return res
+    return res, recon
+
+
+def measure(res: CodecResult, image: SourceImage, recon: np.ndarray | None,
+            options: CompareOptions) -> None:
+    """PSNR, MS-SSIM and SSIM of a coded result; marks it ``ok`` (or ``failed`` when a
+    metric raises). Nothing to do for a skipped or failed codec."""
+    if recon is None:
+        return
+    try:
+        res.psnr = psnr(image.pixels, recon)
+        res.ms_ssim = ms_ssim(image.pixels, recon)
+        res.ms_ssim_db = ms_ssim_db(res.ms_ssim)
+        res.ssim = ssim(image.pixels, recon)
+    except Exception as exc:
+        res.status, res.reason = "failed", f"measuring: {type(exc).__name__}: {exc}".strip()
+        return
+    if res.ms_ssim is None:
+        res.notes.append("image too small for 5-scale MS-SSIM")
+    res.status = "ok"
+    if options.keep_outputs:
+        res.reconstruction = recon
 
 
 def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareOptions,
                   progress: ProgressFn | None = None) -> Comparison:
-    """Code ``image`` with every selected codec at the target rate and measure each."""
+    """Code ``image`` with every selected codec at the target rate and measure each.
+
+    With ``options.warm_up``, slow imports (torch for the metrics, each codec's
+    ``warm_up``) run on a background thread while the codecs that need none of them
+    code; the rest, and every measurement, wait for it (``codeccmp.warmup``).
+    """
     validate_bpp(options.target_bpp)
     codecs = select_codecs(registry, options.codecs)
     warming = warmup.start(codecs, options.settings) if options.warm_up else None
-    try:
-        rois = resolve_rois(image.pixels, options.rois, options.roi_count)
-        results = [run_codec(c, image, options, progress) for c in codecs]
-    finally:
+
+    def wait() -> None:
         if warming is not None:
             warming.join()
+
+    try:
+        rois = resolve_rois(image.pixels, options.rois, options.roi_count)
+        coded: dict[int, tuple[CodecResult, np.ndarray | None]] = {}
+        # Codecs with nothing to warm up first: they run while the warm-up imports.
+        for c in sorted(codecs, key=warmup.needs_warm_up):
+            if warmup.needs_warm_up(c):
+                wait()
+            coded[id(c)] = code_with(c, image, options, progress)
+        wait()
+        results = []
+        for c in codecs:
+            res, recon = coded[id(c)]
+            measure(res, image, recon, options)
+            results.append(res)
+    finally:
+        wait()
     if options.rois is not None:
         for r in results:
             analyse_result(image.pixels, r, rois, options.truth)

@@ -6,6 +6,13 @@ wait until they are needed sit on the critical path; started at the beginning of
 overlap the standard codecs' work (Pillow's encoders release the GIL) and use the second
 core. What is warmed: torch and pytorch-msssim for the metrics, then each available codec's
 ``Codec.warm_up``.
+
+Python cannot import one package graph from two threads at once safely: a thread that
+imports a torch submodule while another is half-way through ``import torch`` can be handed
+a partially initialised module (seen here: "cannot import name 'set_module' from partially
+initialized module 'torch.utils'"). So while the warm-up runs, only codecs that have nothing
+to warm up (``needs_warm_up`` is false: they import nothing heavy) may run, and only their
+coding; codecs that warm up, and all measuring, wait for it to finish.
 """
 
 from __future__ import annotations
@@ -15,7 +22,14 @@ import threading
 from collections.abc import Sequence
 
 from codeccmp import metrics
-from codeccmp.codec import Codec, RunSettings
+from codeccmp.codec import Codec, RunSettings, WrappedCodec
+
+
+def needs_warm_up(codec: Codec) -> bool:
+    """Whether ``codec`` (or the codec a wrapper forwards to) implements ``warm_up``."""
+    while isinstance(codec, WrappedCodec):
+        codec = codec.inner
+    return type(codec).warm_up is not Codec.warm_up
 
 
 def start(codecs: Sequence[Codec], settings: RunSettings) -> threading.Thread:
