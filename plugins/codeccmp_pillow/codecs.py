@@ -16,9 +16,16 @@ import numpy as np
 from PIL import Image, features
 
 from codeccmp.codec import Codec, CodecError, Encoded, Param, ParamSpace
+from codeccmp_pillow.rate_priors import TYPICAL_BPP
 
-QUALITY_0_100 = ParamSpace("quality", "integer", 0, 100)
-QUALITY_1_100 = ParamSpace("quality", "integer", 1, 100)
+
+def quality_space(codec: str, low: int, high: int) -> ParamSpace:
+    """An integer quality with the codec's measured typical rate curve, when there is one.
+
+    The curve (``rate_priors.py``, made by ``python -m codeccmp_pillow.make_priors``) only
+    lets the rate search start near the target; the quality it settles on is the same.
+    """
+    return ParamSpace("quality", "integer", low, high, typical_bpp=TYPICAL_BPP.get(codec))
 
 
 def _pil_version() -> str:
@@ -79,7 +86,7 @@ class JpegCodec(PillowCodec):
     extension = "jpg"
     pil_format = "JPEG"
     feature = "jpg"
-    param_space = QUALITY_1_100
+    param_space = quality_space("jpeg", 1, 100)
     fixed_options = {"optimize": True, "subsampling": "4:2:0", "progressive": False}
 
     def library(self) -> dict[str, str]:
@@ -117,7 +124,7 @@ class WebpCodec(PillowCodec):
     pil_format = "WEBP"
     feature = "webp"
     supports_gray = False  # libwebp codes YUV 4:2:0 only
-    param_space = QUALITY_0_100
+    param_space = quality_space("webp", 0, 100)
     fixed_options = {"method": 6, "lossless": False}
 
 
@@ -128,7 +135,7 @@ class AvifCodec(PillowCodec):
     description = "AVIF (libavif/AOM), 4:2:0, speed 6"
     extension = "avif"
     pil_format = "AVIF"
-    param_space = QUALITY_0_100
+    param_space = quality_space("avif", 0, 100)
     fixed_options = {"speed": 6, "subsampling": "4:2:0"}
 
     def options(self, pixels: np.ndarray, param: Param) -> dict[str, Any]:
@@ -168,7 +175,7 @@ class HeifCodec(PillowCodec):
     description = "HEIF/HEVC (x265 through pillow-heif), 4:2:0"
     extension = "heic"
     pil_format = "HEIF"
-    param_space = QUALITY_0_100
+    param_space = quality_space("heif", 0, 100)
     fixed_options = {"chroma": 420}
 
     def availability(self) -> str | None:
@@ -202,7 +209,7 @@ class JxlCodec(PillowCodec):
     description = "JPEG XL (libjxl through pillow-jxl-plugin), effort 7"
     extension = "jxl"
     pil_format = "JXL"
-    param_space = ParamSpace("quality", "integer", 1, 99)
+    param_space = quality_space("jpegxl", 1, 99)
     fixed_options = {"effort": 7, "lossless": False, "num_threads": 1}
 
     def availability(self) -> str | None:

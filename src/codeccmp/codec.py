@@ -7,8 +7,9 @@ reports (bpp, quality) is derived from those bytes, so the interface is delibera
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,6 +39,15 @@ class ParamSpace:
     ``rate_increases`` says whether a larger parameter gives more bits; the rate search
     relies on that monotonicity. ``is_bpp`` marks parameters that *are* a target rate
     (JPEG 2000's rate control), so the search can start at the target itself.
+
+    ``typical_bpp`` (optional, integer and discrete spaces) is the codec's typical rate
+    curve on natural photos: parameter value -> bpp, sparse points allowed (the search
+    interpolates log(bpp) linearly in the parameter between them). It changes no bitstream
+    and, where the rate is monotone in the parameter, not the value chosen either, only how
+    many real encodes the rate search needs: the search shifts this curve to fit the
+    image's probes and asks it where the target lies. Given as a mapping
+    or as pairs; stored as a sorted tuple of ``(value, bpp)`` pairs so the space stays
+    hashable.
     """
 
     name: str
@@ -47,12 +57,22 @@ class ParamSpace:
     values: tuple[Param, ...] = ()
     rate_increases: bool = True
     is_bpp: bool = False
+    typical_bpp: Mapping[Param, float] | tuple[tuple[Param, float], ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "discrete" and not self.values:
             raise ValueError("a discrete parameter space needs values")
         if self.kind != "discrete" and not self.low < self.high:
             raise ValueError("low must be below high")
+        if self.typical_bpp is not None:
+            pairs = (self.typical_bpp.items() if isinstance(self.typical_bpp, Mapping)
+                     else self.typical_bpp)
+            points = tuple(sorted((value, float(bpp)) for value, bpp in pairs))
+            if not points or not all(bpp > 0 and math.isfinite(bpp) for _, bpp in points):
+                raise ValueError("typical_bpp needs at least one point, all rates positive")
+            if len({value for value, _ in points}) != len(points):
+                raise ValueError("typical_bpp gives a parameter value twice")
+            object.__setattr__(self, "typical_bpp", points)
 
     def candidates(self) -> list[Param]:
         """All values, in increasing rate order (only for integer and discrete spaces)."""
