@@ -66,7 +66,7 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
 
         capsys.readouterr()
         try:
-            main(list(args))
+            main(list(args), own_process=False)
             code = 0
         except SystemExit as exc:
             code = int(exc.code or 0)

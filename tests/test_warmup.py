@@ -101,3 +101,29 @@ def test_only_codecs_without_warm_up_run_while_it_imports() -> None:
     assert all(r.status == "ok" and r.psnr == float("inf") for r in cmp.results)
     assert plain.saw == {"heavy": False}  # coded while heavy's warm-up was still sleeping
     assert heavy.saw == {"heavy": True}  # started only after the warm-up finished
+
+
+def test_garbage_collector_untouched_in_a_library_call() -> None:
+    import gc
+
+    frozen = gc.get_freeze_count()
+    compare_image(_image(), Registry(RawCodec("ok")), CompareOptions(24.0, codecs=["ok"],
+                                                                     rois=None))
+    assert gc.isenabled() and gc.get_freeze_count() == frozen
+
+
+def test_command_line_run_pauses_collection_while_importing(monkeypatch) -> None:  # noqa: ANN001
+    import gc
+
+    from codeccmp import warmup
+
+    monkeypatch.setattr(warmup, "_OWN_PROCESS", True)
+    seen: list[bool] = []
+    ok = RawCodec("ok")
+    monkeypatch.setattr(ok, "warm_up", lambda: seen.append(gc.isenabled()))
+    try:
+        compare_image(_image(), Registry(ok), CompareOptions(24.0, codecs=["ok"], rois=None))
+        assert seen == [False]  # off while importing
+        assert gc.isenabled() and gc.get_freeze_count() > 0  # back on; imports frozen
+    finally:
+        gc.unfreeze()

@@ -102,22 +102,38 @@ def import_compressai() -> Any:
 
     Thread-safe and complete on return: the pipeline may be importing it on its warm-up
     thread (``codeccmp.warmup``) when a codec needs it, and a half-initialised
-    ``compressai`` in ``sys.modules`` must not be handed out.
+    ``compressai`` in ``sys.modules`` must not be handed out. Lean where it can be: without
+    torch_geometric (``lean_import``).
     """
     global _IMPORTED
     import sys
     import warnings
+
+    from codeccmp_compressai import lean_import
 
     with _IMPORT_LOCK:
         if not _IMPORTED:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*",
                                         category=FutureWarning)
-                import compressai
-                import compressai.models
-                import compressai.zoo.image  # noqa: F401
+                lean = lean_import.lean_import_possible()
+                if lean:
+                    try:
+                        with lean_import.without_torch_geometric():
+                            _import_compressai_modules()
+                    except Exception:  # a release reading more of it: import it all
+                        lean_import.forget("compressai")
+                        lean = False
+                if not lean:
+                    _import_compressai_modules()
             _IMPORTED = True
     return sys.modules["compressai"]
+
+
+def _import_compressai_modules() -> None:
+    import compressai  # noqa: F401
+    import compressai.models
+    import compressai.zoo.image  # noqa: F401
 
 
 def root_url() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -59,9 +60,31 @@ def _load_commands() -> None:
     get_plugin_manager().hook.register_commands(app=app)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Console entry point: bad input exits 2 with one line on stderr, never a traceback."""
+def main(argv: list[str] | None = None, *, own_process: bool = True) -> None:
+    """Console entry point: bad input exits 2 with one line on stderr, never a traceback.
+
+    ``own_process=False`` runs the command inside someone else's Python process (the tests
+    do): then nothing process-wide is changed (see ``codeccmp.warmup.own_process``).
+    """
     _load_commands()
+    if not own_process:
+        sys.exit(_run(argv))
+    from codeccmp import warmup
+
+    # A command-line run owns its process: the warm-up may keep the cyclic garbage collector
+    # off while it imports and freeze what it imported.
+    warmup.own_process()
+    try:
+        rv = _run(argv)
+    finally:
+        # Everything the run made is written and closed by now. Without this the
+        # interpreter's final collection walks every object torch and compressai created:
+        # 0.6 s of a 4 s ``compare`` on the development machine, for nothing.
+        gc.freeze()
+    sys.exit(rv)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         rv = app(args=argv, standalone_mode=False)
     except UsageError as exc:
@@ -88,4 +111,4 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo(f"error: internal error: {type(exc).__name__}: {exc} "
                    "(set CODECCMP_DEBUG=1 for the traceback)", err=True)
         sys.exit(1)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    return rv if isinstance(rv, int) else 0
