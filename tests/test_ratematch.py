@@ -104,3 +104,23 @@ def test_non_positive_target_rejected() -> None:
     codec = CurveCodec(ParamSpace("q", "integer", 1, 10), lambda q: q)
     with pytest.raises(ValueError):
         match_rate(codec, IMG, 0.0)
+
+
+def test_bracket_ordered_over_a_plain_rate_function() -> None:
+    """What learned codecs search their estimates with: adjacent bracket, each value once."""
+    from codeccmp.ratematch import bracket_ordered
+
+    rates = [0.05 * 1.4**q for q in range(8)]  # a quality ladder
+    for target in [0.01, 0.05, 0.06, 0.2, 0.5, 0.52, 5.0]:
+        calls: list[int] = []
+
+        def rate(q: int, calls: list[int] = calls) -> float:
+            calls.append(q)
+            return rates[q]
+
+        lo, hi = bracket_ordered(rate, list(range(8)), target)
+        want_hi = next((i for i, r in enumerate(rates) if r >= target), 8)
+        assert (lo, hi) == (want_hi - 1, want_hi), target
+        assert len(calls) == len(set(calls))
+        if target < rates[0] or target > rates[-1]:
+            assert len(calls) == 2  # the middle, then the end on the target's side

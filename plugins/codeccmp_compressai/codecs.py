@@ -560,34 +560,28 @@ class LearnedCodec(Codec):
         return self._match_rate(image, target_bpp)
 
     def _match_rate(self, image: np.ndarray, target_bpp: float) -> list[Encoded]:
-        """Rank qualities by forward-pass estimates, entropy-code only the nearest ones.
+        """Rank qualities by analysis-side estimates, entropy-code only the nearest ones.
 
-        Estimates are computed lazily by bisection (rate increases with quality), so only
-        about log2(n) models are loaded; the one or two qualities that bracket the target
-        are coded for real, and neighbours are added only while the real rates do not yet
-        bracket the target, so the real-closest quality is always among those returned.
+        Estimates are computed lazily by the core's ordered search (rate increases with
+        quality; it checks the end on the target's side first, so a target beyond the
+        ladder costs two analyses), so only a few models are loaded; the one or two
+        qualities that bracket the target are coded for real, and neighbours are added
+        only while the real rates do not yet bracket the target, so the real-closest
+        quality is always among those returned.
         """
+        from codeccmp.ratematch import bracket_ordered
+
         rgb, _ = self._as_rgb(image)
         qs = sorted(int(q) for q in self.param_space.values)
         if len(qs) == 1:
             return [self.encode(image, qs[0])]
-        est: dict[int, float] = {}
 
-        def e(i: int) -> float:
-            q = qs[i]
-            if q not in est:
-                _, lm = self._model(q)
-                est[q] = self._analysis_cached(rgb, q, lm).est
-            return est[q]
+        def estimate(q: int) -> float:
+            _, lm = self._model(q)
+            return self._analysis_cached(rgb, q, lm).est
 
-        lo, hi = 0, len(qs)
-        while lo < hi:  # first index whose estimate exceeds the target
-            mid = (lo + hi) // 2
-            if e(mid) > target_bpp:
-                hi = mid
-            else:
-                lo = mid + 1
-        picks = [i for i in (lo - 1, lo) if 0 <= i < len(qs)]
+        lo, hi = bracket_ordered(estimate, qs, target_bpp)
+        picks = [i for i in (lo, hi) if 0 <= i < len(qs)]
         real: dict[int, Encoded] = {}
 
         def code(i: int) -> float:

@@ -258,6 +258,33 @@ def _search_with_prior(ev: _Evaluator, values: list[Param],
     return lo, hi
 
 
+class _Rates:
+    """An evaluator over a plain rate function, for :func:`bracket_ordered`."""
+
+    def __init__(self, rate: Callable[[Param], float], target: float) -> None:
+        self.rate, self.target = rate, target
+        self.cache: dict[Param, float] = {}
+
+    def __call__(self, param: Param) -> float:
+        if param not in self.cache:
+            self.cache[param] = float(self.rate(param))
+        return self.cache[param]
+
+
+def bracket_ordered(rate: Callable[[Param], float], values: Sequence[Param],
+                    target: float) -> Bracket:
+    """The generic search over ordered values, for a codec searching a rate of its own.
+
+    Returns indices ``(lo, hi)`` of adjacent values with ``rate(values[lo]) < target <=
+    rate(values[hi])`` (``-1`` or ``len(values)`` past either end), calling ``rate`` at most
+    once per value. Learned codecs search their analysis-side rate estimates with it (each
+    call loads a model and runs its analysis transform), then code the bracket for real.
+    """
+    if not target > 0:
+        raise ValueError("target bpp must be positive")
+    return _search_ordered(_Rates(rate, target), list(values))  # type: ignore[arg-type]
+
+
 def _search_continuous(ev: _Evaluator, low: float, high: float, increasing: bool,
                        is_bpp: bool) -> None:
     def close(bpp: float) -> bool:
