@@ -40,7 +40,7 @@ from codeccmp_compressai import weights as wts
 
 #: Bitstream files written with ``--out`` get this extension.
 EXTENSION = "lcb"
-_FORWARD_CACHE_SIZE = 16
+_CACHE_SIZE = 16
 #: Analyses keep the analysis transform's output ``y`` (activation-sized) for ``compress`` to
 #: reuse; only the latest few do.
 _KEEP_ANALYSIS_OUTPUT = 2
@@ -365,7 +365,7 @@ class LearnedCodec(Codec):
         for i, old in enumerate(reversed(self._analyses.values())):
             if i >= _KEEP_ANALYSIS_OUTPUT:
                 old.y = None
-        while len(self._analyses) > _FORWARD_CACHE_SIZE:
+        while len(self._analyses) > _CACHE_SIZE:
             self._analyses.popitem(last=False)
         return value
 
@@ -440,7 +440,7 @@ class LearnedCodec(Codec):
                                                     lm.device)
             check.update(drift_latents_differing=differing, drift_max_latent_diff=max_diff)
         self._expected[hashlib.sha256(data).hexdigest()] = ref
-        while len(self._expected) > _FORWARD_CACHE_SIZE:
+        while len(self._expected) > _CACHE_SIZE:
             self._expected.popitem(last=False)
         settings: dict[str, Any] = {
             "model": self.arch,
