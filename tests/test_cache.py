@@ -74,8 +74,13 @@ def test_fingerprint_of_a_pillow_codec() -> None:
     jpeg.configure(RunSettings())
     fp = codec_fingerprint(jpeg, RunSettings(), "cpu")
     assert fp["codec"] == "jpeg" and "pillow" in fp["library"]
-    assert fp["options"]["subsampling"] == "4:2:0"
+    assert fp["options"] == {"chroma": "420", "optimize": True, "progressive": False}
     assert codec_fingerprint(jpeg, RunSettings(), "cpu") == fp
+    # A codec spec's options change the key, including one that spells out the default.
+    j444 = load_registry().get("jpeg[chroma=444]")
+    fp444 = codec_fingerprint(j444, RunSettings(), "cpu")
+    assert fp444["options"]["chroma"] == "444" and fp444["codec"] == "jpeg[chroma=444]"
+    assert make_key("trial", fp444) != make_key("trial", fp)
 
 
 def test_learned_fingerprint_hashes_weights_content(tmp_path: Path) -> None:

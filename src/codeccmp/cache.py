@@ -14,7 +14,8 @@ Two kinds of entries, both content-addressed by a sha256 key:
 
 Keys are the sha256 of a canonical JSON of everything that decides the output: the image's
 pixels (their hash, not the file's, so the key follows what the codec actually sees), the
-codec's name, class, parameter space, library versions and fixed options, the settings that
+codec's name (with any options), class, parameter space, library versions and the effective
+value of every encoder option, the settings that
 change a learned codec's output (weights files by content, device), the parameter or target,
 and for results the measurement settings. Change any of these and the entry is simply not
 found.
@@ -120,9 +121,8 @@ def codec_fingerprint(codec: Codec, settings: RunSettings, device: str) -> dict[
         },
         "supports_gray": codec.supports_gray,
     }
-    fixed = getattr(codec, "fixed_options", None)
-    if isinstance(fixed, Mapping):
-        fp["options"] = dict(fixed)
+    if codec.option_specs:  # every option's effective value: a changed default changes keys
+        fp["options"] = {o.name: codec.option(o.name) for o in codec.option_specs}
     token = getattr(codec, "cache_token", None)
     if callable(token):
         fp["token"] = token()

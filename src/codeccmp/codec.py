@@ -7,6 +7,7 @@ reports (bpp, quality) is derived from those bytes, so the interface is delibera
 
 from __future__ import annotations
 
+import copy
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -93,6 +94,77 @@ class ParamSpace:
         return f"{self.name} {self.low:g}–{self.high:g}{unit}"
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One encoder option a user may set on the command line as ``NAME[KEY=VALUE]``.
+
+    A codec declares its options so that a typo or an out-of-range value is a usage error
+    naming the valid ones, before any coding, instead of a library error minutes later;
+    and so ``codeccmp codecs`` can list them. ``kind``:
+
+    - ``"int"`` / ``"float"``: a number in ``[low, high]`` (either bound may be ``None``);
+    - ``"bool"``: ``1/0``, ``true/false``, ``yes/no``, ``on/off``;
+    - ``"choice"``: one of ``choices`` (strings, compared as written).
+
+    ``default`` is what the codec uses when the option is not given; it is documentation
+    (the codec applies it), shown by ``codeccmp codecs`` and in docs/codecs.md.
+    """
+
+    name: str
+    kind: Literal["int", "float", "bool", "choice"]
+    default: Any
+    help: str = ""
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def parse(self, text: str) -> Any:
+        """The typed value of ``text``; ``ValueError`` with a message naming what is valid."""
+        t = text.strip()
+        if self.kind == "bool":
+            if t.lower() in _TRUE:
+                return True
+            if t.lower() in _FALSE:
+                return False
+            raise ValueError(f"{self.name} must be true or false, got {text!r}")
+        if self.kind == "choice":
+            if t in self.choices:
+                return t
+            raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, got {text!r}")
+        try:
+            value: float = int(t) if self.kind == "int" else float(t)
+        except ValueError:
+            kind = "an integer" if self.kind == "int" else "a number"
+            raise ValueError(f"{self.name} must be {kind} ({self.describe()}), "
+                             f"got {text!r}") from None
+        if not math.isfinite(value) or (self.low is not None and value < self.low) or (
+                self.high is not None and value > self.high):
+            raise ValueError(f"{self.name} must be {self.describe()}, got {text!r}")
+        return value
+
+    def format(self, value: Any) -> str:
+        """The canonical text of a value, as labels and cache keys spell it."""
+        if self.kind == "bool":
+            return "true" if value else "false"
+        if self.kind == "float":
+            return f"{float(value):g}"
+        return str(value)
+
+    def describe(self) -> str:
+        """``speed: 0–10`` style range text, without the default."""
+        if self.kind == "choice":
+            return "|".join(self.choices)
+        if self.kind == "bool":
+            return "true|false"
+        lo = "" if self.low is None else f"{self.low:g}"
+        hi = "" if self.high is None else f"{self.high:g}"
+        kind = "integer" if self.kind == "int" else "number"
+        return f"{kind} {lo}–{hi}" if lo or hi else kind
+
+
 @dataclass
 class Encoded:
     """One real bitstream and how it was made."""
@@ -138,6 +210,36 @@ class Codec(ABC):
     extension: str = "bin"
     supports_gray: bool = True
     param_space: ParamSpace
+    #: Encoder options a user may set as ``NAME[KEY=VALUE,...]`` (see :class:`OptionSpec`).
+    option_specs: tuple[OptionSpec, ...] = ()
+    #: The options this instance was made with (only those the user gave), by key.
+    options: Mapping[str, Any] = {}
+
+    @property
+    def base_name(self) -> str:
+        """The registered name, without the ``[KEY=VALUE]`` options of a configured copy."""
+        return self.name.split("[", 1)[0]
+
+    def option(self, key: str) -> Any:
+        """The value of option ``key``: the user's, else the declared default."""
+        if key in self.options:
+            return self.options[key]
+        for spec in self.option_specs:
+            if spec.name == key:
+                return spec.default
+        raise KeyError(f"{self.name} declares no option {key!r}")
+
+    def with_options(self, options: Mapping[str, Any], label: str) -> Codec:
+        """A copy of this codec using ``options`` (already parsed), named ``label``.
+
+        Options are checked against ``option_specs`` by :mod:`codeccmp.codecspec`, which
+        calls this; a codec reads them back with :meth:`option` when it encodes. The copy is
+        shallow: a codec holding per-instance state that options change must override this.
+        """
+        clone = copy.copy(self)
+        clone.options = dict(options)
+        clone.name = label
+        return clone
 
     def configure(self, settings: RunSettings) -> None:  # noqa: B027 - optional hook
         """Receive run options (device, weights) before any encode; default: ignore."""
@@ -208,6 +310,7 @@ class WrappedCodec(Codec):
         self.inner = inner
         self.name, self.family, self.description = inner.name, inner.family, inner.description
         self.extension, self.supports_gray = inner.extension, inner.supports_gray
+        self.option_specs, self.options = inner.option_specs, inner.options
 
     @property
     def param_space(self) -> ParamSpace:  # type: ignore[override]

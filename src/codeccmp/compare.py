@@ -65,11 +65,13 @@ def select_codecs(registry: CodecRegistry, names: Sequence[str] | None) -> list[
     if names is None:
         # Standard codecs first: they are the reference a reader looks for in the table.
         return sorted(registry.all(), key=lambda c: c.family != "traditional")
-    seen: list[str] = []
+    # Specs are resolved first so two spellings of one setting (avif[speed=2] and
+    # avif[speed=02]) count once, under their canonical label.
+    chosen: dict[str, Codec] = {}
     for n in names:
-        if n not in seen:
-            seen.append(n)
-    return [registry.get(n) for n in seen]
+        codec = registry.get(n)
+        chosen.setdefault(codec.name, codec)
+    return list(chosen.values())
 
 
 def run_codec(codec: Codec, image: SourceImage, options: CompareOptions,

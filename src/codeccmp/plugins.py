@@ -12,6 +12,7 @@ import pluggy
 
 from codeccmp import hookspecs
 from codeccmp.codec import Codec
+from codeccmp.codecspec import configured, parse_spec
 from codeccmp.errors import UsageError
 
 ENTRY_POINT_GROUP = "codeccmp"
@@ -51,6 +52,7 @@ class CodecRegistry:
         self.pm = pm
         self._codecs: dict[str, Codec] = {}
         self._owner: dict[str, str] = {}
+        self._configured: dict[str, Codec] = {}
         for impl in pm.hook.register_codecs.get_hookimpls():
             plugin_name = impl.plugin_name
 
@@ -73,15 +75,23 @@ class CodecRegistry:
         return list(self._codecs)
 
     def get(self, name: str) -> Codec:
-        try:
+        """The codec registered as ``name``, or configured by a spec ``NAME[KEY=VALUE,...]``.
+
+        A spec gives a configured copy, made once per label: asking again (a sweep's
+        worker, the anchor) returns the same object.
+        """
+        if name in self._codecs:
             return self._codecs[name]
-        except KeyError:
+        spec = parse_spec(name)
+        base = self._codecs.get(spec.name)
+        if base is None:
             raise UsageError(
-                f"unknown codec {name!r}; known: {', '.join(sorted(self._codecs))}"
-            ) from None
+                f"unknown codec {spec.name!r}; known: {', '.join(sorted(self._codecs))}")
+        codec = configured(base, spec)
+        return self._configured.setdefault(codec.name, codec)
 
     def plugin_of(self, name: str) -> str:
-        return self._owner[name]
+        return self._owner[name.split("[", 1)[0]]
 
     def all(self) -> list[Codec]:
         return list(self._codecs.values())

@@ -20,7 +20,8 @@ def codecs_command(
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """List every registered codec: family, parameter, library and whether it is usable here."""
+    """List every registered codec: family, parameter, encoder options (set them as
+    NAME[KEY=VALUE,...] in --codecs), library and whether it is usable here."""
     import json
 
     from codeccmp.plugins import load_registry
@@ -38,6 +39,9 @@ def codecs_command(
         except Exception as exc:  # a broken plugin shows up as unusable, not as a crash
             reason, lib, space = f"{type(exc).__name__}: {exc}", "", ""
         rows.append({"codec": codec.name, "family": codec.family, "parameter": space,
+                     "options": [{"key": o.name, "values": o.describe(),
+                                  "default": o.format(o.default), "help": o.help}
+                                 for o in codec.option_specs],
                      "library": lib, "usable": "yes" if reason is None else reason,
                      "plugin": registry.plugin_of(codec.name),
                      "description": codec.description})

@@ -9,11 +9,14 @@ from typing import Annotated
 import typer
 
 from codeccmp.codec import RunSettings
+from codeccmp.codecspec import split_specs
 from codeccmp.errors import UsageError
 
 # Options shared by the commands that run codecs: one definition, one help text.
 CodecsOpt = Annotated[str | None, typer.Option(
-    help="Comma-separated codec names (default: every codec usable here).")]
+    help="Comma-separated codecs (default: every codec usable here), each NAME or "
+         "NAME[KEY=VALUE,...] with encoder options, e.g. 'heif,heif[chroma=420],avif[speed=2]' "
+         "(quote it for the shell; `codeccmp codecs` lists each codec's options).")]
 PluginOpt = Annotated[list[Path] | None, typer.Option(
     "--plugin", help="Load a codec plugin from a Python file (repeatable).")]
 DeviceOpt = Annotated[str, typer.Option(
@@ -28,12 +31,10 @@ RoiCountOpt = Annotated[int, typer.Option(help="How many regions 'auto' finds.")
 
 
 def parse_codec_list(text: str | None) -> list[str] | None:
+    """``--codecs``: names or specs ``NAME[KEY=VALUE,...]``, split outside the brackets."""
     if text is None:
         return None
-    names = [n.strip() for n in text.split(",")]
-    if not all(names):
-        raise UsageError(f"--codecs expects comma-separated names, got {text!r}")
-    return names
+    return split_specs(text)
 
 
 def parse_weights(values: list[str] | None) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -113,12 +114,17 @@ def problems(results: Sequence[CodecResult], brief_skips: bool = False) -> list[
     return lines
 
 
-def codecs_table(rows: Sequence[dict[str, str]]) -> Table:
-    t = Table(title="Registered codecs", title_justify="left")
-    for col in ("codec", "family", "parameter", "library", "usable here", "plugin"):
+def codecs_table(rows: Sequence[dict[str, Any]]) -> Table:
+    t = Table(title="Registered codecs", title_justify="left",
+              caption="options: set as NAME[KEY=VALUE,...] in --codecs; default in brackets",
+              caption_justify="left")
+    for col in ("codec", "family", "parameter", "options", "library", "usable here", "plugin"):
         t.add_column(col, overflow="fold")
     for r in rows:
         usable = Text("yes", style="green") if r["usable"] == "yes" else Text(
             r["usable"], style="yellow")
-        t.add_row(r["codec"], r["family"], r["parameter"], r["library"], usable, r["plugin"])
+        options = "\n".join(f"{o['key']}: {o['values']} [{o['default']}]"
+                            for o in r.get("options", []))
+        t.add_row(r["codec"], r["family"], r["parameter"], Text(options), r["library"], usable,
+                  r["plugin"])
     return t
