@@ -15,7 +15,6 @@ codec's declared order, values in canonical form (``avif[speed=2,chroma=444]`` a
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,8 @@ def parse_spec(text: str) -> CodecSpec:
     name, bracket, rest = t.partition("[")
     name = name.strip().lower()
     if not _NAME.match(name):
-        raise UsageError(f"bad codec name {name!r} in {text!r}: expected NAME or NAME[KEY=VALUE,...]")
+        raise UsageError(f"bad codec name {name!r} in {text!r}: "
+                         "expected NAME or NAME[KEY=VALUE,...]")
     if not bracket:
         return CodecSpec(name)
     if not rest.endswith("]") or "[" in rest or "]" in rest[:-1]:
@@ -118,8 +118,3 @@ def configured(codec: Codec, spec: CodecSpec) -> Codec:
         return codec
     options, label = resolve_options(codec, spec)
     return codec.with_options(options, label)
-
-
-def options_text(options: Mapping[str, Any]) -> str:
-    """``k=v,k=v`` for messages (values as given)."""
-    return ",".join(f"{k}={v}" for k, v in options.items())
