@@ -16,6 +16,9 @@ def report_command(
     out: Annotated[Path | None, typer.Option(
         help="Directory for report.md and its images (default: beside the JSON).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing report.")] = False,
+    html: Annotated[Path | None, typer.Option(
+        "--html", help="Write an HTML report folder here instead (report.md too only with "
+                       "--out).")] = None,
 ) -> None:
     """Write report.md (and the montage, when the reconstructions were saved) from JSON."""
     from codeccmp.fileio import check_writable
@@ -25,11 +28,23 @@ def report_command(
 
     cmp = Comparison.load(results)
     out_dir = out or results.parent
-    check_writable(out_dir / "report.md", force)
-    if cmp.rois:
-        check_writable(out_dir / "montage.png", force)
+    markdown = html is None or out is not None
+    if markdown:
+        check_writable(out_dir / "report.md", force)
+        if cmp.rois:
+            check_writable(out_dir / "montage.png", force)
+    if html is not None:
+        from codeccmp.render.html import check_html_target
+
+        check_html_target(html, force)
     original, recons, notes = load_images_for_report(cmp, results.parent)
     for n in notes:
         typer.echo(f"warning: {n}", err=True)
-    path = write_report(cmp, out_dir, original, recons, notes)
-    typer.echo(f"report: {path}", err=True)
+    if markdown:
+        path = write_report(cmp, out_dir, original, recons, notes)
+        typer.echo(f"report: {path}", err=True)
+    if html is not None:
+        from codeccmp.render.html import write_html
+
+        page = write_html(cmp, html, original, recons, notes, force=force)
+        typer.echo(f"html: {page}", err=True)
