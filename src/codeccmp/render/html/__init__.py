@@ -253,8 +253,9 @@ def _overview(cmp: Comparison, pictures: list[dict[str, Any]]) -> str:
         f'style="left:{100 * r["x"] / w:.4f}%;top:{100 * r["y"] / h:.4f}%;'
         f'width:{100 * r["w"] / w:.4f}%;height:{100 * r["h"] / h:.4f}%">{i + 1}</a>'
         for i, r in enumerate(cmp.rois))
+    k = max(1, 320 // max(w, h))  # enlarge a tiny image (whole pixels) so its ROIs can be hit
     return (f'<div class="overview"><img src="{pictures[0]["src"]}" alt="the original, '
-            f'ROIs outlined" width="{w}" height="{h}">{boxes}</div>')
+            f'ROIs outlined" width="{k * w}" height="{k * h}">{boxes}</div>')
 
 
 def _truth(cmp: Comparison) -> str:

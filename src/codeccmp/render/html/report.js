@@ -78,6 +78,7 @@
     this.imgB = el("img", null, this.layerB);
     this.imgA.alt = "A";
     this.imgB.alt = "B";
+    this.frame = el("div", "roi-frame", this.stage);  // where the region's numbers come from
     this.divider = el("div", "divider", this.stage);
     this.labelA = el("span", "label a", this.stage);
     this.labelB = el("span", "label b", this.stage);
@@ -200,6 +201,11 @@
     this.stage.dataset.shown = this.flip === "a" ? A.name : this.flip === "b" ? B.name : "split";
     this.zoomText.textContent = "×" + this.zoom;
     for (const img of [this.imgA, this.imgB]) place(img, this.stage, this.cx, this.cy, this.zoom);
+    const z = this.zoom, r = this.roi;
+    Object.assign(this.frame.style, {
+      left: Math.round(this.stage.clientWidth / 2 - (this.cx - r.x) * z) + "px",
+      top: Math.round(this.stage.clientHeight / 2 - (this.cy - r.y) * z) + "px",
+      width: r.w * z + "px", height: r.h * z + "px" });
     this.thumbs.forEach((t, i) => {
       place(t.img, t.box, this.cx, this.cy, this.zoom);
       t.fig.classList.toggle("chosen", i === this.b);
