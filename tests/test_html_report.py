@@ -49,9 +49,9 @@ def made(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     src = root / "grating.png"
     Image.fromarray(_image()).save(src)
     html, out = root / "report", root / "out"
-    # A tolerance this tight makes at least one codec miss the rate, to see it marked.
+    # WebP cannot get within 5 % of 0.8 bpp on this image (JPEG can): a miss to see marked.
     code = _run("compare", str(src), "--bpp", "0.8", "--codecs", "jpeg,webp", "--tolerance",
-                "0.001", "--roi", ",".join(map(str, ROI)), "--out", str(out),
+                "0.05", "--roi", ",".join(map(str, ROI)), "--out", str(out),
                 "--html", str(html), "--quiet")
     assert code == 0
     return root, src, html, out
@@ -201,7 +201,7 @@ def test_results_table_sorts_and_marks_misses(page, made) -> None:  # noqa: ANN0
     bpp_th.click()
     assert column("codec") == [r["codec"] for r in reversed(by_bpp)]
     missed = {r["codec"] for r in data["results"] if r["within_tolerance"] is False}
-    assert missed, "the tight tolerance should make a codec miss"
+    assert missed, "webp should miss the rate here"
     marked = {tr.find_element(By.TAG_NAME, "td").text
               for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr.miss")}
     assert marked == missed
@@ -230,18 +230,15 @@ def _matches(page, html: Path, name: str, cols: tuple[float, float]) -> float:  
     shot, ref = _stage(page), _pixels(html / f"img/{name}.png")
     z = v["zoom"]
     tx, ty = round(v["w"] / 2 - v["cx"] * z), round(v["h"] / 2 - v["cy"] * z)
-    hits = total = 0
-    for sy in range(24, shot.shape[0], 1):  # below the A/B labels
-        for sx in range(int(cols[0] * shot.shape[1]) + 2, int(cols[1] * shot.shape[1]) - 2):
-            ix, iy = (sx - tx) / z, (sy - ty) / z
-            if not (0 <= ix < ref.shape[1] and 0 <= iy < ref.shape[0]):
-                continue
-            if abs(ix - int(ix) - 0.5) > 0.25 or abs(iy - int(iy) - 0.5) > 0.25:
-                continue  # near a block edge
-            total += 1
-            hits += int(np.abs(shot[sy, sx].astype(int) - ref[int(iy), int(ix)]).max() <= 2)
-    assert total > 50, "too few pixels sampled"
-    return hits / total
+    sy, sx = np.mgrid[24:shot.shape[0], int(cols[0] * shot.shape[1]) + 2:  # below the labels
+                      int(cols[1] * shot.shape[1]) - 2]
+    ix, iy = (sx - tx) / z, (sy - ty) / z
+    keep = ((ix >= 0) & (ix < ref.shape[1]) & (iy >= 0) & (iy < ref.shape[0])
+            & (np.abs(ix % 1 - 0.5) <= 0.25) & (np.abs(iy % 1 - 0.5) <= 0.25))  # block middles
+    shown = shot[sy[keep], sx[keep]].astype(int)
+    wanted = ref[iy[keep].astype(int), ix[keep].astype(int)].astype(int)
+    assert len(shown) > 50, "too few pixels sampled"
+    return float(np.mean(np.abs(shown - wanted).max(axis=1) <= 2))
 
 
 def test_viewer_shows_the_right_pixels(page, made, shots: Path) -> None:  # noqa: ANN001
@@ -345,6 +342,56 @@ def test_overview_box_jumps_to_its_viewer(page) -> None:  # noqa: ANN001
     assert page.execute_script("return location.hash") == "#roi-1"
     assert page.execute_script(
         "return document.activeElement === document.querySelector('#roi-1 .stage')")
+
+
+@pytest.fixture(scope="module")
+def sweep_page(made) -> Path:  # noqa: ANN001
+    """A four-target sweep of the test image, and its page made by ``report --html``."""
+    root, src = made[0], made[1]
+    js = root / "sweep.json"
+    assert _run("sweep", str(src), "--bpp", "0.5,0.8,1.2,1.6", "--codecs", "jpeg,webp",
+                "--anchor", "jpeg", "--roi", ",".join(map(str, ROI)), "--json", str(js),
+                "--cache-dir", str(root / "cache"), "--jobs", "1", "--quiet") in (0, 1)
+    assert _run("report", str(js), "--html", str(root / "sweep-html")) == 0
+    return root / "sweep-html"
+
+
+def test_sweep_page_has_curves_bd_table_and_points(sweep_page: Path, made) -> None:  # noqa: ANN001
+    data = json.loads((made[0] / "sweep.json").read_text())
+    assert json.loads((sweep_page / "sweep.json").read_text()) == data
+    assert (sweep_page / "rd.svg").read_text().lstrip().startswith("<?xml")
+    page = (sweep_page / "index.html").read_text()
+    bd = data["bd"]["psnr"]["webp"]
+    if bd["bd_rate_percent"] is not None:
+        assert f"{bd['bd_rate_percent']:+.1f}%" in page
+    else:
+        assert _e_text(bd["reason"]) in page
+    for a in data["averaged"]:
+        assert f"{a['bpp']:.4f}" in page
+    # compare's markdown report is not made from a sweep's JSON: one clear line instead
+    assert _run("report", str(made[0] / "sweep.json")) == 2
+
+
+def _e_text(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def test_sweep_page_in_the_browser(browser, sweep_page: Path, shots: Path) -> None:  # noqa: ANN001
+    from selenium.webdriver.common.by import By
+
+    browser.get((sweep_page / "index.html").as_uri())
+    assert browser.execute_script(
+        "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    table = browser.find_element(By.ID, "averaged-table")
+    th = table.find_elements(By.CSS_SELECTOR, "thead th")[2]  # bpp
+    th.click()
+    bpps = [float(tr.find_elements(By.TAG_NAME, "td")[2].text.split()[0])
+            for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    assert bpps == sorted(bpps) and len(bpps) == 8
+    browser.save_screenshot(str(shots / "sweep.png"))
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
 
 
 def test_readme_shows_the_screenshot() -> None:

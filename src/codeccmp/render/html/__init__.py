@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from string import Template
@@ -32,7 +32,7 @@ import numpy as np
 from codeccmp.errors import UsageError
 from codeccmp.results import CodecResult, Comparison
 
-__all__ = ["check_html_target", "write_html"]
+__all__ = ["check_html_target", "write_folder", "write_html"]
 
 #: Files copied verbatim from this package beside the page.
 ASSETS = ("report.js", "report.css")
@@ -40,28 +40,48 @@ ASSETS = ("report.js", "report.css")
 
 def check_html_target(out_dir: Path, force: bool) -> None:
     """Refuse an existing folder without ``force`` (checked before any long work)."""
-    if out_dir.exists() and not force:
-        raise UsageError(f"{out_dir} exists; pass --force to overwrite it")
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--html {out_dir} exists and is not a directory")
+    if out_dir.exists() and not force:
+        raise UsageError(f"{out_dir} exists; pass --force to overwrite it")
 
 
 def write_html(cmp: Comparison, out_dir: Path, original: np.ndarray | None,
                recons: Mapping[str, np.ndarray], notes: list[str] | None = None,
                force: bool = False) -> Path:
     """Write the report folder atomically; returns the path of its ``index.html``."""
+    return write_folder(out_dir, force,
+                        lambda stage: _fill(stage, cmp, original, recons, list(notes or [])))
+
+
+def write_folder(out_dir: Path, force: bool, fill: Callable[[Path], None]) -> Path:
+    """Let ``fill`` write into a fresh folder beside ``out_dir``, then rename it into place:
+    all of the folder or none of it, an old one replaced only with ``force``."""
     check_html_target(out_dir, force)
     out_dir = out_dir.absolute()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
-        _fill(stage, cmp, original, recons, list(notes or []))
+        fill(stage)
+        for name in ASSETS:
+            (stage / name).write_bytes(resources.files(__name__).joinpath(name).read_bytes())
         _open_up(stage)
         _swap_in(stage, out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return out_dir / "index.html"
+
+
+def fill_template(name: str, fields: Mapping[str, str]) -> str:
+    """One of this package's page templates with its ``$fields`` filled in."""
+    return Template(resources.files(__name__).joinpath(name).read_text("utf-8")).substitute(fields)
+
+
+def data_json(data: Any) -> str:
+    """JSON for a ``<script type="application/json">``: with every "<" escaped nothing in
+    it can end the element early, and JSON.parse reads the escapes back."""
+    return json.dumps(data, allow_nan=False).replace("<", "\\u003c")
 
 
 def _open_up(stage: Path) -> None:
@@ -117,11 +137,9 @@ def _fill(stage: Path, cmp: Comparison, original: np.ndarray | None,
 
         write_montage(cmp, original, recons, img_dir / "montage.png")
     (stage / "results.json").write_text(_results_json(cmp, pictures), encoding="utf-8")
-    for name in ASSETS:
-        (stage / name).write_bytes(resources.files(__name__).joinpath(name).read_bytes())
-    page = Template(resources.files(__name__).joinpath("template.html").read_text("utf-8"))
-    (stage / "index.html").write_text(page.substitute(_sections(cmp, pictures, notes, original)),
-                                      encoding="utf-8")
+    (stage / "index.html").write_text(
+        fill_template("template.html", _sections(cmp, pictures, notes, original)),
+        encoding="utf-8")
 
 
 def _results_json(cmp: Comparison, pictures: list[dict[str, Any]]) -> str:
@@ -168,8 +186,7 @@ def _sections(cmp: Comparison, pictures: list[dict[str, Any]], notes: list[str],
                     if has_montage else ""),
         "truth": _truth(cmp),
         "provenance": _provenance(cmp),
-        # "</" cannot end the script element early once escaped; JSON.parse reads "<\/" as "</".
-        "data": json.dumps(data, allow_nan=False).replace("</", "<\\/"),
+        "data": data_json(data),
     }
 
 
