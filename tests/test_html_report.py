@@ -122,6 +122,20 @@ def test_existing_folder_needs_force_and_a_failure_leaves_nothing(  # noqa: D103
     assert not (target / "keep.txt").exists() and (target / "index.html").is_file()
 
 
+def test_compare_checks_the_folder_before_coding(cli, made, tmp_path: Path) -> None:  # noqa: ANN001
+    src = made[1]
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    r = cli("compare", str(src), "--bpp", "0.8", "--codecs", "jpeg", "--html", str(taken))
+    assert r.code == 2 and r.stderr.strip() == f"error: {taken} exists; pass --force to " \
+                                                "overwrite it"
+    assert r.stdout == ""  # refused before any coding: no table
+    r = cli("compare", str(src), "--bpp", "0.8", "--codecs", "jpeg", "--out", str(tmp_path / "o"),
+            "--html", str(tmp_path / "o"))
+    assert r.code == 2 and "must be a folder of its own" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
 def test_report_rebuilds_the_folder_from_its_own_json(made, tmp_path: Path) -> None:  # noqa: ANN001
     root, src, html, out = made
     again = tmp_path / "again"
@@ -142,7 +156,6 @@ def browser():  # noqa: ANN201
     if not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()):
         pytest.skip("chromium and chromium-driver not installed (apt-get install chromium "
                     "chromium-driver)")
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager may not fetch anything
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(CHROMIUM)
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -150,7 +163,11 @@ def browser():  # noqa: ANN201
               "--window-size=1100,1400", "--allow-file-access-from-files"):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
+    # With the driver's path given, Selenium skips Selenium Manager (which could download a
+    # browser); SE_OFFLINE keeps it offline should a Selenium version call it anyway.
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SE_OFFLINE", "true")
+        driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
     yield driver
     driver.quit()
 

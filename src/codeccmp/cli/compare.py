@@ -89,6 +89,8 @@ def compare_command(
         from codeccmp.render.html import check_html_target
 
         check_html_target(html, force)
+        if any(d is not None and d.resolve() == html.resolve() for d in (out, report)):
+            raise UsageError(f"--html {html} must be a folder of its own (not --out/--report)")
     src = load_image(image)
     from codeccmp.analysis import load_truth
 
