@@ -135,7 +135,8 @@ def _fill(stage: Path, cmp: Comparison, original: np.ndarray | None,
     elif cmp.rois and len(pictures) > 1:
         from codeccmp.render.report import write_montage
 
-        write_montage(cmp, original, recons, img_dir / "montage.png")
+        shown = {p["name"]: recons[p["name"]] for p in pictures[1:]}
+        write_montage(cmp, original, shown, img_dir / "montage.png")
     (stage / "results.json").write_text(_results_json(cmp, pictures), encoding="utf-8")
     (stage / "index.html").write_text(
         fill_template("template.html", _sections(cmp, pictures, notes, original)),
