@@ -48,6 +48,8 @@ def compare_command(
         help="Write the ROI montage PNG here (default: montage.png inside --out).")] = None,
     report: Annotated[Path | None, typer.Option(
         help="Write a markdown report with its images into this directory.")] = None,
+    html: Annotated[Path | None, typer.Option(
+        "--html", help="Write an HTML report folder (viewer with zoom and split) here.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> int:
     """Code IMAGE with every codec at the bitrate closest to --bpp and compare the results."""
@@ -83,6 +85,12 @@ def compare_command(
                     for ext in ("png", c.extension)]
     for target in targets:
         _check_target(target, force)
+    if html is not None:
+        from codeccmp.render.html import check_html_target
+
+        check_html_target(html, force)
+        if any(d is not None and d.resolve() == html.resolve() for d in (out, report)):
+            raise UsageError(f"--html {html} must be a folder of its own (not --out/--report)")
     src = load_image(image)
     from codeccmp.analysis import load_truth
 
@@ -115,6 +123,14 @@ def compare_command(
         typer.echo(f"montage: {montage}", err=True)
     if json_path is not None:
         atomic_write_text(json_path, result.to_json())
+    if html is not None:
+        from codeccmp.render.html import write_html
+
+        page = write_html(result, html, src.pixels, {r.codec: r.reconstruction
+                                                     for r in result.results
+                                                     if r.ok and r.reconstruction is not None},
+                          force=force)
+        typer.echo(f"html: {page}", err=True)
     if names is not None:
         return 0 if all(r.ok for r in result.results) else 1
     return 1 if any(r.status == "failed" for r in result.results) else 0

@@ -1,0 +1,195 @@
+"""The HTML page of a sweep: RD curves, the BD table, every point, provenance.
+
+Built from the sweep's JSON (``codeccmp sweep --json``, schema ``codeccmp-sweep/1``), not
+from the sweep's in-memory objects, so the page depends only on the file format and can be
+made again later with ``codeccmp report sweep.json --html DIR``. A sweep keeps no
+reconstructions, so there is no image viewer here; ``compare --html`` has one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from codeccmp.errors import UsageError
+from codeccmp.render.html import (
+    _e,
+    _f,
+    _td,
+    data_json,
+    fill_template,
+    write_folder,
+)
+
+SCHEMA = "codeccmp-sweep/1"
+
+
+def is_sweep(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("schema") == SCHEMA
+
+
+def write_sweep_html(data: dict[str, Any], out_dir: Path, force: bool = False) -> Path:
+    """Write the sweep's report folder atomically; returns the path of its ``index.html``."""
+    if not is_sweep(data):
+        raise UsageError(f"not a codeccmp sweep results file (schema {SCHEMA})")
+    try:
+        fields = _fields(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"not a codeccmp sweep results file (missing or bad {exc})") from None
+
+    def fill(stage: Path) -> None:
+        from codeccmp.render.plots import plot_curves
+
+        plot_curves(_series(data), stage / "rd.svg", _title(data))
+        (stage / "sweep.json").write_text(json.dumps(data, indent=2, allow_nan=False) + "\n",
+                                          encoding="utf-8")
+        (stage / "index.html").write_text(fill_template("sweep.html", fields), encoding="utf-8")
+
+    return write_folder(out_dir, force, fill)
+
+
+def _title(data: dict[str, Any]) -> str:
+    images = data["images"]
+    return (Path(str(images[0].get("path", ""))).name if len(images) == 1
+            else f"mean over {len(images)} images")
+
+
+def _series(data: dict[str, Any]) -> list:
+    """The curves the CLI's ``--plot`` draws: complete averaged points only."""
+    from codeccmp.render.plots import Series
+
+    out = []
+    for c in data["codecs"]:
+        pts = [{k: a.get(k) for k in ("bpp", "psnr", "ms_ssim_db", "delta_theta_deg")}
+               for a in data["averaged"] if a["codec"] == c["name"] and a.get("bpp") is not None
+               and a.get("n") == a.get("n_images") and a.get("n")]
+        if pts:
+            out.append(Series(c["name"], c["family"], pts, anchor=c["name"] == data.get("anchor")))
+    return out
+
+
+def _fields(data: dict[str, Any]) -> dict[str, str]:
+    title = f"Sweep: {_title(data)}"
+    n_img = len(data["images"])
+    items = [
+        "Images: " + ", ".join(f"<code>{_e(i.get('path'))}</code>" for i in data["images"]),
+        "Targets: " + ", ".join(f"{t:g}" for t in data["targets"]) +
+        f" bpp (tolerance ±{data.get('tolerance', 0.1):.0%})",
+        "Codecs: " + ", ".join(f"<code>{_e(c['name'])}</code> ({_e(c['family'])})"
+                               for c in data["codecs"]),
+    ]
+    if n_img > 1:
+        items.append("Curves are means over the images; a point some image missed is shown "
+                     "but left out of the curves and BD numbers.")
+    return {
+        "title": _e(title),
+        "summary": "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>",
+        "bd": _bd(data),
+        "averaged": _averaged(data, n_img),
+        "points": _points(data) if n_img > 1 else "",
+        "provenance": _provenance(data),
+        "data": data_json({"pictures": [], "rois": []}),
+    }
+
+
+def _averaged(data: dict[str, Any], n_img: int) -> str:
+    has_dtheta = any(a.get("delta_theta_deg") is not None for a in data["averaged"])
+    head = [("codec", "text"), ("target", "num"), ("bpp", "num"), ("PSNR dB", "num"),
+            ("MS-SSIM", "num"), ("MS-SSIM dB", "num")]
+    head += [("Δθ °", "num")] * has_dtheta + [("images", "num")] * (n_img > 1)
+    rows = []
+    for a in data["averaged"]:
+        target = f"{a['value']:g}" if a["kind"] == "target" else f"q={a['value']}"
+        miss = a.get("all_within_tolerance") is False
+        bpp = _f(a.get("bpp"), ".4f") + (' <span class="miss" title="a point missed its '
+                                         'target by more than the tolerance">⚠</span>'
+                                         if miss else "")
+        cells = [_td(a["codec"], f"<code>{_e(a['codec'])}</code>"), _td(a["value"], target),
+                 _td(a.get("bpp"), bpp), _td(a.get("psnr"), _f(a.get("psnr"), ".2f")),
+                 _td(a.get("ms_ssim"), _f(a.get("ms_ssim"), ".4f")),
+                 _td(a.get("ms_ssim_db"), _f(a.get("ms_ssim_db"), ".2f"))]
+        if has_dtheta:
+            cells.append(_td(a.get("delta_theta_deg"), _f(a.get("delta_theta_deg"), ".1f")))
+        if n_img > 1:
+            cells.append(_td(a["n"], f"{a['n']}/{a['n_images']}"))
+        rows.append(f'<tr{" class=miss" if miss else ""}>{"".join(cells)}</tr>')
+    return _table("averaged-table", head, rows)
+
+
+def _bd(data: dict[str, Any]) -> str:
+    bd, anchor = data.get("bd") or {}, data.get("anchor")
+    if not anchor or not bd:
+        return "<p>No BD numbers: no anchor codec among those swept (<code>--anchor</code>).</p>"
+    psnr, ms = bd.get("psnr", {}), bd.get("ms_ssim_db", {})
+    head = [("codec", "text"), ("BD-rate PSNR", "num"), ("BD-PSNR dB", "num"),
+            ("BD-rate MS-SSIM", "num"), ("BD-MS-SSIM dB", "num"), ("note", "text")]
+    rows = []
+    for codec, p in psnr.items():
+        m = ms.get(codec, {})
+        note = p.get("reason") or m.get("reason") or ""
+        rows.append("<tr>" + "".join([
+            _td(codec, f"<code>{_e(codec)}</code>"),
+            _td(p.get("bd_rate_percent"), _f(p.get("bd_rate_percent"), "+.1f") + "%"
+                if p.get("bd_rate_percent") is not None else "–"),
+            _td(p.get("bd_quality"), _f(p.get("bd_quality"), "+.2f")),
+            _td(m.get("bd_rate_percent"), _f(m.get("bd_rate_percent"), "+.1f") + "%"
+                if m.get("bd_rate_percent") is not None else "–"),
+            _td(m.get("bd_quality"), _f(m.get("bd_quality"), "+.2f")),
+            _td(note)]) + "</tr>")
+    return (f"<p>Against <code>{_e(anchor)}</code> ({_e(data.get('bd_method', ''))}); a "
+            "negative BD-rate means fewer bits for the same quality.</p>"
+            + _table("bd-table", head, rows))
+
+
+def _points(data: dict[str, Any]) -> str:
+    head = [("image", "text"), ("codec", "text"), ("target", "num"), ("bpp", "num"),
+            ("PSNR dB", "num"), ("MS-SSIM", "num"), ("Δθ °", "num"), ("status", "text")]
+    names = [Path(str(i.get("path", ""))).name for i in data["images"]]
+    rows = []
+    for p in data["points"]:
+        r = p["result"]
+        d = (r.get("stripes") or {}).get("delta_theta_deg")
+        target = f"{p['value']:g}" if p["kind"] == "target" else f"q={p['value']}"
+        miss = r.get("within_tolerance") is False
+        rows.append(f'<tr{" class=miss" if miss else ""}>' + "".join([
+            _td(names[p["image"]]), _td(r["codec"], f"<code>{_e(r['codec'])}</code>"),
+            _td(p["value"], target),
+            _td(r.get("bpp"), _f(r.get("bpp"), ".4f") + (" ⚠" if miss else "")),
+            _td(r.get("psnr"), _f(r.get("psnr"), ".2f")),
+            _td(r.get("ms_ssim"), _f(r.get("ms_ssim"), ".4f")), _td(d, _f(d, ".1f")),
+            _td(r["status"], _e(r["status"] + (f": {r['reason']}" if r.get("reason") else "")))
+        ]) + "</tr>")
+    return "<h2>Every point</h2>" + _table("points-table", head, rows)
+
+
+def _provenance(data: dict[str, Any]) -> str:
+    env = data.get("environment", {})
+    items = [f"Python {_e(env.get('python', '?'))} on {_e(env.get('platform', '?'))}"]
+    if env.get("versions"):
+        items.append("Versions: " + _e(", ".join(f"{k} {v}"
+                                                  for k, v in env["versions"].items())))
+    items.append(f"Created {_e(data.get('created', ''))}")
+    items += [f"<code>{_e(i.get('path'))}</code> sha256 <code>{_e(i.get('sha256', ''))}</code>"
+              for i in data["images"]]
+    settings: dict[str, dict[str, Any]] = {}
+    for p in data["points"]:
+        r = p["result"]
+        if r["status"] == "ok" and r["codec"] not in settings:
+            settings[r["codec"]] = r
+    rows = "".join(
+        f"<tr><td><code>{_e(c)}</code></td>"
+        f"<td>{_e(', '.join(f'{k} {v}' for k, v in r.get('library', {}).items()))}</td>"
+        f"<td>{_e(r.get('device') or '')}</td><td>"
+        + "<br>".join(f"{_e(k)}=<code>{_e(v)}</code>" for k, v in r.get("settings", {}).items())
+        + "</td></tr>" for c, r in settings.items())
+    return ("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+            "<p>Settings of each codec's first point:</p>"
+            "<table><thead><tr><th>codec</th><th>library</th><th>device</th><th>settings</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def _table(ident: str, head: list[tuple[str, str]], rows: list[str]) -> str:
+    ths = "".join(f'<th data-type="{t}" tabindex="0">{_e(h)}</th>' for h, t in head)
+    return (f'<table class="sortable" id="{ident}"><thead><tr>{ths}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
