@@ -63,12 +63,15 @@ __all__ = [
     "AveragePoint", "Job", "JobKind", "JobOutcome", "SweepOptions", "SweepPoint",
     "SweepResult", "Task", "TaskOutcome", "average_points", "bd_per_image", "bd_table",
     "build_jobs", "collect_images", "curve", "failed_outcome", "failed_result",
-    "mean_bd_rate", "measure_fingerprint", "parse_targets", "result_key", "run_sweep",
-    "run_task",
+    "mean_bd_rate", "measure_fingerprint", "parse_targets", "pinned_params", "resolve_anchor",
+    "result_key", "run_sweep", "run_task", "AVERAGES",
 ]
 
 #: More targets than this is a typo in a range, not a sweep.
 MAX_TARGETS = 1000
+#: How a sweep averages over images (see :class:`SweepOptions`).
+AVERAGES = ("target", "quality")
+Average = Literal["target", "quality"]
 #: Image files a folder sweep picks up (the extensions CompressAI's evaluation collects).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -165,6 +168,14 @@ class SweepOptions:
     #: for every image), or None to skip the stripe analysis (and the Δθ curves).
     rois: Sequence[Roi] | str | None = "auto"
     roi_count: int = DEFAULT_ROI_COUNT
+    #: How points are averaged over images: per target bpp (each image rate-matched to the
+    #: target), or per quality (each codec pinned to fixed parameters on every image, as
+    #: CompressAI's published curves are). See docs/sweeps.md.
+    average: Average = "target"
+    #: Published curves to draw and BD-measure against (ids, DATASET/ID or .json files).
+    references: Sequence[str] = ()
+    #: "on": a reference needs the sweep's images to be its data set; "off": skip the check.
+    reference_dataset_check: str = "on"
 
 
 # --------------------------------------------------------------------------- the run
@@ -189,10 +200,51 @@ def build_jobs(n_images: int, codecs: Sequence[Codec], targets: Sequence[float],
     return jobs
 
 
+def resolve_anchor(anchor: str | None, names: Sequence[str],
+                   references: Sequence[dict[str, Any]]) -> str | None:
+    """The curve ``--anchor`` names: a swept codec first, else a reference (by ``ref:ID``,
+    ``ID`` or its spec) — a codec and a reference may share an id (``jpeg``)."""
+    if anchor is None or anchor in names:
+        return anchor
+    for r in references:
+        if anchor in (r["name"], r["id"], r["spec"]):
+            return str(r["name"])
+    refs = [str(r["name"]) for r in references]
+    raise UsageError(f"--anchor {anchor!r} is not among the codecs swept "
+                     f"({', '.join(names)})" + (f" or the references ({', '.join(refs)})"
+                                                 if refs else ""))
+
+
+def pinned_params(points: Sequence[SweepPoint]) -> dict[str, list[Any]]:
+    """Per codec, the fixed parameters a per-quality average encodes every image at.
+
+    One per target: the median (lower middle, so always a value some image really used) of
+    the parameters each image's rate-matched point chose. Targets whose medians coincide
+    give one parameter.
+    """
+    import statistics
+
+    chosen: dict[tuple[str, Any], list[Any]] = {}
+    for p in points:
+        if p.kind == "target" and p.result.ok and p.result.param is not None:
+            chosen.setdefault((p.result.codec, p.value), []).append(p.result.param)
+    pins: dict[str, set[Any]] = {}
+    for (codec, _), params in chosen.items():
+        pins.setdefault(codec, set()).add(statistics.median_low(sorted(params)))
+    return {c: sorted(v) for c, v in pins.items()}
+
+
 def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: SweepOptions,
               progress: ProgressFn | None = None, on_start: Callable[[int], None] | None = None
               ) -> SweepResult:
-    """Run every job of the sweep (or take it from the cache) and aggregate the curves."""
+    """Run every job of the sweep (or take it from the cache) and aggregate the curves.
+
+    With ``average="quality"`` the sweep runs twice over: the rate-matched targets first,
+    then every image again at each codec's :func:`pinned_params` (mostly answered by the
+    encodings the first pass cached).
+    """
+    from codeccmp.references import sweep_references
+
     t_start = time.perf_counter()
     if not images:
         raise UsageError("a sweep needs at least one image")
@@ -202,13 +254,19 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
         validate_bpp(t)
     if not 0 < options.tolerance < 1:
         raise UsageError(f"--tolerance must be between 0 and 1, got {options.tolerance:g}")
+    if options.average not in AVERAGES:
+        raise UsageError(f"--average must be {' or '.join(AVERAGES)}, got {options.average!r}")
     codecs = select_codecs(registry, options.codecs)
     if not codecs:
         raise UsageError("no codecs selected")
     names = [c.name for c in codecs]
-    if options.anchor is not None and options.anchor not in names:
-        raise UsageError(f"--anchor {options.anchor!r} is not among the codecs swept "
-                         f"({', '.join(names)})")
+    # References are checked against the images before anything is encoded.
+    references = sweep_references(options.references, images,
+                                  options.reference_dataset_check)  # type: ignore[arg-type]
+    clash = set(names) & {r["name"] for r in references}
+    if clash:
+        raise UsageError(f"a codec is named like a reference: {', '.join(sorted(clash))}")
+    anchor = resolve_anchor(options.anchor, names, references)
 
     plugin_files = tuple(str(Path(f).resolve()) for f in options.plugin_files)
     executor = make_executor(options.executor, registry=registry, plugin_files=plugin_files,
@@ -217,6 +275,8 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
     cache = ResultCache.open(options.cache_dir, read=options.cache_read, enabled=options.cache)
     measure = measure_fingerprint(options.rois, options.roi_count)
     stats = CacheStats()
+    jobs: list[Job] = []
+    points: dict[Job, SweepPoint] = {}
     try:
         executor.start()
         # Configure each codec here once: availability, and the fingerprint in the keys.
@@ -238,40 +298,49 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
             except Exception as exc:  # a codec that cannot even configure fails alone
                 skipped[c.name] = ("failed", f"{type(exc).__name__}: {exc}")
 
-        jobs = build_jobs(len(images), codecs, options.targets, options.all_qualities)
-        points: dict[Job, SweepPoint] = {}
-        pending: dict[tuple[int, str], list[Job]] = {}
-        for job in jobs:
-            if job.codec in skipped:
-                status, reason = skipped[job.codec]
-                fam = registry.get(job.codec).family
-                points[job] = SweepPoint(job.image, job.kind, job.value,
-                                         failed_result(job, fam, reason, status))
-                continue
-            _, fp, _, _ = usable[job.codec]
-            hit = cache.get_result(result_key(cache, images[job.image], fp, job,
-                                              options.tolerance, measure))
-            if hit is not None:
-                points[job] = SweepPoint(job.image, job.kind, job.value,
-                                         CodecResult.from_dict(hit), cached=True)
-            else:
-                pending.setdefault((job.image, job.codec), []).append(job)
-        stats.merge(cache.stats)
-
         rois: dict[int, list[Roi] | None] = {}
-        for i in sorted({i for i, _ in pending}):
-            rois[i] = _resolve_rois(images[i], options.rois, options.roi_count)
-        tasks = []
-        for (i, name), task_jobs in pending.items():
-            c, fp, device, settings = usable[name]
-            tasks.append(Task(
-                image=images[i], image_index=i, codec=name, family=c.family, jobs=task_jobs,
-                device=device, settings=settings, tolerance=options.tolerance,
-                measure=measure, cache_root=str(cache.root) if cache.root else None,
-                cache_read=options.cache_read, plugin_files=plugin_files, fingerprint=fp,
-                rois=rois[i]))
-        if on_start is not None:
-            on_start(sum(len(t.jobs) for t in tasks))
+        planned = 0
+
+        def run_jobs(batch: list[Job]) -> None:
+            """Answer ``batch`` from the cache where possible and run the rest."""
+            nonlocal planned
+            jobs.extend(batch)
+            pending: dict[tuple[int, str], list[Job]] = {}
+            for job in batch:
+                if job.codec in skipped:
+                    status, reason = skipped[job.codec]
+                    fam = registry.get(job.codec).family
+                    points[job] = SweepPoint(job.image, job.kind, job.value,
+                                             failed_result(job, fam, reason, status))
+                    continue
+                _, fp, _, _ = usable[job.codec]
+                hit = cache.get_result(result_key(cache, images[job.image], fp, job,
+                                                  options.tolerance, measure))
+                if hit is not None:
+                    points[job] = SweepPoint(job.image, job.kind, job.value,
+                                             CodecResult.from_dict(hit), cached=True)
+                else:
+                    pending.setdefault((job.image, job.codec), []).append(job)
+            stats.merge(cache.stats)
+            cache.stats = CacheStats()  # merged: the next batch counts afresh
+
+            for i in sorted({i for i, _ in pending} - set(rois)):
+                rois[i] = _resolve_rois(images[i], options.rois, options.roi_count)
+            tasks = []
+            for (i, name), task_jobs in pending.items():
+                c, fp, device, settings = usable[name]
+                tasks.append(Task(
+                    image=images[i], image_index=i, codec=name, family=c.family,
+                    jobs=task_jobs, device=device, settings=settings,
+                    tolerance=options.tolerance, measure=measure,
+                    cache_root=str(cache.root) if cache.root else None,
+                    cache_read=options.cache_read, plugin_files=plugin_files,
+                    fingerprint=fp, rois=rois[i]))
+            planned += sum(len(t.jobs) for t in tasks)
+            if on_start is not None:
+                on_start(planned)
+            if tasks:
+                executor.run(tasks, done)
 
         def done(task: Task, outcome: TaskOutcome) -> None:
             stats.merge(outcome.stats)
@@ -281,19 +350,23 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
             if progress is not None:
                 progress(task, outcome)
 
-        executor.run(tasks, done)
+        run_jobs(build_jobs(len(images), codecs, options.targets, options.all_qualities))
+        if options.average == "quality":
+            pins = pinned_params([points[j] for j in jobs if j in points])
+            run_jobs([Job(i, c.name, "quality", v) for i in range(len(images))
+                      for c in codecs for v in pins.get(c.name, ())
+                      if Job(i, c.name, "quality", v) not in points])
     finally:
         executor.close()
 
     ordered = [points[j] for j in jobs if j in points]
     families = {c.name: c.family for c in codecs}
-    averaged = average_points(ordered, families, len(images))
-    anchor = options.anchor
+    averaged = average_points(ordered, families, len(images), options.average)
     result = SweepResult(
         images=[image_record(im) for im in images], targets=list(options.targets),
         codecs=[{"name": c.name, "family": c.family} for c in codecs], points=ordered,
         averaged=averaged, tolerance=options.tolerance, anchor=anchor,
-        bd_method=options.bd_method,
+        bd_method=options.bd_method, average=options.average, references=references,
         settings={
             "codecs": list(options.codecs) if options.codecs is not None else None,
             "all_qualities": options.all_qualities, "device": options.settings.device,
@@ -301,14 +374,18 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
             "weights_dir": options.settings.weights_dir, "executor": options.executor,
             "jobs": options.jobs, "cache_dir": str(cache.root) if cache.root else None,
             "cache_read": options.cache_read, "rois": measure["rois"],
-            "roi_count": options.roi_count,
+            "roi_count": options.roi_count, "average": options.average,
+            "references": list(options.references),
+            "reference_dataset_check": options.reference_dataset_check,
         },
         environment=environment(),
     )
     if anchor is not None:
-        result.bd = bd_table(averaged, names, anchor, options.bd_method)
-        result.bd_per_image = bd_per_image(ordered, families, len(images), names, anchor,
-                                            options.bd_method)
+        curves = {r["name"]: r["curve"] for r in references}
+        result.bd = bd_table(averaged, names, anchor, options.bd_method, curves)
+        if anchor in names:  # references have no per-image curves
+            result.bd_per_image = bd_per_image(ordered, families, len(images), names, anchor,
+                                               options.bd_method, options.average)
     result.cache = {**stats.to_dict(), "jobs": len(ordered),
                     "jobs_cached": sum(1 for p in ordered if p.cached),
                     "encodes": sum(p.encodes for p in ordered)}

@@ -32,10 +32,11 @@ class SweepPoint:
 class AveragePoint:
     """One point of a codec's curve averaged over images (or a single image's point).
 
-    Targets are averaged per target, learned qualities per quality. PSNR and MS-SSIM are
-    arithmetic means over images; MS-SSIM dB is taken of the mean MS-SSIM, as CompressAI's
-    plots do. ``n`` images contributed out of ``n_images``: a point with ``n < n_images``
-    (a codec failed on some image) is shown but kept out of BD numbers.
+    Targets are averaged per target, fixed parameters (learned qualities, the pinned
+    parameters of a per-quality average) per parameter value. bpp, PSNR, MS-SSIM and times
+    are arithmetic means over images; MS-SSIM dB is taken of the mean MS-SSIM, as
+    CompressAI's plots do. ``n`` images contributed out of ``n_images``: a point with
+    ``n < n_images`` (a codec failed on some image) is shown but kept out of BD numbers.
     """
 
     codec: str
@@ -52,6 +53,9 @@ class AveragePoint:
     delta_theta_deg: float | None = None
     flip_share: float | None = None
     all_within_tolerance: bool | None = None
+    param_name: str | None = None  # what ``value`` is, for fixed-parameter points
+    encode_s: float | None = None  # mean seconds per image, of the encode kept
+    decode_s: float | None = None
 
     @property
     def complete(self) -> bool:
@@ -72,13 +76,20 @@ def _stripe(r: CodecResult, name: str) -> float | None:
 
 
 def average_points(points: Sequence[SweepPoint], families: dict[str, str],
-                   n_images: int) -> list[AveragePoint]:
-    """Per (codec, kind, value): the mean over the images whose job succeeded."""
+                   n_images: int, average: str = "target") -> list[AveragePoint]:
+    """Per (codec, kind, value): the mean over the images whose job succeeded.
+
+    ``average="quality"`` keeps only the fixed-parameter points (CompressAI's convention:
+    one curve point per codec setting); ``"target"`` keeps every point, rate-matched
+    targets and any ``--all-qualities`` points alike.
+    """
     from codeccmp.metrics import ms_ssim_db
 
     groups: dict[tuple[str, str, Any], list[CodecResult]] = {}
     order: list[tuple[str, str, Any]] = []
     for p in points:
+        if average == "quality" and p.kind != "quality":
+            continue
         k = (p.result.codec, p.kind, p.value)
         if k not in groups:
             groups[k] = []
@@ -99,7 +110,9 @@ def average_points(points: Sequence[SweepPoint], families: dict[str, str],
             ssim=_mean([r.ssim for r in rs]),
             delta_theta_deg=_mean([_stripe(r, "delta_theta_deg") for r in rs]),
             flip_share=_mean([_stripe(r, "flip_share") for r in rs]),
-            all_within_tolerance=all(flags) if flags else None))
+            all_within_tolerance=all(flags) if flags else None,
+            param_name=next((r.param_name for r in rs if r.param_name), None),
+            encode_s=_mean([r.encode_s for r in rs]), decode_s=_mean([r.decode_s for r in rs])))
     out.sort(key=lambda a: (list(families).index(a.codec) if a.codec in families else 0,
                             a.bpp if a.bpp is not None else math.inf))
     return out

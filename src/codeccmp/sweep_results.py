@@ -28,6 +28,10 @@ class SweepResult:
     tolerance: float = DEFAULT_TOLERANCE
     anchor: str | None = None
     bd_method: str = "akima"
+    #: How points were averaged over images: "target" or "quality".
+    average: str = "target"
+    #: Published curves drawn beside the codecs: provenance, data-set check and points.
+    references: list[dict[str, Any]] = field(default_factory=list)
     bd: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     bd_per_image: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -48,7 +52,8 @@ class SweepResult:
         return _json_safe({
             "schema": SCHEMA, "created": self.created, "elapsed_s": self.elapsed_s,
             "targets": self.targets, "tolerance": self.tolerance, "codecs": self.codecs,
-            "anchor": self.anchor, "bd_method": self.bd_method, "images": self.images,
+            "anchor": self.anchor, "bd_method": self.bd_method, "average": self.average,
+            "references": self.references, "images": self.images,
             "settings": self.settings, "environment": self.environment, "cache": self.cache,
             "averaged": [a.to_dict() for a in self.averaged],
             "bd": self.bd, "bd_per_image": self.bd_per_image,

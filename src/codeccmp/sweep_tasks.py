@@ -193,7 +193,7 @@ def _run_job(proxy: CachingCodec, image: SourceImage, job: Job, settings: RunSet
         res.target_bpp = res.deviation = res.within_tolerance = None
         if res.ok:
             res.notes.append(f"encoded at {proxy.param_space.name} {job.value} directly "
-                             "(--all-qualities), not rate-matched")
+                             "(--all-qualities or --average quality), not rate-matched")
     if rois is not None and res.ok:
         from codeccmp.analysis import analyse_result
 

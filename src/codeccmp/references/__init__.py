@@ -320,3 +320,39 @@ def check_dataset(ref: Reference, images: Sequence[SourceImage], mode: DatasetCh
             + (" (some twice)" if len(seen) != found else "")
             + ": sweep exactly that set, or pass --reference-dataset-check off")
     return "passed"
+
+
+# --------------------------------------------------------------------------- in a sweep
+
+
+def sweep_references(specs: Sequence[str], images: Sequence[SourceImage],
+                     check: DatasetCheck = "on") -> list[dict[str, Any]]:
+    """Resolve, check and load the references of a sweep, as plain data for its JSON.
+
+    Each entry records where the curve comes from (file and its SHA-256), what the data-set
+    check said (``passed``; ``off`` when the user turned it off; ``unknown data set`` for a
+    user's file, which cannot be checked) and the curve itself, so the figure can be redrawn
+    from the JSON alone.
+    """
+    if check not in DATASET_CHECKS:
+        raise UsageError(f"--reference-dataset-check must be on or off, got {check!r}")
+    out: list[dict[str, Any]] = []
+    for spec in specs:
+        ref = resolve(spec)
+        if any(r["name"] == ref.name for r in out):
+            raise UsageError(f"--reference {spec!r} names {ref.name} twice")
+        status = check_dataset(ref, images, check)
+        curve = load_curve(ref.path)
+        try:
+            file = str(ref.path.relative_to(DATA))
+        except ValueError:
+            file = str(ref.path)
+        out.append({
+            "name": ref.name, "id": ref.id, "spec": ref.spec, "label": ref.label,
+            "dataset": ref.dataset, "dataset_check": status, "kind": ref.kind,
+            "source": ref.source, "origin": ref.origin, "device": ref.device,
+            "decoded": ref.decoded, "file": file, "sha256": file_sha256(ref.path),
+            "averaged": "per quality" if ref.kind != "file" else "as given in the file",
+            "curve": curve.to_dict(),
+        })
+    return out
