@@ -53,21 +53,23 @@ def compressai_curves(result: SweepResult) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for c in result.codecs:
         pts = sorted((a for a in result.averaged if a.codec == c["name"] and a.complete
-                      and a.bpp is not None and a.psnr is not None and a.ms_ssim is not None),
+                      and a.bpp is not None and a.psnr is not None),
                      key=lambda a: a.bpp or 0.0)
         if not pts:
             continue
+        results: dict[str, list[Any]] = {"bpp": [a.bpp for a in pts],
+                                         "psnr-rgb": [a.psnr for a in pts]}
+        # MS-SSIM is undefined on images under 161 px: then the key is left out, as in
+        # CompressAI's own files for curves without it (its plot cannot read nulls).
+        if all(a.ms_ssim is not None for a in pts):
+            results["ms-ssim-rgb"] = [a.ms_ssim for a in pts]
+        results["encoding_time"] = [a.encode_s for a in pts]
+        results["decoding_time"] = [a.decode_s for a in pts]
         out[export_name(c["name"])] = {
             "name": c["name"],
             "description": f"codeccmp {__version__}: {c['family']} codec {c['name']}, mean "
                            f"over {n} image(s) {how}",
-            "results": {
-                "bpp": [a.bpp for a in pts],
-                "psnr-rgb": [a.psnr for a in pts],
-                "ms-ssim-rgb": [a.ms_ssim for a in pts],
-                "encoding_time": [a.encode_s for a in pts],
-                "decoding_time": [a.decode_s for a in pts],
-            },
+            "results": results,
             "codeccmp": {
                 "average": result.average, "images": n, "family": c["family"],
                 "points": [{"kind": a.kind, "value": a.value, "param_name": a.param_name}
