@@ -292,6 +292,10 @@ def _render(result: SweepResult, notes: list[str]) -> None:
                  }.get(r["dataset_check"], "its data set is unknown: not checked")
         err.print(f"[dim]reference:[/] {r['label']}: {r['source']} ({check})",
                   highlight=False)
+    if result.references and result.average == "target" and len(result.images) > 1:
+        err.print("[yellow]note:[/] points are averaged per target bpp; the published curves "
+                  "per quality (use --average quality to compare like with like)",
+                  highlight=False)
     console.print(averaged_table(result))
     if result.anchor is not None and result.bd:
         console.print(bd_table(result))
