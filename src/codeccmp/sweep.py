@@ -240,8 +240,8 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
     """Run every job of the sweep (or take it from the cache) and aggregate the curves.
 
     With ``average="quality"`` the sweep runs twice over: the rate-matched targets first,
-    then every image again at each codec's :func:`pinned_params` (mostly answered by the
-    encodings the first pass cached).
+    then every image again at each codec's :func:`pinned_params` (one encode per job at
+    most: none where a rate search already tried that parameter).
     """
     from codeccmp.references import sweep_references
 
