@@ -76,3 +76,27 @@ def test_non_monotone_points_are_dropped() -> None:
     r, q, notes = clean_curve([0.1, 0.2, 0.3, 0.4, 0.5], [20, 22, 21.5, 24, float("nan")])
     assert r == [0.1, 0.2, 0.4] and q == [20, 22, 24]
     assert len(notes) == 2
+
+
+def test_bd_table_against_a_published_reference() -> None:
+    """A reference curve as anchor, and as a test curve, beside measured averaged points."""
+    from codeccmp.sweep_average import AveragePoint
+    from codeccmp.sweep_bd import bd_table
+
+    ms_db = [q / 3 for q in PSNR]
+    points = [AveragePoint("mine", "traditional", "quality", i, 2, 2, bpp=0.8 * r, psnr=q,
+                           ms_ssim_db=m) for i, (r, q, m) in enumerate(zip(RATES, PSNR, ms_db,
+                                                                              strict=True))]
+    ref = {"bpp": RATES, "psnr": PSNR, "ms_ssim_db": ms_db}
+    table = bd_table(points, ["mine"], "ref:vtm", "akima", {"ref:vtm": ref})
+    for metric in ("psnr", "ms_ssim_db"):
+        assert list(table[metric]) == ["mine"]
+        assert table[metric]["mine"]["bd_rate_percent"] == pytest.approx(-20.0, abs=1e-9)
+    # The codec as anchor: the reference needs 1/0.8 the bits, +25 %.
+    table = bd_table(points, ["mine"], "mine", "akima", {"ref:vtm": ref})
+    assert table["psnr"]["ref:vtm"]["bd_rate_percent"] == pytest.approx(25.0, abs=1e-9)
+    # A published curve with gaps (paper files give only some metrics) is read around them.
+    gappy = {"bpp": RATES, "psnr": [None] * len(RATES), "ms_ssim_db": ms_db}
+    table = bd_table(points, ["mine"], "ref:p", "akima", {"ref:p": gappy})
+    assert table["psnr"]["mine"]["bd_rate_percent"] is None
+    assert table["ms_ssim_db"]["mine"]["bd_rate_percent"] == pytest.approx(-20.0, abs=1e-9)

@@ -91,3 +91,46 @@ def test_sweep_plot_end_to_end(tmp_path: Path) -> None:
     assert series[1].anchor and len(series[0].points) == 3
     out = plot_sweep(res, tmp_path / "rd.png")
     assert out.stat().st_size > 10_000
+
+
+def test_published_references_are_drawn_apart(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Published curves: dotted, no markers, "(published)"; the measured curves set the x
+    range; the note (averaging, data-set check) heads the legend."""
+    figs = _axes_of(monkeypatch)
+    ref_pts = [{"bpp": r, "psnr": 25 + 9 * r, "ms_ssim_db": 9 + 9 * r}
+               for r in (0.05, 0.2, 0.4, 0.8, 1.6, 3.2)]
+    series = [*_series(False),
+              Series("ref:vtm", "reference", ref_pts, anchor=True, reference=True,
+                     label="vtm (published)")]
+    series[1].anchor = False
+    plot_curves(series, tmp_path / "rd.png", note="mean over 24 images per quality")
+    ax = figs[0].axes[0]
+    *measured, ref = ax.lines
+    assert ref.get_linestyle() == ":" and ref.get_marker() in ("", "None", None)
+    assert all(m.get_marker() not in ("", "None", None) for m in measured)
+    assert all(m.get_linestyle() != ":" for m in measured)
+    assert ref.get_linewidth() > max(m.get_linewidth() for m in measured)  # the anchor
+    legend = figs[0].legends[0]
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert "vtm (published) — anchor" in labels
+    assert "published: dotted, no markers" in labels
+    assert legend.get_title().get_text() == "mean over 24 images per quality"
+    # x range from the measured curves (0.1..0.5 bpp), not the reference's 3.2 bpp;
+    # the reference is cut just past the edge.
+    assert ax.get_xlim()[1] == pytest.approx(0.5 * 1.15)
+    assert max(ref.get_xdata()) == pytest.approx(0.8)
+
+
+def test_sweep_note_says_how_points_were_averaged() -> None:
+    from types import SimpleNamespace
+
+    from codeccmp.render.plots import sweep_note
+
+    base = dict(images=[{}, {}], references=[])
+    assert "per target bpp" in sweep_note(SimpleNamespace(**base, average="target"))
+    note = sweep_note(SimpleNamespace(**{**base, "references": [
+        {"label": "vtm (published)", "source": "VTM", "origin": "", "dataset": "kodak",
+         "dataset_check": "off"}]}, average="quality"))
+    assert "per quality" in note and "CompressAI's convention" in note
+    assert "vtm (published): VTM; measured on kodak; data-set check OFF" in note

@@ -288,6 +288,60 @@ def test_all_qualities_points_are_marked(tmp_path: Path, fake_plugin, registry) 
     assert [p.result.param in (20, 50, 80, 95) for p in t] == [True, True]
 
 
+def test_average_per_quality_pins_one_parameter_for_every_image(tmp_path: Path, fake_plugin,
+                                                                registry) -> None:
+    """CompressAI's convention: each curve point is one fixed parameter on every image."""
+    import statistics
+
+    plugin, counter = fake_plugin
+    imgs = [from_array(make_image(s), f"img{s}") for s in (1, 2, 3)]
+    targets = [0.5, 1.0, 2.0, 3.0]
+    res = run_sweep(imgs, registry, options(tmp_path, plugin, targets=targets,
+                                            average="quality"))
+    assert res.average == "quality" and res.to_dict()["average"] == "quality"
+    # The pins: per target, the median (lower) of the parameters the images matched.
+    want = sorted({statistics.median_low(sorted(
+        p.result.param for p in res.points if p.kind == "target" and p.value == t))
+        for t in targets})
+    assert [a.value for a in sorted(res.averaged, key=lambda a: a.value)] == want
+    assert all(a.kind == "quality" and a.param_name == "quality" for a in res.averaged)
+    for a in res.averaged:
+        per = [p.result for p in res.points if p.kind == "quality" and p.value == a.value]
+        assert len(per) == 3 and {r.param for r in per} == {a.value}  # the same parameter
+        assert a.bpp == pytest.approx(np.mean([r.bpp for r in per]))
+        assert a.psnr == pytest.approx(np.mean([r.psnr for r in per]))
+        assert a.encode_s == pytest.approx(np.mean([r.encode_s for r in per]))
+    # Per target (the default), the same run averages rate-matched points instead.
+    n = count(counter)
+    by_target = run_sweep(imgs, registry, options(tmp_path, plugin, targets=targets))
+    assert count(counter) == n  # all from the cache
+    assert [a.value for a in by_target.averaged] == targets
+    assert all(a.kind == "target" for a in by_target.averaged)
+
+
+def test_pinned_params_median_low() -> None:
+    from codeccmp.results import CodecResult
+    from codeccmp.sweep import SweepPoint, pinned_params
+
+    def pt(image: int, target: float, param: int | None, ok: bool = True) -> SweepPoint:
+        r = CodecResult(codec="c", family="traditional", status="ok" if ok else "failed",
+                        param=param)
+        return SweepPoint(image, "target", target, r)
+
+    pts = [pt(0, 1.0, 10), pt(1, 1.0, 30), pt(2, 1.0, 20), pt(3, 1.0, 40),
+           pt(0, 2.0, 50), pt(1, 2.0, 90, ok=False), pt(2, 2.0, 60)]
+    # 1.0: median_low of 10, 20, 30, 40 is 20 (a value an image really used); 2.0: the
+    # failed image does not vote, median_low of 50, 60 is 50.
+    assert pinned_params(pts) == {"c": [20, 50]}
+
+
+def test_average_must_be_target_or_quality(tmp_path: Path, fake_plugin, registry) -> None:
+    plugin, _ = fake_plugin
+    with pytest.raises(UsageError, match="--average must be target or quality"):
+        run_sweep([from_array(make_image(1), "a")], registry,
+                  options(tmp_path, plugin, average="mean"))
+
+
 def test_failures_are_per_job(tmp_path: Path, fake_plugin, registry) -> None:
     plugin, _ = fake_plugin
     img = [from_array(make_image(9), "a")]

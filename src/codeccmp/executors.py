@@ -1,9 +1,9 @@
 """Where a sweep's tasks run: local processes (the default) or a Ray cluster.
 
-Both executors run the same function, :func:`codeccmp.sweep.run_task`, on the same picklable
-:class:`~codeccmp.sweep.Task` (codec names and plugin files, never codec objects), against
-the same on-disk cache, and turn a task that dies into per-job failures like any codec
-failure.
+Both executors run the same function, :func:`codeccmp.sweep_tasks.run_task`, on the same
+picklable :class:`~codeccmp.sweep_tasks.Task` (codec names and plugin files, never codec
+objects), against the same on-disk cache, and turn a task that dies into per-job failures
+like any codec failure.
 
 **local** — traditional codecs are single-threaded C libraries: they run in a
 ``ProcessPoolExecutor`` over the CPU cores. Workers start from a ``forkserver`` (``spawn``
@@ -32,29 +32,26 @@ from typing import TYPE_CHECKING, Any
 from codeccmp.codec import Codec, RunSettings
 from codeccmp.errors import UsageError
 
+# The worker side lives in sweep_tasks, which imports neither this module nor the sweep
+# driver: no import circle.
+from codeccmp.sweep_tasks import (
+    Task,
+    TaskOutcome,
+    failed_outcome,
+    result_key,
+    run_task,
+    worker_registry,
+)
+
 if TYPE_CHECKING:
     from codeccmp.plugins import CodecRegistry
-    from codeccmp.sweep import Task, TaskOutcome
 
 DoneFn = Callable[["Task", "TaskOutcome"], None]
 
 #: Modules a forkserver imports once so that workers start warm.
-_PRELOAD = ["numpy", "PIL.Image", "codeccmp.sweep", "codeccmp.metrics", "pytorch_msssim"]
+_PRELOAD = ["numpy", "PIL.Image", "codeccmp.sweep_tasks", "codeccmp.metrics", "pytorch_msssim"]
 
 # --------------------------------------------------------------------------- worker side
-
-_registries: dict[tuple[str, ...], CodecRegistry] = {}
-
-
-def worker_registry(plugin_files: Sequence[str]) -> CodecRegistry:
-    """The registry of a worker process, built once from entry points and plugin files."""
-    key = tuple(plugin_files)
-    if key not in _registries:
-        from codeccmp.plugins import load_registry
-
-        _registries[key] = load_registry(key)
-    return _registries[key]
-
 
 def _init_worker(plugin_files: tuple[str, ...]) -> None:
     """One thread per worker: the pool already uses every core."""
@@ -65,8 +62,6 @@ def _init_worker(plugin_files: tuple[str, ...]) -> None:
 
 
 def _pool_task(task: Task) -> TaskOutcome:
-    from codeccmp.sweep import run_task
-
     return run_task(task)
 
 
@@ -116,8 +111,6 @@ class LocalExecutor:
         return name in self._rebuildable
 
     def run(self, tasks: Sequence[Task], done: DoneFn) -> None:
-        from codeccmp.sweep import failed_outcome, run_task
-
         here = [t for t in tasks if t.family == "learned" or not self._can_rebuild(t.codec)]
         pooled = [t for t in tasks if t not in here]
         workers = min(self.jobs, len(pooled))
@@ -212,8 +205,6 @@ class LocalExecutor:
 
 
 def _failed(task: Task, reason: str) -> TaskOutcome:
-    from codeccmp.sweep import failed_outcome
-
     return failed_outcome(task, reason)
 
 
@@ -330,8 +321,6 @@ class RayExecutor:
     def run(self, tasks: Sequence[Task], done: DoneFn) -> None:
         from dataclasses import replace
 
-        from codeccmp.sweep import failed_outcome
-
         ray = self.ray
         remote = ray.remote(_ray_task)
         images: dict[int, Any] = {}
@@ -364,7 +353,6 @@ class RayExecutor:
 
 def _store_results(task: Task, outcome: TaskOutcome) -> None:
     from codeccmp.cache import ResultCache
-    from codeccmp.sweep import result_key
 
     if not task.cache_root or outcome.fingerprint != task.fingerprint:
         return
@@ -389,8 +377,6 @@ def _ray_cause(exc: BaseException) -> BaseException:
 
 def _ray_task(task: Task, image: Any) -> TaskOutcome:
     from dataclasses import replace
-
-    from codeccmp.sweep import run_task
 
     return run_task(replace(task, image=image))
 

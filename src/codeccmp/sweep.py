@@ -11,67 +11,69 @@ Plain functions and dataclasses, usable without the CLI::
     res.write_csv("rd.csv")
 
 A sweep is a set of **jobs**, one per (image, codec, target) — plus, with ``all_qualities``,
-one per (image, learned codec, quality), encoded at that quality directly. Each target job
-is exactly what ``codeccmp compare`` does for one codec (:func:`codeccmp.compare.run_codec`),
-with the codec wrapped in a :class:`~codeccmp.cache.CachingCodec` so encodings already made
-for any earlier target are reused. Jobs of one (image, codec) run together as a **task**,
-in order, so they share those encodings even when nothing is cached on disk. Tasks go to an
-executor (:mod:`codeccmp.executors`): local processes for traditional codecs while learned
-models run in this process on their device, or a Ray cluster.
+one per (image, learned codec, quality), encoded at that quality directly — grouped into
+**tasks** of one (image, codec) (:mod:`codeccmp.sweep_tasks`). Tasks go to an executor
+(:mod:`codeccmp.executors`): local processes for traditional codecs while learned models
+run in this process on their device, or a Ray cluster. The points are then averaged over
+images (:mod:`codeccmp.sweep_average`), BD-measured (:mod:`codeccmp.sweep_bd`) and kept in
+a :class:`~codeccmp.sweep_results.SweepResult` (JSON, CSV). This module plans and drives.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from codeccmp.analysis import DEFAULT_ROI_COUNT
-from codeccmp.cache import (
-    CacheStats,
-    CachingCodec,
-    ResultCache,
-    _param_json,
-    codec_fingerprint,
-    pixels_sha256,
-)
-from codeccmp.codec import (
-    Codec,
-    CodecUnavailable,
-    Param,
-    ParamSpace,
-    RunSettings,
-    WrappedCodec,
-)
-from codeccmp.compare import CompareOptions, image_record, run_codec, select_codecs, validate_bpp
+from codeccmp.cache import CacheStats, ResultCache, codec_fingerprint
+from codeccmp.codec import Codec, CodecUnavailable, RunSettings
+from codeccmp.compare import image_record, select_codecs, validate_bpp
 from codeccmp.errors import UsageError
+from codeccmp.executors import make_executor
 from codeccmp.images import SourceImage
 from codeccmp.plugins import CodecRegistry
 from codeccmp.ratematch import DEFAULT_TOLERANCE
-from codeccmp.results import CodecResult, _json_safe, environment
+from codeccmp.results import CodecResult, environment
 from codeccmp.stripes import Roi
 
-SCHEMA = "codeccmp-sweep/1"
-JobKind = Literal["target", "quality"]
-#: Bump when how a result is measured changes (metrics, conventions): results cached under
-#: the old version are then recomputed from the cached encodings.
-MEASURE_VERSION = 1
+# The sweep's parts, re-exported: ``from codeccmp.sweep import ...`` is the public API.
+from codeccmp.sweep_average import AveragePoint, SweepPoint, average_points, curve
+from codeccmp.sweep_bd import QUALITY_METRICS, bd_per_image, bd_table, mean_bd_rate
+from codeccmp.sweep_results import SCHEMA, SweepResult
+from codeccmp.sweep_tasks import (
+    MEASURE_VERSION,
+    Job,
+    JobKind,
+    JobOutcome,
+    Task,
+    TaskOutcome,
+    failed_outcome,
+    failed_result,
+    measure_fingerprint,
+    result_key,
+    run_task,
+)
+
+__all__ = [
+    "MAX_TARGETS", "IMAGE_EXTENSIONS", "MEASURE_VERSION", "QUALITY_METRICS", "SCHEMA",
+    "AveragePoint", "Job", "JobKind", "JobOutcome", "SweepOptions", "SweepPoint",
+    "SweepResult", "Task", "TaskOutcome", "average_points", "bd_per_image", "bd_table",
+    "build_jobs", "collect_images", "curve", "failed_outcome", "failed_result",
+    "mean_bd_rate", "measure_fingerprint", "parse_targets", "pinned_params", "resolve_anchor",
+    "result_key", "run_sweep", "run_task", "AVERAGES",
+]
+
 #: More targets than this is a typo in a range, not a sweep.
 MAX_TARGETS = 1000
+#: How a sweep averages over images (see :class:`SweepOptions`).
+AVERAGES = ("target", "quality")
+Average = Literal["target", "quality"]
 #: Image files a folder sweep picks up (the extensions CompressAI's evaluation collects).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
-#: The quality metrics a curve can be drawn or BD-measured against (higher is better).
-QUALITY_METRICS = {"psnr": "PSNR (dB)", "ms_ssim_db": "MS-SSIM (dB)"}
 
 
 # --------------------------------------------------------------------------- targets
@@ -140,17 +142,8 @@ def collect_images(path: str | Path) -> list[Path]:
     return files
 
 
-# --------------------------------------------------------------------------- jobs
 
-
-@dataclass(frozen=True)
-class Job:
-    """One point of a sweep: an image, a codec, and a target bpp or a learned quality."""
-
-    image: int
-    codec: str
-    kind: JobKind
-    value: float | int
+# --------------------------------------------------------------------------- options
 
 
 @dataclass
@@ -175,404 +168,14 @@ class SweepOptions:
     #: for every image), or None to skip the stripe analysis (and the Δθ curves).
     rois: Sequence[Roi] | str | None = "auto"
     roi_count: int = DEFAULT_ROI_COUNT
-
-
-@dataclass(eq=False)  # identity: tasks hold pixel arrays, which have no truth value
-class Task:
-    """The jobs of one (image, codec): run in order in one place so they share encodings.
-
-    Picklable by design (codec *names*, plugin *files*): a worker process or a Ray worker
-    rebuilds the registry and the codec itself.
-    """
-
-    image: SourceImage | None
-    image_index: int
-    codec: str
-    family: str
-    jobs: list[Job]
-    device: str  # where the codec runs; part of the cache keys
-    settings: RunSettings
-    tolerance: float
-    measure: dict[str, Any]
-    cache_root: str | None
-    cache_read: bool
-    plugin_files: tuple[str, ...] = ()
-    #: The codec's fingerprint as the driver computed it (a worker computes its own).
-    fingerprint: dict[str, Any] = field(default_factory=dict)
-    #: The image's stripe ROIs, resolved once by the driver; None: no stripe analysis.
-    rois: list[Roi] | None = None
-
-
-@dataclass
-class JobOutcome:
-    job: Job
-    result: CodecResult
-    cached: bool = False  # the whole result came from the cache
-    encodes: int = 0  # encodes really run for this job (0: every encoding was cached)
-
-
-@dataclass
-class TaskOutcome:
-    outcomes: list[JobOutcome]
-    stats: CacheStats = field(default_factory=CacheStats)
-    #: The fingerprint the worker coded under (``None`` if the codec never configured).
-    fingerprint: dict[str, Any] | None = None
-
-
-#: Modules whose code decides the measured numbers: their source is part of result keys.
-_MEASURE_MODULES = ("codeccmp.metrics", "codeccmp.stripes", "codeccmp.analysis",
-                    "codeccmp.compare", "codeccmp.ratematch")
-
-
-def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
-                        roi_count: int = DEFAULT_ROI_COUNT) -> dict[str, Any]:
-    """What decides a result besides the encoding: how it is measured.
-
-    Includes a hash of the measuring code itself (metrics, stripe analysis, pipeline,
-    rate search), so a changed metric or search recomputes results — from the cached
-    encodings, which such a change does not touch.
-    """
-    import hashlib
-    import importlib
-    from importlib import metadata
-
-    try:
-        msssim = metadata.version("pytorch-msssim")
-    except metadata.PackageNotFoundError:
-        msssim = "none"
-    h = hashlib.sha256()
-    for name in _MEASURE_MODULES:
-        src = getattr(importlib.import_module(name), "__file__", None)
-        if src:
-            h.update(Path(src).read_bytes())
-    spec: Any = rois if isinstance(rois, str) or rois is None else [str(r) for r in rois]
-    return {"version": MEASURE_VERSION, "pytorch-msssim": msssim, "code": h.hexdigest(),
-            "rois": spec, "roi_count": roi_count if spec == "auto" else None}
-
-
-def result_key(cache: ResultCache, image: SourceImage, fingerprint: dict[str, Any], job: Job,
-               tolerance: float, measure: dict[str, Any]) -> str:
-    return cache.result_key({
-        "image": pixels_sha256(image.pixels), "codec": fingerprint, "kind": job.kind,
-        "value": _param_json(job.value), "tolerance": tolerance, "measure": measure})
-
-
-class _FixedParamCodec(WrappedCodec):
-    """A codec whose only parameter value is ``param``: the pipeline then encodes there.
-
-    Lets ``--all-qualities`` points go through the very same :func:`run_codec` (gray
-    handling, decoding, metrics, stripe analysis when present) as rate-matched points.
-    """
-
-    def __init__(self, inner: Codec, param: Param) -> None:
-        super().__init__(inner)
-        self._space = ParamSpace(inner.param_space.name, "discrete", values=(param,))
-
-    @property
-    def param_space(self) -> ParamSpace:  # type: ignore[override]
-        return self._space
-
-    def match_rate(self, image: np.ndarray, target_bpp: float) -> None:
-        return None  # the one value is the point: no search
-
-
-def _run_job(proxy: CachingCodec, image: SourceImage, job: Job, settings: RunSettings,
-             tolerance: float, rois: list[Roi] | None) -> CodecResult:
-    keep = rois is not None  # the stripe analysis needs the reconstruction
-    if job.kind == "target":
-        opts = CompareOptions(target_bpp=float(job.value), codecs=[proxy.name],
-                              tolerance=tolerance, settings=settings, keep_outputs=keep)
-        res = run_codec(proxy, image, opts)
-    else:
-        # A quality point: no target; an infinite tolerance keeps the pipeline from flagging.
-        opts = CompareOptions(target_bpp=1.0, codecs=[proxy.name], tolerance=math.inf,
-                              settings=settings, keep_outputs=keep)
-        res = run_codec(_FixedParamCodec(proxy, job.value), image, opts)
-        res.target_bpp = res.deviation = res.within_tolerance = None
-        if res.ok:
-            res.notes.append(f"encoded at {proxy.param_space.name} {job.value} directly "
-                             "(--all-qualities), not rate-matched")
-    if rois is not None and res.ok:
-        from codeccmp.analysis import analyse_result
-
-        try:
-            analyse_result(image.pixels, res, rois)
-        except Exception as exc:  # the analysis failing must not lose the RD point
-            res.notes.append(f"stripe analysis failed: {type(exc).__name__}: {exc}")
-    res.reconstruction = None
-    res.bitstream = None
-    return res
-
-
-def run_task(task: Task, registry: CodecRegistry | None = None) -> TaskOutcome:
-    """Run one task's jobs in order; never raises for a codec's own failures.
-
-    ``registry`` is the caller's when the task runs in the calling process; workers pass
-    ``None`` and rebuild it from ``task.plugin_files`` (once per process).
-    """
-    if registry is None:
-        from codeccmp.executors import worker_registry
-
-        registry = worker_registry(task.plugin_files)
-    if task.image is None:
-        raise ValueError("task without its image")
-    cache = ResultCache(Path(task.cache_root) if task.cache_root else None, read=task.cache_read)
-    codec = registry.get(task.codec)
-    outcome = TaskOutcome([], cache.stats)
-    try:
-        codec.configure(task.settings)
-        fingerprint = codec_fingerprint(codec, task.settings, task.device)
-    except Exception as exc:  # configure failing is the codec's failure, per job
-        status = "skipped" if isinstance(exc, CodecUnavailable) else "failed"
-        for job in task.jobs:
-            outcome.outcomes.append(JobOutcome(job, failed_result(
-                job, codec.family, f"{type(exc).__name__}: {exc}", status)))
-        return outcome
-    outcome.fingerprint = fingerprint
-    proxy = CachingCodec(codec, cache, fingerprint)
-    for job in task.jobs:  # the driver already answered what the result cache holds
-        key = result_key(cache, task.image, fingerprint, job, task.tolerance, task.measure)
-        before = proxy.encodes
-        proxy.from_cache.clear()
-        res = _run_job(proxy, task.image, job, task.settings, task.tolerance, task.rois)
-        if res.ok and res.param in proxy.from_cache:
-            # The chosen encoding came from the cache: report the time it took when made.
-            res.encode_s = proxy.from_cache[res.param]
-        if res.ok:
-            cache.put_result(key, res.to_dict())
-        outcome.outcomes.append(JobOutcome(job, res, encodes=proxy.encodes - before))
-    return outcome
-
-
-def failed_result(job: Job, family: str, reason: str, status: str = "failed") -> CodecResult:
-    """A result for a job that never ran (a worker died, a codec cannot run here)."""
-    return CodecResult(codec=job.codec, family=family, status=status,  # type: ignore[arg-type]
-                       reason=reason,
-                       target_bpp=float(job.value) if job.kind == "target" else None)
-
-
-def failed_outcome(task: Task, reason: str) -> TaskOutcome:
-    return TaskOutcome([JobOutcome(j, failed_result(j, task.family, reason)) for j in task.jobs])
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass
-class SweepPoint:
-    """One job's result, and whether it cost anything this time."""
-
-    image: int
-    kind: JobKind
-    value: float | int
-    result: CodecResult
-    cached: bool = False
-    encodes: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"image": self.image, "kind": self.kind, "value": self.value,
-                "cached": self.cached, "encodes": self.encodes,
-                "result": self.result.to_dict()}
-
-
-@dataclass
-class AveragePoint:
-    """One point of a codec's curve averaged over images (or a single image's point).
-
-    Targets are averaged per target, learned qualities per quality. PSNR and MS-SSIM are
-    arithmetic means over images; MS-SSIM dB is taken of the mean MS-SSIM, as CompressAI's
-    plots do. ``n`` images contributed out of ``n_images``: a point with ``n < n_images``
-    (a codec failed on some image) is shown but kept out of BD numbers.
-    """
-
-    codec: str
-    family: str
-    kind: JobKind
-    value: float | int
-    n: int
-    n_images: int
-    bpp: float | None = None
-    psnr: float | None = None
-    ms_ssim: float | None = None
-    ms_ssim_db: float | None = None
-    ssim: float | None = None
-    delta_theta_deg: float | None = None
-    flip_share: float | None = None
-    all_within_tolerance: bool | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.n == self.n_images and self.n > 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return _json_safe({f.name: getattr(self, f.name) for f in fields(self)})
-
-
-def _mean(values: Sequence[float | None]) -> float | None:
-    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    return sum(vals) / len(vals) if vals else None
-
-
-def _stripe(r: CodecResult, name: str) -> float | None:
-    v = (r.stripes or {}).get(name)
-    return float(v) if isinstance(v, (int, float)) else None
-
-
-def average_points(points: Sequence[SweepPoint], families: dict[str, str],
-                   n_images: int) -> list[AveragePoint]:
-    """Per (codec, kind, value): the mean over the images whose job succeeded."""
-    from codeccmp.metrics import ms_ssim_db
-
-    groups: dict[tuple[str, str, Any], list[CodecResult]] = {}
-    order: list[tuple[str, str, Any]] = []
-    for p in points:
-        k = (p.result.codec, p.kind, p.value)
-        if k not in groups:
-            groups[k] = []
-            order.append(k)
-        if p.result.ok:
-            groups[k].append(p.result)
-    out = []
-    for k in order:
-        rs = groups[k]
-        codec, kind, value = k
-        ms = _mean([r.ms_ssim for r in rs])
-        flags = [r.within_tolerance for r in rs if r.within_tolerance is not None]
-        out.append(AveragePoint(
-            codec=codec, family=families.get(codec, ""), kind=kind,  # type: ignore[arg-type]
-            value=value, n=len(rs), n_images=n_images,
-            bpp=_mean([r.bpp for r in rs]), psnr=_mean([r.psnr for r in rs]), ms_ssim=ms,
-            ms_ssim_db=ms_ssim_db(ms) if ms is not None else None,
-            ssim=_mean([r.ssim for r in rs]),
-            delta_theta_deg=_mean([_stripe(r, "delta_theta_deg") for r in rs]),
-            flip_share=_mean([_stripe(r, "flip_share") for r in rs]),
-            all_within_tolerance=all(flags) if flags else None))
-    out.sort(key=lambda a: (list(families).index(a.codec) if a.codec in families else 0,
-                            a.bpp if a.bpp is not None else math.inf))
-    return out
-
-
-def curve(points: Sequence[AveragePoint], codec: str, metric: str,
-          complete_only: bool = True) -> tuple[list[float], list[float]]:
-    """(bpp, metric) of one codec's points, sorted by rate."""
-    pts = sorted((p.bpp, getattr(p, metric)) for p in points
-                 if p.codec == codec and p.bpp is not None and getattr(p, metric) is not None
-                 and (p.complete or not complete_only))
-    return [b for b, _ in pts], [q for _, q in pts]
-
-
-def bd_table(points: Sequence[AveragePoint], codecs: Sequence[str], anchor: str,
-             method: str) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{metric: {codec: BDResult dict}}`` for every codec but the anchor."""
-    from codeccmp.bdrate import bd
-
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for metric in QUALITY_METRICS:
-        ar, aq = curve(points, anchor, metric)
-        out[metric] = {}
-        for c in codecs:
-            if c == anchor:
-                continue
-            tr, tq = curve(points, c, metric)
-            out[metric][c] = bd(ar, aq, tr, tq, method=method).to_dict()
-    return out
-
-
-@dataclass
-class SweepResult:
-    images: list[dict[str, Any]]
-    targets: list[float]
-    codecs: list[dict[str, str]]  # name, family, in the order given
-    points: list[SweepPoint]
-    averaged: list[AveragePoint]
-    tolerance: float = DEFAULT_TOLERANCE
-    anchor: str | None = None
-    bd_method: str = "akima"
-    bd: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
-    bd_per_image: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
-    environment: dict[str, Any] = field(default_factory=dict)
-    cache: dict[str, Any] = field(default_factory=dict)
-    elapsed_s: float = 0.0
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(
-        timespec="seconds"))
-
-    @property
-    def families(self) -> dict[str, str]:
-        return {c["name"]: c["family"] for c in self.codecs}
-
-    def failures(self) -> list[SweepPoint]:
-        return [p for p in self.points if p.result.status == "failed"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return _json_safe({
-            "schema": SCHEMA, "created": self.created, "elapsed_s": self.elapsed_s,
-            "targets": self.targets, "tolerance": self.tolerance, "codecs": self.codecs,
-            "anchor": self.anchor, "bd_method": self.bd_method, "images": self.images,
-            "settings": self.settings, "environment": self.environment, "cache": self.cache,
-            "averaged": [a.to_dict() for a in self.averaged],
-            "bd": self.bd, "bd_per_image": self.bd_per_image,
-            "points": [p.to_dict() for p in self.points],
-        })
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
-
-    CSV_COLUMNS = (
-        "scope", "image", "codec", "family", "kind", "target_bpp", "quality", "param", "bpp",
-        "deviation", "within_tolerance", "psnr", "ms_ssim", "ms_ssim_db", "ssim",
-        "delta_theta_deg", "flip_share", "n", "status", "reason", "cached")
-
-    def to_csv(self) -> str:
-        """One row per job (scope ``image``), then one per averaged point (scope ``mean``)."""
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=self.CSV_COLUMNS, lineterminator="\n")
-        w.writeheader()
-        for p in self.points:
-            r = p.result
-            w.writerow(_csv_row({
-                "scope": "image", "image": self.images[p.image].get("path", p.image),
-                "codec": r.codec, "family": r.family, "kind": p.kind,
-                "target_bpp": p.value if p.kind == "target" else None,
-                "quality": p.value if p.kind == "quality" else None, "param": r.param,
-                "bpp": r.bpp, "deviation": r.deviation, "within_tolerance": r.within_tolerance,
-                "psnr": r.psnr, "ms_ssim": r.ms_ssim, "ms_ssim_db": r.ms_ssim_db,
-                "ssim": r.ssim, "delta_theta_deg": _stripe(r, "delta_theta_deg"),
-                "flip_share": _stripe(r, "flip_share"), "n": 1, "status": r.status,
-                "reason": r.reason, "cached": p.cached}))
-        for a in self.averaged:
-            w.writerow(_csv_row({
-                "scope": "mean", "image": f"mean of {a.n}/{a.n_images}", "codec": a.codec,
-                "family": a.family, "kind": a.kind,
-                "target_bpp": a.value if a.kind == "target" else None,
-                "quality": a.value if a.kind == "quality" else None, "bpp": a.bpp,
-                "within_tolerance": a.all_within_tolerance, "psnr": a.psnr,
-                "ms_ssim": a.ms_ssim, "ms_ssim_db": a.ms_ssim_db, "ssim": a.ssim,
-                "delta_theta_deg": a.delta_theta_deg, "flip_share": a.flip_share, "n": a.n,
-                "status": "ok" if a.complete else ("partial" if a.n else "failed")}))
-        return buf.getvalue()
-
-    def write_csv(self, path: str | Path) -> Path:
-        from codeccmp.fileio import atomic_write_text
-
-        return atomic_write_text(path, self.to_csv())
-
-    def write_json(self, path: str | Path) -> Path:
-        from codeccmp.fileio import atomic_write_text
-
-        return atomic_write_text(path, self.to_json())
-
-
-def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in row.items():
-        if v is None or (isinstance(v, float) and not math.isfinite(v)):
-            out[k] = ""
-        elif isinstance(v, float):
-            out[k] = repr(v)  # shortest exact form: no precision lost in the CSV
-        else:
-            out[k] = v
-    return out
+    #: How points are averaged over images: per target bpp (each image rate-matched to the
+    #: target), or per quality (each codec pinned to fixed parameters on every image, as
+    #: CompressAI's published curves are). See docs/sweeps.md.
+    average: Average = "target"
+    #: Published curves to draw and BD-measure against (ids, DATASET/ID or .json files).
+    references: Sequence[str] = ()
+    #: "on": a reference needs the sweep's images to be its data set; "off": skip the check.
+    reference_dataset_check: str = "on"
 
 
 # --------------------------------------------------------------------------- the run
@@ -597,10 +200,51 @@ def build_jobs(n_images: int, codecs: Sequence[Codec], targets: Sequence[float],
     return jobs
 
 
+def resolve_anchor(anchor: str | None, names: Sequence[str],
+                   references: Sequence[dict[str, Any]]) -> str | None:
+    """The curve ``--anchor`` names: a swept codec first, else a reference (by ``ref:ID``,
+    ``ID`` or its spec) — a codec and a reference may share an id (``jpeg``)."""
+    if anchor is None or anchor in names:
+        return anchor
+    for r in references:
+        if anchor in (r["name"], r["id"], r["spec"]):
+            return str(r["name"])
+    refs = [str(r["name"]) for r in references]
+    raise UsageError(f"--anchor {anchor!r} is not among the codecs swept "
+                     f"({', '.join(names)})" + (f" or the references ({', '.join(refs)})"
+                                                 if refs else ""))
+
+
+def pinned_params(points: Sequence[SweepPoint]) -> dict[str, list[Any]]:
+    """Per codec, the fixed parameters a per-quality average encodes every image at.
+
+    One per target: the median (lower middle, so always a value some image really used) of
+    the parameters each image's rate-matched point chose. Targets whose medians coincide
+    give one parameter.
+    """
+    import statistics
+
+    chosen: dict[tuple[str, Any], list[Any]] = {}
+    for p in points:
+        if p.kind == "target" and p.result.ok and p.result.param is not None:
+            chosen.setdefault((p.result.codec, p.value), []).append(p.result.param)
+    pins: dict[str, set[Any]] = {}
+    for (codec, _), params in chosen.items():
+        pins.setdefault(codec, set()).add(statistics.median_low(sorted(params)))
+    return {c: sorted(v) for c, v in pins.items()}
+
+
 def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: SweepOptions,
               progress: ProgressFn | None = None, on_start: Callable[[int], None] | None = None
               ) -> SweepResult:
-    """Run every job of the sweep (or take it from the cache) and aggregate the curves."""
+    """Run every job of the sweep (or take it from the cache) and aggregate the curves.
+
+    With ``average="quality"`` the sweep runs twice over: the rate-matched targets first,
+    then every image again at each codec's :func:`pinned_params` (one encode per job at
+    most: none where a rate search already tried that parameter).
+    """
+    from codeccmp.references import sweep_references
+
     t_start = time.perf_counter()
     if not images:
         raise UsageError("a sweep needs at least one image")
@@ -610,15 +254,19 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
         validate_bpp(t)
     if not 0 < options.tolerance < 1:
         raise UsageError(f"--tolerance must be between 0 and 1, got {options.tolerance:g}")
+    if options.average not in AVERAGES:
+        raise UsageError(f"--average must be {' or '.join(AVERAGES)}, got {options.average!r}")
     codecs = select_codecs(registry, options.codecs)
     if not codecs:
         raise UsageError("no codecs selected")
     names = [c.name for c in codecs]
-    if options.anchor is not None and options.anchor not in names:
-        raise UsageError(f"--anchor {options.anchor!r} is not among the codecs swept "
-                         f"({', '.join(names)})")
-
-    from codeccmp.executors import make_executor
+    # References are checked against the images before anything is encoded.
+    references = sweep_references(options.references, images,
+                                  options.reference_dataset_check)  # type: ignore[arg-type]
+    clash = set(names) & {r["name"] for r in references}
+    if clash:
+        raise UsageError(f"a codec is named like a reference: {', '.join(sorted(clash))}")
+    anchor = resolve_anchor(options.anchor, names, references)
 
     plugin_files = tuple(str(Path(f).resolve()) for f in options.plugin_files)
     executor = make_executor(options.executor, registry=registry, plugin_files=plugin_files,
@@ -627,6 +275,8 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
     cache = ResultCache.open(options.cache_dir, read=options.cache_read, enabled=options.cache)
     measure = measure_fingerprint(options.rois, options.roi_count)
     stats = CacheStats()
+    jobs: list[Job] = []
+    points: dict[Job, SweepPoint] = {}
     try:
         executor.start()
         # Configure each codec here once: availability, and the fingerprint in the keys.
@@ -648,40 +298,49 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
             except Exception as exc:  # a codec that cannot even configure fails alone
                 skipped[c.name] = ("failed", f"{type(exc).__name__}: {exc}")
 
-        jobs = build_jobs(len(images), codecs, options.targets, options.all_qualities)
-        points: dict[Job, SweepPoint] = {}
-        pending: dict[tuple[int, str], list[Job]] = {}
-        for job in jobs:
-            if job.codec in skipped:
-                status, reason = skipped[job.codec]
-                fam = registry.get(job.codec).family
-                points[job] = SweepPoint(job.image, job.kind, job.value,
-                                         failed_result(job, fam, reason, status))
-                continue
-            _, fp, _, _ = usable[job.codec]
-            hit = cache.get_result(result_key(cache, images[job.image], fp, job,
-                                              options.tolerance, measure))
-            if hit is not None:
-                points[job] = SweepPoint(job.image, job.kind, job.value,
-                                         CodecResult.from_dict(hit), cached=True)
-            else:
-                pending.setdefault((job.image, job.codec), []).append(job)
-        stats.merge(cache.stats)
-
         rois: dict[int, list[Roi] | None] = {}
-        for i in sorted({i for i, _ in pending}):
-            rois[i] = _resolve_rois(images[i], options.rois, options.roi_count)
-        tasks = []
-        for (i, name), task_jobs in pending.items():
-            c, fp, device, settings = usable[name]
-            tasks.append(Task(
-                image=images[i], image_index=i, codec=name, family=c.family, jobs=task_jobs,
-                device=device, settings=settings, tolerance=options.tolerance,
-                measure=measure, cache_root=str(cache.root) if cache.root else None,
-                cache_read=options.cache_read, plugin_files=plugin_files, fingerprint=fp,
-                rois=rois[i]))
-        if on_start is not None:
-            on_start(sum(len(t.jobs) for t in tasks))
+        planned = 0
+
+        def run_jobs(batch: list[Job]) -> None:
+            """Answer ``batch`` from the cache where possible and run the rest."""
+            nonlocal planned
+            jobs.extend(batch)
+            pending: dict[tuple[int, str], list[Job]] = {}
+            for job in batch:
+                if job.codec in skipped:
+                    status, reason = skipped[job.codec]
+                    fam = registry.get(job.codec).family
+                    points[job] = SweepPoint(job.image, job.kind, job.value,
+                                             failed_result(job, fam, reason, status))
+                    continue
+                _, fp, _, _ = usable[job.codec]
+                hit = cache.get_result(result_key(cache, images[job.image], fp, job,
+                                                  options.tolerance, measure))
+                if hit is not None:
+                    points[job] = SweepPoint(job.image, job.kind, job.value,
+                                             CodecResult.from_dict(hit), cached=True)
+                else:
+                    pending.setdefault((job.image, job.codec), []).append(job)
+            stats.merge(cache.stats)
+            cache.stats = CacheStats()  # merged: the next batch counts afresh
+
+            for i in sorted({i for i, _ in pending} - set(rois)):
+                rois[i] = _resolve_rois(images[i], options.rois, options.roi_count)
+            tasks = []
+            for (i, name), task_jobs in pending.items():
+                c, fp, device, settings = usable[name]
+                tasks.append(Task(
+                    image=images[i], image_index=i, codec=name, family=c.family,
+                    jobs=task_jobs, device=device, settings=settings,
+                    tolerance=options.tolerance, measure=measure,
+                    cache_root=str(cache.root) if cache.root else None,
+                    cache_read=options.cache_read, plugin_files=plugin_files,
+                    fingerprint=fp, rois=rois[i]))
+            planned += sum(len(t.jobs) for t in tasks)
+            if on_start is not None:
+                on_start(planned)
+            if tasks:
+                executor.run(tasks, done)
 
         def done(task: Task, outcome: TaskOutcome) -> None:
             stats.merge(outcome.stats)
@@ -691,19 +350,23 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
             if progress is not None:
                 progress(task, outcome)
 
-        executor.run(tasks, done)
+        run_jobs(build_jobs(len(images), codecs, options.targets, options.all_qualities))
+        if options.average == "quality":
+            pins = pinned_params([points[j] for j in jobs if j in points])
+            run_jobs([Job(i, c.name, "quality", v) for i in range(len(images))
+                      for c in codecs for v in pins.get(c.name, ())
+                      if Job(i, c.name, "quality", v) not in points])
     finally:
         executor.close()
 
     ordered = [points[j] for j in jobs if j in points]
     families = {c.name: c.family for c in codecs}
-    averaged = average_points(ordered, families, len(images))
-    anchor = options.anchor
+    averaged = average_points(ordered, families, len(images), options.average)
     result = SweepResult(
         images=[image_record(im) for im in images], targets=list(options.targets),
         codecs=[{"name": c.name, "family": c.family} for c in codecs], points=ordered,
         averaged=averaged, tolerance=options.tolerance, anchor=anchor,
-        bd_method=options.bd_method,
+        bd_method=options.bd_method, average=options.average, references=references,
         settings={
             "codecs": list(options.codecs) if options.codecs is not None else None,
             "all_qualities": options.all_qualities, "device": options.settings.device,
@@ -711,14 +374,18 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
             "weights_dir": options.settings.weights_dir, "executor": options.executor,
             "jobs": options.jobs, "cache_dir": str(cache.root) if cache.root else None,
             "cache_read": options.cache_read, "rois": measure["rois"],
-            "roi_count": options.roi_count,
+            "roi_count": options.roi_count, "average": options.average,
+            "references": list(options.references),
+            "reference_dataset_check": options.reference_dataset_check,
         },
         environment=environment(),
     )
     if anchor is not None:
-        result.bd = bd_table(averaged, names, anchor, options.bd_method)
-        result.bd_per_image = _bd_per_image(ordered, families, len(images), names, anchor,
-                                            options.bd_method)
+        curves = {r["name"]: r["curve"] for r in references}
+        result.bd = bd_table(averaged, names, anchor, options.bd_method, curves)
+        if anchor in names:  # references have no per-image curves
+            result.bd_per_image = bd_per_image(ordered, families, len(images), names, anchor,
+                                               options.bd_method, options.average)
     result.cache = {**stats.to_dict(), "jobs": len(ordered),
                     "jobs_cached": sum(1 for p in ordered if p.cached),
                     "encodes": sum(p.encodes for p in ordered)}
@@ -737,26 +404,3 @@ def _resolve_rois(image: SourceImage, spec: Sequence[Roi] | str | None, count: i
         return resolve_rois(image.pixels, spec, count)
     except UsageError as exc:
         raise UsageError(f"{image.path}: {exc}") from None
-
-
-def _bd_per_image(points: Sequence[SweepPoint], families: dict[str, str], n_images: int,
-                  names: Sequence[str], anchor: str, method: str
-                  ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """BD numbers image by image (and their mean), the other common way to report them."""
-    if n_images < 2:
-        return {}
-    per: dict[str, dict[str, list[dict[str, Any]]]] = {m: {c: [] for c in names if c != anchor}
-                                                      for m in QUALITY_METRICS}
-    for i in range(n_images):
-        avg = average_points([p for p in points if p.image == i], families, 1)
-        table = bd_table(avg, names, anchor, method)
-        for m, by_codec in table.items():
-            for c, r in by_codec.items():
-                per[m][c].append({"image": i, **r})
-    return per
-
-
-def mean_bd_rate(entries: Sequence[dict[str, Any]]) -> float | None:
-    """Mean of the finite per-image BD-rates (``None`` when there are none)."""
-    vals = [e["bd_rate_percent"] for e in entries if e.get("bd_rate_percent") is not None]
-    return sum(vals) / len(vals) if vals else None

@@ -43,8 +43,20 @@ def sweep_command(
         "--all-qualities", help="Also encode learned models at every quality they have.")
     ] = False,
     anchor: Annotated[str | None, typer.Option(
-        help=f"Codec the BD-rates are measured against (default: {DEFAULT_ANCHOR} when swept)."
-    )] = None,
+        help=f"Codec or --reference the BD-rates are measured against (default: "
+             f"{DEFAULT_ANCHOR} when swept).")] = None,
+    reference: Annotated[list[str] | None, typer.Option(
+        help="A published curve to plot and BD-measure beside the codecs (repeatable): an id "
+             "from `codeccmp references` (vtm, bpg, compressai-mbt2018_ms-ssim, ...), "
+             "DATASET/ID, or a .json file in CompressAI's eval_model format.")] = None,
+    reference_dataset_check: Annotated[str, typer.Option(
+        help="on: refuse a reference unless the images are exactly its data set (Kodak is "
+             "recognised by its files); off: compare anyway (recorded in the JSON and plot).")
+    ] = "on",
+    average: Annotated[str | None, typer.Option(
+        help="Average over images per 'target' bpp (each image rate-matched) or per "
+             "'quality' (every image at the same fixed codec parameters, as CompressAI's "
+             "published curves). Default: quality with --reference, else target.")] = None,
     tolerance: Annotated[float, typer.Option(
         help="Flag points whose achieved bpp deviates more than this fraction.")] = 0.10,
     json_path: Annotated[Path | None, typer.Option(
@@ -52,6 +64,10 @@ def sweep_command(
     ] = None,
     csv_path: Annotated[Path | None, typer.Option(
         "--csv", help="Write one row per point and per averaged point as CSV.")] = None,
+    compressai_json: Annotated[Path | None, typer.Option(
+        "--compressai-json", help="Write the averaged curves into this folder, one file per "
+        "codec in CompressAI's eval_model format (python -m compressai.utils.plot reads them)."
+    )] = None,
     plot: Annotated[Path | None, typer.Option(
         help="Write RD curves (PSNR, MS-SSIM dB, and Δθ when measured): .png, .pdf or .svg.")
     ] = None,
@@ -86,7 +102,16 @@ def sweep_command(
     from codeccmp.fileio import check_writable
     from codeccmp.images import load_image
     from codeccmp.plugins import load_registry
-    from codeccmp.sweep import SweepOptions, collect_images, parse_targets, run_sweep
+    from codeccmp.references import DATASET_CHECKS, resolve
+    from codeccmp.sweep import (
+        AVERAGES,
+        SweepOptions,
+        collect_images,
+        parse_targets,
+        resolve_anchor,
+        run_sweep,
+    )
+    from codeccmp.sweep_export import check_export_dir, write_compressai
 
     targets = parse_targets(bpp)
     if not 0 < tolerance < 1:
@@ -107,14 +132,23 @@ def sweep_command(
     registry = load_registry(plugin or [])
     selected = select_codecs(registry, names)  # unknown names fail here, before any work
     selected_names = [c.name for c in selected]
-    if anchor is not None and anchor not in selected_names:
-        raise UsageError(f"--anchor {anchor!r} is not among the codecs swept "
-                         f"({', '.join(selected_names)})")
+    if reference_dataset_check not in DATASET_CHECKS:
+        raise UsageError("--reference-dataset-check must be on or off, got "
+                         f"{reference_dataset_check!r}")
+    refs = [resolve(r) for r in reference or []]  # unknown ids fail here, before any work
+    if average is None:
+        average = "quality" if refs else "target"
+    if average not in AVERAGES:
+        raise UsageError(f"--average must be {' or '.join(AVERAGES)}, got {average!r}")
+    resolve_anchor(anchor, selected_names, [{"name": r.name, "id": r.id, "spec": r.spec}
+                                            for r in refs])
     if anchor is None and DEFAULT_ANCHOR in selected_names:
         anchor = DEFAULT_ANCHOR
     for path in (json_path, csv_path):
         if path is not None:
             check_writable(path, force)
+    if compressai_json is not None:
+        check_export_dir(compressai_json, selected_names, force)
     if plot is not None:
         if plot.suffix.lower() not in PLOT_SUFFIXES:
             raise UsageError(f"--plot must end in {', '.join(PLOT_SUFFIXES)}, got {plot.name}")
@@ -126,7 +160,8 @@ def sweep_command(
         settings=settings, anchor=anchor, jobs=jobs, cache_read=not no_cache,
         cache_dir=cache_dir, executor=executor,  # type: ignore[arg-type]
         ray_address=ray_address, plugin_files=[str(p) for p in plugin or []], rois=rois,
-        roi_count=roi_count)
+        roi_count=roi_count, average=average, references=list(reference or []),  # type: ignore[arg-type]
+        reference_dataset_check=reference_dataset_check)
 
     with _Progress(quiet) as bar:
         result = run_sweep(sources, registry, options, progress=bar.update if bar else None,
@@ -137,6 +172,8 @@ def sweep_command(
         result.write_json(json_path)
     if csv_path is not None:
         result.write_csv(csv_path)
+    if compressai_json is not None:
+        write_compressai(result, compressai_json)
     if plot is not None:
         from codeccmp.render.plots import plot_sweep
 
@@ -159,9 +196,12 @@ def averaged_table(result: SweepResult) -> Table:
     title = (f"{result.images[0].get('path', '')}" if n_img == 1
              else f"mean over {n_img} images")
     has_dtheta = any(a.delta_theta_deg is not None for a in result.averaged)
-    t = Table(title=f"RD points: {title}", title_justify="left")
+    how = ("averaged per quality: every image at the same fixed parameter"
+           if result.average == "quality" else "averaged per target bpp")
+    t = Table(title=f"RD points: {title}" + (f" ({how})" if n_img > 1 else ""),
+              title_justify="left")
     t.add_column("codec", style="bold")
-    t.add_column("target", justify="right")
+    t.add_column("target" if result.average == "target" else "parameter", justify="right")
     t.add_column("bpp", justify="right")
     t.add_column("PSNR dB", justify="right")
     t.add_column("MS-SSIM", justify="right")
@@ -176,7 +216,8 @@ def averaged_table(result: SweepResult) -> Table:
         if a.family == "learned":
             name.stylize("magenta")
         last = a.codec
-        target = f"{a.value:g}" if a.kind == "target" else f"q={a.value}"
+        target = (f"{a.value:g}" if a.kind == "target"
+                  else f"{a.param_name or 'q'}={a.value:g}")
         bpp = Text(_num(a.bpp, ".4f"))
         if a.all_within_tolerance is False:
             bpp.stylize("bold red")
@@ -199,7 +240,9 @@ def bd_table(result: SweepResult) -> Table:
     from codeccmp.sweep import mean_bd_rate
 
     per_image = bool(result.bd_per_image)
-    t = Table(title=f"BD against {result.anchor} ({result.bd_method}; negative BD-rate = "
+    anchor = next((r["label"] for r in result.references if r["name"] == result.anchor),
+                  result.anchor)
+    t = Table(title=f"BD against {anchor} ({result.bd_method}; negative BD-rate = "
                     f"fewer bits for the same quality)", title_justify="left")
     t.add_column("codec", style="bold")
     t.add_column("BD-rate PSNR", justify="right")
@@ -210,10 +253,12 @@ def bd_table(result: SweepResult) -> Table:
         t.add_column("per-image mean BD-rate PSNR", justify="right")
     t.add_column("note")
     psnr, msssim = result.bd.get("psnr", {}), result.bd.get("ms_ssim_db", {})
+    labels = {r["name"]: r["label"] for r in result.references}
     for codec in psnr:
         p, m = psnr[codec], msssim.get(codec, {})
-        row = [codec, _pct(p.get("bd_rate_percent")), _num(p.get("bd_quality"), "+.2f"),
-               _pct(m.get("bd_rate_percent")), _num(m.get("bd_quality"), "+.2f")]
+        row = [labels.get(codec, codec), _pct(p.get("bd_rate_percent")),
+               _num(p.get("bd_quality"), "+.2f"), _pct(m.get("bd_rate_percent")),
+               _num(m.get("bd_quality"), "+.2f")]
         if per_image:
             row.append(_pct(mean_bd_rate(result.bd_per_image["psnr"].get(codec, []))))
         row.append(p.get("reason") or _overlap_note(p, m))
@@ -241,6 +286,16 @@ def _render(result: SweepResult, notes: list[str]) -> None:
     console, err = stdout_console(), stderr_console()
     for n in notes:
         err.print(f"[yellow]warning:[/] {n}", highlight=False)
+    for r in result.references:
+        check = {"passed": f"the images are the {r['dataset']} set",
+                 "off": f"measured on {r['dataset']}; data-set check off, not verified",
+                 }.get(r["dataset_check"], "its data set is unknown: not checked")
+        err.print(f"[dim]reference:[/] {r['label']}: {r['source']} ({check})",
+                  highlight=False)
+    if result.references and result.average == "target" and len(result.images) > 1:
+        err.print("[yellow]note:[/] points are averaged per target bpp; the published curves "
+                  "per quality (use --average quality to compare like with like)",
+                  highlight=False)
     console.print(averaged_table(result))
     if result.anchor is not None and result.bd:
         console.print(bd_table(result))

@@ -4,7 +4,11 @@ matplotlib is imported only when a plot is drawn (``codeccmp --help`` stays inst
 only its object API is used — a ``Figure`` with no pyplot state and no GUI backend — so
 plotting works headless and from worker threads. Learned and traditional codecs are told
 apart at a glance: learned curves are solid with filled markers, traditional ones dashed
-with hollow markers; the anchor of the BD numbers is drawn thicker and named in the legend.
+with hollow markers; published reference curves (``--reference``) are dotted, without
+markers, and say "(published)" in the legend, so a measured curve is never mistaken for
+one copied from a paper. The anchor of the BD numbers is drawn thicker and named in the
+legend. A footnote says how points were averaged and what the references were checked
+against.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ PANELS = (
     ("ms_ssim_db", "MS-SSIM (dB)  = −10·log10(1 − MS-SSIM)", True),
     ("delta_theta_deg", "stripe Δθ on ROIs (°, lower is better)", False),
 )
+#: The x axis ends this far past the largest measured rate.
+X_MARGIN = 1.15
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 
 
@@ -36,6 +42,9 @@ class Series:
     family: str
     points: list[dict[str, float | None]] = field(default_factory=list)
     anchor: bool = False
+    #: A published curve (not measured here): drawn dotted, without markers.
+    reference: bool = False
+    label: str | None = None  # legend text; the codec name when None
 
     @property
     def learned(self) -> bool:
@@ -56,7 +65,31 @@ def series_from_sweep(result: SweepResult) -> list[Series]:
                and a.bpp is not None]
         if pts:
             out.append(Series(c["name"], c["family"], pts, anchor=c["name"] == result.anchor))
+    for r in result.references:
+        cv = r["curve"]
+        pts = [{"bpp": b, "psnr": p, "ms_ssim_db": m} for b, p, m in
+               zip(cv["bpp"], cv["psnr"], cv["ms_ssim_db"], strict=False)]
+        out.append(Series(r["name"], "reference", pts, anchor=r["name"] == result.anchor,
+                          reference=True, label=r["label"]))
     return out
+
+
+def sweep_note(result: SweepResult) -> str:
+    """The footnote: how the points were averaged, and what the references rest on."""
+    n = len(result.images)
+    if n == 1:
+        lines = ["one image"]
+    elif result.average == "quality":
+        lines = [f"mean over {n} images per quality (every image at the same fixed codec "
+                 "parameter; CompressAI's convention)"]
+    else:
+        lines = [f"mean over {n} images per target bpp (each image rate-matched)"]
+    for r in result.references:
+        check = {"passed": f"images verified to be the {r['dataset']} set",
+                 "off": f"measured on {r['dataset']}; data-set check OFF, not verified",
+                 }.get(r["dataset_check"], "data set unknown, not checked")
+        lines.append(f"{r['label']}: {r['source'] or r['origin']}; {check}")
+    return "\n".join(lines)
 
 
 def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None) -> Path:
@@ -65,14 +98,25 @@ def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None) 
         n = len(result.images)
         title = (Path(str(result.images[0].get("path", ""))).name if n == 1
                  else f"mean over {n} images")
-    return plot_curves(series_from_sweep(result), path, title)
+    return plot_curves(series_from_sweep(result), path, title, note=sweep_note(result))
+
+
+def _clip(pts: list[tuple[float, float]], xmax: float) -> list[tuple[float, float]]:
+    """The points up to ``xmax`` and the first beyond it (so the line reaches the edge)."""
+    out = []
+    for b, v in pts:
+        out.append((b, v))
+        if b > xmax:
+            break
+    return out
 
 
 def _finite(v: float | None) -> bool:
     return v is not None and math.isfinite(v)
 
 
-def plot_curves(series: Sequence[Series], path: str | Path, title: str = "") -> Path:
+def plot_curves(series: Sequence[Series], path: str | Path, title: str = "",
+                note: str = "") -> Path:
     """One panel per metric present in any series; Δθ only when stripes were measured."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -86,25 +130,39 @@ def plot_curves(series: Sequence[Series], path: str | Path, title: str = "") -> 
     fig = Figure(figsize=(5.0 * len(panels), 4.6), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     colors = [f"C{i}" for i in range(10)]
+    # Published curves span far more rates than a sweep usually does: the measured curves
+    # set the x range, and the references are drawn over it.
+    measured = [pt["bpp"] for s in series if not s.reference for pt in s.points
+                if _finite(pt.get("bpp"))]
+    xmax = max(measured) * X_MARGIN if measured else None
     handles = []
     for i, s in enumerate(series):
         color = colors[i % len(colors)]
         marker = _MARKERS[i % len(_MARKERS)]
-        style = {
-            "color": color, "marker": marker, "markersize": 6,
-            "linestyle": "-" if s.learned else "--",
-            "linewidth": 2.6 if s.anchor else 1.6,
-            "markerfacecolor": color if s.learned else "white",
-            "markeredgecolor": color, "markeredgewidth": 1.4,
-        }
+        if s.reference:
+            style = {"color": color, "marker": "", "linestyle": ":",
+                     "linewidth": 3.0 if s.anchor else 2.0}
+        else:
+            style = {
+                "color": color, "marker": marker, "markersize": 6,
+                "linestyle": "-" if s.learned else "--",
+                "linewidth": 2.6 if s.anchor else 1.6,
+                "markerfacecolor": color if s.learned else "white",
+                "markeredgecolor": color, "markeredgewidth": 1.4,
+            }
         for ax, (key, _, _) in zip(axes, panels, strict=True):
             pts = sorted((pt["bpp"], pt[key]) for pt in s.points
                          if _finite(pt.get("bpp")) and _finite(pt.get(key)))
+            if s.reference and xmax is not None:
+                pts = _clip(pts, xmax)
             if pts:
                 ax.plot([b for b, _ in pts], [v for _, v in pts], **style)
-        label = s.codec + (" (learned)" if s.learned else "") + (" — anchor" if s.anchor else "")
+        label = ((s.label or s.codec) + (" (learned)" if s.learned else "")
+                 + (" — anchor" if s.anchor else ""))
         handles.append(Line2D([], [], label=label, **style))
     for ax, (_, label, better_up) in zip(axes, panels, strict=True):
+        if xmax is not None:
+            ax.set_xlim(0, xmax)
         ax.set_xlabel("rate (bpp)")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
@@ -116,13 +174,22 @@ def plot_curves(series: Sequence[Series], path: str | Path, title: str = "") -> 
     if any(s.learned for s in series):
         fam.append(Line2D([], [], color="0.3", linestyle="-", marker="o",
                           markerfacecolor="0.3", label="learned: solid, filled"))
-    if any(not s.learned for s in series):
+    if any(not s.learned and not s.reference for s in series):
         fam.append(Line2D([], [], color="0.3", linestyle="--", marker="o",
                           markerfacecolor="white", label="traditional: dashed, hollow"))
-    fig.legend(handles=handles + fam, loc="outside lower center",
-               ncols=min(4, len(handles) + len(fam)), fontsize=9, frameon=False)
+    if any(s.reference for s in series):
+        fam.append(Line2D([], [], color="0.3", linestyle=":", linewidth=2.0,
+                          label="published: dotted, no markers"))
+    # The note (averaging, what the references were checked against) heads the legend:
+    # constrained layout then keeps room for both.
+    leg = fig.legend(handles=handles + fam, loc="outside lower center",
+                     ncols=min(4, len(handles) + len(fam)), fontsize=9, frameon=False,
+                     title=note or None, title_fontsize=7, alignment="left")
+    if note:
+        leg.get_title().set_color("0.35")
     if title:
         fig.suptitle(title)
+
     p = Path(path)
     fmt = p.suffix.lower().lstrip(".") or "png"
     buf = io.BytesIO()
