@@ -79,6 +79,8 @@ def register(app: typer.Typer) -> None:
             None, "--max-minutes", help="Stop cleanly (validate, save) after this much "
             "wall-clock time, even before --steps."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file "
+                                   "(continuing the --resume file itself needs no --force)."),
     ) -> None:
         if max_minutes is not None and max_minutes <= 0:
             raise UsageError("--max-minutes must be positive")
@@ -86,6 +88,12 @@ def register(app: typer.Typer) -> None:
             if resume is None:
                 raise UsageError("--out is required (the checkpoint to write)")
             out = resume
+        from codeccmp.fileio import check_output
+
+        # Checked before any training: an existing file is never replaced without --force,
+        # except the checkpoint being resumed, which the run continues.
+        resuming_in_place = resume is not None and out.resolve() == resume.resolve()
+        check_output(out, force or resuming_in_place, "--out")
         overrides = {k: v for k, v in (("N", n_filters), ("M", m_latent)) if v is not None}
         if any(v < 1 for v in overrides.values()):
             raise UsageError("--N and --M must be positive")

@@ -18,18 +18,21 @@ def report_command(
     force: Annotated[bool, typer.Option(help="Overwrite an existing report.")] = False,
 ) -> None:
     """Write report.md (and the montage, when the reconstructions were saved) from JSON."""
-    from codeccmp.fileio import check_writable
+    from codeccmp.fileio import Outputs
     from codeccmp.rebuild import load_images_for_report
     from codeccmp.render.report import write_report
     from codeccmp.results import Comparison
 
     cmp = Comparison.load(results)
     out_dir = out or results.parent
-    check_writable(out_dir / "report.md", force)
+    outputs = Outputs(force)  # checked now; written together, so a failure leaves nothing
+    outputs.add_dir(out_dir, "--out")
+    outputs.add_file(out_dir / "report.md", "--out")
     if cmp.rois:
-        check_writable(out_dir / "montage.png", force)
+        outputs.add_file(out_dir / "montage.png", "--out")
     original, recons, notes = load_images_for_report(cmp, results.parent)
     for n in notes:
         typer.echo(f"warning: {n}", err=True)
-    path = write_report(cmp, out_dir, original, recons, notes)
+    with outputs:
+        path = write_report(cmp, out_dir, original, recons, notes)
     typer.echo(f"report: {path}", err=True)

@@ -83,7 +83,7 @@ def sweep_command(
     from codeccmp.cli.compare import parse_rois
     from codeccmp.cli.options import parse_codec_list, run_settings
     from codeccmp.compare import select_codecs
-    from codeccmp.fileio import check_writable
+    from codeccmp.fileio import Outputs
     from codeccmp.images import load_image
     from codeccmp.plugins import load_registry
     from codeccmp.sweep import SweepOptions, collect_images, parse_targets, run_sweep
@@ -112,13 +112,14 @@ def sweep_command(
                          f"({', '.join(selected_names)})")
     if anchor is None and DEFAULT_ANCHOR in selected_names:
         anchor = DEFAULT_ANCHOR
-    for path in (json_path, csv_path):
+    outputs = Outputs(force)  # checked now, written together at the end (or not at all)
+    for path, opt in ((json_path, "--json"), (csv_path, "--csv")):
         if path is not None:
-            check_writable(path, force)
+            outputs.add_file(path, opt)
     if plot is not None:
         if plot.suffix.lower() not in PLOT_SUFFIXES:
             raise UsageError(f"--plot must end in {', '.join(PLOT_SUFFIXES)}, got {plot.name}")
-        check_writable(plot, force)
+        outputs.add_file(plot, "--plot")
     files = collect_images(image)
     sources = [load_image(f) for f in files]
     options = SweepOptions(
@@ -133,14 +134,15 @@ def sweep_command(
                            on_start=bar.start if bar else None)
 
     _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes])
-    if json_path is not None:
-        result.write_json(json_path)
-    if csv_path is not None:
-        result.write_csv(csv_path)
-    if plot is not None:
-        from codeccmp.render.plots import plot_sweep
+    with outputs:
+        if json_path is not None:
+            result.write_json(json_path)
+        if csv_path is not None:
+            result.write_csv(csv_path)
+        if plot is not None:
+            from codeccmp.render.plots import plot_sweep
 
-        plot_sweep(result, plot)
+            plot_sweep(result, plot)
     failed = any(p.result.status == "failed" for p in result.points)
     if names is not None:
         return 0 if all(p.result.ok for p in result.points) else 1
