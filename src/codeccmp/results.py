@@ -175,6 +175,34 @@ def _type_problem(where: str, value: Any, types: tuple[type, ...]) -> str | None
     return f"{where} is {got}, expected {want}"
 
 
+def validate_result(r: Any, where: str = "result") -> str | None:
+    """What is wrong with one saved :class:`CodecResult` dict; ``None`` when it is sound."""
+    if not isinstance(r, dict):
+        return f"{where} is not an object"
+    for name in ("codec", "family", "status"):
+        if name not in r:
+            return f"{where} has no {name!r}"
+    if r["status"] not in ("ok", "skipped", "failed"):
+        return f"{where}.status is {r['status']!r}, expected ok, skipped or failed"
+    for name, types in _RESULT_TYPES.items():
+        if r.get(name) is not None:
+            problem = _type_problem(f"{where}.{name}", r[name], types)
+            if problem:
+                return problem
+    if r["status"] == "ok":
+        for name in ("bpp", "nbytes"):
+            if r.get(name) is None:
+                return f"{where} is ok but has no {name!r}"
+    for name in ("rois", "trials"):
+        if any(not isinstance(e, dict) for e in r.get(name) or []):
+            return f"{where}.{name} holds something other than objects"
+    if any(not isinstance(e, str) for e in r.get("notes") or []):
+        return f"{where}.notes holds something other than strings"
+    if any(not isinstance(v, str) for v in (r.get("outputs") or {}).values()):
+        return f"{where}.outputs holds something other than paths"
+    return None
+
+
 def validate_comparison(d: Any) -> str | None:
     """What is wrong with a results file's data, in one phrase; ``None`` when it is sound.
 
@@ -195,26 +223,9 @@ def validate_comparison(d: Any) -> str | None:
         if d["image"].get(name) is not None and not isinstance(d["image"][name], str):
             return f"image.{name} is not a string"
     for i, r in enumerate(d["results"]):
-        where = f"results[{i}]"
-        if not isinstance(r, dict):
-            return f"{where} is not an object"
-        for name in ("codec", "family", "status"):
-            if name not in r:
-                return f"{where} has no {name!r}"
-        if r["status"] not in ("ok", "skipped", "failed"):
-            return f"{where}.status is {r['status']!r}, expected ok, skipped or failed"
-        for name, types in _RESULT_TYPES.items():
-            if r.get(name) is not None:
-                problem = _type_problem(f"{where}.{name}", r[name], types)
-                if problem:
-                    return problem
-        for name in ("rois", "trials"):
-            if any(not isinstance(e, dict) for e in r.get(name) or []):
-                return f"{where}.{name} holds something other than objects"
-        if any(not isinstance(e, str) for e in r.get("notes") or []):
-            return f"{where}.notes holds something other than strings"
-        if any(not isinstance(v, str) for v in (r.get("outputs") or {}).values()):
-            return f"{where}.outputs holds something other than paths"
+        problem = validate_result(r, f"results[{i}]")
+        if problem:
+            return problem
     if any(not isinstance(e, dict) for e in d.get("rois") or []):
         return "rois holds something other than objects"
     return None

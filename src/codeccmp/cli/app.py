@@ -41,7 +41,7 @@ def _root(
 
 
 # Built-in command modules; each registers itself on ``app`` when imported.
-_BUILTIN_COMMANDS = ("compare", "codecs", "measure", "report", "sweep")
+_BUILTIN_COMMANDS = ("compare", "codecs", "measure", "report", "sweep", "cache")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -97,6 +97,9 @@ def sweep_command(
         raise UsageError(f"--executor must be local or ray, got {executor!r}")
     if ray_address is not None and executor != "ray":
         raise UsageError("--ray-address needs --executor ray")
+    from codeccmp.cachedir import max_size
+
+    max_size()  # a bad CODECCMP_CACHE_MAX_SIZE fails now, not after the sweep
     if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
         raise UsageError(f"--cache-dir {cache_dir} exists and is not a directory")
     rois = parse_rois(roi)
@@ -132,6 +135,10 @@ def sweep_command(
     with _Progress(quiet) as bar:
         result = run_sweep(sources, registry, options, progress=bar.update if bar else None,
                            on_start=bar.start if bar else None)
+    from codeccmp.cache import default_cache_dir
+    from codeccmp.cachedir import max_size, trim
+
+    trim(cache_dir or default_cache_dir(), max_size())  # the cache's size limit
 
     _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes])
     with outputs:
