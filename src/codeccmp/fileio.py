@@ -44,13 +44,18 @@ def _umask() -> int:
     return mask
 
 
+def file_mode() -> int:
+    """The mode a new output file gets: ``0666`` less the umask, as ``open()`` would give."""
+    return 0o666 & ~_umask()
+
+
 def _write_new(path: Path, data: bytes | memoryview) -> None:
     """Write ``data`` to ``path`` through a temporary file beside it, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp creates 0600; outputs are ordinary files that follow the umask.
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -51,7 +51,7 @@ def compare_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> int:
     """Code IMAGE with every codec at the bitrate closest to --bpp and compare the results."""
-    from codeccmp.cli.options import parse_codec_list, run_settings
+    from codeccmp.cli.options import check_weights_codecs, parse_codec_list, run_settings
     from codeccmp.compare import CompareOptions, compare_image, select_codecs, validate_bpp
     from codeccmp.images import load_image
     from codeccmp.plugins import load_registry
@@ -63,6 +63,7 @@ def compare_command(
     settings = run_settings(device, weights, weights_dir, offline)
     registry = load_registry(plugin or [])
     selected = select_codecs(registry, names)  # unknown names fail here, before any work
+    check_weights_codecs(settings.weights, selected, registry)
     rois = parse_rois(roi)
     if roi_count < 1:
         raise UsageError(f"--roi-count must be at least 1, got {roi_count}")

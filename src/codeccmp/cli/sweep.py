@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -81,7 +82,7 @@ def sweep_command(
 ) -> int:
     """Run the comparison at every --bpp target, on IMAGE or every image in a folder."""
     from codeccmp.cli.compare import parse_rois
-    from codeccmp.cli.options import parse_codec_list, run_settings
+    from codeccmp.cli.options import check_weights_codecs, parse_codec_list, run_settings
     from codeccmp.compare import select_codecs
     from codeccmp.fileio import Outputs
     from codeccmp.images import load_image
@@ -109,6 +110,7 @@ def sweep_command(
     settings = run_settings(device, weights, weights_dir, offline)
     registry = load_registry(plugin or [])
     selected = select_codecs(registry, names)  # unknown names fail here, before any work
+    check_weights_codecs(settings.weights, selected, registry)
     selected_names = [c.name for c in selected]
     if anchor is not None and anchor not in selected_names:
         raise UsageError(f"--anchor {anchor!r} is not among the codecs swept "
@@ -140,7 +142,8 @@ def sweep_command(
 
     trim(cache_dir or default_cache_dir(), max_size())  # the cache's size limit
 
-    _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes])
+    _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes],
+            explicit=names is not None)
     with outputs:
         if json_path is not None:
             result.write_json(json_path)
@@ -159,8 +162,10 @@ def sweep_command(
 # --------------------------------------------------------------------------- rendering
 
 
-def averaged_table(result: SweepResult) -> Table:
-    """One row per point of each codec's curve: averaged over images for a folder."""
+def averaged_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
+    """One row per point of each codec's curve: averaged over images for a folder.
+
+    ``hide``: codecs left out (those that produced no point, said in one note instead)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -181,6 +186,8 @@ def averaged_table(result: SweepResult) -> Table:
         t.add_column("images", justify="right")
     last = None
     for a in result.averaged:
+        if a.codec in hide:
+            continue
         name = Text(a.codec if a.codec != last else "")
         if a.family == "learned":
             name.stylize("magenta")
@@ -201,7 +208,7 @@ def averaged_table(result: SweepResult) -> Table:
     return t
 
 
-def bd_table(result: SweepResult) -> Table:
+def bd_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
     """BD-rate and BD-quality against the anchor, on the (averaged) curves."""
     from rich.table import Table
 
@@ -220,6 +227,8 @@ def bd_table(result: SweepResult) -> Table:
     t.add_column("note")
     psnr, msssim = result.bd.get("psnr", {}), result.bd.get("ms_ssim_db", {})
     for codec in psnr:
+        if codec in hide:
+            continue
         p, m = psnr[codec], msssim.get(codec, {})
         row = [codec, _pct(p.get("bd_rate_percent")), _num(p.get("bd_quality"), "+.2f"),
                _pct(m.get("bd_rate_percent")), _num(m.get("bd_quality"), "+.2f")]
@@ -244,18 +253,37 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{v:+.1f}%"
 
 
-def _render(result: SweepResult, notes: list[str]) -> None:
+def unusable_codecs(result: SweepResult) -> dict[str, str]:
+    """Codecs skipped at every point (not usable here), with their first reason."""
+    out: dict[str, str] = {}
+    for c in result.codecs:
+        pts = [p.result for p in result.points if p.result.codec == c["name"]]
+        if pts and all(r.status == "skipped" for r in pts):
+            out[c["name"]] = pts[0].reason or ""
+    return out
+
+
+def _render(result: SweepResult, notes: list[str], explicit: bool = False) -> None:
+    """The tables, then the notes. Codecs not usable here get no rows (they would be all
+    dashes) and, unless named with --codecs, one folded note, as in ``compare``."""
     from codeccmp.render.console import stderr_console, stdout_console
+    from codeccmp.render.tables import skipped_note
 
     console, err = stdout_console(), stderr_console()
     for n in notes:
         err.print(f"[yellow]warning:[/] {n}", highlight=False)
-    console.print(averaged_table(result))
-    if result.anchor is not None and result.bd:
-        console.print(bd_table(result))
+    unusable = unusable_codecs(result)
+    console.print(averaged_table(result, hide=unusable))
+    if result.anchor is not None and result.bd and set(result.bd.get("psnr", {})) - set(unusable):
+        console.print(bd_table(result, hide=unusable))
+    console.file.flush()  # keep the notes below the tables when both streams go to one place
+    if unusable and not explicit:
+        err.print(f"[yellow]note:[/] {skipped_note(list(unusable.items()))}", highlight=False)
     seen: set[tuple[str, str]] = set()
     for p in result.points:
         r = p.result
+        if r.codec in unusable and not explicit:
+            continue
         if not r.ok and (r.codec, r.reason or "") not in seen:
             seen.add((r.codec, r.reason or ""))
             err.print(f"[yellow]note:[/] {r.codec}: {r.status}: {r.reason}", highlight=False)
