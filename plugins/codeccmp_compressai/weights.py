@@ -438,7 +438,7 @@ def _not_a_checkpoint(path: Path) -> str:
     if not _looks_like_checkpoint(path):
         return (f"weights file {path} is not a checkpoint: not a file written by torch.save "
                 "(check the path)")
-    return (f"weights file {path} is not a readable checkpoint: it is truncated or damaged "
+    return (f"weights file {path} is not a readable checkpoint: truncated or corrupt "
             "(an interrupted download or copy?)")
 
 
