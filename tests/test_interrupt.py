@@ -128,3 +128,32 @@ def test_ctrl_c_in_compare(world: Path) -> None:
     assert "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines()[-1] == "error: interrupted; no output written"
     assert not (world / "r.json").exists() and not (world / "out").exists()
+
+
+def test_ctrl_c_in_train_says_where_the_checkpoint_is(tmp_path: Path) -> None:
+    """Training, unlike compare and sweep, saves its state on Ctrl-C: the one line says so."""
+    pytest.importorskip("codeccmp_compressai")
+    pytest.importorskip("torch")
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(
+            data / f"{i}.png")
+    out = tmp_path / "ckpt.pth"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codeccmp", "train", "bls2017", "--data", str(data), "--out",
+         str(out), "--steps", "100000", "--batch", "1", "--crop", "80", "--N", "8",
+         "--save-every", "1", "--val-every", "100000", "--device", "cpu", "-q"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    deadline = time.monotonic() + 180
+    while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert out.exists(), proc.communicate(timeout=5) if proc.poll() is not None else "slow"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (f"error: interrupted; checkpoint saved to {out} "
+                                            f"(continue with --resume {out})")

@@ -108,12 +108,32 @@ def register(app: typer.Typer) -> None:
             model_kwargs=overrides, msssim_win=msssim_win, seed=seed, max_minutes=max_minutes,
         )
         reporter = _Reporter(quiet=quiet)
-        with reporter:
-            result = training.train(config, progress=reporter)
+        before = _stamp(out)
+        try:
+            with reporter:
+                result = training.train(config, progress=reporter)
+        except KeyboardInterrupt:
+            from codeccmp.cli.app import interrupted
+
+            # Unlike compare and sweep, training saves its state on Ctrl-C: say whether.
+            if _stamp(out) != before:
+                raise interrupted(f"interrupted; checkpoint saved to {out} (continue with "
+                                  f"--resume {out})") from None
+            raise interrupted("interrupted before the first step; no checkpoint written"
+                              ) from None
         reporter.console.print(
             f"wrote {result.checkpoint}: {result.model}, {result.metric}, λ={result.lmbda:g}, "
             f"{result.steps} steps ({result.seconds_per_step:.3f} s/step this run)"
         )
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime, size) of ``path``, or None: whether a checkpoint was written since."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 class _Reporter:

@@ -84,10 +84,22 @@ def main(argv: list[str] | None = None, *, own_process: bool = True) -> None:
     sys.exit(rv)
 
 
+_INTERRUPT = {"reported": False}
+
+
+def interrupted(message: str) -> typer.Exit:
+    """For a command whose Ctrl-C leaves something to say (``train`` saves a checkpoint):
+    print this line instead of the generic one; raise the Exit returned."""
+    typer.echo(f"error: {message}", err=True)
+    _INTERRUPT["reported"] = True
+    return typer.Exit(130)
+
+
 def _interrupted() -> None:
     """Ctrl-C: one line, exit 130. Outputs are staged until a run ends, so none were
     written and the same command can be run again as is."""
-    typer.echo("error: interrupted; no output written", err=True)
+    if not _INTERRUPT["reported"]:
+        typer.echo("error: interrupted; no output written", err=True)
     sys.exit(130)
 
 
@@ -120,6 +132,7 @@ class _sigint_seen:
 
 
 def _run(argv: list[str] | None) -> int:
+    _INTERRUPT["reported"] = False
     with _sigint_seen() as sigint:
         rv = _run_app(argv)
     if sigint.seen:
