@@ -103,7 +103,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_ctrl_c_in_a_sweep_with_workers(world: Path) -> None:
-    args = ["sweep", "img.png", "--bpp", "0.5,1", "--codecs", "slow,slow2", "--plugin",
+    args = ["sweep", "img.png", "--bpp", "1", "--codecs", "slow,slow2", "--plugin",
             "slow.py", "--roi", "none", "-j", "2", "--json", "s.json", "--csv", "s.csv",
             "-q"]
     r = _interrupt(world, args, encodes=2)
