@@ -139,12 +139,13 @@ def test_corrupt_entries_are_misses(cache: ResultCache, damage: str) -> None:
 
 
 def test_no_read_still_writes(tmp_path: Path) -> None:
+    res = {"codec": "x", "family": "traditional", "status": "failed", "reason": "r"}
     c = ResultCache.open(tmp_path / "c", read=False)
-    c.put_result("k" * 64, {"a": 1})
+    c.put_result("k" * 64, res)
     assert c.get_result("k" * 64) is None
-    assert ResultCache.open(tmp_path / "c").get_result("k" * 64) == {"a": 1}
+    assert ResultCache.open(tmp_path / "c").get_result("k" * 64) == res
     off = ResultCache.open(tmp_path / "d", enabled=False)
-    off.put_result("k" * 64, {"a": 1})
+    off.put_result("k" * 64, res)
     assert not (tmp_path / "d").exists() and not off.enabled
 
 

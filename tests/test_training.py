@@ -226,6 +226,10 @@ def test_cli_train_command(data_dir: Path, tmp_path: Path) -> None:
     assert torch.load(out, weights_only=True)["steps"] == 2
     res = runner.invoke(app, ["train", "bls2017", "--data", str(tmp_path / "none"),
                               "--out", str(out)])
+    assert isinstance(res.exception, UsageError)  # the checkpoint is never overwritten
+    assert f"{out} exists; pass --force" in str(res.exception)
+    res = runner.invoke(app, ["train", "bls2017", "--data", str(tmp_path / "none"),
+                              "--out", str(out), "--force"])
     assert isinstance(res.exception, UsageError)
     assert "data folder not found" in str(res.exception)
     res = runner.invoke(app, ["train", "bls2017", "--data", str(data_dir)])

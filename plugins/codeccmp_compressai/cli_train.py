@@ -79,6 +79,8 @@ def register(app: typer.Typer) -> None:
             None, "--max-minutes", help="Stop cleanly (validate, save) after this much "
             "wall-clock time, even before --steps."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file "
+                                   "(continuing the --resume file itself needs no --force)."),
     ) -> None:
         if max_minutes is not None and max_minutes <= 0:
             raise UsageError("--max-minutes must be positive")
@@ -86,6 +88,12 @@ def register(app: typer.Typer) -> None:
             if resume is None:
                 raise UsageError("--out is required (the checkpoint to write)")
             out = resume
+        from codeccmp.fileio import check_output
+
+        # Checked before any training: an existing file is never replaced without --force,
+        # except the checkpoint being resumed, which the run continues.
+        resuming_in_place = resume is not None and out.resolve() == resume.resolve()
+        check_output(out, force or resuming_in_place, "--out")
         overrides = {k: v for k, v in (("N", n_filters), ("M", m_latent)) if v is not None}
         if any(v < 1 for v in overrides.values()):
             raise UsageError("--N and --M must be positive")
@@ -100,12 +108,32 @@ def register(app: typer.Typer) -> None:
             model_kwargs=overrides, msssim_win=msssim_win, seed=seed, max_minutes=max_minutes,
         )
         reporter = _Reporter(quiet=quiet)
-        with reporter:
-            result = training.train(config, progress=reporter)
+        before = _stamp(out)
+        try:
+            with reporter:
+                result = training.train(config, progress=reporter)
+        except KeyboardInterrupt:
+            from codeccmp.cli.app import interrupted
+
+            # Unlike compare and sweep, training saves its state on Ctrl-C: say whether.
+            if _stamp(out) != before:
+                raise interrupted(f"interrupted; checkpoint saved to {out} (continue with "
+                                  f"--resume {out})") from None
+            raise interrupted("interrupted before the first step; no checkpoint written"
+                              ) from None
         reporter.console.print(
             f"wrote {result.checkpoint}: {result.model}, {result.metric}, λ={result.lmbda:g}, "
             f"{result.steps} steps ({result.seconds_per_step:.3f} s/step this run)"
         )
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime, size) of ``path``, or None: whether a checkpoint was written since."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 class _Reporter:

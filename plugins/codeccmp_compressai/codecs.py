@@ -145,6 +145,32 @@ class LearnedCodec(Codec):
             return None
         return wts.missing_reason(self.arch, self.metric, res)
 
+    def weights_status(self) -> str:
+        """Where this codec's weights are, in a few words (``codeccmp codecs``' weights
+        column): ``on disk``, what a run would download, or why there are none.
+
+        The same resolution ``compare`` and ``sweep`` use, so the listing and a run agree:
+        a codec whose weights must be downloaded is listed as such, and a run that cannot
+        download them says so in the same terms.
+        """
+        try:
+            res = self._resolve()
+        except Exception as exc:  # no torch/compressai: availability() says why
+            return f"unknown ({type(exc).__name__})"
+        local = [q for q, r in res.items() if r.local]
+        fetch = [q for q, r in res.items() if r.source == "download"]
+        if not local and not fetch:
+            missing = [r for r in res.values() if r.source == "missing"]
+            why = next((r.reason for r in missing if r.reason), "missing")
+            return f"missing ({why})"
+        if not fetch:
+            return "on disk"
+        pull = wts.pull_command(self.arch, self.metric)
+        if not local:
+            return f"not on disk: downloaded on first use, or now with `{pull}`"
+        return (f"on disk for quality {_qualities(local)}; {_qualities(fetch)} downloaded on "
+                f"first use (`{pull}`)")
+
     def warm_up(self) -> None:
         """Import torch and compressai (seconds) ahead of the first encode."""
         zoo.import_compressai()
@@ -612,6 +638,10 @@ class _quiet:
 
     def __exit__(self, *exc: object) -> None:
         self._cm.__exit__(*exc)
+
+
+def _qualities(qs: Sequence[int]) -> str:
+    return ", ".join(str(q) for q in sorted(qs))
 
 
 def _flatten_strings(strings: Any, name: str) -> tuple[list[bytes], bool]:

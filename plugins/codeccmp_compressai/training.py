@@ -37,9 +37,7 @@ import contextlib
 import inspect
 import io
 import math
-import os
 import random
-import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -564,23 +562,14 @@ def evaluate(model: nn.Module, images: list[Tensor], device: torch.device) -> di
 
 
 def save_checkpoint(payload: Mapping[str, Any], path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``:
-    a reader never sees a half-written checkpoint, and a crash keeps the previous one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """``torch.save`` to memory, then :func:`codeccmp.fileio.atomic_write_bytes` (a
+    temporary file beside ``path``, fsync, rename): a reader never sees a half-written
+    checkpoint, a crash keeps the previous one, and the file follows the umask."""
+    from codeccmp.fileio import atomic_write_bytes
+
     buf = io.BytesIO()
     torch.save(dict(payload), buf)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getbuffer())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(Path(path), buf.getbuffer())
 
 
 def load_training_checkpoint(path: Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ provenance. Loaded models are cached per (file, device) for the life of the proc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -31,7 +32,7 @@ from typing import Any
 
 from codeccmp.codec import CodecError, CodecUnavailable, RunSettings
 from codeccmp.errors import UsageError
-from codeccmp.fileio import file_sha256, forget_sha256, remember_sha256
+from codeccmp.fileio import file_mode, file_sha256, forget_sha256, remember_sha256
 from codeccmp_compressai import zoo
 
 #: The format tag of codeccmp training checkpoints (written by ``codeccmp train``).
@@ -281,58 +282,74 @@ def download(
     file that a later run would trust. A file lock keeps parallel runs from fetching the
     same file twice.
     """
-    global _NETWORK_DOWN
     from filelock import FileLock
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(dest) + ".lock"):
-        if dest.is_file() and (
-            expected_prefix is None or file_sha256(dest).startswith(expected_prefix)
-        ):
-            return dest
-        fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-        tmp = Path(tmp_name)
-        h = hashlib.sha256()
+    lock_path = Path(str(dest) + ".lock")
+    try:
+        with FileLock(str(lock_path)):
+            return _download_locked(url, dest, expected_prefix, progress, timeout)
+    finally:
+        # filelock leaves its (empty) file behind on POSIX; nothing of ours should stay in
+        # the torch hub cache. A process waiting on the old file at this moment may then
+        # download in parallel with a new one: harmless, each writes its own temporary
+        # file and the renames are atomic.
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+
+
+def _download_locked(url: str, dest: Path, expected_prefix: str | None,
+                     progress: ProgressCallback | None, timeout: float) -> Path:
+    """:func:`download`'s work, with the file lock held."""
+    global _NETWORK_DOWN
+    if dest.is_file() and (
+        expected_prefix is None or file_sha256(dest).startswith(expected_prefix)
+    ):
+        return dest
+    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    os.fchmod(fd, file_mode())  # a downloaded checkpoint is an ordinary file, not 0600
+    tmp = Path(tmp_name)
+    h = hashlib.sha256()
+    try:
         try:
-            try:
-                with (
-                    urllib.request.urlopen(url, timeout=timeout) as resp,
-                    os.fdopen(fd, "wb") as out,
-                ):
-                    length = resp.headers.get("Content-Length")
-                    total = int(length) if length and length.isdigit() else None
-                    done = 0
+            with (
+                urllib.request.urlopen(url, timeout=timeout) as resp,
+                os.fdopen(fd, "wb") as out,
+            ):
+                length = resp.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                done = 0
+                if progress:
+                    progress(0, total)
+                while True:
+                    chunk = resp.read(1 << 16)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    h.update(chunk)
+                    done += len(chunk)
                     if progress:
-                        progress(0, total)
-                    while True:
-                        chunk = resp.read(1 << 16)
-                        if not chunk:
-                            break
-                        out.write(chunk)
-                        h.update(chunk)
-                        done += len(chunk)
-                        if progress:
-                            progress(done, total)
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                reason = getattr(exc, "reason", None) or exc
-                msg = f"download of {dest.name} from {url} failed: {reason}"
-                _FAILED_DOWNLOADS[url] = msg
-                if not isinstance(exc, urllib.error.HTTPError):
-                    # Other files were never tried: say why, without naming this one.
-                    _NETWORK_DOWN = f"zoo server unreachable: {reason}"
-                raise DownloadError(msg) from exc
-            digest = h.hexdigest()
-            if expected_prefix and not digest.startswith(expected_prefix):
-                raise CodecError(
-                    f"downloaded {dest.name} has sha256 {digest[:16]}..., expected a hash "
-                    f"starting {expected_prefix}: file discarded (corrupt transfer or wrong "
-                    "server)"
-                )
-            os.replace(tmp, dest)
-            remember_sha256(dest, digest)
-            return dest
-        finally:
-            tmp.unlink(missing_ok=True)
+                        progress(done, total)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            msg = f"download of {dest.name} from {url} failed: {reason}"
+            _FAILED_DOWNLOADS[url] = msg
+            if not isinstance(exc, urllib.error.HTTPError):
+                # Other files were never tried: say why, without naming this one.
+                _NETWORK_DOWN = f"zoo server unreachable: {reason}"
+            raise DownloadError(msg) from exc
+        digest = h.hexdigest()
+        if expected_prefix and not digest.startswith(expected_prefix):
+            raise CodecError(
+                f"downloaded {dest.name} has sha256 {digest[:16]}..., expected a hash "
+                f"starting {expected_prefix}: file discarded (corrupt transfer or wrong "
+                "server)"
+            )
+        os.replace(tmp, dest)
+        remember_sha256(dest, digest)
+        return dest
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def rich_progress_download(url: str, dest: Path, expected_prefix: str | None) -> Path:
@@ -381,27 +398,48 @@ def rich_progress_download(url: str, dest: Path, expected_prefix: str | None) ->
 
 
 def _torch_load(path: Path) -> Any:
+    """``torch.load`` with ``weights_only=True``; a file it cannot read is reported as what
+    it is (not a checkpoint, or a damaged one), never with torch's own long message."""
     import pickle
 
     import torch
 
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CodecError(f"weights file not found: {path}") from None
     except pickle.UnpicklingError as exc:
-        text = str(exc)
-        if "Unsupported global" in text:
+        if "Unsupported global" in str(exc) and _looks_like_checkpoint(path):
             raise CodecError(
                 f"cannot load weights file {path}: it holds Python objects other than tensors "
                 "and plain data (codeccmp loads checkpoints with weights_only=True for safety)"
             ) from None
-        raise CodecError(f"cannot read weights file {path}: corrupt ({_short(exc)})") from None
-    except FileNotFoundError:
-        raise CodecError(f"weights file not found: {path}") from None
-    except Exception as exc:  # torch raises many types for damaged files
-        raise CodecError(
-            f"cannot read weights file {path}: corrupt or not a PyTorch checkpoint "
-            f"({_short(exc)})"
-        ) from None
+        raise CodecError(_not_a_checkpoint(path)) from None
+    except Exception:  # torch raises many types for damaged files
+        raise CodecError(_not_a_checkpoint(path)) from None
+
+
+#: How a file saved by ``torch.save`` starts: a zip archive (since PyTorch 1.6), or the
+#: legacy format's pickle (protocol 2 opcode).
+_CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _looks_like_checkpoint(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return any(head.startswith(m) for m in _CHECKPOINT_MAGIC)
+
+
+def _not_a_checkpoint(path: Path) -> str:
+    """One line saying why ``path`` cannot be loaded, in the user's terms."""
+    if not _looks_like_checkpoint(path):
+        return (f"weights file {path} is not a checkpoint: not a file written by torch.save "
+                "(check the path)")
+    return (f"weights file {path} is not a readable checkpoint: truncated or corrupt "
+            "(an interrupted download or copy?)")
 
 
 def _short(exc: BaseException) -> str:

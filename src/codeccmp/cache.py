@@ -20,16 +20,24 @@ change a learned codec's output (weights files by content, device), the paramete
 and for results the measurement settings. Change any of these and the entry is simply not
 found.
 
+The codec part of a key includes the source of the code that defines the codec (the files
+of its class and base classes outside codeccmp's core, which for a ``--plugin`` file is that
+file): an edited plugin is a different codec, and its results are recomputed.
+
 Writes are atomic (a temporary file in the same directory, then ``os.replace``): a reader sees a
 whole entry or none, an interrupted run leaves no half entry, and two processes writing the
 same key write the same content, so the last rename wins and nothing needs a lock. Every
-entry carries its key and a checksum of its payload; an entry that fails to parse or verify
-(truncated, corrupted, from another version) counts as a miss and is recomputed and
-overwritten.
+entry carries its key and a checksum over the whole record (header and payload); an entry
+that fails to parse or verify (truncated, corrupted, edited by hand, from another version,
+a result missing a field) counts as a miss and is recomputed and overwritten.
+
+The cache is kept under a size limit (:mod:`codeccmp.cachedir`: ``codeccmp cache info``,
+``clear``, ``trim``); a hit refreshes its entry's time, so the least recently used go first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -45,7 +53,8 @@ from codeccmp.codec import Codec, Encoded, Param, RunSettings, WrappedCodec
 from codeccmp.fileio import file_sha256
 
 #: Bump when the entry format or the meaning of a key changes; old entries are then ignored.
-CACHE_VERSION = 1
+#: 2: the checksum covers the whole record; codec keys include the codec's source.
+CACHE_VERSION = 2
 _MAGIC = b"CODECCMP-CACHE\x01"
 _LEN = struct.Struct(">I")
 #: Entries above this header size are not ours (guards against reading garbage lengths).
@@ -123,6 +132,7 @@ def codec_fingerprint(codec: Codec, settings: RunSettings, device: str) -> dict[
     }
     if codec.option_specs:  # every option's effective value: a changed default changes keys
         fp["options"] = {o.name: codec.option(o.name) for o in codec.option_specs}
+    fp["source"] = codec_source_digests(codec)
     token = getattr(codec, "cache_token", None)
     if callable(token):
         fp["token"] = token()
@@ -134,6 +144,31 @@ def codec_fingerprint(codec: Codec, settings: RunSettings, device: str) -> dict[
         if settings.extra:
             fp["extra"] = settings.extra
     return fp
+
+
+#: Modules whose classes are codeccmp's own plumbing, not a codec's code.
+_CORE_MODULES = frozenset({"codeccmp.codec", "codeccmp.cache", "builtins", "abc"})
+
+
+def codec_source_digests(codec: Codec) -> list[str]:
+    """sha256 of each source file defining ``codec``'s class and its base classes.
+
+    Covers a ``--plugin`` file (where its codec classes live) and any module a codec class
+    inherits from; an edited file gives a new key. Digests only, no paths or module
+    names: a plugin file's module name differs from process to process.
+    """
+    import sys
+
+    digests: list[str] = []
+    for cls in type(codec).__mro__:
+        if cls.__module__ in _CORE_MODULES:
+            continue
+        src = getattr(sys.modules.get(cls.__module__), "__file__", None)
+        if src:
+            d = file_digest(src)
+            if d not in digests:
+                digests.append(d)
+    return digests
 
 
 @dataclass
@@ -195,6 +230,9 @@ class ResultCache:
         entry = _parse(blob, key)
         if entry is None:
             self.stats.corrupt += 1
+            return None
+        with contextlib.suppress(OSError):  # a hit is a use: eviction goes by last use
+            os.utime(path)
         return entry
 
     def _write(self, kind: str, key: str, header: dict[str, Any], payload: bytes = b"") -> None:
@@ -243,12 +281,20 @@ class ResultCache:
         return make_key("result", parts)
 
     def get_result(self, key: str) -> dict[str, Any] | None:
+        """A stored result dict that passes the results-file checks, or ``None``."""
+        from codeccmp.results import validate_result
+
         entry = self._read("results", key)
-        if entry is None or not isinstance(entry[0].get("result"), dict):
+        if entry is None:
+            self.stats.result_misses += 1
+            return None
+        result = entry[0].get("result")
+        if validate_result(result) is not None:
+            self.stats.corrupt += 1
             self.stats.result_misses += 1
             return None
         self.stats.result_hits += 1
-        return entry[0]["result"]
+        return result
 
     def put_result(self, key: str, result: dict[str, Any]) -> None:
         self._write("results", key, {"result": result})
@@ -271,11 +317,19 @@ def _plain(obj: Any) -> Any:
         o, np.generic) else str(o)))
 
 
+def _record_sha256(head: Mapping[str, Any], payload: bytes) -> str:
+    """Checksum of a whole entry: its header (less this checksum) and its payload."""
+    h = hashlib.sha256(json.dumps({k: v for k, v in head.items() if k != "record_sha256"},
+                                  sort_keys=True, allow_nan=False).encode())
+    h.update(payload)
+    return h.hexdigest()
+
+
 def _serialise(key: str, header: dict[str, Any], payload: bytes) -> bytes:
     head = dict(header)
     head["key"] = key
     head["payload_len"] = len(payload)
-    head["payload_sha256"] = hashlib.sha256(payload).hexdigest()
+    head["record_sha256"] = _record_sha256(head, payload)
     hb = json.dumps(head, sort_keys=True, allow_nan=False).encode()
     return _MAGIC + _LEN.pack(len(hb)) + hb + payload
 
@@ -296,8 +350,12 @@ def _parse(blob: bytes, key: str) -> tuple[dict[str, Any], bytes] | None:
     if not isinstance(header, dict) or header.get("key") != key:
         return None
     payload = blob[start + hlen:]
-    if len(payload) != header.get("payload_len") or \
-            hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
+    if len(payload) != header.get("payload_len"):
+        return None
+    try:
+        if _record_sha256(header, payload) != header.get("record_sha256"):
+            return None
+    except (TypeError, ValueError):  # a header JSON cannot reproduce (NaN, odd types)
         return None
     return header, payload
 

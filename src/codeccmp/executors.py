@@ -54,7 +54,15 @@ _PRELOAD = ["numpy", "PIL.Image", "codeccmp.sweep_tasks", "codeccmp.metrics", "p
 # --------------------------------------------------------------------------- worker side
 
 def _init_worker(plugin_files: tuple[str, ...]) -> None:
-    """One thread per worker: the pool already uses every core."""
+    """One thread per worker: the pool already uses every core.
+
+    Workers ignore Ctrl-C: the terminal sends SIGINT to the whole process group, and a
+    worker's KeyboardInterrupt would come back as a traceback through its future. The
+    driver handles Ctrl-C alone and terminates the workers (see ``LocalExecutor.run``).
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
@@ -148,6 +156,10 @@ class LocalExecutor:
                     lane.join(0.2)  # short waits keep Ctrl-C responsive
         finally:
             stop.set()
+            # Interrupted (Ctrl-C, an error here): each lane ends its worker within one
+            # poll; wait for that, so no worker outlives the run or delays the exit.
+            for lane in lanes:
+                lane.join(5.0)
 
     def _lane(self, queue: list[Task], lock: threading.Lock, stop: threading.Event,
               report: DoneFn) -> None:
@@ -189,6 +201,8 @@ class LocalExecutor:
                 report(task, outcome)
         finally:
             if pool is not None:
+                if stop.is_set():
+                    _terminate(pool)
                 pool.shutdown(wait=not stop.is_set(), cancel_futures=True)
 
     def _pool(self, workers: int):  # noqa: ANN202 - ProcessPoolExecutor
@@ -206,6 +220,22 @@ class LocalExecutor:
 
 def _failed(task: Task, reason: str) -> TaskOutcome:
     return failed_outcome(task, reason)
+
+
+def _terminate(pool: Any) -> None:
+    """Stop a pool's worker processes now, mid-task (the run was interrupted).
+
+    ``ProcessPoolExecutor.shutdown`` only cancels tasks not yet started, and the
+    interpreter's exit waits for running ones; Python 3.14 has ``terminate_workers()``,
+    older ones only the private process table used here.
+    """
+    terminate = getattr(pool, "terminate_workers", None)
+    if callable(terminate):
+        terminate()
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.terminate()
 
 
 def _exit_code(pool: Any) -> str:

@@ -1,31 +1,78 @@
-"""Atomic writes: a reader never sees half a file, and an interrupted run leaves none."""
+"""Writing outputs: whole files only, following the umask, and all of a run's files or none.
+
+- :func:`atomic_write_bytes` writes a temporary file beside the target and renames it into
+  place, so a reader never sees half a file. The file gets the permissions any tool's
+  output gets (``0666`` less the umask), not ``mkstemp``'s private ``0600``.
+- :func:`check_output` checks, before any coding starts, that a target can be written: not
+  an existing file without ``--force``, not a directory, under a directory this process can
+  create files in. A target that cannot be written is a usage error (one line, exit 2),
+  never an internal error after minutes of work.
+- :class:`Outputs` makes a run's outputs one unit: every target is checked up front, every
+  write while it is active goes to a staging folder beside its target, and only when the
+  run finishes are the files moved into place together. An interrupted or failed run leaves
+  none of them (and no empty folders), so the same command can simply be run again.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import os
+import shutil
+import signal
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from codeccmp.errors import UsageError
 
+#: Prefix of the staging folders :class:`Outputs` creates beside its targets.
+STAGE_PREFIX = ".codeccmp-staging-"
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it: there is no getter before 3.13)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new output file gets: ``0666`` less the umask, as ``open()`` would give."""
+    return 0o666 & ~_umask()
+
+
+def _write_new(path: Path, data: bytes | memoryview) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp creates 0600; outputs are ordinary files that follow the umask.
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, p)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes | memoryview) -> Path:
+    """Write ``data`` to ``path`` whole; into the staging folder while :class:`Outputs` is
+    active and ``path`` is one of its targets. Returns ``path`` (the final location)."""
+    p = Path(path)
+    active = _ACTIVE.get()
+    staged = active.staged_path(p) if active is not None else None
+    _write_new(staged or p, data)
     return p
 
 
@@ -37,14 +84,207 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
-def check_writable(path: str | Path, force: bool) -> Path:
-    """Refuse to replace an existing file unless the user said ``--force``."""
+def _nearest_existing(p: Path) -> Path:
+    """``p`` or its closest ancestor that exists."""
+    p = Path(os.path.abspath(p))
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _check_dir_writable(target: Path, what: str) -> Path:
+    """The existing ancestor folder files for ``target`` will be created under, checked."""
+    base = _nearest_existing(target.parent)
+    if not base.is_dir():
+        raise UsageError(f"cannot write {what} {target}: {base} is not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {what} {target}: {base} is not writable")
+    return base
+
+
+def check_output(path: str | Path, force: bool, what: str = "") -> Path:
+    """Check that ``path`` can be written as a file; raise :class:`UsageError` if not.
+
+    Refuses to replace an existing file unless the user said ``--force``.
+    """
     p = Path(path)
+    label = what or "output"
+    if p.is_dir():
+        raise UsageError(f"{p} is a directory (expected a file for the {label})")
     if p.exists() and not force:
         raise UsageError(f"{p} exists; pass --force to overwrite it")
-    if p.exists() and p.is_dir():
-        raise UsageError(f"{p} is a directory")
+    _check_dir_writable(p, label)
     return p
+
+
+def check_writable(path: str | Path, force: bool) -> Path:
+    """Refuse to replace an existing file unless the user said ``--force`` (see
+    :func:`check_output`, which this is)."""
+    return check_output(path, force)
+
+
+def check_output_dir(path: str | Path, what: str = "") -> Path:
+    """Check that ``path`` is, or can be created as, a folder files can be written into."""
+    p = Path(path)
+    label = what or "output folder"
+    if p.exists() and not p.is_dir():
+        raise UsageError(f"{label} {p} exists and is not a directory")
+    if p.is_dir():
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise UsageError(f"cannot write into {label} {p}: not writable")
+        return p
+    _check_dir_writable(p / "x", label)
+    return p
+
+
+# --------------------------------------------------------------------------- Outputs
+
+_ACTIVE: contextvars.ContextVar[Outputs | None] = contextvars.ContextVar(
+    "codeccmp_outputs", default=None)
+
+
+class Outputs:
+    """The output files of one run, written all together or not at all.
+
+    ``add_file`` / ``add_dir`` check a target at once (raise :class:`UsageError`); inside
+    ``with outputs:`` every :func:`atomic_write_bytes` to a registered file, or to any file
+    under a registered folder, goes to a staging folder created beside the target (on the
+    same file system, so the final move is a rename). Leaving the block normally moves
+    every staged file into place; leaving it by an exception (a failure, Ctrl-C) deletes
+    the staging folders and nothing else. Ctrl-C is held off during the moves themselves.
+    """
+
+    def __init__(self, force: bool = False) -> None:
+        self.force = force
+        self.files: set[Path] = set()
+        self.dirs: list[Path] = []
+        self._stages: dict[Path, Path] = {}  # existing base folder -> its staging folder
+        self._lock = threading.Lock()
+        self._token: contextvars.Token | None = None
+
+    # -- registration (before any work) ---------------------------------------------------
+
+    def add_file(self, path: str | Path, what: str = "") -> Path:
+        p = Path(os.path.abspath(path))
+        check_output(p, self.force, what)
+        self.files.add(p)
+        return p
+
+    def add_dir(self, path: str | Path, what: str = "") -> Path:
+        """Every file written under ``path`` is an output (checked as it is written)."""
+        p = Path(os.path.abspath(path))
+        check_output_dir(p, what)
+        self.dirs.append(p)
+        return p
+
+    def _covers(self, p: Path) -> bool:
+        return p in self.files or any(d in p.parents for d in self.dirs)
+
+    def staged_path(self, path: Path) -> Path | None:
+        """Where a write to ``path`` goes while staging (``None``: not one of ours)."""
+        p = Path(os.path.abspath(path))
+        if not self._covers(p):
+            return None
+        if p.is_dir():
+            raise UsageError(f"{p} is a directory (expected a file)")
+        if p.exists() and not self.force and p not in self.files:
+            raise UsageError(f"{p} exists; pass --force to overwrite it")
+        base = _nearest_existing(p.parent)
+        with self._lock:
+            stage = self._stages.get(base)
+            if stage is None:
+                stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=base))
+                self._stages[base] = stage
+        return stage / p.relative_to(base)
+
+    # -- the transaction ------------------------------------------------------------------
+
+    def __enter__(self) -> Outputs:
+        self._token = _ACTIVE.set(self)
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if self._token is not None:
+            _ACTIVE.reset(self._token)
+            self._token = None
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+    def discard(self) -> None:
+        """Delete every staged file (the targets are untouched)."""
+        with self._lock:
+            stages, self._stages = list(self._stages.values()), {}
+        for stage in stages:
+            shutil.rmtree(stage, ignore_errors=True)
+
+    def commit(self) -> list[Path]:
+        """Move every staged file into place; on a failure, put everything back."""
+        moved: list[tuple[Path, Path | None]] = []  # (target, its old version kept aside)
+        made: list[Path] = []
+        with _sigint_held():
+            try:
+                for base, stage in list(self._stages.items()):
+                    backup = stage.with_name(stage.name + ".old")
+                    for staged in _files_under(stage):
+                        target = base / staged.relative_to(stage)
+                        made += _make_parents(target.parent)
+                        old = None
+                        if target.exists():
+                            old = backup / staged.relative_to(stage)
+                            old.parent.mkdir(parents=True, exist_ok=True)
+                            os.replace(target, old)
+                        os.replace(staged, target)
+                        moved.append((target, old))
+            except BaseException:
+                for target, old in reversed(moved):
+                    with contextlib.suppress(OSError):
+                        if old is not None:
+                            os.replace(old, target)
+                        else:
+                            target.unlink()
+                for d in reversed(made):
+                    with contextlib.suppress(OSError):
+                        d.rmdir()
+                raise
+            finally:
+                for stage in self._stages.values():
+                    shutil.rmtree(stage, ignore_errors=True)
+                    shutil.rmtree(stage.with_name(stage.name + ".old"), ignore_errors=True)
+                self._stages = {}
+        return [t for t, _ in moved]
+
+
+def _files_under(folder: Path) -> Iterator[Path]:
+    for root, _dirs, names in os.walk(folder):
+        for n in sorted(names):
+            yield Path(root) / n
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and missing parents; the ones created, outermost first."""
+    missing: list[Path] = []
+    p = folder
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir()
+    return list(reversed(missing))
+
+
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold Ctrl-C off for the few renames of a commit (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 _SHA256_MEMO: dict[tuple[str, int, int], str] = {}

@@ -89,6 +89,41 @@ def _to_8bit(img: Image.Image, notes: list[str]) -> Image.Image:
     return img.convert("RGB")
 
 
+_RAW16 = {"RGB;16B": "RGB;16L", "RGBA;16B": "RGBA;16L"}
+
+
+def _raw16(tile: tuple) -> bool:
+    """A tile (codec, extents, offset, rawmode) decoding 16-bit RGB(A) samples."""
+    args = tile[3] if len(tile) > 3 else None
+    return isinstance(args, str) and args in _RAW16
+
+
+def _is_16bit_rgb(img: Image.Image) -> bool:
+    return any(_raw16(t) for t in getattr(img, "tile", None) or ())
+
+
+def _png_16bit_low_bytes(path: Path, img: Image.Image) -> np.ndarray | None:
+    """The low bytes of a 16-bit RGB(A) PNG's samples (uint8, H×W×C); else None.
+
+    Pillow has no 16-bit RGB mode: it decodes such a PNG to 8 bits by keeping each
+    sample's high byte. Decoding the same stream a second time with the little-endian
+    unpacker yields the low bytes instead (the PNG filtering is identical: both read 48
+    or 64 bits per pixel), so Pillow's own decoder gives the whole samples, fast, without
+    a second PNG library. Called before ``img.load()``.
+    """
+    tiles = getattr(img, "tile", None) or []
+    if img.format != "PNG" or len(tiles) != 1 or tiles[0][0] != "zip" \
+            or not _raw16(tiles[0]):
+        return None
+    with Image.open(path) as low:
+        # A plain tuple before Pillow 11, a named one since: rebuild it either way.
+        t = low.tile[0]
+        fields = (*t[:3], _RAW16[t[3]], *t[4:])
+        low.tile = [fields if type(t) is tuple else type(t)(*fields)]
+        low.load()
+        return np.asarray(low, dtype=np.uint8)
+
+
 def load_image(path: str | Path) -> SourceImage:
     """Open and validate ``path``; raise :class:`UsageError` with one clear line otherwise."""
     p = Path(path)
@@ -104,9 +139,7 @@ def load_image(path: str | Path) -> SourceImage:
             img = Image.open(p)
             fmt = img.format or ""
             src_mode = img.mode
-            # 16-bit-per-channel RGB PNGs open as "RGB" after Pillow's own reduction.
-            if img.info.get("bitdepth", 8) == 16 or getattr(img, "bits", 8) == 16:
-                notes.append("16-bit image reduced to 8 bits")
+            low = _png_16bit_low_bytes(p, img)
             img.load()
     except UnidentifiedImageError:
         raise UsageError(f"not an image (or an unsupported format): {p}") from None
@@ -116,6 +149,17 @@ def load_image(path: str | Path) -> SourceImage:
         raise UsageError(f"image too large: {p}: {exc}") from None
     if getattr(img, "n_frames", 1) > 1:
         notes.append("multi-frame file: first frame used")
+    if low is not None:
+        deep = (np.asarray(img, dtype=np.uint16) << 8) | low
+        # Rounded like 16-bit gray (v / 257 onto 0..255), not Pillow's truncation (v >> 8).
+        img = Image.fromarray(np.clip(np.rint(deep[..., :3] / 257.0), 0, 255).astype(np.uint8),
+                              "RGB")
+        notes.append("16-bit image reduced to 8 bits")
+        if deep.shape[2] == 4:
+            notes.append("alpha channel dropped")
+    elif _is_16bit_rgb(img):  # a layout _png_16bit_rgb cannot read (interlaced, say)
+        notes.append("16-bit image reduced to 8 bits (truncated: its layout could not be "
+                     "read at 16 bits)")
     img = _to_8bit(img, notes)
     pixels = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
     h, w = pixels.shape[:2]

@@ -39,9 +39,15 @@ def get_plugin_manager(plugin_files: Iterable[str | Path] = ()) -> pluggy.Plugin
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    seen: dict[Path, str] = {}
     for f in plugin_files:
+        resolved = Path(f).resolve()
+        if resolved in seen:
+            same = "" if str(f) == seen[resolved] else f" (as {seen[resolved]})"
+            raise UsageError(f"--plugin {f} given twice{same}: give each plugin file once")
+        seen[resolved] = str(f)
         module = _load_file(Path(f))
-        pm.register(module, name=f"file:{Path(f).resolve()}")
+        pm.register(module, name=f"file:{resolved}")
     return pm
 
 

@@ -37,5 +37,8 @@ def load_images_for_report(cmp: Comparison, base: Path
         if not p.is_file():
             notes.append(f"reconstruction of {r.codec} not found at {p}")
             continue
-        recons[r.codec] = load_image(p).pixels
+        try:
+            recons[r.codec] = load_image(p).pixels
+        except UsageError as exc:  # a damaged file: the report is still written, without it
+            notes.append(f"reconstruction of {r.codec}: {exc}")
     return original, recons, notes

@@ -107,29 +107,128 @@ class Comparison:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Comparison:
-        try:
-            return cls(
-                image=d["image"], target_bpp=float(d["target_bpp"]),
-                tolerance=float(d.get("tolerance", 0.1)),
-                results=[CodecResult.from_dict(r) for r in d["results"]],
-                settings=d.get("settings", {}), rois=d.get("rois", []),
-                environment=d.get("environment", {}), created=d.get("created", ""),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UsageError(f"not a codeccmp results file (missing or bad {exc})") from None
+        problem = validate_comparison(d)
+        if problem:
+            raise UsageError(f"not a codeccmp results file: {problem}")
+        return cls(
+            image=d["image"], target_bpp=float(d["target_bpp"]),
+            tolerance=float(d.get("tolerance", 0.1)),
+            results=[CodecResult.from_dict(r) for r in d["results"]],
+            settings=d.get("settings", {}), rois=d.get("rois", []),
+            environment=d.get("environment", {}), created=d.get("created", ""),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Comparison:
         p = Path(path)
+        if p.is_dir():
+            raise UsageError(f"{p} is a directory; expected the results JSON that compare "
+                             "wrote (--json FILE, or results.json inside --report)")
         try:
             data = json.loads(p.read_text())
         except FileNotFoundError:
             raise UsageError(f"results file not found: {p}") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UsageError(f"{p} is not valid JSON: {exc}") from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {p}: {exc.strerror or exc}") from None
         if not isinstance(data, dict):
-            raise UsageError(f"{p} is not a codeccmp results file")
-        return cls.from_dict(data)
+            raise UsageError(f"{p} is not a codeccmp results file (not a JSON object)")
+        schema = data.get("schema")
+        if isinstance(schema, str) and schema.startswith("codeccmp-sweep/"):
+            raise UsageError(f"{p} is a sweep's JSON; `codeccmp report` reads the results of "
+                             "`codeccmp compare` (its --json, or results.json in --report)")
+        if schema is not None and schema != SCHEMA:
+            raise UsageError(f"{p} has schema {schema!r}; this codeccmp reads {SCHEMA}")
+        try:
+            return cls.from_dict(data)
+        except UsageError as exc:
+            raise UsageError(f"{p}: {exc}") from None
+
+
+_NUMBER = (int, float)
+#: The JSON type each saved field must have (None is allowed for every optional one).
+_RESULT_TYPES: dict[str, tuple[type, ...]] = {
+    "codec": (str,), "family": (str,), "status": (str,), "reason": (str,),
+    "param": _NUMBER, "param_name": (str,), "target_bpp": _NUMBER, "bpp": _NUMBER,
+    "nbytes": (int,), "deviation": _NUMBER, "within_tolerance": (bool,), "psnr": _NUMBER,
+    "ms_ssim": _NUMBER, "ms_ssim_db": _NUMBER, "ssim": _NUMBER, "encode_s": _NUMBER,
+    "decode_s": _NUMBER, "search_s": _NUMBER, "device": (str,), "library": (dict,),
+    "settings": (dict,), "trials": (list,), "notes": (list,), "rois": (list,),
+    "stripes": (dict,), "outputs": (dict,), "extension": (str,),
+}
+_TOP_TYPES: dict[str, tuple[type, ...]] = {
+    "image": (dict,), "target_bpp": _NUMBER, "tolerance": _NUMBER, "results": (list,),
+    "settings": (dict,), "rois": (list,), "environment": (dict,), "created": (str,),
+}
+_TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               dict: "an object", list: "a list"}
+
+
+def _type_problem(where: str, value: Any, types: tuple[type, ...]) -> str | None:
+    # bool is an int in Python but not a number in a results file.
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if ok:
+        return None
+    want = " or ".join(dict.fromkeys(_TYPE_WORDS[t] for t in types))
+    got = "null" if value is None else _TYPE_WORDS.get(type(value), type(value).__name__)
+    return f"{where} is {got}, expected {want}"
+
+
+def validate_result(r: Any, where: str = "result") -> str | None:
+    """What is wrong with one saved :class:`CodecResult` dict; ``None`` when it is sound."""
+    if not isinstance(r, dict):
+        return f"{where} is not an object"
+    for name in ("codec", "family", "status"):
+        if name not in r:
+            return f"{where} has no {name!r}"
+    if r["status"] not in ("ok", "skipped", "failed"):
+        return f"{where}.status is {r['status']!r}, expected ok, skipped or failed"
+    for name, types in _RESULT_TYPES.items():
+        if r.get(name) is not None:
+            problem = _type_problem(f"{where}.{name}", r[name], types)
+            if problem:
+                return problem
+    if r["status"] == "ok":
+        for name in ("bpp", "nbytes"):
+            if r.get(name) is None:
+                return f"{where} is ok but has no {name!r}"
+    for name in ("rois", "trials"):
+        if any(not isinstance(e, dict) for e in r.get(name) or []):
+            return f"{where}.{name} holds something other than objects"
+    if any(not isinstance(e, str) for e in r.get("notes") or []):
+        return f"{where}.notes holds something other than strings"
+    if any(not isinstance(v, str) for v in (r.get("outputs") or {}).values()):
+        return f"{where}.outputs holds something other than paths"
+    return None
+
+
+def validate_comparison(d: Any) -> str | None:
+    """What is wrong with a results file's data, in one phrase; ``None`` when it is sound.
+
+    Checked field by field so that a hand-edited or foreign file fails here with a line
+    naming the field, not later in the middle of rendering.
+    """
+    if not isinstance(d, dict):
+        return "not a JSON object"
+    for name in ("image", "target_bpp", "results"):
+        if name not in d:
+            return f"missing field {name!r}"
+    for name, types in _TOP_TYPES.items():
+        if name in d and (name in ("image", "target_bpp", "results") or d[name] is not None):
+            problem = _type_problem(name, d[name], types)
+            if problem:
+                return problem
+    for name in ("path", "sha256"):
+        if d["image"].get(name) is not None and not isinstance(d["image"][name], str):
+            return f"image.{name} is not a string"
+    for i, r in enumerate(d["results"]):
+        problem = validate_result(r, f"results[{i}]")
+        if problem:
+            return problem
+    if any(not isinstance(e, dict) for e in d.get("rois") or []):
+        return "rois holds something other than objects"
+    return None
 
 
 def environment() -> dict[str, Any]:

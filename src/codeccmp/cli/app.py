@@ -41,7 +41,8 @@ def _root(
 
 
 # Built-in command modules; each registers itself on ``app`` when imported.
-_BUILTIN_COMMANDS = ("compare", "codecs", "measure", "references", "report", "sweep")
+_BUILTIN_COMMANDS = ("compare", "codecs", "measure", "references", "report", "sweep",
+                     "cache")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -84,7 +85,63 @@ def main(argv: list[str] | None = None, *, own_process: bool = True) -> None:
     sys.exit(rv)
 
 
+_INTERRUPT = {"reported": False}
+
+
+def interrupted(message: str) -> typer.Exit:
+    """For a command whose Ctrl-C leaves something to say (``train`` saves a checkpoint):
+    print this line instead of the generic one; raise the Exit returned."""
+    typer.echo(f"error: {message}", err=True)
+    _INTERRUPT["reported"] = True
+    return typer.Exit(130)
+
+
+def _interrupted() -> None:
+    """Ctrl-C: one line, exit 130. Outputs are staged until a run ends, so none were
+    written and the same command can be run again as is."""
+    if not _INTERRUPT["reported"]:
+        typer.echo("error: interrupted; no output written", err=True)
+    sys.exit(130)
+
+
+class _sigint_seen:
+    """Note whether Ctrl-C arrived: typer turns the KeyboardInterrupt into a plain return
+    value of 130, indistinguishable from a command returning 130."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.saved = None
+
+    def _handler(self, signum: int, frame: object) -> None:
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _sigint_seen:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.saved = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.saved is not None:
+            signal.signal(signal.SIGINT, self.saved)
+
+
 def _run(argv: list[str] | None) -> int:
+    _INTERRUPT["reported"] = False
+    with _sigint_seen() as sigint:
+        rv = _run_app(argv)
+    if sigint.seen:
+        _interrupted()
+    return rv
+
+
+def _run_app(argv: list[str] | None) -> int:
     try:
         rv = app(args=argv, standalone_mode=False)
     except UsageError as exc:
@@ -101,10 +158,11 @@ def _run(argv: list[str] | None) -> int:
         typer.echo("error: aborted", err=True)
         sys.exit(130)
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _interrupted()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        typer.echo("error: interrupted", err=True)
-        sys.exit(130)
+        _interrupted()
     except Exception as exc:  # a bug of ours: still one line, the traceback on request
         if os.environ.get("CODECCMP_DEBUG"):
             raise

@@ -31,18 +31,26 @@ def codecs_command(
     settings = run_settings("auto", None, weights_dir, offline)
     rows = []
     for codec in registry.all():
+        weights = None
         try:
             codec.configure(settings)
             reason = codec.availability()
             lib = ", ".join(f"{k} {v}" for k, v in codec.library().items() if k != "pillow")
             space = codec.param_space.describe()
+            status = getattr(codec, "weights_status", None)
+            if callable(status):
+                weights = status()
         except Exception as exc:  # a broken plugin shows up as unusable, not as a crash
             reason, lib, space = f"{type(exc).__name__}: {exc}", "", ""
+        usable = "yes" if reason is None else reason
+        if reason is None and weights and weights.startswith("not on disk"):
+            # Usable only once its weights are downloaded: say so here, as a run would.
+            usable = "after a download"
         rows.append({"codec": codec.name, "family": codec.family, "parameter": space,
                      "options": [{"key": o.name, "values": o.describe(),
                                   "default": o.format(o.default), "help": o.help}
                                  for o in codec.option_specs],
-                     "library": lib, "usable": "yes" if reason is None else reason,
+                     "library": lib, "usable": usable, "weights": weights,
                      "plugin": registry.plugin_of(codec.name),
                      "description": codec.description})
     if json_out:

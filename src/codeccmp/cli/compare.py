@@ -53,7 +53,7 @@ def compare_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> int:
     """Code IMAGE with every codec at the bitrate closest to --bpp and compare the results."""
-    from codeccmp.cli.options import parse_codec_list, run_settings
+    from codeccmp.cli.options import check_weights_codecs, parse_codec_list, run_settings
     from codeccmp.compare import CompareOptions, compare_image, select_codecs, validate_bpp
     from codeccmp.images import load_image
     from codeccmp.plugins import load_registry
@@ -65,26 +65,13 @@ def compare_command(
     settings = run_settings(device, weights, weights_dir, offline)
     registry = load_registry(plugin or [])
     selected = select_codecs(registry, names)  # unknown names fail here, before any work
-    if json_path is not None:
-        _check_target(json_path, force)
-    if out is not None:
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--out {out} exists and is not a directory")
-        for c in selected:
-            for name in (f"{c.name}.png", f"{c.name}.{c.extension}"):
-                _check_target(out / name, force)
+    check_weights_codecs(settings.weights, selected, registry)
     rois = parse_rois(roi)
     if roi_count < 1:
         raise UsageError(f"--roi-count must be at least 1, got {roi_count}")
+    outputs = _plan_outputs(selected, force, json_path, out, report, montage, rois)
     if montage is None and out is not None and rois is not None:
         montage = out / "montage.png"
-    targets = [montage] if montage else []
-    if report is not None:
-        targets += [report / "report.md", report / "results.json", report / "montage.png"]
-        targets += [report / "recon" / f"{c.name}.{ext}" for c in selected
-                    for ext in ("png", c.extension)]
-    for target in targets:
-        _check_target(target, force)
     if html is not None:
         from codeccmp.render.html import check_html_target
 
@@ -104,42 +91,69 @@ def compare_command(
     _render(result, src.notes, explicit=names is not None)
     from codeccmp.fileio import atomic_write_text
 
-    if out is not None:
-        _save_outputs(result, out)
-    if report is not None:
-        _save_outputs(result, report / "recon", relative_to=report)
-        from codeccmp.render.report import write_report
+    written: list[str] = []
+    with outputs:  # every file staged, then moved into place together (or none of them)
+        if out is not None:
+            _save_outputs(result, out)
+        if report is not None:
+            _save_outputs(result, report / "recon", relative_to=report)
+            from codeccmp.render.report import write_report
 
-        atomic_write_text(report / "results.json", result.to_json())
-        path = write_report(result, report, src.pixels,
-                            {r.codec: r.reconstruction for r in result.results
-                             if r.ok and r.reconstruction is not None})
-        typer.echo(f"report: {path}", err=True)
-    if montage is not None and result.rois:
-        from codeccmp.render.report import write_montage
+            atomic_write_text(report / "results.json", result.to_json())
+            path = write_report(result, report, src.pixels,
+                                {r.codec: r.reconstruction for r in result.results
+                                 if r.ok and r.reconstruction is not None})
+            written.append(f"report: {path}")
+        if montage is not None and result.rois:
+            from codeccmp.render.report import write_montage
 
-        write_montage(result, src.pixels, {r.codec: r.reconstruction for r in result.results
-                                           if r.ok and r.reconstruction is not None}, montage)
-        typer.echo(f"montage: {montage}", err=True)
-    if json_path is not None:
-        atomic_write_text(json_path, result.to_json())
-    if html is not None:
-        from codeccmp.render.html import write_html
+            write_montage(result, src.pixels, {r.codec: r.reconstruction
+                                               for r in result.results
+                                               if r.ok and r.reconstruction is not None},
+                          montage)
+            written.append(f"montage: {montage}")
+        if json_path is not None:
+            atomic_write_text(json_path, result.to_json())
+        if html is not None:  # last: its folder is renamed into place as it is written
+            from codeccmp.render.html import write_html
 
-        page = write_html(result, html, src.pixels, {r.codec: r.reconstruction
-                                                     for r in result.results
-                                                     if r.ok and r.reconstruction is not None},
-                          force=force)
-        typer.echo(f"html: {page}", err=True)
+            page = write_html(result, html, src.pixels,
+                              {r.codec: r.reconstruction for r in result.results
+                               if r.ok and r.reconstruction is not None}, force=force)
+            written.append(f"html: {page}")
+    for line in written:
+        typer.echo(line, err=True)
     if names is not None:
         return 0 if all(r.ok for r in result.results) else 1
     return 1 if any(r.status == "failed" for r in result.results) else 0
 
 
-def _check_target(path: Path, force: bool) -> None:
-    from codeccmp.fileio import check_writable
+def _plan_outputs(selected, force: bool, json_path: Path | None, out: Path | None,  # noqa: ANN001
+                  report: Path | None, montage: Path | None, rois):  # noqa: ANN001, ANN202
+    """Every file compare may write, checked now (before any coding): an
+    :class:`~codeccmp.fileio.Outputs` that writes them together at the end."""
+    from codeccmp.fileio import Outputs
 
-    check_writable(path, force)
+    outputs = Outputs(force)
+    if json_path is not None:
+        outputs.add_file(json_path, "--json")
+    if out is not None:
+        outputs.add_dir(out, "--out")
+        for c in selected:
+            for name in (f"{c.name}.png", f"{c.name}.{c.extension}"):
+                outputs.add_file(out / name, "--out")
+        if montage is None and rois is not None:
+            outputs.add_file(out / "montage.png", "--out")
+    if montage is not None:
+        outputs.add_file(montage, "--montage")
+    if report is not None:
+        outputs.add_dir(report, "--report")
+        for name in ("report.md", "results.json", "montage.png"):
+            outputs.add_file(report / name, "--report")
+        for c in selected:
+            for ext in ("png", c.extension):
+                outputs.add_file(report / "recon" / f"{c.name}.{ext}", "--report")
+    return outputs
 
 
 def _render(result, notes: list[str], explicit: bool) -> None:  # noqa: ANN001 - Comparison
@@ -160,7 +174,6 @@ def _save_outputs(result, out: Path, relative_to: Path | None = None) -> None:  
     from codeccmp.fileio import atomic_write_bytes
     from codeccmp.images import save_png
 
-    out.mkdir(parents=True, exist_ok=True)
     for r in result.results:
         if r.ok and r.reconstruction is not None and r.bitstream is not None:
             png, bits = out / f"{r.codec}.png", out / f"{r.codec}.{r.extension}"

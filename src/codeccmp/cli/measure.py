@@ -24,14 +24,14 @@ def measure_command(
     """PSNR, SSIM, MS-SSIM and per-ROI directional error of DECODED against ORIGINAL."""
     from codeccmp.analysis import resolve_rois, roi_figures
     from codeccmp.cli.compare import parse_rois
-    from codeccmp.fileio import atomic_write_json, check_writable
+    from codeccmp.fileio import atomic_write_json, check_output
     from codeccmp.images import load_image, to_gray
     from codeccmp.metrics import ms_ssim, ms_ssim_db, psnr, ssim
     from codeccmp.results import _json_safe, environment
     from codeccmp.stripes import directional_error
 
     if json_path is not None:
-        check_writable(json_path, force)
+        check_output(json_path, force, "--json")
     a, b = load_image(original), load_image(decoded)
     if (a.width, a.height) != (b.width, b.height):
         raise UsageError(f"sizes differ: {original} is {a.width}×{a.height}, "

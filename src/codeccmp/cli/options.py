@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from codeccmp.codec import RunSettings
 from codeccmp.codecspec import split_specs
 from codeccmp.errors import UsageError
+
+if TYPE_CHECKING:
+    from codeccmp.codec import Codec
+    from codeccmp.plugins import CodecRegistry
 
 # Options shared by the commands that run codecs: one definition, one help text.
 CodecsOpt = Annotated[str | None, typer.Option(
@@ -70,3 +75,23 @@ def run_settings(device: str, weights: list[str] | None, weights_dir: Path | Non
     offline = offline or os.environ.get("CODECCMP_OFFLINE", "") not in ("", "0")
     return RunSettings(device=parse_device(device), weights=parse_weights(weights),
                        weights_dir=str(wdir) if wdir else None, offline=offline)
+
+
+def check_weights_codecs(weights: dict[str, str], selected: Sequence[Codec],
+                         registry: CodecRegistry) -> None:
+    """Every ``--weights`` entry must name a learned codec being run: a typo or a standard
+    codec would otherwise be ignored silently, and the run use other weights."""
+    if not weights:
+        return
+    learned = sorted(c.name for c in registry.all() if c.family == "learned")
+    running = {c.name.lower() for c in selected if c.family == "learned"}
+    for key in weights:
+        name = key.partition(":")[0].strip().lower()
+        if name in running:
+            continue
+        if name in {n.lower() for n in learned}:
+            raise UsageError(f"--weights {key}: {name} is not among the codecs run here "
+                             "(add it to --codecs)")
+        known = ", ".join(learned) if learned else "none installed"
+        raise UsageError(f"--weights {key}: {name!r} is not a learned codec; known learned "
+                         f"codecs: {known}")

@@ -26,7 +26,7 @@ def report_command(
     With --html, the HTML folder instead; a sweep's JSON makes the sweep's HTML page.
     """
     from codeccmp.errors import UsageError
-    from codeccmp.fileio import check_writable
+    from codeccmp.fileio import Outputs
     from codeccmp.rebuild import load_images_for_report
     from codeccmp.render.html import check_html_target
     from codeccmp.render.html.sweep import is_sweep, write_sweep_html
@@ -44,23 +44,28 @@ def report_command(
     cmp = Comparison.load(results)
     out_dir = out or results.parent
     markdown = html is None or out is not None
+    outputs = Outputs(force)  # checked now; written together, so a failure leaves nothing
     if markdown:
-        check_writable(out_dir / "report.md", force)
+        outputs.add_dir(out_dir, "--out")
+        outputs.add_file(out_dir / "report.md", "--out")
         if cmp.rois:
-            check_writable(out_dir / "montage.png", force)
+            outputs.add_file(out_dir / "montage.png", "--out")
     if html is not None:
         check_html_target(html, force)
     original, recons, notes = load_images_for_report(cmp, results.parent)
     for n in notes:
         typer.echo(f"warning: {n}", err=True)
-    if markdown:
-        path = write_report(cmp, out_dir, original, recons, notes)
-        typer.echo(f"report: {path}", err=True)
-    if html is not None:
-        from codeccmp.render.html import write_html
+    written = []
+    with outputs:
+        if markdown:
+            written.append(f"report: {write_report(cmp, out_dir, original, recons, notes)}")
+        if html is not None:  # last: its folder is renamed into place as it is written
+            from codeccmp.render.html import write_html
 
-        page = write_html(cmp, html, original, recons, notes, force=force)
-        typer.echo(f"html: {page}", err=True)
+            page = write_html(cmp, html, original, recons, notes, force=force)
+            written.append(f"html: {page}")
+    for line in written:
+        typer.echo(line, err=True)
 
 
 def _read_json(path: Path):  # noqa: ANN202 - any JSON value
@@ -68,6 +73,8 @@ def _read_json(path: Path):  # noqa: ANN202 - any JSON value
 
     from codeccmp.errors import UsageError
 
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory: give the results JSON file inside it")
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:

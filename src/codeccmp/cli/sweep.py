@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -97,9 +98,9 @@ def sweep_command(
 ) -> int:
     """Run the comparison at every --bpp target, on IMAGE or every image in a folder."""
     from codeccmp.cli.compare import parse_rois
-    from codeccmp.cli.options import parse_codec_list, run_settings
+    from codeccmp.cli.options import check_weights_codecs, parse_codec_list, run_settings
     from codeccmp.compare import select_codecs
-    from codeccmp.fileio import check_writable
+    from codeccmp.fileio import Outputs
     from codeccmp.images import load_image
     from codeccmp.plugins import load_registry
     from codeccmp.references import DATASET_CHECKS, resolve
@@ -122,6 +123,9 @@ def sweep_command(
         raise UsageError(f"--executor must be local or ray, got {executor!r}")
     if ray_address is not None and executor != "ray":
         raise UsageError("--ray-address needs --executor ray")
+    from codeccmp.cachedir import max_size
+
+    max_size()  # a bad CODECCMP_CACHE_MAX_SIZE fails now, not after the sweep
     if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
         raise UsageError(f"--cache-dir {cache_dir} exists and is not a directory")
     rois = parse_rois(roi)
@@ -131,6 +135,7 @@ def sweep_command(
     settings = run_settings(device, weights, weights_dir, offline)
     registry = load_registry(plugin or [])
     selected = select_codecs(registry, names)  # unknown names fail here, before any work
+    check_weights_codecs(settings.weights, selected, registry)
     selected_names = [c.name for c in selected]
     if reference_dataset_check not in DATASET_CHECKS:
         raise UsageError("--reference-dataset-check must be on or off, got "
@@ -144,15 +149,16 @@ def sweep_command(
                                             for r in refs])
     if anchor is None and DEFAULT_ANCHOR in selected_names:
         anchor = DEFAULT_ANCHOR
-    for path in (json_path, csv_path):
+    outputs = Outputs(force)  # checked now, written together at the end (or not at all)
+    for path, opt in ((json_path, "--json"), (csv_path, "--csv")):
         if path is not None:
-            check_writable(path, force)
+            outputs.add_file(path, opt)
     if compressai_json is not None:
         check_export_dir(compressai_json, selected_names, force)
     if plot is not None:
         if plot.suffix.lower() not in PLOT_SUFFIXES:
             raise UsageError(f"--plot must end in {', '.join(PLOT_SUFFIXES)}, got {plot.name}")
-        check_writable(plot, force)
+        outputs.add_file(plot, "--plot")
     files = collect_images(image)
     sources = [load_image(f) for f in files]
     options = SweepOptions(
@@ -166,18 +172,24 @@ def sweep_command(
     with _Progress(quiet) as bar:
         result = run_sweep(sources, registry, options, progress=bar.update if bar else None,
                            on_start=bar.start if bar else None)
+    from codeccmp.cache import default_cache_dir
+    from codeccmp.cachedir import max_size, trim
 
-    _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes])
-    if json_path is not None:
-        result.write_json(json_path)
-    if csv_path is not None:
-        result.write_csv(csv_path)
-    if compressai_json is not None:
-        write_compressai(result, compressai_json)
-    if plot is not None:
-        from codeccmp.render.plots import plot_sweep
+    trim(cache_dir or default_cache_dir(), max_size())  # the cache's size limit
 
-        plot_sweep(result, plot)
+    _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes],
+            explicit=names is not None)
+    with outputs:
+        if json_path is not None:
+            result.write_json(json_path)
+        if csv_path is not None:
+            result.write_csv(csv_path)
+        if plot is not None:
+            from codeccmp.render.plots import plot_sweep
+
+            plot_sweep(result, plot)
+        if compressai_json is not None:  # last: its folder is renamed into place as written
+            write_compressai(result, compressai_json)
     failed = any(p.result.status == "failed" for p in result.points)
     if names is not None:
         return 0 if all(p.result.ok for p in result.points) else 1
@@ -187,8 +199,10 @@ def sweep_command(
 # --------------------------------------------------------------------------- rendering
 
 
-def averaged_table(result: SweepResult) -> Table:
-    """One row per point of each codec's curve: averaged over images for a folder."""
+def averaged_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
+    """One row per point of each codec's curve: averaged over images for a folder.
+
+    ``hide``: codecs left out (those that produced no point, said in one note instead)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -212,6 +226,8 @@ def averaged_table(result: SweepResult) -> Table:
         t.add_column("images", justify="right")
     last = None
     for a in result.averaged:
+        if a.codec in hide:
+            continue
         name = Text(a.codec if a.codec != last else "")
         if a.family == "learned":
             name.stylize("magenta")
@@ -233,7 +249,7 @@ def averaged_table(result: SweepResult) -> Table:
     return t
 
 
-def bd_table(result: SweepResult) -> Table:
+def bd_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
     """BD-rate and BD-quality against the anchor, on the (averaged) curves."""
     from rich.table import Table
 
@@ -255,6 +271,8 @@ def bd_table(result: SweepResult) -> Table:
     psnr, msssim = result.bd.get("psnr", {}), result.bd.get("ms_ssim_db", {})
     labels = {r["name"]: r["label"] for r in result.references}
     for codec in psnr:
+        if codec in hide:
+            continue
         p, m = psnr[codec], msssim.get(codec, {})
         row = [labels.get(codec, codec), _pct(p.get("bd_rate_percent")),
                _num(p.get("bd_quality"), "+.2f"), _pct(m.get("bd_rate_percent")),
@@ -280,8 +298,21 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{v:+.1f}%"
 
 
-def _render(result: SweepResult, notes: list[str]) -> None:
+def unusable_codecs(result: SweepResult) -> dict[str, str]:
+    """Codecs skipped at every point (not usable here), with their first reason."""
+    out: dict[str, str] = {}
+    for c in result.codecs:
+        pts = [p.result for p in result.points if p.result.codec == c["name"]]
+        if pts and all(r.status == "skipped" for r in pts):
+            out[c["name"]] = pts[0].reason or ""
+    return out
+
+
+def _render(result: SweepResult, notes: list[str], explicit: bool = False) -> None:
+    """The tables, then the notes. Codecs not usable here get no rows (they would be all
+    dashes) and, unless named with --codecs, one folded note, as in ``compare``."""
     from codeccmp.render.console import stderr_console, stdout_console
+    from codeccmp.render.tables import skipped_note
 
     console, err = stdout_console(), stderr_console()
     for n in notes:
@@ -296,12 +327,18 @@ def _render(result: SweepResult, notes: list[str]) -> None:
         err.print("[yellow]note:[/] points are averaged per target bpp; the published curves "
                   "per quality (use --average quality to compare like with like)",
                   highlight=False)
-    console.print(averaged_table(result))
-    if result.anchor is not None and result.bd:
-        console.print(bd_table(result))
+    unusable = unusable_codecs(result)
+    console.print(averaged_table(result, hide=unusable))
+    if result.anchor is not None and result.bd and set(result.bd.get("psnr", {})) - set(unusable):
+        console.print(bd_table(result, hide=unusable))
+    console.file.flush()  # keep the notes below the tables when both streams go to one place
+    if unusable and not explicit:
+        err.print(f"[yellow]note:[/] {skipped_note(list(unusable.items()))}", highlight=False)
     seen: set[tuple[str, str]] = set()
     for p in result.points:
         r = p.result
+        if r.codec in unusable and not explicit:
+            continue
         if not r.ok and (r.codec, r.reason or "") not in seen:
             seen.add((r.codec, r.reason or ""))
             err.print(f"[yellow]note:[/] {r.codec}: {r.status}: {r.reason}", highlight=False)

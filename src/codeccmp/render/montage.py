@@ -12,11 +12,9 @@ Only Pillow and numpy are used; the module is imported lazily by the report writ
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib.util
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,20 +307,14 @@ def make_montage(
 
 
 def _save_atomic(img: Image.Image, path: Path) -> Path:
-    """Write to a temporary file in the same directory, then rename over the target.
+    """Encode in memory, then write whole (see :func:`codeccmp.fileio.atomic_write_bytes`):
+    a reader (a browser showing the report, a concurrent run) never sees a half-written file,
+    and a staged run (:class:`codeccmp.fileio.Outputs`) writes it with its other outputs."""
+    import io
 
-    A reader (a browser showing the report, a concurrent run) never sees a half-written file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ext = path.suffix.lower()
-    fmt = Image.registered_extensions().get(ext, "PNG")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format=fmt)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    from codeccmp.fileio import atomic_write_bytes
+
+    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    return atomic_write_bytes(path, buf.getbuffer())

@@ -229,7 +229,6 @@ def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None 
 def write_report(cmp: Comparison, out_dir: Path, original: np.ndarray | None,
                  recons: Mapping[str, np.ndarray], notes: list[str] | None = None) -> Path:
     """Write ``report.md`` and its montage into ``out_dir``; returns the report path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
     montage_name = None
     if cmp.rois and original is not None and recons:
         montage_name = "montage.png"

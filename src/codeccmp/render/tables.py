@@ -99,10 +99,9 @@ def problems(results: Sequence[CodecResult], brief_skips: bool = False) -> list[
     and in ``codeccmp codecs``), for runs where nobody asked for them by name.
     """
     lines = []
-    skipped = [r.codec for r in results if r.status == "skipped"]
+    skipped = [(r.codec, r.reason or "") for r in results if r.status == "skipped"]
     if brief_skips and skipped:
-        lines.append(f"{len(skipped)} codec(s) not usable here, skipped: {', '.join(skipped)} "
-                     "(`codeccmp codecs` and `codeccmp models list` say why)")
+        lines.append(skipped_note(skipped))
     for r in results:
         if brief_skips and r.status == "skipped":
             continue
@@ -114,17 +113,51 @@ def problems(results: Sequence[CodecResult], brief_skips: bool = False) -> list[
     return lines
 
 
+def _skip_kind(reason: str) -> str:
+    """A few words for why a codec was skipped, shared by codecs skipped for one cause."""
+    r = reason.lower()
+    if "no published weights" in r:
+        return "no published weights"
+    if "unreachable" in r or ("download of" in r and "failed" in r):
+        return "weights not on disk and the download failed"
+    if "(offline)" in r or "offline" in r.split(":")[0]:
+        return "weights not on disk (offline)"
+    if r.startswith("weights missing") or "--weights" in r:
+        return "weights missing"
+    first = reason.split(";")[0].split(": ")[0].strip()
+    return first[:60] or "not usable here"
+
+
+def skipped_note(skipped: Sequence[tuple[str, str]]) -> str:
+    """One line for many skipped codecs (name, reason): how many, which, and why in
+    groups; the full reasons are in the JSON and in ``codeccmp codecs``."""
+    groups: dict[str, list[str]] = {}
+    for name, reason in skipped:
+        groups.setdefault(_skip_kind(reason), []).append(name)
+    why = "; ".join(f"{len(names)}: {kind}" for kind, names in groups.items())
+    names = ", ".join(name for name, _ in skipped)
+    return (f"{len(skipped)} codec(s) not usable here, skipped ({why}): {names} "
+            "(`codeccmp codecs` says where each one's weights are; reasons in --json)")
+
+
 def codecs_table(rows: Sequence[dict[str, Any]]) -> Table:
     t = Table(title="Registered codecs", title_justify="left",
               caption="options: set as NAME[KEY=VALUE,...] in --codecs; default in brackets",
               caption_justify="left")
-    for col in ("codec", "family", "parameter", "options", "library", "usable here", "plugin"):
+    with_weights = any(r.get("weights") for r in rows)
+    cols = ["codec", "family", "parameter", "options", "library", "usable here"]
+    cols += ["weights"] if with_weights else []
+    for col in [*cols, "plugin"]:
         t.add_column(col, overflow="fold")
     for r in rows:
         usable = Text("yes", style="green") if r["usable"] == "yes" else Text(
-            r["usable"], style="yellow")
+            str(r["usable"]), style="yellow")
         options = "\n".join(f"{o['key']}: {o['values']} [{o['default']}]"
                             for o in r.get("options", []))
-        t.add_row(r["codec"], r["family"], r["parameter"], Text(options), r["library"], usable,
-                  r["plugin"])
+        row: list[str | Text] = [str(r["codec"]), str(r["family"]), str(r["parameter"]),
+                                 Text(options), str(r["library"]), usable]
+        if with_weights:
+            w = r.get("weights") or ""
+            row.append(Text(w, style="green" if w == "on disk" else "yellow"))
+        t.add_row(*row, str(r["plugin"]))
     return t

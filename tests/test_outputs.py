@@ -1,0 +1,252 @@
+"""Outputs: checked before any coding, written all together or not at all, with the umask."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from codeccmp.errors import UsageError
+from codeccmp.fileio import STAGE_PREFIX, Outputs, atomic_write_bytes, atomic_write_text
+
+
+@pytest.fixture
+def image_file(tmp_path: Path, rgb_image: np.ndarray) -> Path:
+    p = tmp_path / "img.png"
+    Image.fromarray(rgb_image).save(p)
+    return p
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    return lines[0]
+
+
+def tree(folder: Path) -> list[str]:
+    """Every path under ``folder`` (files and folders), relative, sorted."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.fixture
+def umask():  # noqa: ANN201 - a generator fixture
+    """Set the umask for one test, restoring it after."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+
+    def set_mask(mask: int) -> None:
+        os.umask(mask)
+
+    yield set_mask
+    os.umask(saved)
+
+
+# ---------------------------------------------------------------------------- the umask
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_files_follow_the_umask(tmp_path: Path, umask, mask: int, mode: int) -> None:  # noqa: ANN001
+    umask(mask)
+    p = atomic_write_bytes(tmp_path / "a" / "out.bin", b"data")
+    assert stat.S_IMODE(p.stat().st_mode) == mode
+    assert p.read_bytes() == b"data"
+    # Staged outputs as well, and the folders a commit creates.
+    with Outputs() as outputs:
+        outputs.add_dir(tmp_path / "new" / "sub")
+        atomic_write_text(tmp_path / "new" / "sub" / "r.json", "{}")
+    assert stat.S_IMODE((tmp_path / "new" / "sub" / "r.json").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o777 & ~mask
+
+
+def test_cli_outputs_follow_the_umask(cli, image_file: Path, tmp_path: Path, umask) -> None:  # noqa: ANN001
+    umask(0o022)
+    js, out = tmp_path / "r.json", tmp_path / "out"
+    r = cli("compare", str(image_file), "--bpp", "1", "--codecs", "jpeg", "--roi", "none",
+            "--json", str(js), "--out", str(out), "-q")
+    assert r.code == 0, r.stderr
+    for p in (js, out / "jpeg.png", out / "jpeg.jpg"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644, p
+
+
+# ---------------------------------------------------------------------------- Outputs
+
+
+def test_outputs_commit_together(tmp_path: Path) -> None:
+    outputs = Outputs()
+    outputs.add_file(tmp_path / "a.json")
+    outputs.add_dir(tmp_path / "deep" / "dir")
+    with outputs:
+        atomic_write_text(tmp_path / "a.json", "1")
+        atomic_write_text(tmp_path / "deep" / "dir" / "x" / "b.txt", "2")
+        # Nothing is in place before the end of the run; not even the folders.
+        assert not (tmp_path / "a.json").exists() and not (tmp_path / "deep").exists()
+        # Writes to paths that are not outputs go straight to disk.
+        atomic_write_text(tmp_path / "other.txt", "3")
+        assert (tmp_path / "other.txt").read_text() == "3"
+    assert (tmp_path / "a.json").read_text() == "1"
+    assert (tmp_path / "deep" / "dir" / "x" / "b.txt").read_text() == "2"
+    assert not any(n.startswith(STAGE_PREFIX) for n in os.listdir(tmp_path))
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("plot failed"), KeyboardInterrupt()])
+def test_outputs_failed_run_leaves_nothing(tmp_path: Path, exc: BaseException) -> None:
+    (tmp_path / "keep.json").write_text("old")
+    outputs = Outputs(force=True)
+    outputs.add_file(tmp_path / "keep.json")
+    outputs.add_dir(tmp_path / "new")
+    with pytest.raises(type(exc)), outputs:
+        atomic_write_text(tmp_path / "keep.json", "new")
+        atomic_write_text(tmp_path / "new" / "f.txt", "x")
+        raise exc
+    assert (tmp_path / "keep.json").read_text() == "old"
+    assert tree(tmp_path) == ["keep.json"]  # no new folder, no staging folder
+
+
+def test_outputs_commit_that_fails_midway_is_undone(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "b.txt").write_text("old b")
+    outputs = Outputs(force=True)
+    for name in ("a.txt", "b.txt", "sub/c.txt"):
+        outputs.add_file(tmp_path / name)
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def flaky_replace(src, dst):  # noqa: ANN001, ANN202
+        if Path(dst).name == "c.txt":
+            raise OSError("disk full")
+        calls["n"] += 1
+        return real_replace(src, dst)
+
+    with pytest.raises(OSError, match="disk full"), outputs:
+        for name in ("a.txt", "b.txt", "sub/c.txt"):
+            atomic_write_text(tmp_path / name, f"new {name}")
+        monkeypatch.setattr(os, "replace", flaky_replace)
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert calls["n"] > 0  # some files had been moved before the failure
+    assert tree(tmp_path) == ["b.txt"]
+    assert (tmp_path / "b.txt").read_text() == "old b"
+
+
+def test_outputs_check_up_front(tmp_path: Path) -> None:
+    (tmp_path / "exists.json").write_text("x")
+    (tmp_path / "afile").write_text("x")
+    outputs = Outputs()
+    with pytest.raises(UsageError, match="exists; pass --force"):
+        outputs.add_file(tmp_path / "exists.json")
+    with pytest.raises(UsageError, match="afile is not a directory"):
+        outputs.add_file(tmp_path / "afile" / "sub" / "r.json")
+    with pytest.raises(UsageError, match="is a directory"):
+        outputs.add_file(tmp_path)
+    with pytest.raises(UsageError, match="exists and is not a directory"):
+        outputs.add_dir(tmp_path / "afile")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_read_only_folder_is_refused(tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        with pytest.raises(UsageError, match="is not writable"):
+            Outputs().add_file(ro / "sub" / "r.json")
+    finally:
+        ro.chmod(0o755)
+
+
+# ---------------------------------------------------------------------------- the CLI
+
+
+def _blocked(tmp_path: Path) -> Path:
+    """A path that can never be written: its parent is a regular file."""
+    block = tmp_path / "not-a-folder"
+    block.write_text("x")
+    return block / "sub"
+
+
+@pytest.mark.parametrize("option", ["--json", "--out", "--report", "--montage"])
+def test_compare_unwritable_output_is_a_usage_error_before_coding(
+        cli, image_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+        option: str) -> None:
+    import codeccmp.compare
+
+    def no_coding(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("coding started before the outputs were checked")
+
+    monkeypatch.setattr(codeccmp.compare, "compare_image", no_coding)
+    target = _blocked(tmp_path) / ("x.json" if option in ("--json",) else
+                                   "m.png" if option == "--montage" else "dir")
+    r = cli("compare", str(image_file), "--bpp", "1", "--codecs", "jpeg", option, str(target))
+    assert r.code == 2
+    assert one_line(r.stderr).startswith("error: cannot write")
+    assert "not-a-folder is not a directory" in r.stderr
+
+
+@pytest.mark.parametrize("option", ["--json", "--csv", "--plot"])
+def test_sweep_unwritable_output_is_a_usage_error(cli, image_file: Path, tmp_path: Path,  # noqa: ANN001
+                                                  option: str) -> None:
+    name = {"--json": "s.json", "--csv": "s.csv", "--plot": "s.png"}[option]
+    r = cli("sweep", str(image_file), "--bpp", "1", "--codecs", "jpeg", "--cache-dir",
+            str(tmp_path / "cache"), option, str(_blocked(tmp_path) / name))
+    assert r.code == 2 and one_line(r.stderr).startswith("error: cannot write")
+    assert not (tmp_path / "cache").exists()  # nothing ran
+
+
+def test_measure_and_report_unwritable_outputs(cli, image_file: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    r = cli("measure", str(image_file), str(image_file), "--json",
+            str(_blocked(tmp_path) / "m.json"))
+    assert r.code == 2 and one_line(r.stderr).startswith("error: cannot write")
+    js = tmp_path / "r.json"
+    assert cli("compare", str(image_file), "--bpp", "1", "--codecs", "jpeg", "--roi", "none",
+               "--json", str(js), "-q").code == 0
+    r = cli("report", str(js), "--out", str(_blocked(tmp_path)))
+    assert r.code == 2 and "not-a-folder" in one_line(r.stderr)
+
+
+def test_compare_failure_while_writing_leaves_no_output(cli, image_file: Path, tmp_path: Path,  # noqa: ANN001
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The montage is written after the reconstructions: when it fails, neither exists,
+    and the same command then runs without --force."""
+    import codeccmp.render.report
+
+    def broken(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(codeccmp.render.report, "write_montage", broken)
+    js, out, rep = tmp_path / "r.json", tmp_path / "out", tmp_path / "rep"
+    args = ["compare", str(image_file), "--bpp", "1", "--codecs", "jpeg", "--roi",
+            "8,8,32,32", "--json", str(js), "--out", str(out), "--report", str(rep), "-q"]
+    before = tree(tmp_path)
+    r = cli(*args)
+    assert r.code == 1 and "No space left on device" in r.stderr
+    assert tree(tmp_path) == before  # no file, no empty folder, no staging folder
+    monkeypatch.undo()
+    r = cli(*args)
+    assert r.code == 0, r.stderr
+    assert js.is_file() and (out / "jpeg.png").is_file() and (out / "montage.png").is_file()
+    assert (rep / "report.md").is_file() and (rep / "recon" / "jpeg.png").is_file()
+    assert json.loads((rep / "results.json").read_text())["results"][0]["outputs"] == {
+        "reconstruction": "recon/jpeg.png", "bitstream": "recon/jpeg.jpg"}
+
+
+def test_train_never_overwrites_without_force(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    pytest.importorskip("codeccmp_compressai")
+    ckpt = tmp_path / "precious.pth"
+    ckpt.write_bytes(b"my only copy")
+    r = cli("train", "bls2017", "--data", str(tmp_path / "nodata"), "--out", str(ckpt))
+    assert r.code == 2
+    assert one_line(r.stderr) == f"error: {ckpt} exists; pass --force to overwrite it"
+    assert ckpt.read_bytes() == b"my only copy"
+    r = cli("train", "bls2017", "--data", str(tmp_path / "nodata"), "--out",
+            str(_blocked(tmp_path) / "c.pth"))
+    assert r.code == 2 and one_line(r.stderr).startswith("error: cannot write --out")
+    # With --force the output check passes and the next problem (no data) is reported.
+    r = cli("train", "bls2017", "--data", str(tmp_path / "nodata"), "--out", str(ckpt),
+            "--force")
+    assert r.code == 2 and "exists" not in r.stderr
+    assert ckpt.read_bytes() == b"my only copy"
