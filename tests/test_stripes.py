@@ -134,7 +134,8 @@ def test_noise_keeps_angle() -> None:
             noisy = np.clip(g + rng.normal(0.0, 10.0, g.shape), 0, 255).astype(np.uint8)
             r = directional_error(g, noisy, CENTRE)
             assert r.delta_theta_deg < 2.0, (period, angle, r)
-            assert r.contrast_retention > 1.0  # noise adds stripe-band energy
+            # At the stripes' own frequency noise adds little: the ring holds ~1 % of it.
+            assert r.contrast_retention == pytest.approx(1.0, abs=0.05)
             assert r.erased_share == 0.0
 
 
