@@ -36,7 +36,7 @@ MAX_STRIPE_PERIOD = TILE_PX / 4
 #: Periodicity: share of the tile's gradient power (|f|² × power, periods 2.5-24 px) within
 #: 1.5 frequency bins of the peak (and its mirror). Stripes 0.5-0.95, checks ~0.45, gravel
 #: and foliage < 0.2 (docs/metrics.md).
-MIN_PEAK_SHARE = 0.3
+MIN_PEAK_SHARE = 0.35
 #: Orientation consistency: share of the gradient power at 0.7-1.4 × the peak's radius that
 #: lies within 15° of the peak's direction (~0.17 for isotropic texture, ~0.5 for checks).
 MIN_CONCENTRATION = 0.5
@@ -120,7 +120,7 @@ def tile_map(gray: np.ndarray, tile: int = TILE_PX, step: int = TILE_STEP,
 class RoiScore:
     """Why a window was picked: score = extent × amplitude, and the stripes' own figures.
 
-    ``extent``: share of the window covered by stripe tiles; ``amplitude``: their median RMS
+    ``extent``: share of the window's pixels in the stripe mask; ``amplitude``: their median RMS
     contrast (grey levels); ``coherence``: their median orientation concentration;
     ``periodicity``: their median peak share; ``period_px`` and ``theta_deg``: the median
     period and the (axial) mean orientation of the stripe tiles.
@@ -177,10 +177,11 @@ def score_stripe_rois(
     if k <= 0:
         return []
     tm = tile_map(g)
-    return _pick(tm, h, w, s, k, min_extent)
+    return _pick(tm, g, s, k, min_extent)
 
 
-def _pick(tm: TileMap, h: int, w: int, s: int, k: int, min_extent: float) -> list[RoiScore]:
+def _pick(tm: TileMap, g: np.ndarray, s: int, k: int, min_extent: float) -> list[RoiScore]:
+    h, w = g.shape
     cell = tm.step // 2  # window grid and cell map resolution
     ok = tm.stripe
     ch, cw = -(-h // cell), -(-w // cell)
@@ -206,7 +207,8 @@ def _pick(tm: TileMap, h: int, w: int, s: int, k: int, min_extent: float) -> lis
     score = np.where(extent >= min_extent, extent * mean_amp, -np.inf)
     avail = np.ones(score.shape, bool)
     picked: list[RoiScore] = []
-    for _ in range(k):
+    tries = 0
+    while len(picked) < k and tries < 20 * k:
         cand = np.where(avail, score, -np.inf)
         idx = int(np.argmax(cand))
         best = float(cand.flat[idx])
@@ -214,9 +216,34 @@ def _pick(tm: TileMap, h: int, w: int, s: int, k: int, min_extent: float) -> lis
             break
         gy, gx = divmod(idx, score.shape[1])
         roi = Roi(int(gx * cell), int(gy * cell), s, s)
-        picked.append(_describe(tm, roi, best, float(extent[gy, gx])))
+        # A tile speaks for its central cell but sees 16 px around it, so the cell map bleeds
+        # past a pattern's edge: confirm the extent on the pixels (the stripe mask).
+        desc = _describe(tm, roi, best, math.nan)
+        share = _pixel_extent(g, roi, desc.period_px)
+        if share < min_extent:
+            avail[gy, gx] = False
+            tries += 1
+            continue
+        picked.append(RoiScore(roi, best * share / max(float(extent[gy, gx]), 1e-9),
+                               desc.amplitude, desc.coherence, desc.periodicity, share,
+                               desc.period_px, desc.theta_deg))
         avail[max(0, gy - sc + 1): gy + sc, max(0, gx - sc + 1): gx + sc] = False
+    picked.sort(key=lambda r: -r.score)
     return picked
+
+
+def _pixel_extent(g: np.ndarray, roi: Roi, period: float) -> float:
+    """Share of ``roi``'s pixels in the stripe mask of ``period`` (computed with a margin)."""
+    from codeccmp.stripes.error import stripe_mask
+
+    if not math.isfinite(period):
+        return 0.0
+    m = int(math.ceil(3 * period))
+    h, w = g.shape
+    y0, y1 = max(roi.y - m, 0), min(roi.y + roi.h + m, h)
+    x0, x1 = max(roi.x - m, 0), min(roi.x + roi.w + m, w)
+    mask = stripe_mask(np.asarray(g[y0:y1, x0:x1], dtype=np.float64), period)
+    return float(mask[roi.y - y0: roi.y - y0 + roi.h, roi.x - x0: roi.x - x0 + roi.w].mean())
 
 
 def _describe(tm: TileMap, roi: Roi, score: float, extent: float) -> RoiScore:
