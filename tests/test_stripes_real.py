@@ -66,11 +66,19 @@ def _check_all_inside(rois: list[Roi], objects: dict[str, tuple[int, int, int, i
 
 
 def test_barbara_windows_are_scarf_trousers_tablecloth() -> None:
-    rois = find_stripe_rois(_load(BARBARA), k=5)
+    img = _load(BARBARA)
+    rois = find_stripe_rois(img, k=5)
     print(f"\nbarbara: {[str(r) for r in rois]}")
-    assert rois == [Roi(16, 336, 96, 96), Roi(464, 256, 96, 96), Roi(176, 16, 96, 96),
-                    Roi(480, 448, 96, 96), Roi(528, 352, 96, 96)]
-    assert _check_all_inside(rois, BARBARA_OBJECTS) == set(BARBARA_OBJECTS)
+    # Checked by eye: the tablecloth where it hangs over the edge, the scarf hanging on the
+    # chest, the left trouser leg at the knee, the right leg above the ankle, the scarf by
+    # the face.
+    assert rois == [Roi(16, 336, 96, 96), Roi(480, 256, 96, 96), Roi(368, 368, 96, 96),
+                    Roi(480, 432, 96, 96), Roi(384, 208, 96, 96)]
+    assert _check_all_inside(rois, BARBARA_OBJECTS) == {"tablecloth", "scarf", "trousers"}
+    # The default k = 3: one window on each of the three.
+    three = find_stripe_rois(img)
+    assert set(three) <= set(rois)
+    assert _check_all_inside(three, BARBARA_OBJECTS) == {"tablecloth", "scarf", "trousers"}
 
 
 def test_kodim08_windows_are_roofs() -> None:
@@ -83,7 +91,7 @@ def test_kodim08_windows_are_roofs() -> None:
 def test_kodim07_windows_are_shutters() -> None:
     rois = find_stripe_rois(_load(KODAK / "kodim07.png"), k=5)
     print(f"\nkodim07: {[str(r) for r in rois]}")
-    assert len(rois) == 5
+    assert len(rois) == 4  # fewer than k: the leaves, flowers and stone blocks are not stripes
     assert _check_all_inside(rois, KODIM07_SHUTTERS) == set(KODIM07_SHUTTERS)
 
 

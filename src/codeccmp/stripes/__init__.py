@@ -13,7 +13,13 @@ measure it directly, on regions that really are stripes and at the stripes' own 
 Only numpy and scipy are imported, so the CLI stays fast to start.
 """
 
-from codeccmp.stripes.detect import RoiScore, find_stripe_rois, score_stripe_rois, tile_map
+from codeccmp.stripes.detect import (
+    NO_REGIONS,
+    RoiScore,
+    find_stripe_rois,
+    score_stripe_rois,
+    tile_map,
+)
 from codeccmp.stripes.error import (
     BAND_SIGMAS,
     DEFAULT_ENERGY_FLOOR,
@@ -52,6 +58,7 @@ __all__ = [
     "DEFAULT_SIGMA_D",
     "DEFAULT_SIGMA_T",
     "DirectionalError",
+    "NO_REGIONS",
     "OrientationField",
     "Roi",
     "RoiScore",
