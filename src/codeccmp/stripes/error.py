@@ -120,18 +120,22 @@ def _band_pass(g: np.ndarray) -> np.ndarray:
 def stripe_mask(gray: np.ndarray, period: float, ring: np.ndarray | None = None) -> np.ndarray:
     """Pixels of ``gray`` that belong to stripes of ``period`` px (see module docstring).
 
-    Local energies are smoothed over about one period. The detail energy is that of
-    ``gray - G_period * gray`` (everything finer than ~2 periods), so next to a strong edge,
-    whose energy is spread over all frequencies, the ring's share is small and the pixel is
-    left out; on the stripes it is 0.8-1 (a square wave keeps ~0.8 in its fundamental).
+    ``es``: local energy of the ring band (the stripes' frequency); ``ed``: local energy of
+    ``gray - G_period * gray`` (all detail finer than ~2 periods); both smoothed over half a
+    period. A stripe pixel has ``STRIPE_ENERGY_SHARE * ed <= es <= ed / STRIPE_ENERGY_SHARE``:
+    next to a strong edge, whose energy is spread over all frequencies, ``es`` is a small
+    share of ``ed``; on flat ground just beyond a patch of stripes the narrow ring still
+    rings (``es`` large) while there is no detail (``ed`` small). On the stripes the ratio is
+    0.8-1.2 (a square wave keeps ~0.8 in its fundamental).
     """
     g = np.asarray(gray, dtype=np.float64)
     rb = ring_band_pass(g, period) if ring is None else ring
-    s = max(1.0, period)
+    s = max(1.0, period / 2)
     es = ndimage.gaussian_filter(rb * rb, s, mode="reflect")
     hp = g - ndimage.gaussian_filter(g, period, mode="reflect")
     ed = ndimage.gaussian_filter(hp * hp, s, mode="reflect")
-    return (es >= STRIPE_ENERGY_SHARE * ed) & (es >= STRIPE_MIN_RMS**2)
+    return ((es >= STRIPE_ENERGY_SHARE * ed) & (es * STRIPE_ENERGY_SHARE <= ed)
+            & (es >= STRIPE_MIN_RMS**2))
 
 
 def directional_error(
