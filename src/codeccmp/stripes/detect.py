@@ -176,7 +176,7 @@ def score_stripe_rois(
     arguments of the former texture ranking (``stride``, ``sigma_d``...) are accepted and
     ignored.
     """
-    g = to_luma(img) if np.asarray(img).ndim == 3 else np.asarray(img, dtype=np.float32)
+    g = to_luma(img, np.float32)
     h, w = g.shape
     s = default_roi_size(h, w) if size is None else int(size)
     if s <= 0 or s > h or s > w:

@@ -229,8 +229,8 @@ def _whole_image(a_full: np.ndarray, b_full: np.ndarray, coherence_threshold: fl
     for top in range(0, h, STRIP_ROWS):
         bottom = min(top + STRIP_ROWS, h)
         y0, y1 = max(top - m, 0), min(bottom + m, h)
-        a = to_luma(a_full[y0:y1])
-        b = to_luma(b_full[y0:y1])
+        a = to_luma(a_full[y0:y1], np.float32)
+        b = to_luma(b_full[y0:y1], np.float32)
         inner = slice(top - y0, bottom - y0)
         fa = orientation_field(a, sigma_d, sigma_t)
         fb = orientation_field(b, sigma_d, sigma_t)
@@ -243,12 +243,12 @@ def _whole_image(a_full: np.ndarray, b_full: np.ndarray, coherence_threshold: fl
         n += int(mask.sum())
         d = angle_diff_deg(fa.theta[inner], fb.theta[inner])[mask]
         wts = (coh * en)[mask]
-        sw += float(wts.sum())
-        swd += float(np.sum(wts * d))
+        sw += float(wts.sum(dtype=np.float64))
+        swd += float(np.sum(wts * d, dtype=np.float64))
         n_flip += int(np.sum(d > flip_deg))
         ba, bb = _band_pass(a), _band_pass(b)
-        ea += float(np.sum(ba[inner][mask] ** 2))
-        eb += float(np.sum(bb[inner][mask] ** 2))
+        ea += float(np.sum(ba[inner][mask].astype(np.float64) ** 2))
+        eb += float(np.sum(bb[inner][mask].astype(np.float64) ** 2))
         la = ndimage.gaussian_filter(ba * ba, sigma_t, mode="reflect")[inner][mask]
         lb = ndimage.gaussian_filter(bb * bb, sigma_t, mode="reflect")[inner][mask]
         n_erased += int(np.sum(lb < ERASED_ENERGY_RATIO * la))

@@ -34,20 +34,24 @@ DEFAULT_SIGMA_T: float = 3.0
 DEFAULT_COHERENCE_THRESHOLD: float = 0.5
 
 
-def to_luma(img: np.ndarray) -> np.ndarray:
+def to_luma(img: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     """Return the luma plane as float64 (BT.601 weights for RGB; HxW input returned as float).
 
     Orientation is a property of luminance structure; chroma is subsampled by most codecs anyway.
-    An alpha channel (HxWx4) is ignored.
+    An alpha channel (HxWx4) is ignored. ``dtype=np.float32`` halves the memory of large images
+    (the detector and the whole-image figures use it; 8-bit input loses nothing).
     """
     a = np.asarray(img)
     if a.ndim == 2:
-        return a.astype(np.float64)
+        return a.astype(dtype)
     if a.ndim == 3 and a.shape[2] == 1:
-        return a[:, :, 0].astype(np.float64)
+        return a[:, :, 0].astype(dtype)
     if a.ndim == 3 and a.shape[2] in (3, 4):
-        a = a[:, :, :3].astype(np.float64)
-        return 0.299 * a[:, :, 0] + 0.587 * a[:, :, 1] + 0.114 * a[:, :, 2]
+        out = np.empty(a.shape[:2], dtype)
+        for top in range(0, a.shape[0], 256):  # in strips: no full-size float RGB copy
+            c = a[top:top + 256, :, :3].astype(dtype)
+            out[top:top + 256] = 0.299 * c[:, :, 0] + 0.587 * c[:, :, 1] + 0.114 * c[:, :, 2]
+        return out
     raise ValueError(f"expected an HxW or HxWx3 image, got shape {a.shape}")
 
 
@@ -111,7 +115,9 @@ class OrientationField:
 
 
 def _tensor(gray: np.ndarray, sigma_d: float, sigma_t: float) -> tuple[np.ndarray, ...]:
-    g = np.asarray(gray, dtype=np.float64)
+    g = np.asarray(gray)
+    if g.dtype != np.float32:  # float32 input stays float32 (whole-image mode: memory, speed)
+        g = g.astype(np.float64)
     gx = ndimage.gaussian_filter(g, sigma_d, order=(0, 1), mode="reflect")
     gy = -ndimage.gaussian_filter(g, sigma_d, order=(1, 0), mode="reflect")  # y points up
     jxx = ndimage.gaussian_filter(gx * gx, sigma_t, mode="reflect")
@@ -140,7 +146,8 @@ def orientation_field(
     the angle is what makes the estimate phase-independent: on a stripe the gradient vanishes on
     crests and troughs, and the tensor averages the flanks of about one period together.
     """
-    g = to_luma(gray) if np.asarray(gray).ndim == 3 else np.asarray(gray, dtype=np.float64)
+    g = np.asarray(gray)
+    g = to_luma(g) if g.ndim == 3 else g if g.dtype == np.float32 else g.astype(np.float64)
     return _field_from_tensor(*_tensor(g, sigma_d, sigma_t))
 
 
