@@ -215,3 +215,18 @@ def test_lee2019_roof_window_by_hand() -> None:
     assert max(r.contrast_retention for r in ms) < 0.5 < 0.8 < min(r.contrast_retention
                                                                    for r in mse)
     assert min(r.erased_share for r in ms) > 0.8
+
+
+def test_every_detected_window_has_a_period_and_stripe_pixels() -> None:
+    """What the detector takes, the measurement can measure: a period in the window (down to
+    Barbara's 2.4 px trousers above the ankle) and a stripe mask over >= 40 % of it."""
+    from codeccmp.stripes import dominant_period, score_stripe_rois, to_luma
+
+    for path in (BARBARA, KODAK / "kodim08.png", KODAK / "kodim07.png"):
+        img = _load(path)
+        for s in score_stripe_rois(img, k=5):
+            p = dominant_period(to_luma(img[s.roi.slices]))
+            assert p is not None, (path.name, s.roi)
+            assert 2.0 < p < 12.5
+            d = directional_error(img, img, s.roi)
+            assert d.period_px == p and d.stripe_share >= 0.4, (path.name, s.roi, d)

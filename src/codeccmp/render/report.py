@@ -123,6 +123,10 @@ def roi_finding(cmp: Comparison, index: int) -> str:
                      + ", ".join(f"`{c}` ({v:.0%} of stripe pixels kept less than half their "
                                  f"contrast{'' if k is None else f', contrast {k:.2f}'})"
                                  for v, c, k in erased))
+    rows = [r.rois[index] for r in cmp.results if r.ok and len(r.rois) > index]
+    if rows and all(e.get("period_px", 0) is None for e in rows):
+        return ("No periodic stripe pattern found in this region of the original, so there is "
+                "nothing to measure here.")
     if blank and not keep and not turn and not erased and not blurred:
         text = ("No single stripe direction here (a check pattern or a weave), so Δθ does not "
                 "apply")

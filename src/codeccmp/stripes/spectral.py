@@ -25,7 +25,12 @@ SPECTRAL_BINS = 180  # 1° bins over the 180° of axial orientation
 RING_OCTAVES: float = 0.3
 
 
-def dominant_period(gray: np.ndarray, periods: tuple[float, float] = SPECTRAL_PERIODS,
+#: Periods searched for a region's stripes: down to 2 px (Nyquist), since real fine stripes go
+#: there (Barbara's trousers above the ankle: 2.4 px); the maximum must be inside the band.
+PERIOD_SEARCH: tuple[float, float] = (2.0, 24.0)
+
+
+def dominant_period(gray: np.ndarray, periods: tuple[float, float] = PERIOD_SEARCH,
                     min_repeats: float = 3.0) -> float | None:
     """The period (px) of the strongest periodic component of a region, or None if there is none.
 
