@@ -368,3 +368,15 @@ def test_spectral_shift_separates_lee2019_roof() -> None:
     # Measured: 16.3 and 14.5 for the MS-SSIM models, 4.2 and 2.1 for the MSE ones.
     assert min(got["ms-ssim-0.3"], got["ms-ssim-0.4"]) > 2 * max(got["mse-0.3"],
                                                                  got["mse-0.4"]), got
+
+
+def test_sweep_cache_fingerprint_covers_every_stripes_module() -> None:
+    """The sweep's result cache hashes the measuring code; the stripe analysis is a package, so
+    each of its modules must be hashed, or a changed measure would reuse stale results."""
+    import pkgutil
+
+    import codeccmp.stripes
+    from codeccmp.sweep import _MEASURE_MODULES
+
+    mods = {f"codeccmp.stripes.{m.name}" for m in pkgutil.iter_modules(codeccmp.stripes.__path__)}
+    assert mods and mods <= set(_MEASURE_MODULES)

@@ -33,7 +33,8 @@ DEFAULT_ROI_COUNT = 3
 
 def resolve_rois(pixels: np.ndarray, rois: Sequence[Roi] | str | None,
                  count: int = DEFAULT_ROI_COUNT) -> list[Roi]:
-    """``"auto"`` finds the ``count`` most strongly striped windows; a list is checked."""
+    """``"auto"`` finds up to ``count`` stripe regions (none where there are no stripes); a
+    list is checked."""
     if rois is None:
         return []
     h, w = pixels.shape[:2]

@@ -220,7 +220,9 @@ class TaskOutcome:
 
 
 #: Modules whose code decides the measured numbers: their source is part of result keys.
-_MEASURE_MODULES = ("codeccmp.metrics", "codeccmp.stripes", "codeccmp.analysis",
+_MEASURE_MODULES = ("codeccmp.metrics", "codeccmp.stripes", "codeccmp.stripes.detect",
+                    "codeccmp.stripes.error", "codeccmp.stripes.field",
+                    "codeccmp.stripes.spectral", "codeccmp.stripes.roi", "codeccmp.analysis",
                     "codeccmp.compare", "codeccmp.ratematch")
 
 
