@@ -206,3 +206,26 @@ def test_measure_and_report_say_when_there_are_no_stripes(cli, tmp_path: Path) -
     res = json.loads((rep / "results.json").read_text())["results"][0]
     assert res["stripes"]["regions"] == 0
     assert res["stripes"]["note"].startswith("no stripe regions found")
+
+
+def test_captions_and_table_say_what_they_show() -> None:
+    from rich.console import Console
+
+    from codeccmp.render.report import montage_caption
+    from codeccmp.render.tables import results_table
+
+    r = _result("jpeg", 1.2, 0.01, erased=0.25, kept=0.8)
+    r.ms_ssim = 0.95
+    cap = montage_caption(r, 0)
+    assert cap.splitlines() == ["0.300 bpp  MS-SSIM 0.9500 (image)",
+                                "ROI: Δθ 1.2°  flip 1%", "erased 25%  contrast 0.80"]
+    # A table over results whose stripe analysis found no region says so under the table.
+    r2 = CodecResult(codec="jpeg", family="traditional", status="ok", bpp=0.3, param=1,
+                     stripes={"regions": 0, "note": "no stripe regions found: the stripe "
+                              "analysis found nothing to measure", "erased_share": None})
+    cmp = Comparison(image={"path": "x.png"}, target_bpp=0.3, tolerance=0.1, results=[r2])
+    console = Console(width=200, record=True)
+    console.print(results_table(cmp))
+    text = console.export_text()
+    assert "erased" in text
+    assert "no stripe regions found: the stripe analysis found nothing to measure" in text
