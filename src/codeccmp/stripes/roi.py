@@ -10,8 +10,6 @@ from codeccmp.errors import UsageError
 _ROI_RE = re.compile(r"^\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*$")
 
 
-
-
 @dataclass(frozen=True)
 class Roi:
     """A rectangular region of interest in pixel coordinates (x = column, y = row, top-left)."""
