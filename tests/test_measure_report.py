@@ -27,13 +27,17 @@ def test_measure_rotated_grating(cli, tmp_path: Path, delta: float) -> None:  # 
     r = cli("measure", str(a), str(b), "--roi", "48,48,96,96", "--json", str(js))
     assert r.code == 0, r.stderr
     data = json.loads(js.read_text())
-    (roi,) = data["rois"]
+    assert data["rois"] == [{"x": 48, "y": 48, "w": 96, "h": 96}]
+    (res,) = data["results"]
+    (roi,) = res["rois"]
+    assert roi["period_px"] == pytest.approx(8.0, abs=0.3)
     assert roi["delta_theta_deg"] == pytest.approx(delta, abs=1.0)
     assert roi["flip_share"] == (pytest.approx(0.0, abs=0.02) if delta < 20 else
                                  pytest.approx(1.0, abs=0.02))
     assert roi["ms_ssim"] is None and "too small" in roi["ms_ssim_note"]
-    assert data["ms_ssim"] is not None  # the whole 192 px image is large enough
-    assert data["stripes_image"]["delta_theta_deg"] == pytest.approx(delta, abs=1.0)
+    assert res["ms_ssim"] is not None  # the whole 192 px image is large enough
+    assert res["stripes_image"]["delta_theta_deg"] == pytest.approx(delta, abs=1.0)
+    assert "bpp" not in res  # no rate given, none invented
     assert "Δθ" in r.stdout
 
 
@@ -49,23 +53,30 @@ def test_measure_errors(cli, tmp_path: Path) -> None:  # noqa: ANN001
     assert r.code == 2 and "bad ROI '1,2,3'" in r.stderr
 
 
-def _result(codec: str, dtheta: float, flip: float, erased: float = 0.0) -> CodecResult:
+def _result(codec: str, dtheta: float, flip: float, erased: float = 0.0,
+            kept: float = 0.9) -> CodecResult:
     return CodecResult(codec=codec, family="traditional", status="ok", bpp=0.3, param=1,
                        rois=[{"x": 0, "y": 0, "w": 8, "h": 8, "delta_theta_deg": dtheta,
-                              "flip_share": flip, "contrast_retention": 0.9, "psnr": 30.0,
+                              "flip_share": flip, "contrast_retention": kept, "psnr": 30.0,
                               "ms_ssim": None, "erased_share": erased}])
 
 
 def test_finding_names_who_keeps_and_who_turns() -> None:
     cmp = Comparison(image={"path": "x.png"}, target_bpp=0.3, tolerance=0.1,
                      results=[_result("jpeg", 1.2, 0.01), _result("learned", 14.0, 0.35),
-                              _result("avif", 0.8, 0.0), _result("blurry", 40.0, 0.6, 0.5)],
+                              _result("avif", 0.8, 0.0), _result("gone", 40.0, 0.6, 0.5, 0.2),
+                              _result("soft", 1.0, 0.0, 0.1, 0.5),
+                              # small Δθ but erased: erased, not "kept"
+                              _result("flat", 0.5, 0.0, 0.9, 0.1)],
                      rois=[{"x": 0, "y": 0, "w": 8, "h": 8}])
     s = roi_finding(cmp, 0)
     assert s.startswith("`avif` and `jpeg` keep the stripes' orientation (Δθ ≤ 1.2°)")
     assert "turned: `learned` by 14.0° (35% of oriented pixels moved > 20°)" in s
-    assert "wiped out rather than turned: `blurry` (50% of oriented pixels" in s
-    assert "`blurry` by" not in s
+    assert "direction kept but blurred: `soft` (contrast at the stripes' period 0.50)" in s
+    assert ("erased (wiped out rather than turned; Δθ then measures what is left): "
+            "`flat` (90% of stripe pixels kept less than half their contrast, contrast 0.10), "
+            "`gone` (50%") in s
+    assert "`gone` by" not in s and "`flat` keep" not in s
 
 
 def test_compare_report_and_rebuild(cli, tmp_path: Path) -> None:  # noqa: ANN001
@@ -107,3 +118,114 @@ def test_report_of_bad_json(cli, tmp_path: Path) -> None:  # noqa: ANN001
     p.write_text('{"hello": 1}')
     r = cli("report", str(p))
     assert r.code == 2 and "not a codeccmp results file" in r.stderr
+
+
+def test_measure_several_files_one_row_each_with_rates(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    """Three reconstructions, each with its bitstream size: same ROIs for all, bpp beside the
+    metrics, one montage with a column each."""
+    from scipy import ndimage
+
+    a = synthetic_grating((192, 192), 20.0, 6.0)
+    orig = _save(tmp_path / "a.png", a)
+    same = _save(tmp_path / "same.png", a)
+    turned = _save(tmp_path / "turned.png", synthetic_grating((192, 192), 35.0, 6.0))
+    blur = np.clip(np.rint(ndimage.gaussian_filter(a.astype(float), 2.0)), 0, 255)
+    blurred = _save(tmp_path / "blurred.png", blur.astype(np.uint8))
+    bs = tmp_path / "turned.bin"
+    bs.write_bytes(b"x" * 4608)  # 4608 bytes * 8 / 192² = 1.0 bpp
+    js, mont = tmp_path / "m.json", tmp_path / "m.png"
+    r = cli("measure", str(orig), str(same), str(turned), str(blurred), "--bytes", "2304",
+            "--bytes", "4608", "--bytes", "1152", "--json", str(js), "--montage", str(mont))
+    assert r.code == 0, r.stderr
+    data = json.loads(js.read_text())
+    assert len(data["rois"]) >= 1 and data["stripe_regions"] == len(data["rois"])
+    res = data["results"]
+    assert [Path(x["decoded"]["path"]).name for x in res] == ["same.png", "turned.png",
+                                                              "blurred.png"]
+    assert [x["bpp"] for x in res] == [0.5, 1.0, 0.25]
+    assert [x["bytes"] for x in res] == [2304, 4608, 1152]
+    for x in res:
+        assert len(x["rois"]) == len(data["rois"])
+        assert [{k: e[k] for k in "xywh"} for e in x["rois"]] == data["rois"]
+    e_same, e_turn, e_blur = (x["rois"][0] for x in res)
+    assert e_same["delta_theta_deg"] == 0.0 and e_same["contrast_retention"] == 1.0
+    assert e_turn["delta_theta_deg"] == pytest.approx(15.0, abs=1.0)
+    # Blur σ 2 on a 6 px grating: transfer exp(-(2π·2/6)²/2) = 0.11 -> erased.
+    assert e_blur["contrast_retention"] == pytest.approx(0.11, abs=0.03)
+    assert e_blur["erased_share"] > 0.9
+    assert "turned.png" in r.stdout and "1.0000" in r.stdout
+    from PIL import Image as _I
+
+    with _I.open(mont) as im:
+        assert im.width > 4 * 192  # overview + original + three columns
+    # --bitstream: bpp from the file's size.
+    r = cli("measure", str(orig), str(turned), "--bitstream", str(bs), "--json", str(js),
+            "--force")
+    assert r.code == 0, r.stderr
+    (x,) = json.loads(js.read_text())["results"]
+    assert x["bpp"] == 1.0 and x["bytes"] == 4608 and x["bitstream"] == str(bs)
+    # --bpp per file.
+    r = cli("measure", str(orig), str(same), str(turned), "--bpp", "0.3", "--bpp", "0.4",
+            "--json", str(js), "--force")
+    assert r.code == 0, r.stderr
+    assert [x["bpp"] for x in json.loads(js.read_text())["results"]] == [0.3, 0.4]
+
+
+def test_measure_rate_errors(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    a = _save(tmp_path / "a.png", synthetic_grating((64, 64), 0, 8))
+    r = cli("measure", str(a), str(a), str(a), "--bpp", "0.3")
+    assert r.code == 2 and "--bpp given 1 time(s) for 2 decoded file(s)" in r.stderr
+    r = cli("measure", str(a), str(a), "--bpp", "0.3", "--bytes", "10")
+    assert r.code == 2 and "--bpp and --bytes cannot be combined" in r.stderr
+    r = cli("measure", str(a), str(a), "--bitstream", str(tmp_path / "nope.bin"))
+    assert r.code == 2 and "bitstream file not found" in r.stderr
+    r = cli("measure", str(a), str(a), "--bytes", "0")
+    assert r.code == 2 and "--bytes must be positive" in r.stderr
+
+
+def test_measure_and_report_say_when_there_are_no_stripes(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(0)
+    from scipy import ndimage
+
+    tex = ndimage.gaussian_filter(rng.normal(0, 1, (192, 256)), 1.2)
+    img = np.clip(128 + 40 * tex / tex.std(), 0, 255).astype(np.uint8)
+    src = _save(tmp_path / "t.png", np.repeat(img[..., None], 3, axis=2))
+    js = tmp_path / "m.json"
+    r = cli("measure", str(src), str(src), "--json", str(js))
+    assert r.code == 0, r.stderr
+    data = json.loads(js.read_text())
+    assert data["rois"] == [] and data["stripe_regions"].startswith("no stripe regions found")
+    assert "No stripe regions found: the stripe analysis found nothing to measure" in r.stdout
+    rep = tmp_path / "rep"
+    r = cli("compare", str(src), "--bpp", "0.5", "--codecs", "jpeg", "--report", str(rep), "-q")
+    assert r.code == 0, r.stderr
+    md = (rep / "report.md").read_text()
+    assert ("## Stripe regions\n\nNo stripe regions found: the stripe analysis found nothing "
+            "to measure.") in md
+    assert not (rep / "montage.png").exists()
+    res = json.loads((rep / "results.json").read_text())["results"][0]
+    assert res["stripes"]["regions"] == 0
+    assert res["stripes"]["note"].startswith("no stripe regions found")
+
+
+def test_captions_and_table_say_what_they_show() -> None:
+    from rich.console import Console
+
+    from codeccmp.render.report import montage_caption
+    from codeccmp.render.tables import results_table
+
+    r = _result("jpeg", 1.2, 0.01, erased=0.25, kept=0.8)
+    r.ms_ssim = 0.95
+    cap = montage_caption(r, 0)
+    assert cap.splitlines() == ["0.300 bpp  MS-SSIM 0.9500 (image)",
+                                "ROI: Δθ 1.2°  flip 1%", "erased 25%  contrast 0.80"]
+    # A table over results whose stripe analysis found no region says so under the table.
+    r2 = CodecResult(codec="jpeg", family="traditional", status="ok", bpp=0.3, param=1,
+                     stripes={"regions": 0, "note": "no stripe regions found: the stripe "
+                              "analysis found nothing to measure", "erased_share": None})
+    cmp = Comparison(image={"path": "x.png"}, target_bpp=0.3, tolerance=0.1, results=[r2])
+    console = Console(width=200, record=True)
+    console.print(results_table(cmp))
+    text = console.export_text()
+    assert "erased" in text
+    assert "no stripe regions found: the stripe analysis found nothing to measure" in text

@@ -134,7 +134,8 @@ def test_noise_keeps_angle() -> None:
             noisy = np.clip(g + rng.normal(0.0, 10.0, g.shape), 0, 255).astype(np.uint8)
             r = directional_error(g, noisy, CENTRE)
             assert r.delta_theta_deg < 2.0, (period, angle, r)
-            assert r.contrast_retention > 1.0  # noise adds stripe-band energy
+            # At the stripes' own frequency noise adds little: the ring holds ~1 % of it.
+            assert r.contrast_retention == pytest.approx(1.0, abs=0.05)
             assert r.erased_share == 0.0
 
 
@@ -151,6 +152,8 @@ def test_flat_region_gives_none_not_crash() -> None:
         "contrast_retention": None,
         "n_oriented": 0,
         "erased_share": None,
+        "period_px": None,
+        "stripe_share": None,
     }
     json.dumps(d)  # JSON-safe
     # A flat ROI inside a striped image: angles undefined, contrast ratio still defined.
@@ -230,47 +233,6 @@ def test_roi_clip_check(roi: Roi) -> None:
         roi.clip_check(400, 300)
 
 
-def test_find_rois_on_synthetic_patch() -> None:
-    """Striped patches on a noisy background are found, strongest first."""
-    rng = np.random.default_rng(7)
-    img = np.clip(rng.normal(128, 6, (240, 320)), 0, 255).astype(np.uint8)
-    img[130:186, 200:256] = synthetic_grating((56, 56), 60.0, 6, "square", contrast=0.6)
-    img[30:86, 30:86] = synthetic_grating((56, 56), 0.0, 5, "sine", contrast=0.4)
-    scored = score_stripe_rois(img, k=3)
-    rois = [s.roi for s in scored]
-    assert len(rois) == 3
-    assert rois[0].w == rois[0].h == 40  # default size: 240/6 = 40
-    # The strong square grating first, then the weaker sine one, each fully inside its patch;
-    # the third window (background, partly a patch) scores far lower.
-    assert _inside_share(rois[0], (200, 130, 256, 186)) == 1.0
-    assert _inside_share(rois[1], (30, 30, 86, 86)) == 1.0
-    assert scored[0].score > scored[1].score > 2 * scored[2].score
-    for i, a in enumerate(rois):
-        a.clip_check(320, 240)
-        for b in rois[i + 1 :]:
-            assert not a.overlaps(b)
-    assert find_stripe_rois(img, k=3) == rois  # deterministic
-    assert find_stripe_rois(img, k=0) == []
-    with pytest.raises(UsageError):
-        find_stripe_rois(img, size=500)
-
-
-# -------------------------------------------------------------------------------- real images
-
-#: Regions identified by eye on ../shared/images/barbara.png (720x576), as (x0, y0, x1, y1):
-BARBARA_OBJECTS = {
-    # the gingham cloth on the table, left, down to where it hangs over the table's edge
-    "tablecloth": (0, 200, 300, 540),
-    # the striped trousers: both legs, from the knees down to the bottom of the image
-    "trousers": (345, 340, 640, 576),
-    # the striped scarf: over the head, around the face, and the part hanging on the chest
-    "scarf": (375, 50, 645, 350),
-}
-#: The default k=3 ROIs, pinned (deterministic). Checked by eye (outlined PNG): 1 = hanging part
-#: of the tablecloth, 2 = right trouser leg above the ankle, 3 = scarf below the chin.
-BARBARA_ROIS = [Roi(36, 324, 96, 96), Roi(468, 456, 96, 96), Roi(468, 252, 96, 96)]
-
-
 def _inside_share(roi: Roi, box: tuple[int, int, int, int]) -> float:
     x0, y0, x1, y1 = box
     ix = max(0, min(roi.x + roi.w, x1) - max(roi.x, x0))
@@ -278,45 +240,88 @@ def _inside_share(roi: Roi, box: tuple[int, int, int, int]) -> float:
     return ix * iy / (roi.w * roi.h)
 
 
-def test_barbara_rois_land_on_scarf_trousers_tablecloth() -> None:
-    img = _load_rgb(BARBARA)
-    assert img.shape == (576, 720, 3)
-    f = orientation_field(img)
+def _text_block(shape: tuple[int, int]) -> np.ndarray:
+    from PIL import Image, ImageDraw, ImageFont
+
+    im = Image.new("L", (shape[1], shape[0]), 235)
+    d = ImageDraw.Draw(im)
+    font = ImageFont.load_default(size=11)
+    words = "the quick brown fox jumps over a lazy dog 0123456789 stripes are not text"
+    for i, y in enumerate(range(2, shape[0] - 10, 14)):
+        d.text((2, y), words[i % 7:] + " " + words, font=font, fill=20)
+    return np.asarray(im)
+
+
+def test_detector_finds_stripes_not_texture_edges_or_text() -> None:
+    """One grating among random texture, a single strong edge and a block of text: only the
+    grating is a stripe region, and fewer than k windows come back."""
+    rng = np.random.default_rng(7)
+    img = np.full((240, 400), 128, np.uint8)
+    img[20:100, 20:100] = synthetic_grating((80, 80), 60.0, 6, "square", contrast=0.6)
+    gravel = ndimage.gaussian_filter(rng.normal(0, 1, (80, 80)), 1.2)
+    img[20:100, 140:220] = np.clip(128 + 40 * gravel / gravel.std(), 0, 255)
+    img[130:210, 20:100] = 40
+    img[130:210, 60:100] = 220  # one vertical step edge of 180 levels
+    img[130:210, 140:380] = _text_block((80, 240))
     scored = score_stripe_rois(img, k=3)
     rois = [s.roi for s in scored]
-    print(f"\nbarbara ROIs: {[str(r) for r in rois]}")
-    for s in scored:
-        print(
-            f"  {s.roi}: score {s.score:.1f}, amplitude {s.amplitude:.1f}, "
-            f"coherence {s.coherence:.2f}, periodicity {s.periodicity:.2f}"
-        )
-    assert f.theta.shape == img.shape[:2]
-    assert rois == BARBARA_ROIS
-    assert find_stripe_rois(img) == rois  # k=3 is the default
-    # Semantic check: each object gets exactly one window, >= 90 % inside it.
-    for name, box in BARBARA_OBJECTS.items():
-        hits = [r for r in rois if _inside_share(r, box) >= 0.9]
-        assert len(hits) == 1, (name, rois)
+    assert rois[0].w == 40  # default size: 240/6 = 40
+    assert _inside_share(rois[0], (20, 20, 100, 100)) >= 0.75
+    # Later windows take what is left of the grating (their stripe pixels >= 40 %: the
+    # mask reaches ~10 px past its edge onto the flat ground), never the texture, edge or text.
+    others = [(140, 20, 220, 100), (20, 130, 100, 210), (140, 130, 380, 210)]
+    for r in rois:
+        assert _inside_share(r, (20, 20, 100, 100)) >= 0.25, r
+        assert max(_inside_share(r, o) for o in others) < 0.25, r
+    # Without the grating: no window at all, rather than k windows of texture.
+    plain = img.copy()
+    plain[20:100, 20:100] = 128
+    assert find_stripe_rois(plain, k=3) == []
+    assert scored[0].period_px == pytest.approx(6.0, abs=0.5)
+    assert float(angle_diff_deg(scored[0].theta_deg, 60.0)) < 3.0
+    assert find_stripe_rois(img, k=3) == rois  # deterministic
+    assert find_stripe_rois(img, k=0) == []
+    with pytest.raises(UsageError):
+        find_stripe_rois(img, size=500)
 
 
-def test_lee2019_ms_ssim_turns_roof_rows_mse_does_not() -> None:
-    orig = _load_rgb(KODIM08)
-    roof = Roi(200, 110, 80, 110)  # left roof, rows of tiles (see external/README.md)
-    res: dict[str, DirectionalError] = {}
-    for name in ("ms-ssim-0.3", "ms-ssim-0.4", "mse-0.3", "mse-0.4"):
-        res[name] = directional_error(orig, _load_rgb(LEE2019 / f"kodim08-{name}.png"), roof)
-    print()
-    for name, r in res.items():
-        print(f"  lee2019 {name:12s} roof: {json.dumps(r.to_dict())}")
-    ms = [res["ms-ssim-0.3"], res["ms-ssim-0.4"]]
-    mse = [res["mse-0.3"], res["mse-0.4"]]
-    # README: a plain structure-tensor difference gives ~4.5° vs ~2° (x2.25). Demand more.
-    assert min(r.delta_theta_deg for r in ms) > 3.0 * max(r.delta_theta_deg for r in mse)
-    assert min(r.delta_theta_deg for r in ms) > 5.0
-    assert max(r.delta_theta_deg for r in mse) < 2.0
-    assert min(r.flip_share for r in ms) > 0.1 > 0.05 > max(r.flip_share for r in mse)
-    # MS-SSIM redraws the rows at full contrast: nothing erased.
-    assert max(r.erased_share for r in ms) < 0.05
+def test_detector_returns_several_windows_best_first() -> None:
+    rng = np.random.default_rng(3)
+    img = np.clip(rng.normal(128, 6, (240, 320)), 0, 255).astype(np.uint8)
+    img[130:186, 200:256] = synthetic_grating((56, 56), 60.0, 6, "square", contrast=0.6)
+    # RMS 11 grey levels, under the ranking's cap of 16: ranks below the square grating.
+    img[30:86, 30:86] = synthetic_grating((56, 56), 0.0, 5, "sine", contrast=0.12)
+    rois = find_stripe_rois(img, k=6)
+    # Stronger contrast first. The stripe mask reaches ~1.5 periods past a pattern's edge
+    # onto flat ground, so a window may hang over the edge by that much.
+    patches = [(200, 130, 256, 186), (30, 30, 86, 86)]
+    assert _inside_share(rois[0], patches[0]) >= 0.75
+    assert any(_inside_share(r, patches[1]) >= 0.75 for r in rois)
+    for i, r in enumerate(rois):  # the rest of each patch, never the noise
+        assert max(_inside_share(r, p) for p in patches) >= 0.15, r  # mask bleed, see above
+        assert not any(r.overlaps(o) for o in rois[i + 1:])
+
+
+def _bars_and_fine_stripes() -> np.ndarray:
+    """3 px horizontal slats (contrast ±30) between strong dark muntins every 24 rows."""
+    rows = np.arange(192)
+    slats = 128 + 30 * np.sin(2 * np.pi * rows / 3.0)
+    slats[(rows % 24) < 4] = 10  # muntins: 4 px bars at 10 against ~128
+    return np.repeat(np.clip(slats, 0, 255)[:, None], 192, axis=1).astype(np.uint8)
+
+
+def test_thin_stripes_blurred_away_between_strong_bars_read_as_erased() -> None:
+    img = _bars_and_fine_stripes()
+    blurred = np.clip(np.rint(ndimage.gaussian_filter(img.astype(float), 1.5)), 0, 255)
+    roi = Roi(48, 48, 96, 96)
+    r = directional_error(img, blurred.astype(np.uint8), roi)
+    print(f"\nbars + 3 px stripes blurred: {r.to_dict()}")
+    assert r.period_px == pytest.approx(3.0, abs=0.2)
+    assert r.contrast_retention < 0.1
+    assert r.erased_share > 0.9
+    # The stripe mask leaves the bars out: about 3/4 of the rows are slats.
+    assert 0.4 < r.stripe_share < 0.8
+    assert directional_error(img, img, roi).contrast_retention == 1.0
 
 
 # ------------------------------------------------------------- spectral orientation shift
@@ -363,3 +368,16 @@ def test_spectral_shift_separates_lee2019_roof() -> None:
     # Measured: 16.3 and 14.5 for the MS-SSIM models, 4.2 and 2.1 for the MSE ones.
     assert min(got["ms-ssim-0.3"], got["ms-ssim-0.4"]) > 2 * max(got["mse-0.3"],
                                                                  got["mse-0.4"]), got
+
+
+def test_sweep_cache_fingerprint_covers_every_stripes_module() -> None:
+    """The sweep's result cache hashes the measuring code; the stripe analysis is a package, so
+    each of its modules must be hashed, or a changed measure would reuse stale results."""
+    import pkgutil
+
+    import codeccmp.stripes
+    from codeccmp.sweep_tasks import measure_sources
+
+    mods = {m.name for m in pkgutil.iter_modules(codeccmp.stripes.__path__)}
+    hashed = {p.stem for p in measure_sources() if p.parent.name == "stripes"}
+    assert mods and mods <= hashed

@@ -18,6 +18,7 @@ from codeccmp.errors import UsageError
 from codeccmp.metrics import ms_ssim, ms_ssim_supported, psnr
 from codeccmp.results import CodecResult
 from codeccmp.stripes import (
+    NO_REGIONS,
     Roi,
     angle_diff_deg,
     border_px,
@@ -32,7 +33,8 @@ DEFAULT_ROI_COUNT = 3
 
 def resolve_rois(pixels: np.ndarray, rois: Sequence[Roi] | str | None,
                  count: int = DEFAULT_ROI_COUNT) -> list[Roi]:
-    """``"auto"`` finds the ``count`` most strongly striped windows; a list is checked."""
+    """``"auto"`` finds up to ``count`` stripe regions (none where there are no stripes); a
+    list is checked."""
     if rois is None:
         return []
     h, w = pixels.shape[:2]
@@ -81,8 +83,11 @@ def analyse_result(original: np.ndarray, result: CodecResult, rois: Sequence[Roi
         "contrast_retention": _mean([e["contrast_retention"] for e in result.rois]),
         "erased_share": _mean([e.get("erased_share") for e in result.rois]),
         "spectral_shift_deg": _mean([e.get("spectral_shift_deg") for e in result.rois]),
+        "regions": len(rois),
         "image": whole,
     }
+    if not rois:
+        result.stripes["note"] = NO_REGIONS
     if truth is not None:
         result.stripes["truth"] = truth_error(recon, truth)
 

@@ -122,8 +122,23 @@ class TaskOutcome:
 
 
 #: Modules whose code decides the measured numbers: their source is part of result keys.
+#: A package counts with every module in it (the stripe analysis is one).
 _MEASURE_MODULES = ("codeccmp.metrics", "codeccmp.stripes", "codeccmp.analysis",
                     "codeccmp.compare", "codeccmp.ratematch")
+
+
+def measure_sources() -> list[Path]:
+    """The source files of :data:`_MEASURE_MODULES`, packages expanded to all their modules."""
+    import importlib
+
+    files: list[Path] = []
+    for name in _MEASURE_MODULES:
+        mod = importlib.import_module(name)
+        if hasattr(mod, "__path__"):  # a package: every .py file in it, in a fixed order
+            files += sorted(p for d in mod.__path__ for p in Path(d).glob("*.py"))
+        elif getattr(mod, "__file__", None):
+            files.append(Path(mod.__file__))
+    return files
 
 
 def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
@@ -135,7 +150,6 @@ def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
     encodings, which such a change does not touch.
     """
     import hashlib
-    import importlib
     from importlib import metadata
 
     try:
@@ -143,10 +157,8 @@ def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
     except metadata.PackageNotFoundError:
         msssim = "none"
     h = hashlib.sha256()
-    for name in _MEASURE_MODULES:
-        src = getattr(importlib.import_module(name), "__file__", None)
-        if src:
-            h.update(Path(src).read_bytes())
+    for src in measure_sources():
+        h.update(src.name.encode() + b"\0" + src.read_bytes())
     spec: Any = rois if isinstance(rois, str) or rois is None else [str(r) for r in rois]
     return {"version": MEASURE_VERSION, "pytorch-msssim": msssim, "code": h.hexdigest(),
             "rois": spec, "roi_count": roi_count if spec == "auto" else None}

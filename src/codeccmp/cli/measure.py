@@ -1,9 +1,14 @@
-"""`codeccmp measure`: metrics and directional figures for any pair of images."""
+"""`codeccmp measure`: metrics and directional figures for reconstructions made anywhere.
+
+Several decoded files of one original (models run elsewhere, other codecs' outputs) line up
+in one table and one montage, measured on the same stripe regions, each with its rate when
+given (``--bpp`` per file, or the real size: ``--bytes`` / ``--bitstream``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,49 +16,134 @@ from codeccmp.cli.app import app
 from codeccmp.errors import UsageError
 
 
+def _rates(n: int, bpp: list[float] | None, nbytes: list[int] | None,
+           bitstream: list[Path] | None, pixels: int) -> list[dict[str, Any]]:
+    """One ``{"bpp", "bytes", "bitstream"}`` per decoded file, from whichever option was given.
+
+    Each option is given once per decoded file (in the same order), or not at all; only one
+    of them may be used. Checked before any measuring.
+    """
+    given = [(name, v) for name, v in (("--bpp", bpp), ("--bytes", nbytes),
+                                       ("--bitstream", bitstream)) if v]
+    if not given:
+        return [{} for _ in range(n)]
+    if len(given) > 1:
+        raise UsageError(f"give the rate one way: {' and '.join(g for g, _ in given)} "
+                         "cannot be combined")
+    name, values = given[0]
+    if len(values) != n:
+        raise UsageError(f"{name} given {len(values)} time(s) for {n} decoded file(s): give it "
+                         "once per decoded file, in the same order")
+    out = []
+    for v in values:
+        if name == "--bpp":
+            if not v > 0:
+                raise UsageError(f"--bpp must be positive, got {v}")
+            out.append({"bpp": float(v)})
+            continue
+        if name == "--bytes":
+            if int(v) <= 0:
+                raise UsageError(f"--bytes must be positive, got {v}")
+            size, src = int(v), None
+        else:
+            p = Path(v)
+            if not p.is_file():
+                raise UsageError(f"bitstream file not found: {p}")
+            size, src = p.stat().st_size, str(p)
+            if size == 0:
+                raise UsageError(f"bitstream file is empty: {p}")
+        entry: dict[str, Any] = {"bytes": size, "bpp": 8.0 * size / pixels}
+        if src:
+            entry["bitstream"] = src
+        out.append(entry)
+    return out
+
+
 @app.command("measure")
 def measure_command(
     original: Annotated[Path, typer.Argument(help="The original image.")],
-    decoded: Annotated[Path, typer.Argument(help="A reconstruction of it (any codec).")],
+    decoded: Annotated[list[Path], typer.Argument(
+        help="One or more reconstructions of it (any codec), one table row each.")],
+    bpp: Annotated[list[float] | None, typer.Option(
+        "--bpp", help="Rate of each decoded file (repeat once per file, same order).")] = None,
+    nbytes: Annotated[list[int] | None, typer.Option(
+        "--bytes", help="Bitstream size in bytes of each decoded file (bpp from it).")] = None,
+    bitstream: Annotated[list[Path] | None, typer.Option(
+        "--bitstream", help="Bitstream file of each decoded file (bpp from its size).")] = None,
     roi: Annotated[list[str] | None, typer.Option(
         help="Stripe region x,y,w,h (repeatable); 'auto' finds them (default).")] = None,
     roi_count: Annotated[int, typer.Option(help="How many regions 'auto' finds.")] = 3,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite an existing --json file.")] = False,
+    montage: Annotated[Path | None, typer.Option(
+        help="Write a montage of the stripe regions (one column per decoded file).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite existing --json/--montage files.")] = False,
 ) -> None:
-    """PSNR, SSIM, MS-SSIM and per-ROI directional error of DECODED against ORIGINAL."""
+    """PSNR, SSIM, MS-SSIM and per-ROI directional error of each DECODED against ORIGINAL."""
     from codeccmp.analysis import resolve_rois, roi_figures
     from codeccmp.cli.compare import parse_rois
-    from codeccmp.fileio import atomic_write_json, check_output
+    from codeccmp.fileio import Outputs, atomic_write_json
     from codeccmp.images import load_image, to_gray
     from codeccmp.metrics import ms_ssim, ms_ssim_db, psnr, ssim
     from codeccmp.results import _json_safe, environment
-    from codeccmp.stripes import directional_error
+    from codeccmp.stripes import NO_REGIONS, directional_error
 
-    if json_path is not None:
-        check_output(json_path, force, "--json")
-    a, b = load_image(original), load_image(decoded)
-    if (a.width, a.height) != (b.width, b.height):
-        raise UsageError(f"sizes differ: {original} is {a.width}×{a.height}, "
-                         f"{decoded} is {b.width}×{b.height}")
-    pa, pb = a.pixels, b.pixels
-    if pa.ndim != pb.ndim:  # one gray, one RGB: compare in gray, say so
-        pa, pb = to_gray(pa), to_gray(pb)
-        typer.echo("warning: one image is gray: both measured in gray", err=True)
+    outputs = Outputs(force)  # checked now; written together at the end (or not at all)
+    for p, opt in ((json_path, "--json"), (montage, "--montage")):
+        if p is not None:
+            outputs.add_file(p, opt)
+    a = load_image(original)
+    rates = _rates(len(decoded), bpp, nbytes, bitstream, a.width * a.height)
+    images = []
+    for d in decoded:
+        b = load_image(d)
+        if (a.width, a.height) != (b.width, b.height):
+            raise UsageError(f"sizes differ: {original} is {a.width}×{a.height}, "
+                             f"{d} is {b.width}×{b.height}")
+        images.append(b)
+    pa = a.pixels
+    if any(b.pixels.ndim != pa.ndim for b in images):  # gray among RGB: all in gray, say so
+        typer.echo("warning: gray and colour images mixed: all measured in gray", err=True)
+        pa = to_gray(pa)
     rois = resolve_rois(pa, parse_rois(roi) or "auto", roi_count)
-    ms = ms_ssim(pa, pb)
-    result = {
+    results, recons = [], []
+    for d, b, rate in zip(decoded, images, rates, strict=True):
+        pb = b.pixels if b.pixels.ndim == pa.ndim else to_gray(b.pixels)
+        ms = ms_ssim(pa, pb)
+        results.append({
+            "decoded": {"path": str(d), "sha256": b.sha256}, **rate,
+            "psnr": psnr(pa, pb), "ssim": ssim(pa, pb), "ms_ssim": ms,
+            "ms_ssim_db": ms_ssim_db(ms),
+            "stripes_image": directional_error(pa, pb).to_dict(),
+            "rois": [roi_figures(pa, pb, r) for r in rois],
+        })
+        recons.append(pb)
+    res = {
         "original": {"path": str(original), "sha256": a.sha256},
-        "decoded": {"path": str(decoded), "sha256": b.sha256},
         "width": a.width, "height": a.height,
-        "psnr": psnr(pa, pb), "ssim": ssim(pa, pb), "ms_ssim": ms, "ms_ssim_db": ms_ssim_db(ms),
-        "stripes_image": directional_error(pa, pb).to_dict(),
-        "rois": [roi_figures(pa, pb, r) for r in rois],
+        "rois": [r.to_dict() for r in rois],
+        "stripe_regions": len(rois) if rois else NO_REGIONS,
+        "results": results,
         "environment": environment(),
     }
-    _print(result)
-    if json_path is not None:
-        atomic_write_json(json_path, _json_safe(result))
+    _print(res)
+    with outputs:
+        if montage is not None and rois:
+            _montage(pa, rois, decoded, results, recons, montage)
+        elif montage is not None:
+            typer.echo(f"montage not written: {NO_REGIONS}", err=True)
+        if json_path is not None:
+            atomic_write_json(json_path, _json_safe(res))
+
+
+def _montage(original, rois, decoded, results, recons, path: Path) -> None:  # noqa: ANN001
+    from codeccmp.render.montage import MontageColumn, make_montage
+    from codeccmp.render.report import roi_caption
+
+    cols = [MontageColumn(label=Path(d).name, image=img,
+                          captions_per_roi=[roi_caption(r.get("bpp"), r["ms_ssim"], e)
+                                            for e in r["rois"]])
+            for d, r, img in zip(decoded, results, recons, strict=True)]
+    make_montage(original, rois, cols, path)
 
 
 def _print(res: dict) -> None:
@@ -64,22 +154,40 @@ def _print(res: dict) -> None:
     def f(v: float | None, fmt: str) -> str:
         return "–" if v is None else format(v, fmt)
 
+    def mean(r: dict, key: str) -> float | None:
+        vals = [e[key] for e in r["rois"] if e.get(key) is not None]
+        return sum(vals) / len(vals) if vals else None
+
+    from codeccmp.stripes import NO_REGIONS
+
     console = stdout_console()
-    ms = "n/a (image under 161 px)" if res["ms_ssim"] is None else f"{res['ms_ssim']:.4f}"
-    console.print(f"PSNR {f(res['psnr'], '.2f')} dB   SSIM {f(res['ssim'], '.4f')}   "
-                  f"MS-SSIM {ms}   MS-SSIM dB {f(res['ms_ssim_db'], '.2f')}", highlight=False)
-    whole = res["stripes_image"]
-    console.print(f"whole image, strongly oriented pixels: Δθ "
-                  f"{f(whole['delta_theta_deg'], '.2f')}°  flip {f(whole['flip_share'], '.1%')}"
-                  f"  contrast retention {f(whole['contrast_retention'], '.2f')}",
-                  highlight=False)
-    t = Table(title="Stripe regions", title_justify="left")
-    for col in ("ROI x,y,w,h", "Δθ °", "flip share", "spectral shift °", "contrast", "PSNR dB",
-                "MS-SSIM"):
-        t.add_column(col, justify="right")
-    for e in res["rois"]:
-        t.add_row(f"{e['x']},{e['y']},{e['w']},{e['h']}", f(e["delta_theta_deg"], ".2f"),
-                  f(e["flip_share"], ".1%"), f(e.get("spectral_shift_deg"), ".1f"),
-                  f(e["contrast_retention"], ".2f"),
-                  f(e["psnr"], ".2f"), "n/a" if e["ms_ssim"] is None else f"{e['ms_ssim']:.4f}")
+    t = Table(title=f"{res['original']['path']} ({res['width']}×{res['height']})",
+              title_justify="left")
+    for col in ("decoded", "bpp", "PSNR dB", "SSIM", "MS-SSIM", "MS-SSIM dB", "Δθ ° (ROIs)",
+                "flip", "erased", "contrast"):
+        t.add_column(col, justify="left" if col == "decoded" else "right")
+    for r in res["results"]:
+        ms = "n/a (< 161 px)" if r["ms_ssim"] is None else f"{r['ms_ssim']:.4f}"
+        t.add_row(Path(r["decoded"]["path"]).name, f(r.get("bpp"), ".4f"), f(r["psnr"], ".2f"),
+                  f(r["ssim"], ".4f"), ms, f(r["ms_ssim_db"], ".2f"),
+                  f(mean(r, "delta_theta_deg"), ".2f"), f(mean(r, "flip_share"), ".1%"),
+                  f(mean(r, "erased_share"), ".1%"), f(mean(r, "contrast_retention"), ".2f"))
     console.print(t)
+    if not res["rois"]:
+        console.print(NO_REGIONS.capitalize() + ".", highlight=False)
+        return
+    for i, roi in enumerate(res["rois"]):
+        t = Table(title=f"ROI {i + 1}: {roi['x']},{roi['y']},{roi['w']},{roi['h']}",
+                  title_justify="left")
+        for col in ("decoded", "Δθ °", "flip share", "erased share", "spectral shift °",
+                    "contrast", "period px", "stripe px", "PSNR dB", "MS-SSIM (ROI)"):
+            t.add_column(col, justify="left" if col == "decoded" else "right")
+        for r in res["results"]:
+            e = r["rois"][i]
+            t.add_row(Path(r["decoded"]["path"]).name, f(e["delta_theta_deg"], ".2f"),
+                      f(e["flip_share"], ".1%"), f(e.get("erased_share"), ".1%"),
+                      f(e.get("spectral_shift_deg"), ".1f"), f(e["contrast_retention"], ".2f"),
+                      f(e.get("period_px"), ".1f"), f(e.get("stripe_share"), ".0%"),
+                      f(e["psnr"], ".2f"),
+                      "n/a" if e["ms_ssim"] is None else f"{e['ms_ssim']:.4f}")
+        console.print(t)

@@ -16,6 +16,7 @@ import numpy as np
 from codeccmp.fileio import atomic_write_text
 from codeccmp.render.tables import param_text
 from codeccmp.results import CodecResult, Comparison
+from codeccmp.stripes.detect import NO_REGIONS
 
 #: Below these a codec "keeps" the stripes' orientation in a ROI (see docs/metrics.md).
 KEEP_DELTA_DEG = 3.0
@@ -23,6 +24,9 @@ KEEP_FLIP = 0.05
 #: From this share of oriented pixels that lost over half their stripe amplitude on, a codec
 #: is said to wipe the stripes out rather than turn them (Δθ then measures what is left).
 ERASED_SHARE = 0.3
+#: Below this contrast retention (at the stripes' own period) a codec that kept the stripes'
+#: direction is said to blur them.
+BLUR_RETENTION = 0.7
 
 
 def _f(v: Any, fmt: str, missing: str = "–") -> str:
@@ -39,7 +43,7 @@ def results_markdown(cmp: Comparison) -> str:
     has_stripes = any(r.stripes for r in cmp.results)
     head = ["codec", "family", "param", "bpp", "Δ target", "PSNR dB", "MS-SSIM", "MS-SSIM dB"]
     if has_stripes:
-        head += ["Δθ ° (ROIs)", "flip share"]
+        head += ["Δθ ° (ROIs)", "flip share", "erased share"]
     head += ["enc s", "dec s", "device"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in cmp.results:
@@ -53,7 +57,8 @@ def results_markdown(cmp: Comparison) -> str:
                _f(r.ms_ssim, ".4f"), _f(r.ms_ssim_db, ".2f")]
         if has_stripes:
             row += [_f(r.stripes.get("delta_theta_deg"), ".1f"),
-                    _f(r.stripes.get("flip_share"), ".1%")]
+                    _f(r.stripes.get("flip_share"), ".1%"),
+                    _f(r.stripes.get("erased_share"), ".1%")]
         row += [_f(r.encode_s, ".3f"), _f(r.decode_s, ".3f"), r.device or ""]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -77,21 +82,25 @@ def roi_table(cmp: Comparison, index: int) -> str:
 
 
 def roi_finding(cmp: Comparison, index: int) -> str:
-    """One sentence: which codecs keep the stripes' orientation in this ROI, which turn them."""
-    keep, turn, blank, spectral, erased = [], [], [], [], []
+    """One sentence: which codecs keep the stripes in this ROI, which blur, erase or turn them."""
+    keep, turn, blank, spectral, erased, blurred = [], [], [], [], [], []
     for r in cmp.results:
         if not r.ok or len(r.rois) <= index:
             continue
         e = r.rois[index]
         d, flip = e.get("delta_theta_deg"), e.get("flip_share")
-        if d is None:
+        kept = e.get("contrast_retention")
+        if (e.get("erased_share") or 0) >= ERASED_SHARE:
+            erased.append((e["erased_share"], r.codec, kept))
+        elif d is None:
             blank.append(r.codec)
             if e.get("spectral_shift_deg") is not None:
                 spectral.append((e["spectral_shift_deg"], r.codec))
         elif d < KEEP_DELTA_DEG and (flip or 0) < KEEP_FLIP:
-            keep.append((d, r.codec))
-        elif (e.get("erased_share") or 0) >= ERASED_SHARE:
-            erased.append((e["erased_share"], r.codec))
+            if kept is not None and kept < BLUR_RETENTION:
+                blurred.append((kept, r.codec))
+            else:
+                keep.append((d, r.codec))
         else:
             turn.append((d, r.codec, flip or 0.0))
     parts = []
@@ -104,12 +113,21 @@ def roi_finding(cmp: Comparison, index: int) -> str:
         worst = ", ".join(f"`{c}` by {d:.1f}° ({f:.0%} of oriented pixels moved > 20°)"
                           for d, c, f in turn)
         parts.append(f"turned: {worst}")
+    if blurred:
+        blurred.sort()
+        parts.append("direction kept but blurred: " + ", ".join(
+            f"`{c}` (contrast at the stripes' period {v:.2f})" for v, c in blurred))
     if erased:
         erased.sort(reverse=True)
-        parts.append("wiped out rather than turned: " + ", ".join(
-            f"`{c}` ({v:.0%} of oriented pixels kept less than half their contrast)"
-            for v, c in erased))
-    if blank and not keep and not turn and not erased:
+        parts.append("erased (wiped out rather than turned; Δθ then measures what is left): "
+                     + ", ".join(f"`{c}` ({v:.0%} of stripe pixels kept less than half their "
+                                 f"contrast{'' if k is None else f', contrast {k:.2f}'})"
+                                 for v, c, k in erased))
+    rows = [r.rois[index] for r in cmp.results if r.ok and len(r.rois) > index]
+    if rows and all(e.get("period_px", 0) is None for e in rows):
+        return ("No periodic stripe pattern found in this region of the original, so there is "
+                "nothing to measure here.")
+    if blank and not keep and not turn and not erased and not blurred:
         text = ("No single stripe direction here (a check pattern or a weave), so Δθ does not "
                 "apply")
         if spectral:
@@ -202,6 +220,8 @@ def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None 
     notes_by_codec = [(r.codec, n) for r in cmp.results if r.ok for n in r.notes]
     if notes_by_codec:
         out += [f"- `{c}`: {_esc(n)}" for c, n in notes_by_codec] + [""]
+    if not cmp.rois and cmp.settings.get("rois") == "auto":
+        out += ["## Stripe regions", "", NO_REGIONS[0].upper() + NO_REGIONS[1:] + ".", ""]
     if cmp.rois:
         out += ["## Stripe regions", ""]
         if montage:
@@ -213,12 +233,15 @@ def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None 
                     roi_finding(cmp, i), "", roi_table(cmp, i), ""]
         out += ["Δθ: coherence- and energy-weighted mean orientation change of the stripes; "
                 "flip share: oriented pixels whose orientation moved by more than 20°; "
-                "erased share: oriented pixels whose stripes the codec wiped out (then Δθ "
-                "measures what is left, not a turn); spectral shift: how far the band-pass "
+                "erased share: stripe pixels where the codec kept less than half the stripes' "
+                "amplitude at their own period (then Δθ measures what is left, not a turn); "
+                "all on the region's stripe pixels only; spectral shift: how far the band-pass "
                 "energy moved between orientations (earth mover's distance of the angular "
                 "spectra; applies to check patterns too); "
-                "contrast retention: band-pass energy of the reconstruction over the "
-                "original's. Definitions in codeccmp's docs/metrics.md.", ""]
+                "contrast retention: RMS at the stripes' own period (narrow band-pass) of the "
+                "reconstruction over the original's. In the montage, MS-SSIM is the whole "
+                "image's (the ROI's is in the tables). "
+                "Definitions in codeccmp's docs/metrics.md.", ""]
     truth = truth_markdown(cmp)
     if truth:
         out += ["## Orientation against the chart's ground truth", "", truth, ""]
@@ -238,15 +261,22 @@ def write_report(cmp: Comparison, out_dir: Path, original: np.ndarray | None,
     return atomic_write_text(out_dir / "report.md", render_report(cmp, montage_name, notes))
 
 
+def roi_caption(bpp: float | None, image_ms_ssim: float | None, e: Mapping[str, Any]) -> str:
+    """A montage tile's caption: rate and whole-image MS-SSIM, then the ROI's own figures."""
+    head = f"{_f(bpp, '.3f')} bpp  MS-SSIM {_f(image_ms_ssim, '.4f')} (image)"
+    if e.get("delta_theta_deg") is None and e.get("spectral_shift_deg") is not None:
+        turn = f"ROI: spectral shift {e['spectral_shift_deg']:.1f}°"
+    else:
+        turn = (f"ROI: Δθ {_f(e.get('delta_theta_deg'), '.1f')}°  "
+                f"flip {_f(e.get('flip_share'), '.0%')}")
+    kept = (f"erased {_f(e.get('erased_share'), '.0%')}  "
+            f"contrast {_f(e.get('contrast_retention'), '.2f')}")
+    return f"{head}\n{turn}\n{kept}"
+
+
 def montage_caption(r: CodecResult, index: int) -> str:
     e = r.rois[index] if index < len(r.rois) else {}
-    ms = _f(r.ms_ssim, ".4f")
-    if e.get("delta_theta_deg") is None and e.get("spectral_shift_deg") is not None:
-        turn = f"spectral shift {e['spectral_shift_deg']:.1f}°"
-    else:
-        turn = (f"Δθ {_f(e.get('delta_theta_deg'), '.1f')}°  "
-                f"flip {_f(e.get('flip_share'), '.0%')}")
-    return f"{_f(r.bpp, '.3f')} bpp  MS-SSIM {ms}\n{turn}"
+    return roi_caption(r.bpp, r.ms_ssim, e)
 
 
 def write_montage(cmp: Comparison, original: np.ndarray, recons: Mapping[str, np.ndarray],

@@ -59,11 +59,15 @@ def results_table(cmp: Comparison, title: str | None = None,
     if has_stripes:
         t.add_column("Δθ °", justify="right")
         t.add_column("flip", justify="right")
+        t.add_column("erased", justify="right")
     if has_truth:
         t.add_column("θ vs truth °", justify="right")
     t.add_column("enc s", justify="right")
     t.add_column("dec s", justify="right")
     t.add_column("device")
+    notes = {r.stripes.get("note") for r in cmp.results if r.stripes.get("note")}
+    if notes:  # the detector found no stripe region: say so under the table
+        t.caption = "; ".join(sorted(notes))
     for r in cmp.results:
         if hide_skipped and r.status == "skipped":
             continue
@@ -73,7 +77,7 @@ def results_table(cmp: Comparison, title: str | None = None,
         if not r.ok:
             status = Text(r.status, style="yellow" if r.status == "skipped" else "red")
             row: list[Text | str] = [name, status, "", "", "", "", ""]
-            row += [""] * (2 * has_stripes + has_truth)
+            row += [""] * (3 * has_stripes + has_truth)
             t.add_row(*row, "", "", r.device or "")
             continue
         dev = Text(f"{r.deviation:+.1%}" if r.deviation is not None else "–")
@@ -84,7 +88,8 @@ def results_table(cmp: Comparison, title: str | None = None,
                _num(r.ms_ssim, ".4f"), _num(r.ms_ssim_db, ".2f")]
         if has_stripes:
             row += [_num(r.stripes.get("delta_theta_deg"), ".1f"),
-                    _num(r.stripes.get("flip_share"), ".1%")]
+                    _num(r.stripes.get("flip_share"), ".1%"),
+                    _num(r.stripes.get("erased_share"), ".1%")]
         if has_truth:
             row += [_num(r.stripes.get("truth", {}).get("mean_abs_error_deg"), ".2f")]
         row += [_num(r.encode_s, ".3f"), _num(r.decode_s, ".3f"), r.device or ""]
