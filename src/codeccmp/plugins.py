@@ -39,6 +39,13 @@ def get_plugin_manager(plugin_files: Iterable[str | Path] = ()) -> pluggy.Plugin
     pm.add_hookspecs(hookspecs)
     pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     for f in plugin_files:
+        if Path(f).suffix.lower() == ".toml":
+            # A codec defined by configuration (--codec-config): the first-party external
+            # plugin reads it. It rides with the plugin files so sweep workers load it too.
+            from codeccmp_external import config_plugin
+
+            pm.register(config_plugin(Path(f)), name=f"config:{Path(f).resolve()}")
+            continue
         module = _load_file(Path(f))
         pm.register(module, name=f"file:{Path(f).resolve()}")
     return pm
