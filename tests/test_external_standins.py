@@ -32,6 +32,9 @@ def opt(flag):
 if "--help" in args or args == ["-h"]:
     print("Stand-in Software: Encoder Version 1.0 [Linux]")
     sys.exit(0)
+if os.environ.get("STANDIN_LOG"):  # who ran me: the parent's process id
+    with open(os.environ["STANDIN_LOG"], "a") as f:
+        f.write(f"{os.getppid()}\n")
 if os.environ.get("STANDIN_SLEEP"):
     time.sleep(float(os.environ["STANDIN_SLEEP"]))
 if os.environ.get("STANDIN_FAIL"):
@@ -225,13 +228,22 @@ def test_sweep_workers_load_codec_config_files(cli, tmp_path: Path,
             "bpg.toml").read_text()
     config = tmp_path / "mine.toml"
     config.write_text(text.replace('name = "bpg"', 'name = "my-bpg"'))
-    img = tmp_path / "img.png"
-    Image.fromarray(rgb_image).save(img)
-    out = tmp_path / "s.json"
-    r = cli("sweep", str(img), "--bpp", "1,2", "--codecs", "my-bpg", "--codec-config",
+    img = tmp_path / "images"  # two images: two tasks, so two worker processes
+    img.mkdir()
+    Image.fromarray(rgb_image).save(img / "a.png")
+    Image.fromarray(rgb_image[::-1]).save(img / "b.png")
+    out, log = tmp_path / "s.json", tmp_path / "ppids.txt"
+    monkeypatch.setenv("STANDIN_LOG", str(log))
+    r = cli("sweep", str(img), "--bpp", "1", "--codecs", "my-bpg", "--codec-config",
             str(config), "--jobs", "2", "--roi", "none", "--cache-dir", str(tmp_path / "c"),
             "--json", str(out), "-q")
     assert r.code == 0, r.stderr
     points = json.loads(out.read_text())
     text = json.dumps(points)
     assert '"my-bpg"' in text and '"failed"' not in text
+    # The encoders ran under worker processes, not under this one (which would also work,
+    # as the executor's fallback for codecs a worker cannot rebuild).
+    import os
+
+    parents = set(log.read_text().split())
+    assert parents and str(os.getpid()) not in parents
