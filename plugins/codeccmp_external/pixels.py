@@ -113,7 +113,9 @@ def write_image(path: Path, pixels: np.ndarray, fmt: str, color: str) -> None:
     """Write ``pixels`` (uint8, gray or RGB) as ``fmt`` for an encoder to read."""
     if fmt in ("png", "ppm"):
         mode = "L" if pixels.ndim == 2 else "RGB"
-        Image.fromarray(pixels, mode).save(path, format=fmt.upper())
+        # A temporary file read once: fast zlib, not small files.
+        opts = {"compress_level": 1} if fmt == "png" else {}
+        Image.fromarray(pixels, mode).save(path, format=fmt.upper(), **opts)
         return
     subsampled = fmt.endswith("420")
     h, w = pixels.shape[:2]
