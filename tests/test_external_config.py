@@ -232,3 +232,13 @@ def test_y4m_header_says_what_codeccmp_wrote(tmp_path: Path, rgb_image: np.ndarr
     head = path.read_bytes().split(b"\n", 2)
     assert head[0] == b"YUV4MPEG2 W96 H80 F1:1 Ip A1:1 C420jpeg XCOLORRANGE=FULL"
     assert head[1] == b"FRAME" and len(head[2]) == 96 * 80 + 2 * 48 * 40
+
+
+def test_a_16_bit_png_from_a_decoder_is_scaled_to_8_bits(tmp_path: Path) -> None:
+    from PIL import Image
+
+    wide = np.array([[0, 257, 32896, 65535]], np.uint16)  # 0, 1, 128, 255 in 8 bits
+    path = tmp_path / "d.png"
+    Image.fromarray(wide).save(path)
+    assert Image.open(path).mode.startswith("I")
+    assert pixels.read_image(path, "png", "bt601-full").tolist() == [[0, 1, 128, 255]]

@@ -135,8 +135,11 @@ def read_image(path: Path, fmt: str, color: str,
         try:
             with Image.open(io.BytesIO(raw)) as img:
                 img.load()
+                if img.mode.startswith("I"):  # 16-bit gray: scale, don't clip, to 8 bits
+                    wide = np.asarray(img).astype(np.int64)
+                    return np.clip((wide + 128) // 257, 0, 255).astype(np.uint8)
                 if img.mode not in ("L", "RGB"):
-                    img = img.convert("L" if img.mode in ("I;16", "I", "LA") else "RGB")
+                    img = img.convert("L" if img.mode == "LA" else "RGB")
                 return np.asarray(img, dtype=np.uint8).copy()
         except OSError as exc:
             raise CodecError(f"decoded file is not a readable {fmt.upper()}: {exc}") from exc
