@@ -242,3 +242,19 @@ def test_a_16_bit_png_from_a_decoder_is_scaled_to_8_bits(tmp_path: Path) -> None
     Image.fromarray(wide).save(path)
     assert Image.open(path).mode.startswith("I")
     assert pixels.read_image(path, "png", "bt601-full").tolist() == [[0, 1, 128, 255]]
+
+
+def test_make_priors_writes_one_typical_bpp_line_into_the_definition(tmp_path: Path) -> None:
+    from codeccmp_external.make_priors import grid, write
+
+    assert grid(0, 63, 8) == [0, 9, 18, 27, 36, 45, 54, 63]
+    path = tmp_path / "cwebp.toml"
+    path.write_text((Path(pixels.__file__).parent / "codecs" / "cwebp.toml").read_text())
+    (spec,) = load_file(path)
+    codec = ExternalCodec(spec)
+    write(path, codec, [[0, 0.1], [100, 3.0]], "first")
+    write(path, codec, [[0, 0.2], [50, 0.9], [100, 4.0]], "second")  # replaces, not adds
+    text = path.read_text()
+    assert text.count("typical_bpp = ") == 1 and "# typical_bpp: second" in text
+    (spec,) = load_file(path)
+    assert spec.param_space.typical_bpp == ((0, 0.2), (50, 0.9), (100, 4.0))
