@@ -167,6 +167,7 @@ def test_cache_token_covers_the_definition_and_the_programs(
     first = token(MINIMAL)
     assert first == token(MINIMAL)
     assert first != token(MINIMAL.replace('"{param}"]', '"-x", "{param}"]'))
+    assert first == token(MINIMAL.replace("high = 10", "high = 10\ntypical_bpp = [[5, 1.0]]"))
     (tmp_path / "codeccmp-no-such-encoder").write_text("#!/bin/sh\necho tool 1.1\n")
     assert first != token(MINIMAL)
 

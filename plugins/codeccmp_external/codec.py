@@ -159,7 +159,10 @@ class ExternalCodec(Codec):
             ident = self._identities()
         except CodecUnavailable as exc:
             ident = {"unavailable": str(exc)}
-        return {"config": dict(self.spec.raw), **ident}
+        config = dict(self.spec.raw)
+        if isinstance(config.get("param"), dict):  # the prior changes no bitstream
+            config["param"] = {k: v for k, v in config["param"].items() if k != "typical_bpp"}
+        return {"config": config, **ident}
 
     # -- running ----------------------------------------------------------------------
 
