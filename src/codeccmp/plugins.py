@@ -44,8 +44,16 @@ def get_plugin_manager(plugin_files: Iterable[str | Path] = ()) -> pluggy.Plugin
         resolved = Path(f).resolve()
         if resolved in seen:
             same = "" if str(f) == seen[resolved] else f" (as {seen[resolved]})"
-            raise UsageError(f"--plugin {f} given twice{same}: give each plugin file once")
+            kind = "--codec-config" if resolved.suffix.lower() == ".toml" else "--plugin"
+            raise UsageError(f"{kind} {f} given twice{same}: give each file once")
         seen[resolved] = str(f)
+        if resolved.suffix.lower() == ".toml":
+            # A codec defined by configuration (--codec-config): the first-party external
+            # plugin reads it. It rides with the plugin files so sweep workers load it too.
+            from codeccmp_external import config_plugin
+
+            pm.register(config_plugin(Path(f)), name=f"config:{resolved}")
+            continue
         module = _load_file(Path(f))
         pm.register(module, name=f"file:{resolved}")
     return pm

@@ -8,12 +8,19 @@ from typing import Annotated
 import typer
 
 from codeccmp.cli.app import app
-from codeccmp.cli.options import OfflineOpt, PluginOpt, run_settings
+from codeccmp.cli.options import (
+    CodecConfigOpt,
+    OfflineOpt,
+    PluginOpt,
+    plugin_sources,
+    run_settings,
+)
 
 
 @app.command("codecs")
 def codecs_command(
     plugin: PluginOpt = None,
+    codec_config: CodecConfigOpt = None,
     weights_dir: Annotated[Path | None, typer.Option(
         help="Directory of learned-codec weights (or CODECCMP_WEIGHTS_DIR).")] = None,
     offline: OfflineOpt = False,
@@ -27,7 +34,7 @@ def codecs_command(
     from codeccmp.plugins import load_registry
     from codeccmp.render.tables import codecs_table
 
-    registry = load_registry(plugin or [])
+    registry = load_registry(plugin_sources(plugin, codec_config))
     settings = run_settings("auto", None, weights_dir, offline)
     rows = []
     for codec in registry.all():

@@ -9,6 +9,7 @@ import typer
 
 from codeccmp.cli.app import app
 from codeccmp.cli.options import (
+    CodecConfigOpt,
     CodecsOpt,
     DeviceOpt,
     OfflineOpt,
@@ -33,6 +34,7 @@ def compare_command(
         help="Directory for each reconstruction (PNG) and bitstream.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
     plugin: PluginOpt = None,
+    codec_config: CodecConfigOpt = None,
     device: DeviceOpt = "auto",
     weights: WeightsOpt = None,
     weights_dir: WeightsDirOpt = None,
@@ -53,7 +55,12 @@ def compare_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> int:
     """Code IMAGE with every codec at the bitrate closest to --bpp and compare the results."""
-    from codeccmp.cli.options import check_weights_codecs, parse_codec_list, run_settings
+    from codeccmp.cli.options import (
+        check_weights_codecs,
+        parse_codec_list,
+        plugin_sources,
+        run_settings,
+    )
     from codeccmp.compare import CompareOptions, compare_image, select_codecs, validate_bpp
     from codeccmp.images import load_image
     from codeccmp.plugins import load_registry
@@ -63,7 +70,7 @@ def compare_command(
         raise UsageError(f"--tolerance must be between 0 and 1, got {tolerance:g}")
     names = parse_codec_list(codecs)
     settings = run_settings(device, weights, weights_dir, offline)
-    registry = load_registry(plugin or [])
+    registry = load_registry(plugin_sources(plugin, codec_config))
     selected = select_codecs(registry, names)  # unknown names fail here, before any work
     check_weights_codecs(settings.weights, selected, registry)
     rois = parse_rois(roi)

@@ -24,6 +24,9 @@ CodecsOpt = Annotated[str | None, typer.Option(
          "(quote it for the shell; `codeccmp codecs` lists each codec's options).")]
 PluginOpt = Annotated[list[Path] | None, typer.Option(
     "--plugin", help="Load a codec plugin from a Python file (repeatable).")]
+CodecConfigOpt = Annotated[list[Path] | None, typer.Option(
+    "--codec-config", help="Load codecs defined in a TOML file (repeatable; see "
+    "docs/external-codecs.md).")]
 DeviceOpt = Annotated[str, typer.Option(
     help="Device for learned codecs: auto, cpu, cuda or cuda:N.")]
 WeightsOpt = Annotated[list[str] | None, typer.Option(
@@ -33,6 +36,14 @@ WeightsDirOpt = Annotated[Path | None, typer.Option(
 OfflineOpt = Annotated[bool, typer.Option(
     help="Never download weights (or CODECCMP_OFFLINE=1).")]
 RoiCountOpt = Annotated[int, typer.Option(help="How many regions 'auto' finds.")]
+
+
+def plugin_sources(plugin: list[Path] | None, codec_config: list[Path] | None) -> list[Path]:
+    """``--plugin`` and ``--codec-config`` files, in one list for the registry and workers."""
+    for path in codec_config or []:
+        if path.suffix.lower() != ".toml":
+            raise UsageError(f"--codec-config expects a .toml file, got {path}")
+    return [*(plugin or []), *(codec_config or [])]
 
 
 def parse_codec_list(text: str | None) -> list[str] | None:

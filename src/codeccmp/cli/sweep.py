@@ -10,6 +10,7 @@ import typer
 
 from codeccmp.cli.app import app
 from codeccmp.cli.options import (
+    CodecConfigOpt,
     CodecsOpt,
     DeviceOpt,
     OfflineOpt,
@@ -89,6 +90,7 @@ def sweep_command(
     weights_dir: WeightsDirOpt = None,
     offline: OfflineOpt = False,
     plugin: PluginOpt = None,
+    codec_config: CodecConfigOpt = None,
     roi: Annotated[list[str] | None, typer.Option(
         help="Stripe region x,y,w,h (repeatable, the same for every image); 'auto' finds "
              "them in each image (default); 'none' skips the stripe analysis and Δθ.")] = None,
@@ -98,7 +100,12 @@ def sweep_command(
 ) -> int:
     """Run the comparison at every --bpp target, on IMAGE or every image in a folder."""
     from codeccmp.cli.compare import parse_rois
-    from codeccmp.cli.options import check_weights_codecs, parse_codec_list, run_settings
+    from codeccmp.cli.options import (
+        check_weights_codecs,
+        parse_codec_list,
+        plugin_sources,
+        run_settings,
+    )
     from codeccmp.compare import select_codecs
     from codeccmp.fileio import Outputs
     from codeccmp.images import load_image
@@ -133,7 +140,7 @@ def sweep_command(
         raise UsageError(f"--roi-count must be at least 1, got {roi_count}")
     names = parse_codec_list(codecs)
     settings = run_settings(device, weights, weights_dir, offline)
-    registry = load_registry(plugin or [])
+    registry = load_registry(plugin_sources(plugin, codec_config))
     selected = select_codecs(registry, names)  # unknown names fail here, before any work
     check_weights_codecs(settings.weights, selected, registry)
     selected_names = [c.name for c in selected]
@@ -165,7 +172,8 @@ def sweep_command(
         targets=targets, codecs=names, all_qualities=all_qualities, tolerance=tolerance,
         settings=settings, anchor=anchor, jobs=jobs, cache_read=not no_cache,
         cache_dir=cache_dir, executor=executor,  # type: ignore[arg-type]
-        ray_address=ray_address, plugin_files=[str(p) for p in plugin or []], rois=rois,
+        ray_address=ray_address,
+        plugin_files=[str(p) for p in plugin_sources(plugin, codec_config)], rois=rois,
         roi_count=roi_count, average=average, references=list(reference or []),  # type: ignore[arg-type]
         reference_dataset_check=reference_dataset_check)
 
