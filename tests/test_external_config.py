@@ -259,3 +259,15 @@ def test_make_priors_writes_one_typical_bpp_line_into_the_definition(tmp_path: P
     assert text.count("typical_bpp = ") == 1 and "# typical_bpp: second" in text
     (spec,) = load_file(path)
     assert spec.param_space.typical_bpp == ((0, 0.2), (50, 0.9), (100, 4.0))
+
+
+def test_shipped_definitions_run_only_when_named(tmp_path: Path, no_user_config: Path) -> None:
+    """A plain run keeps to the first-party codecs; shipped external ones (mostly the same
+    formats through other programs) join when named; a user's own definition joins always."""
+    from codeccmp.compare import select_codecs
+
+    registry = load_registry([write(tmp_path, MINIMAL)])
+    default = {c.name for c in select_codecs(registry, None)}
+    assert {"jpeg", "webp", "mini"} <= default
+    assert not default & {"cwebp", "cjxl", "avifenc", "opj", "av1-ffmpeg", "vtm"}
+    assert [c.name for c in select_codecs(registry, ["cwebp"])] == ["cwebp"]

@@ -51,6 +51,10 @@ def user_files() -> list[Path]:
 @hookimpl
 def register_codecs(register: Callable[[Codec], None]) -> None:
     codecs = {c.name: c for c in _codecs_from(shipped_files())}
+    for c in codecs.values():
+        # Shipped definitions run when named: most duplicate a Pillow codec's format, and a
+        # plain `compare` should not grow by whatever happens to be on PATH.
+        c.in_default_set = False
     codecs.update({c.name: c for c in _codecs_from(user_files())})  # the user's win
     for codec in codecs.values():
         register(codec)

@@ -209,6 +209,10 @@ class Codec(ABC):
     #: File extension for the bitstream when saved with ``--out`` (no dot).
     extension: str = "bin"
     supports_gray: bool = True
+    #: Whether a run without ``--codecs`` includes this codec. Plugins that wrap a format
+    #: another codec already covers (an external ``cwebp`` beside Pillow's ``webp``) or that
+    #: take minutes register theirs with ``False``: they run when named.
+    in_default_set: bool = True
     param_space: ParamSpace
     #: Encoder options a user may set as ``NAME[KEY=VALUE,...]`` (see :class:`OptionSpec`).
     option_specs: tuple[OptionSpec, ...] = ()
@@ -311,6 +315,7 @@ class WrappedCodec(Codec):
         self.name, self.family, self.description = inner.name, inner.family, inner.description
         self.extension, self.supports_gray = inner.extension, inner.supports_gray
         self.option_specs, self.options = inner.option_specs, inner.options
+        self.in_default_set = inner.in_default_set
 
     @property
     def param_space(self) -> ParamSpace:  # type: ignore[override]

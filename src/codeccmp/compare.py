@@ -64,7 +64,8 @@ def validate_bpp(bpp: float) -> float:
 def select_codecs(registry: CodecRegistry, names: Sequence[str] | None) -> list[Codec]:
     if names is None:
         # Standard codecs first: they are the reference a reader looks for in the table.
-        return sorted(registry.all(), key=lambda c: c.family != "traditional")
+        return sorted((c for c in registry.all() if c.in_default_set),
+                      key=lambda c: c.family != "traditional")
     # Specs are resolved first so two spellings of one setting (avif[speed=2] and
     # avif[speed=02]) count once, under their canonical label.
     chosen: dict[str, Codec] = {}

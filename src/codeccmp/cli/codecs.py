@@ -53,6 +53,8 @@ def codecs_command(
         if reason is None and weights and weights.startswith("not on disk"):
             # Usable only once its weights are downloaded: say so here, as a run would.
             usable = "after a download"
+        if usable == "yes" and not codec.in_default_set:
+            usable = "yes (when named in --codecs)"
         rows.append({"codec": codec.name, "family": codec.family, "parameter": space,
                      "options": [{"key": o.name, "values": o.describe(),
                                   "default": o.format(o.default), "help": o.help}

@@ -155,8 +155,8 @@ def codecs_table(rows: Sequence[dict[str, Any]]) -> Table:
     for col in [*cols, "plugin"]:
         t.add_column(col, overflow="fold")
     for r in rows:
-        usable = Text("yes", style="green") if r["usable"] == "yes" else Text(
-            str(r["usable"]), style="yellow")
+        usable = Text(str(r["usable"]), style="green" if str(r["usable"]).startswith("yes")
+                      else "yellow")
         options = "\n".join(f"{o['key']}: {o['values']} [{o['default']}]"
                             for o in r.get("options", []))
         row: list[str | Text] = [str(r["codec"]), str(r["family"]), str(r["parameter"]),
