@@ -226,3 +226,15 @@ def test_bad_specs_are_usage_errors(codecs: str, message: str) -> None:
     res = run_subprocess("compare", str(CHART), "--bpp", "0.3", "--codecs", codecs)
     assert res.code == 2
     assert res.stderr.count("\n") == 1 and message in res.stderr, res.stderr
+
+
+def test_sweep_labels_and_anchor_by_spec(tmp_path: Path, cli) -> None:
+    out = tmp_path / "s.json"
+    res = cli("sweep", str(CHART), "--bpp", "0.5,1", "--roi", "none", "--no-cache", "-q",
+              "--codecs", "jpeg2000,jpeg2000[mct=0]", "--anchor", "JPEG2000[ MCT=false ]",
+              "--json", str(out))
+    assert res.code == 0, res.stderr
+    data = json.loads(out.read_text())
+    assert data["anchor"] == "jpeg2000[mct=false]"
+    assert [c["name"] for c in data["codecs"]] == ["jpeg2000", "jpeg2000[mct=false]"]
+    assert set(data["bd"]["psnr"]) == {"jpeg2000"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -152,6 +153,9 @@ def sweep_command(
         average = "quality" if refs else "target"
     if average not in AVERAGES:
         raise UsageError(f"--average must be {' or '.join(AVERAGES)}, got {average!r}")
+    if anchor is not None:  # a codec spec counts by its label (avif[speed=02] = avif[speed=2])
+        with contextlib.suppress(UsageError):  # not a codec: a reference id, checked below
+            anchor = registry.get(anchor).name
     resolve_anchor(anchor, selected_names, [{"name": r.name, "id": r.id, "spec": r.spec}
                                             for r in refs])
     if anchor is None and DEFAULT_ANCHOR in selected_names:
