@@ -181,7 +181,7 @@ def test_report_on_a_sweep_json(cli, image_file: Path, tmp_path: Path) -> None: 
     assert r.code == 2
     assert one_line(r.stderr) == (f"error: {sj} is a sweep's JSON; `codeccmp report` reads the "
                                   "results of `codeccmp compare` (its --json, or results.json "
-                                  "in --report)")
+                                  "in --report), or a sweep's with --html DIR")
     assert tree(tmp_path) == before
 
 

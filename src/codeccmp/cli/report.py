@@ -36,8 +36,9 @@ def report_command(
     data = _read_json(results)
     if is_sweep(data):  # a sweep's JSON: its page (curves, BD table, points)
         if html is None or out is not None:
-            raise UsageError(f"{results} holds a sweep's results: only --html DIR reports "
-                             "them (the markdown report is for compare's)")
+            raise UsageError(f"{results} is a sweep's JSON; `codeccmp report` reads the results "
+                             "of `codeccmp compare` (its --json, or results.json in --report), "
+                             "or a sweep's with --html DIR")
         check_html_target(html, force)
         typer.echo(f"html: {write_sweep_html(data, html, force)}", err=True)
         return
@@ -74,7 +75,8 @@ def _read_json(path: Path):  # noqa: ANN202 - any JSON value
     from codeccmp.errors import UsageError
 
     if path.is_dir():
-        raise UsageError(f"{path} is a directory: give the results JSON file inside it")
+        raise UsageError(f"{path} is a directory; expected the results JSON (the --json of "
+                         "compare, or results.json inside its --report folder)")
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
