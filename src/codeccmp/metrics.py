@@ -2,26 +2,26 @@
 
 SSIM and MS-SSIM are pytorch-msssim's (the implementation CompressAI's own evaluation uses),
 recomputed here so that a 24-megapixel photograph takes seconds rather than a minute: the
-same definition, on pixels scaled to [0, 1] with ``data_range=1``, an 11-tap Gaussian window
-(sigma 1.5) applied separably over the valid region only, K = (0.01, 0.03), RGB measured per
-channel and averaged, MS-SSIM's 5 scales with its weights, its ReLU on each scale and its
-2×2 average pooling (zero padding on an odd side, counted in the average). Values agree with
-pytorch-msssim to about 1e-7 (float32 rounding in a different order); tests check it against
-the library itself.
+same definition and the same float32 arithmetic in the same order (pixels scaled to [0, 1]
+with ``data_range=1``; its 11-tap Gaussian window, sigma 1.5, down the columns then along
+the rows over the valid region only; K = (0.01, 0.03); RGB measured per channel and averaged;
+MS-SSIM's 5 scales with its weights, its ReLU on each scale and its 2×2 average pooling,
+zero padding before an odd side counted in the average). Values agree with the library's to
+about 1e-8; tests check it against the library itself.
 
 Why not pytorch-msssim itself: its depthwise ``conv2d`` runs at about 20 million values a
 second on a CPU core, it holds a dozen full-size float32 maps at once (gigabytes at camera
 resolution), and SSIM and MS-SSIM each redo the same first scale. Here each scale is cut into
 tiles of a few megabytes that stay in the processor's cache, the tiles run on all cores
-(NumPy releases the GIL in its array loops), four maps are filtered instead of five (only
-σx² + σy² enters the formula, never σx² alone), and one pass yields both SSIM and MS-SSIM.
+(NumPy and torch release the GIL in their array loops), buffers are reused from tile to tile,
+and one pass yields both SSIM and MS-SSIM.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
-import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,25 +42,27 @@ _C2 = np.float32(_K2**2)
 #: Output rows × pixels of one tile (a few megabytes of float32 maps, within the cache).
 #: Measured single-threaded on the development machine: 32 × 1024 was among the fastest of
 #: 8–64 rows × 256–2048 pixels; the spread was 30%.
+#: torch convolves a single-channel float32 input of up to this many values with its native
+#: kernel instead of oneDNN's (``ConvParams::use_mkldnn``, "for some case, native is faster").
+_NATIVE_CONV_MAX = 20480
 TILE_ROWS = 32
 TILE_COLS = 1024
 
 
-def _window() -> np.ndarray:
-    """pytorch-msssim's ``_fspecial_gauss_1d(11, 1.5)``: float32 taps divided by their sum.
+@functools.cache
+def _window():  # noqa: ANN202 - tuple of 0-d torch tensors
+    """pytorch-msssim's ``_fspecial_gauss_1d(11, 1.5)``, computed as it computes it (torch's
+    float32 ``exp``, divided by the float32 sum), as 0-d tensors for ``addcmul_``.
 
     The taps' sum matters more than the taps: SSIM subtracts μ² from the filtered x², so a
-    window summing to 1 + ε shifts every σ² by about ε·μ², and at ε = 6e-8 (a float32 sum in
-    another order) SSIM moved by 3e-6. Summed in float64 and rounded once, this window
-    equals the library's to the bit except the two outermost taps (2e-10, from float32
-    ``exp``)."""
-    coords = np.arange(WIN_SIZE, dtype=np.float64) - WIN_SIZE // 2
-    g = np.exp(-(coords**2) / (2 * WIN_SIGMA**2)).astype(np.float32)
-    return g / np.float32(g.sum(dtype=np.float64))
+    window summing to 1 + ε shifts every σ² by about ε·μ², and at ε = 6e-8 (NumPy's ``exp``
+    and sum) SSIM moved by 3e-6."""
+    import torch
 
-
-_WIN = _window()
-_WIN_F = [float(w) for w in _WIN]  # torch takes Python scalars
+    coords = torch.arange(WIN_SIZE, dtype=torch.float) - WIN_SIZE // 2
+    g = torch.exp(-(coords**2) / (2 * WIN_SIGMA**2))
+    g /= g.sum()
+    return tuple(g.unbind())
 
 
 def threads() -> int:
@@ -102,7 +104,8 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
 
 
 def warm_up() -> None:
-    """Nothing slow to import any more (NumPy only); kept for ``codeccmp.warmup``."""
+    """Import torch now (seconds): see ``Codec.warm_up``."""
+    _window()
 
 
 def ms_ssim_supported(shape: tuple[int, ...]) -> bool:
@@ -156,13 +159,11 @@ def ssim_ms_ssim(a: np.ndarray, b: np.ndarray, want_ssim: bool = True,
 
 @contextmanager
 def _torch_one_thread() -> Iterator[None]:
-    """When torch does the filtering (``_correlate``), single-threaded inside each tile (the
-    tile workers inherit this setting): the tiles already use every core, and torch's own
-    threads on top of them would only spin at barriers."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        yield
-        return
+    """torch single-threaded inside each tile (the tile workers inherit this setting): the
+    tiles already use every core, and torch's own threads on top of them would only spin
+    at barriers."""
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -185,44 +186,57 @@ def _scale(x: np.ndarray, y: np.ndarray, channels: int,
     oh, ow = h - (WIN_SIZE - 1), w - (WIN_SIZE - 1)
     tiles = [(r, c, min(TILE_ROWS, oh - r), min(TILE_COLS, ow - c))
              for r in range(0, oh, TILE_ROWS) for c in range(0, ow, TILE_COLS)]
+    # Which convolution torch picks for each of pytorch-msssim's two passes: oneDNN (fused
+    # multiply-adds) for RGB (grouped) and for gray inputs of more than 20480 values;
+    # below that, for gray, its native im2col + GEMM (multiply, then add). See _correlate.
+    fused = (channels > 1 or h * w > _NATIVE_CONV_MAX,
+             channels > 1 or oh * w > _NATIVE_CONV_MAX)
     sums = np.zeros((2, channels))
-    for part in pool.map(lambda t: _tile(x, y, channels, *t), tiles):
+    for part in pool.map(lambda t: _tile(x, y, channels, *t, fused), tiles):
         sums += part
     sums /= oh * ow
     return sums[0], sums[1]
 
 
-def _tile(x: np.ndarray, y: np.ndarray, ch: int, r: int, c: int, nr: int,
-          nc: int) -> np.ndarray:
-    """Sums over one tile's nr × nc output pixels of the SSIM and cs maps, per channel."""
+def _tile(x: np.ndarray, y: np.ndarray, ch: int, r: int, c: int, nr: int, nc: int,
+          fused: tuple[bool, bool]) -> np.ndarray:
+    """Sums over one tile's nr × nc output pixels of the SSIM and cs maps, per channel.
+
+    Every float32 operation is pytorch-msssim's, in its order (``_ssim``), so that flat
+    regions, where σ² = E[x²] − μ² cancels to rounding noise and that noise is the same at
+    every pixel instead of averaging out, round as they do there: computed any other way,
+    SSIM on a photograph with a clear sky moved by 1e-5 (which is also how far
+    pytorch-msssim's float32 is from the float64 value there)."""
     halo = WIN_SIZE - 1
     rows, cols = slice(r, r + nr + halo), slice(c * ch, (c + nc + halo) * ch)
-    maps = _scratch(0, (4, nr + halo, (nc + halo) * ch))
-    a, b, sq, xy = maps
+    maps = _scratch(0, (5, nr + halo, (nc + halo) * ch))
+    a, b, xx, yy, xy = maps
     _to_unit(x[rows, cols], out=a)
     _to_unit(y[rows, cols], out=b)
-    np.multiply(a, a, out=sq)
-    np.multiply(b, b, out=xy)
-    sq += xy  # filtered: σx² + σy² + μx² + μy² (only the sum enters SSIM)
+    np.multiply(a, a, out=xx)
+    np.multiply(b, b, out=yy)
     np.multiply(a, b, out=xy)
-    down = _correlate(maps, nr, 1, 1, _scratch(1, (4, nr, maps.shape[2])))
-    f = _correlate(down, nc * ch, ch, 2, _scratch(2, (4, nr, nc * ch)))
-    mu1, mu2, sq, xy = f
-    mu12 = np.multiply(mu1, mu2, out=_scratch(3, mu1.shape))
-    msq = np.multiply(mu1, mu1, out=mu1)
-    msq += np.multiply(mu2, mu2, out=mu2)
+    down = _correlate(maps, nr, 1, 1, _scratch(1, (5, nr, maps.shape[2])), fused[0])
+    mu1, mu2, xx, yy, xy = _correlate(down, nc * ch, ch, 2, _scratch(2, (5, nr, nc * ch)),
+                                      fused[1])
+    mu1_sq = np.multiply(mu1, mu1, out=_scratch(3, mu1.shape))
+    mu2_sq = np.multiply(mu2, mu2, out=_scratch(4, mu1.shape))
+    mu1_mu2 = np.multiply(mu1, mu2, out=mu1)
+    sigma1_sq = np.subtract(xx, mu1_sq, out=xx)
+    sigma2_sq = np.subtract(yy, mu2_sq, out=yy)
+    sigma12 = np.subtract(xy, mu1_mu2, out=xy)
     # cs = (2 σxy + C2) / (σx² + σy² + C2)
-    cs = np.subtract(xy, mu12, out=xy)
-    cs *= 2
+    cs = np.multiply(sigma12, np.float32(2), out=sigma12)
     cs += _C2
-    sq -= msq
-    sq += _C2
-    cs /= sq
+    den = np.add(sigma1_sq, sigma2_sq, out=sigma1_sq)
+    den += _C2
+    cs /= den
     # SSIM = (2 μx μy + C1) / (μx² + μy² + C1) · cs
-    lum = np.multiply(mu12, 2, out=mu12)
+    lum = np.multiply(mu1_mu2, np.float32(2), out=mu1_mu2)
     lum += _C1
-    msq += _C1
-    lum /= msq
+    den = np.add(mu1_sq, mu2_sq, out=mu1_sq)
+    den += _C1
+    lum /= den
     lum *= cs
     # Down the rows in float32 first (contiguous, fast; 32 terms), then per channel in float64.
     out = np.empty((2, ch))
@@ -255,36 +269,27 @@ def _to_unit(block: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _correlate(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndarray) -> np.ndarray:
+def _correlate(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndarray,
+               fused: bool) -> np.ndarray:
     """The window along ``axis`` over the valid region into ``out``: ``n`` outputs, taps
     ``step`` values apart (1 down the rows; the channel count along a row of interleaved
     channels).
 
-    With torch already loaded (a learned codec ran), its ``add_(x, alpha=w)`` works on
-    NumPy's memory and multiplies and accumulates in one pass over the data: 11 passes
-    instead of NumPy's 16 (NumPy has no fused multiply-add), 1.8× faster here. Without, NumPy:
-    importing torch only for this would cost more (2 s and 800 MB) than it saves."""
-    half = WIN_SIZE // 2
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        src, dst = torch.from_numpy(maps), torch.from_numpy(out)
-        torch.mul(src.narrow(axis, half * step, n), _WIN_F[half], out=dst)
-        for k in range(half):
-            dst.add_(src.narrow(axis, k * step, n), alpha=_WIN_F[k])
-            dst.add_(src.narrow(axis, (WIN_SIZE - 1 - k) * step, n), alpha=_WIN_F[k])
-        return out
+    Tap by tap from the first, each a fused multiply-add (torch's ``addcmul_`` on NumPy's
+    memory, no copy) or, not ``fused``, a product then a sum: the order and rounding of the
+    convolution that torch runs inside pytorch-msssim (see ``_scale``), so the filtered maps
+    are the same to the bit on x86. NumPy has no fused multiply-add."""
+    import torch
 
-    def part(k: int) -> np.ndarray:
-        idx = [slice(None)] * maps.ndim
-        idx[axis] = slice(k * step, k * step + n)
-        return maps[tuple(idx)]
-
-    tmp = _scratch(4, out.shape)
-    np.multiply(part(half), _WIN[half], out=out)
-    for k in range(half):
-        np.add(part(k), part(WIN_SIZE - 1 - k), out=tmp)  # symmetric taps: add, then weigh
-        tmp *= _WIN[k]
-        out += tmp
+    win = _window()
+    src, dst = torch.from_numpy(maps), torch.from_numpy(out)
+    torch.mul(src.narrow(axis, 0, n), win[0], out=dst)
+    tmp = None if fused else torch.from_numpy(_scratch(5, out.shape))
+    for k in range(1, WIN_SIZE):
+        if fused:
+            dst.addcmul_(src.narrow(axis, k * step, n), win[k])
+        else:
+            dst.add_(torch.mul(src.narrow(axis, k * step, n), win[k], out=tmp))
     return out
 
 
