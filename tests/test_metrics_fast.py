@@ -169,8 +169,9 @@ def test_agrees_with_pytorch_msssim_on_barbara():
 
 def test_downsampling_is_torchs_avg_pool_to_the_bit():
     torch = pytest.importorskip("torch")
-    import torch.nn.functional as F
     from concurrent.futures import ThreadPoolExecutor
+
+    import torch.nn.functional as F
 
     for h, w in [(9, 14), (10, 13), (11, 11), (600, 7)]:
         a = _textured((h, w, 3), h * w)
