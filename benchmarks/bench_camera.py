@@ -190,7 +190,13 @@ def bench_compare(path: Path, stripes: bool) -> dict:
                "codecs": {r["codec"]: {"bpp": r.get("bpp"), "trials": len(r.get("trials") or []),
                                        "search_s": r.get("search_s"),
                                        "decode_s": r.get("decode_s")} for r in results}}
-        row["floor"] = floor(path, results)
+        # In its own process: its peak memory is the codecs' own (no torch, no metrics).
+        proc = subprocess.run([sys.executable, __file__, "--floor", str(path), str(js)],
+                              capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode:
+            sys.exit(f"floor failed:\n{proc.stderr[-3000:]}")
+        fl = json.loads(proc.stdout)
+        row["floor"], row["floor_peak_mb"] = fl["codecs"], fl["peak_mb"]
         if stripes:
             row["stripes_run"] = run_compare(path, js, stripes=True)
     return row
@@ -235,7 +241,8 @@ def report_compare(rows: list[dict]) -> None:
         print(f"\n**{r['image']}**: `codeccmp compare --bpp 0.3 --codecs {STANDARD} "
               f"--roi none`: {run['wall_s']:.1f} s wall, {run['cpu_s']:.1f} s CPU, peak "
               f"{run['peak_mb']:.0f} MB; floor (encodes + one decode) {floor_wall:.1f} s "
-              f"wall, {floor_cpu:.1f} s CPU: **{run['wall_s'] / floor_wall:.2f}× the floor** "
+              f"wall, {floor_cpu:.1f} s CPU, peak {r['floor_peak_mb']:.0f} MB: "
+              f"**{run['wall_s'] / floor_wall:.2f}× the floor** "
               f"(CPU {run['cpu_s'] / floor_cpu:.2f}×)")
         print("\n| codec | bpp | encodes | search s | decode s | floor s |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -265,7 +272,16 @@ def main() -> int:
     ap.add_argument("--no-metrics", action="store_true", help="compare only")
     ap.add_argument("--stripes", action="store_true",
                     help="also time compare with the stripe analysis")
+    ap.add_argument("--floor", nargs=2, type=Path, metavar=("IMAGE", "JSON"),
+                    help=argparse.SUPPRESS)  # internal: the floor, in a process of its own
     args = ap.parse_args()
+    if args.floor:
+        import resource
+
+        fl = floor(args.floor[0], json.loads(args.floor[1].read_text())["results"])
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"codecs": fl, "peak_mb": peak}))
+        return 0
     images = args.images or [camera_image(), SHARED / "images" / "barbara.png"]
     if not args.no_metrics:
         report_metrics([bench_metrics(p, not args.no_reference) for p in images])
