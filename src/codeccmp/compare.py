@@ -23,7 +23,7 @@ from codeccmp.analysis import DEFAULT_ROI_COUNT, analyse_result, resolve_rois, t
 from codeccmp.codec import Codec, CodecUnavailable, RunSettings
 from codeccmp.errors import UsageError
 from codeccmp.images import SourceImage, to_gray, to_rgb
-from codeccmp.metrics import ms_ssim, ms_ssim_db, psnr, ssim
+from codeccmp.metrics import ms_ssim_db, psnr, ssim_ms_ssim
 from codeccmp.plugins import CodecRegistry
 from codeccmp.ratematch import DEFAULT_TOLERANCE, Trial, match_rate
 from codeccmp.results import CodecResult, Comparison, environment
@@ -161,9 +161,8 @@ def measure(res: CodecResult, image: SourceImage, recon: np.ndarray | None,
         return
     try:
         res.psnr = psnr(image.pixels, recon)
-        res.ms_ssim = ms_ssim(image.pixels, recon)
+        res.ssim, res.ms_ssim = ssim_ms_ssim(image.pixels, recon)  # one pass, shared scale
         res.ms_ssim_db = ms_ssim_db(res.ms_ssim)
-        res.ssim = ssim(image.pixels, recon)
     except Exception as exc:
         res.status, res.reason = "failed", f"measuring: {type(exc).__name__}: {exc}".strip()
         return
@@ -192,23 +191,42 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
 
     try:
         rois = resolve_rois(image.pixels, options.rois, options.roi_count)
-        coded: dict[int, tuple[CodecResult, np.ndarray | None]] = {}
-        # Codecs with nothing to warm up first: they run while the warm-up imports.
+        done: dict[int, CodecResult] = {}
+        waiting: list[tuple[CodecResult, np.ndarray | None]] = []
+
+        def finish(res: CodecResult, recon: np.ndarray | None) -> None:
+            # Measured and analysed as soon as coded, so that only the reconstructions the
+            # caller keeps (``keep_outputs``) outlive their codec: at 24 megapixels each is
+            # 72 MB, and six held at once made most of the peak memory.
+            measure(res, image, recon, options)
+            if options.rois is not None and res.ok:
+                res.reconstruction = recon
+                analyse_result(image.pixels, res, rois, options.truth)
+                if not options.keep_outputs:
+                    res.reconstruction = None
+
+        # Codecs with nothing to warm up first: they run while the warm-up imports. What
+        # they coded is measured once it is done (measuring imports torch: ``warmup``).
         for c in sorted(codecs, key=warmup.needs_warm_up):
             if warmup.needs_warm_up(c):
                 wait()
-            coded[id(c)] = code_with(c, image, options, progress)
+            res, recon = code_with(c, image, options, progress)
+            done[id(c)] = res
+            if warming is not None and warming.is_alive():
+                waiting.append((res, recon))
+                continue
+            for early in waiting:
+                finish(*early)
+            waiting.clear()
+            finish(res, recon)
+            del recon
         wait()
-        results = []
-        for c in codecs:
-            res, recon = coded[id(c)]
-            measure(res, image, recon, options)
-            results.append(res)
+        for early in waiting:
+            finish(*early)
+        waiting.clear()
+        results = [done[id(c)] for c in codecs]
     finally:
         wait()
-    if options.rois is not None:
-        for r in results:
-            analyse_result(image.pixels, r, rois, options.truth)
     record = image_record(image)
     if options.truth is not None:
         record["truth"] = {"path": options.truth.get("path"),

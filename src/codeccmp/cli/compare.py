@@ -90,7 +90,10 @@ def compare_command(
 
     options = CompareOptions(target_bpp=bpp, codecs=names, tolerance=tolerance,
                              settings=settings, rois=rois, roi_count=roi_count,
-                             truth=load_truth(image, truth))
+                             truth=load_truth(image, truth),
+                             # Reconstructions only for the files that show them.
+                             keep_outputs=out is not None or report is not None
+                             or montage is not None)
 
     with _progress(quiet, len(selected)) as progress:
         result = compare_image(src, registry, options, progress=progress)
@@ -207,15 +210,22 @@ def parse_rois(values: list[str] | None):  # noqa: ANN201 - list[Roi] | str | No
 
 
 class _progress:
-    """A rich progress display on stderr naming the codec that runs and its last trial."""
+    """Progress on stderr: a rich display naming the codec that runs and its last trial
+    when stderr is a terminal; otherwise (a log, a pipe, a batch job) one plain line per
+    codec as it finishes, so that a long run shows it is alive."""
 
     def __init__(self, quiet: bool, total: int) -> None:
         self.quiet, self.total = quiet, total
         self.bar = None
+        self.started: dict[str, float] = {}
 
     def __enter__(self):  # noqa: ANN204
         if self.quiet:
             return None
+        import sys
+
+        if not sys.stderr.isatty():
+            return self.line
         from rich.console import Console
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
@@ -236,6 +246,30 @@ class _progress:
         elif event == "done":
             self.bar.advance(self.task)
 
+    def line(self, codec: str, event: str, detail) -> None:  # noqa: ANN001
+        import sys
+        import time
+
+        if event == "start":
+            self.started[codec] = time.perf_counter()
+        elif event == "done":
+            seconds = time.perf_counter() - self.started.pop(codec, time.perf_counter())
+            print(progress_line(detail, seconds), file=sys.stderr, flush=True)
+
     def __exit__(self, *exc) -> None:  # noqa: ANN002
         if self.bar is not None:
             self.bar.__exit__(*exc)
+
+
+def progress_line(res, seconds: float) -> str:  # noqa: ANN001 - CodecResult
+    """``jpeg: 0.301 bpp (quality 10), 3 encodes, 1.2 s`` once a codec has coded; the
+    reason when it was skipped or failed."""
+    if res.status == "skipped":
+        return f"{res.codec}: skipped ({res.reason})"
+    if res.bpp is None:
+        return f"{res.codec}: failed after {seconds:.1f} s ({res.reason})"
+    n = len(res.trials)
+    param = f"{res.param_name or 'param'} {res.param:g}" if isinstance(res.param, (int, float)) \
+        else f"{res.param_name or 'param'} {res.param}"
+    return (f"{res.codec}: {res.bpp:.3f} bpp ({param}), {n} encode{'s' if n != 1 else ''}, "
+            f"{seconds:.1f} s")

@@ -1,0 +1,85 @@
+"""`compare` at camera resolution: progress a log can show, reconstructions not hoarded,
+the metrics and the stripe analysis unchanged by measuring each codec as soon as it codes,
+gray codecs' channel averaging exact."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from codeccmp.compare import CompareOptions, compare_image
+from codeccmp.images import from_array, to_gray
+from codeccmp.metrics import psnr, ssim_ms_ssim
+from codeccmp.plugins import load_registry
+
+LINE = re.compile(r"^(jpeg|webp): \d+\.\d{3} bpp \(quality \d+\), \d+ encodes?, \d+\.\d s$")
+
+
+def _photo(h: int = 200, w: int = 240) -> np.ndarray:
+    """Smooth shapes, a grating and a little noise: codecs reach 0.5 bpp in a few trials."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = 128 + 90 * np.sin(2 * np.pi * (x * np.cos(0.7) + y * np.sin(0.7)) / 11)
+    g = 255 * x / w
+    b = np.where((x - w / 2) ** 2 + (y - h / 2) ** 2 < (h / 3) ** 2, 210.0, 50.0)
+    img = np.stack([r, g, b], axis=2) + rng.normal(0, 4, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_progress_is_one_line_per_codec_when_stderr_is_not_a_terminal(cli, tmp_path: Path):
+    path = tmp_path / "photo.png"
+    Image.fromarray(_photo()).save(path)
+    r = cli("compare", str(path), "--bpp", "0.5", "--codecs", "jpeg,webp", "--roi", "none")
+    assert r.code == 0, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if LINE.match(ln)]
+    assert [ln.split(":")[0] for ln in lines] == ["jpeg", "webp"], r.stderr
+    # The bpp and the trial count printed are the run's own.
+    assert "jpeg" in r.stdout and "webp" in r.stdout
+    r = cli("compare", str(path), "--bpp", "0.5", "--codecs", "jpeg", "--roi", "none", "-q")
+    assert r.code == 0 and not any(LINE.match(ln) for ln in r.stderr.splitlines()), r.stderr
+
+
+def test_progress_line_reports_the_result(cli, tmp_path: Path):
+    import json
+
+    path, js = tmp_path / "photo.png", tmp_path / "r.json"
+    Image.fromarray(_photo()).save(path)
+    r = cli("compare", str(path), "--bpp", "0.5", "--codecs", "jpeg", "--roi", "none",
+            "--json", str(js))
+    assert r.code == 0, r.stderr
+    res = json.loads(js.read_text())["results"][0]
+    n = len(res["trials"])
+    expected = (f"jpeg: {res['bpp']:.3f} bpp (quality {res['param']:g}), "
+                f"{n} encode{'s' if n != 1 else ''}, ")
+    assert any(ln.startswith(expected) for ln in r.stderr.splitlines()), (expected, r.stderr)
+
+
+def test_reconstructions_kept_only_when_asked_and_results_unchanged():
+    image = from_array(_photo(), "photo")
+    registry = load_registry()
+    kept = compare_image(image, registry, CompareOptions(0.5, codecs=["jpeg", "webp"],
+                                                         keep_outputs=True))
+    lean = compare_image(image, registry, CompareOptions(0.5, codecs=["jpeg", "webp"],
+                                                         keep_outputs=False))
+    for a, b in zip(kept.results, lean.results, strict=True):
+        assert a.ok and b.ok
+        assert a.reconstruction is not None and b.reconstruction is None
+        assert b.bitstream is None
+        assert (a.bpp, a.psnr, a.ssim, a.ms_ssim) == (b.bpp, b.psnr, b.ssim, b.ms_ssim)
+        # The stripe analysis still ran on the reconstruction it did not keep.
+        assert a.stripes and a.stripes == b.stripes
+        # The figures are those of the kept reconstruction.
+        s, ms = ssim_ms_ssim(image.pixels, a.reconstruction)
+        assert a.psnr == psnr(image.pixels, a.reconstruction) and (a.ssim, a.ms_ssim) == (s, ms)
+
+
+def test_to_gray_rounds_the_mean_exactly():
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (37, 41, 3), dtype=np.uint8)
+    rgb[0, :3] = [[255, 255, 255], [0, 0, 1], [0, 1, 1]]  # extremes; means 1/3 and 2/3
+    expected = np.clip(np.rint(rgb.astype(np.float64).mean(axis=2)), 0, 255).astype(np.uint8)
+    got = to_gray(rgb)
+    assert got.dtype == np.uint8 and np.array_equal(got, expected)
