@@ -80,7 +80,7 @@ def test_structure_tensor_matches_the_metric() -> None:
     assert (L.SIGMA_D, L.SIGMA_T) == (stripes.DEFAULT_SIGMA_D, stripes.DEFAULT_SIGMA_T)
     assert L.COHERENCE_THRESHOLD == stripes.DEFAULT_COHERENCE_THRESHOLD
     assert L.ENERGY_FLOOR == stripes.DEFAULT_ENERGY_FLOOR
-    assert L.BORDER_PX == stripes.border_px()
+    assert stripes.border_px() == L.BORDER_PX
 
 
 def test_gradients_flow_to_the_reconstruction_and_undo_a_turn() -> None:
