@@ -19,10 +19,10 @@ set -euo pipefail
 OUT=${OUT:-out/orient}
 SHARED=${SHARED:-../shared}
 INIT=$SHARED/weights/bmshj2018-factorized-ms-ssim-cpu.pth
-STEPS=${STEPS:-200}
+STEPS=${STEPS:-300}
 WEIGHTS=${WEIGHTS-4}
 # Runs with the term and a lower λ, to bring the rate back to the plain run's: WEIGHT:LAMBDA.
-RATE_MATCHED=${RATE_MATCHED-"4:7.8"}
+RATE_MATCHED=${RATE_MATCHED-"4:7.8 4:5.5 4:4"}
 COMMON=(--init "$INIT" --data "$SHARED/datasets/cbsd68" --crop 128 --batch 4
         --lr 2e-4 --steps "$STEPS" --val-every 100 --seed 0 --device cpu)
 mkdir -p "$OUT"
