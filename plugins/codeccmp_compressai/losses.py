@@ -121,7 +121,9 @@ def _filter_matrix(n: int, sigma: float, order: int, device: torch.device,
 
     Why a dense matrix rather than a convolution: on the CPU a single-channel ``conv1d``
     /``conv2d`` (and its backward) is slow, while a 128×128 matrix product is one BLAS
-    call; for the 128-px training crops this makes the whole term several times faster.
+    call; for the 128-px training crops this makes the whole term several times faster
+    (benchmarks/bench_orientation_loss.py). The work per pixel grows with the side, so for
+    crops of many hundreds of pixels a convolution would win again.
     """
     k = _gauss(sigma, order)
     r = len(k) // 2
