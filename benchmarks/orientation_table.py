@@ -101,14 +101,15 @@ def tables(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(per_roi)
 
 
-def montages(runs: dict[str, dict[str, dict[str, Any]]], out: Path) -> list[Path]:
+def montages(runs: dict[str, dict[str, dict[str, Any]]], out: Path,
+             only: list[str] | None = None) -> list[Path]:
     from codeccmp.images import load_image
     from codeccmp.render.report import write_montage
     from codeccmp.results import CodecResult, Comparison
 
     written = []
     for image, by_ckpt in runs.items():
-        names = sorted(by_ckpt, key=_ckpt_key)
+        names = [n for n in (only or sorted(by_ckpt, key=_ckpt_key)) if n in by_ckpt]
         first = Comparison.from_dict(by_ckpt[names[0]])
         results, recons = [], {}
         for name in names:
@@ -128,13 +129,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path, help="the experiment's folder (out/orient)")
     ap.add_argument("--no-montage", action="store_true")
+    ap.add_argument("--montage-checkpoints", default=None,
+                    help="comma-separated checkpoints for the montages, in this order "
+                    "(default: all)")
     args = ap.parse_args()
     runs = load_runs(args.out)
     if not runs:
         sys.exit(f"no compare JSON in {args.out}")
     print(tables(runs))
     if not args.no_montage:
-        for p in montages(runs, args.out):
+        only = args.montage_checkpoints.split(",") if args.montage_checkpoints else None
+        for p in montages(runs, args.out, only):
             print(f"wrote {p}", file=sys.stderr)
 
 
