@@ -10,7 +10,7 @@
 #
 # The weight probe of the docs (100 steps, w = 4 and 16, Barbara only):
 #   OUT=out/s100 STEPS=100 WEIGHTS="4 16" RATE_MATCHED= $0 train
-#   OUT=out/s100 WEIGHTS="4 16" RATE_MATCHED= CKPTS="plain orient-w4 orient-w16" \
+#   OUT=out/s100 WEIGHTS="4 16" RATE_MATCHED= CKPTS="start plain orient-w4 orient-w16" \
 #       IMAGES=../shared/images/barbara.png $0 compare
 #
 # Run from the repository root with the venv active. OUT (default out/orient) holds
