@@ -38,7 +38,12 @@ def register(app: typer.Typer) -> None:
                                   "recursively)."),
         out: Path | None = typer.Option(None, "--out", help="Checkpoint to write (default with "
                                         "--resume: the resumed file)."),
-        metric: str | None = typer.Option(None, "--metric", help="ms-ssim (default) or mse."),
+        metric: str | None = typer.Option(None, "--metric", help="ms-ssim (default), mse, or "
+                                          "ms-ssim+orientation (MS-SSIM plus a term that "
+                                          "keeps the stripes' direction; docs/training.md)."),
+        orientation_weight: float | None = typer.Option(
+            None, "--orientation-weight", help="w of D = (1−MS-SSIM) + w·L_orient with "
+            "--metric ms-ssim+orientation (default 1)."),
         lmbda: float | None = typer.Option(
             None, "--lmbda", help="λ of λ·D + bpp; D = 1−MS-SSIM or 255²·MSE. Default: "
             "CompressAI's λ for --quality (8.73 / 0.0067 at quality 3)."),
@@ -106,6 +111,7 @@ def register(app: typer.Typer) -> None:
             val_fraction=val_fraction, val_every=val_every, val_max=val_max,
             save_every=save_every, resume=resume, init=init, quality=quality,
             model_kwargs=overrides, msssim_win=msssim_win, seed=seed, max_minutes=max_minutes,
+            orientation_weight=orientation_weight,
         )
         reporter = _Reporter(quiet=quiet)
         before = _stamp(out)
@@ -147,6 +153,7 @@ class _Reporter:
         self.quiet = quiet
         self._loss: deque[float] = deque(maxlen=window)
         self._bpp: deque[float] = deque(maxlen=window)
+        self._orient: deque[float] = deque(maxlen=window)
         self._progress: Any = None
         self._task: Any = None
         self._every = 0  # plain-text progress lines when not on a terminal (logs, CI)
@@ -193,6 +200,8 @@ class _Reporter:
         elif event.kind == "step":
             self._loss.append(event.loss)
             self._bpp.append(event.bpp)
+            if getattr(event, "orientation", None) is not None:
+                self._orient.append(event.orientation)
             if self._progress is not None and self._task is not None:
                 self._progress.update(
                     self._task,
@@ -205,14 +214,18 @@ class _Reporter:
                 self.console.print(
                     f"step {event.step}/{event.total}: loss "
                     f"{sum(self._loss) / len(self._loss):.4f}  bpp "
-                    f"{sum(self._bpp) / len(self._bpp):.3f}  ({rate:.2f} s/step)"
+                    f"{sum(self._bpp) / len(self._bpp):.3f}"
+                    + (f"  L_orient {sum(self._orient) / len(self._orient):.4f}"
+                       if self._orient else "")
+                    + f"  ({rate:.2f} s/step)"
                 )
         elif event.kind == "validation":
             r = event.record or {}
             self.console.print(
                 f"step {r.get('step')}: validation bpp {r.get('bpp', float('nan')):.4f}  "
                 f"PSNR {r.get('psnr', float('nan')):.2f} dB  "
-                f"MS-SSIM {r.get('ms_ssim', float('nan')):.4f}  ({r.get('images')} images, "
+                f"MS-SSIM {r.get('ms_ssim', float('nan')):.4f}  "
+                f"Δθ {r.get('delta_theta_deg', float('nan')):.2f}°  ({r.get('images')} images, "
                 "real bitstreams)"
             )
         elif event.kind == "info":

@@ -12,7 +12,8 @@ The recipe is the one of the papers and of CompressAI's example trainer:
   (``−log2`` of the likelihoods over all latents, divided by the number of pixels) and
   ``D`` either ``1 − MS-SSIM`` (pytorch-msssim, ``data_range=1``) or ``255²·MSE``. So for
   MS-SSIM, λ is "bits per pixel worth one unit of 1 − MS-SSIM"; for MSE the 255² makes λ
-  the value CompressAI quotes (0.0067 for its quality 3);
+  the value CompressAI quotes (0.0067 for its quality 3). ``ms-ssim+orientation`` adds
+  ``w·L_orient``, a directional-fidelity term (:mod:`codeccmp_compressai.losses`);
 - Adam on all weights except the entropy bottlenecks' quantiles, and a second Adam on the
   auxiliary loss that fits those quantiles (Ballé et al. 2018, Appendix 6.1), which is what
   makes ``update()`` build compact coding tables;
@@ -28,19 +29,21 @@ smaller crops the window shrinks automatically to the largest odd size that fits
 MS-SSIM training is 65 px (in practice 80 for bls2017 and 128 for lee2019, whose crops must
 be multiples of 16 and 64).
 
+The engine's parts: :mod:`~codeccmp_compressai.losses` (rate, distortion, the orientation
+term), :mod:`~codeccmp_compressai.train_data` (images, split, crops),
+:mod:`~codeccmp_compressai.train_models` (names, sizes, building, device) and
+:mod:`~codeccmp_compressai.train_checkpoints` (reading and writing files); this module holds
+the configuration, validation and the loop.
+
 Everything here imports torch; import this module only when training.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
-import io
 import math
-import random
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,11 +51,45 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from codeccmp.errors import UsageError
-
-FORMAT = "codeccmp-checkpoint/1"
-METRICS = ("ms-ssim", "mse")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+# The engine is split along its seams; everything a caller used to find here still is.
+from codeccmp_compressai.losses import (  # noqa: F401 - re-exported
+    METRICS,
+    MSSSIM_MIN_AUTO_WIN,
+    MSSSIM_WIN,
+    TrainingError,
+    base_metric,
+    distortion,
+    msssim_window,
+    orientation_loss,
+    rate_bpp,
+)
+from codeccmp_compressai.train_checkpoints import (  # noqa: F401 - re-exported
+    FORMAT,
+    _rng_state,
+    _set_rng_state,
+    _version,
+    load_training_checkpoint,
+    save_checkpoint,
+)
+from codeccmp_compressai.train_data import (  # noqa: F401 - re-exported
+    IMAGE_SUFFIXES,
+    ImageSplit,
+    RandomCrops,
+    list_images,
+    load_rgb,
+    split_images,
+)
+from codeccmp_compressai.train_models import (  # noqa: F401 - re-exported
+    _short,
+    build_model,
+    default_config,
+    downsampling_factor,
+    known_models,
+    model_class,
+    model_config,
+    parse_model_name,
+    resolve_device,
+)
 
 #: CompressAI's λ for its zoo qualities 1–8 (loss λ·D + bpp, D as above).
 COMPRESSAI_LMBDA: dict[str, dict[int, float]] = {
@@ -61,14 +98,8 @@ COMPRESSAI_LMBDA: dict[str, dict[int, float]] = {
     "ms-ssim": {1: 2.40, 2: 4.58, 3: 8.73, 4: 16.64, 5: 31.73, 6: 60.50, 7: 115.37,
                 8: 220.00},
 }
-#: The standard MS-SSIM window and the smallest one chosen automatically for small crops.
-MSSSIM_WIN = 11
-MSSSIM_MIN_AUTO_WIN = 5
-_OWN_MODELS = ("bls2017", "lee2019")
-
-
-class TrainingError(UsageError):
-    """Bad training input (data, crop, checkpoint): one clear line, exit status 2."""
+#: ``--orientation-weight`` when ``--metric ms-ssim+orientation`` is given without it.
+DEFAULT_ORIENTATION_WEIGHT = 1.0
 
 
 # ------------------------------------------------------------------------------ config
@@ -81,7 +112,9 @@ class TrainConfig:
     ``steps`` is the total step count: resuming a 300-step checkpoint with ``steps=500``
     runs 200 more. ``lmbda=None`` takes CompressAI's λ for ``quality`` and the metric.
     ``model_kwargs`` overrides constructor sizes (``{"N": 64}``). ``msssim_win=None``
-    picks the window automatically (see the module docstring).
+    picks the window automatically (see the module docstring). ``orientation_weight`` is
+    the ``w`` of ``--metric ms-ssim+orientation`` (default :data:`DEFAULT_ORIENTATION_WEIGHT`;
+    an error with any other metric).
     """
 
     model: str
@@ -106,6 +139,7 @@ class TrainConfig:
     quality: int = 3
     model_kwargs: dict[str, int] = field(default_factory=dict)
     msssim_win: int | None = None
+    orientation_weight: float | None = None
     seed: int = 0
     cache_mb: int = 2048
     #: Wall-clock budget: stop cleanly (validate, update, save) once it is spent, so a run
@@ -118,7 +152,8 @@ class TrainEvent:
     """What :func:`train` reports to its ``progress`` callback.
 
     ``kind``: ``start`` (message says what runs where), ``step`` (loss, bpp, distortion
-    of that step), ``validation`` (``record``), ``checkpoint`` (message is the path),
+    and, with the orientation term, ``orientation`` = L_orient of that step), ``validation``
+    (``record``), ``checkpoint`` (message is the path),
     ``info`` (a note worth printing).
     """
 
@@ -128,6 +163,7 @@ class TrainEvent:
     loss: float | None = None
     bpp: float | None = None
     distortion: float | None = None
+    orientation: float | None = None
     record: dict[str, Any] | None = None
     message: str = ""
 
@@ -155,358 +191,6 @@ class TrainResult:
 Progress = Callable[[TrainEvent], None]
 
 
-# ------------------------------------------------------------------------------ models
-
-
-def _zoo_tables() -> tuple[dict[str, type], dict[str, dict[int, tuple[int, ...]]]]:
-    from compressai.zoo.image import cfgs, model_architectures
-
-    archs = {k.replace("_", "-"): v for k, v in model_architectures.items()}
-    configs = {k.replace("_", "-"): v for k, v in cfgs.items()}
-    return archs, configs
-
-
-def known_models() -> list[str]:
-    """Names ``codeccmp train`` accepts: this plugin's models and CompressAI's zoo."""
-    archs, _ = _zoo_tables()
-    return [*_OWN_MODELS, *archs]
-
-
-def parse_model_name(name: str) -> tuple[str, str | None]:
-    """``(architecture, metric implied by the name or None)``.
-
-    Accepts an architecture (``bls2017``) or a codec name with a metric suffix
-    (``bmshj2018-factorized-mse``), as ``codeccmp codecs`` lists them.
-    """
-    text = name.strip().lower().replace("_", "-")
-    names = known_models()
-    if text in names:
-        return text, None
-    for metric in METRICS:
-        suffix = f"-{metric}"
-        if text.endswith(suffix) and text[: -len(suffix)] in names:
-            return text[: -len(suffix)], metric
-    raise TrainingError(f"unknown model {name!r}; trainable: {', '.join(names)}")
-
-
-def model_class(arch: str) -> type:
-    """The ``CompressionModel`` subclass for an architecture name."""
-    if arch in _OWN_MODELS:
-        from codeccmp_compressai.models import MODELS
-
-        return MODELS[arch]
-    archs, _ = _zoo_tables()
-    return archs[arch]
-
-
-def _constructor_names(cls: type) -> list[str]:
-    params = inspect.signature(cls.__init__).parameters.values()
-    return [
-        p.name
-        for p in params
-        if p.name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-
-
-def default_config(arch: str, quality: int) -> dict[str, int]:
-    """Constructor kwargs: the model's defaults, or ``cfgs[arch][quality]`` for the zoo."""
-    if arch in _OWN_MODELS:
-        cls = model_class(arch)
-        return {
-            p.name: int(p.default)
-            for p in inspect.signature(cls.__init__).parameters.values()
-            if isinstance(p.default, int) and not isinstance(p.default, bool)
-        }
-    archs, configs = _zoo_tables()
-    if quality not in configs[arch]:
-        qualities = ", ".join(str(q) for q in sorted(configs[arch]))
-        raise TrainingError(f"{arch} has no quality {quality} (qualities: {qualities})")
-    names = _constructor_names(archs[arch])
-    return {n: int(v) for n, v in zip(names, configs[arch][quality], strict=False)}
-
-
-def model_config(model: nn.Module, arch: str, fallback: Mapping[str, int]) -> dict[str, int]:
-    """Constructor kwargs of a built model (what the checkpoint records as ``config``)."""
-    cfg = getattr(model, "config", None)
-    if isinstance(cfg, Mapping):
-        return {k: int(v) for k, v in cfg.items()}
-    out: dict[str, int] = {}
-    for name in _constructor_names(type(model)):
-        value = getattr(model, name, fallback.get(name))
-        if isinstance(value, int):
-            out[name] = int(value)
-    return out
-
-
-def downsampling_factor(model: nn.Module) -> int:
-    """The multiple the input sides must have (16 or 64 for the models here)."""
-    value = getattr(model, "downsampling_factor", None)
-    return int(value) if isinstance(value, int) else 64
-
-
-def _read_checkpoint(path: Path) -> Any:
-    if not path.is_file():
-        raise TrainingError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
-        raise TrainingError(
-            f"cannot read checkpoint {path}: {type(exc).__name__}: {first}"
-        ) from None
-
-
-def _weights_from(obj: Any, path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """``(state_dict, codeccmp metadata)`` from a codeccmp checkpoint, a CompressAI
-    training checkpoint or a plain (zoo) state dict."""
-    if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
-        return dict(obj["state_dict"]), dict(obj)
-    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
-        obj = obj["state_dict"]
-    if isinstance(obj, Mapping) and obj and all(isinstance(v, Tensor) for v in obj.values()):
-        from compressai.zoo.pretrained import load_pretrained
-
-        return dict(load_pretrained(dict(obj))), {}
-    raise TrainingError(f"{path} holds neither a state dict nor a codeccmp checkpoint")
-
-
-def build_model(
-    arch: str, quality: int, overrides: Mapping[str, int], init: Path | None
-) -> tuple[nn.Module, dict[str, int]]:
-    """A fresh model (sizes from defaults + overrides) or one loaded from ``init``."""
-    cls = model_class(arch)
-    if init is not None:
-        state_dict, meta = _weights_from(_read_checkpoint(init), init)
-        if meta and meta.get("model") not in (None, arch):
-            raise TrainingError(f"{init} is a {meta.get('model')} checkpoint, not {arch}")
-        try:
-            model = cls.from_state_dict(state_dict)
-        except Exception as exc:  # KeyError, RuntimeError, ValueError: wrong architecture
-            raise TrainingError(f"{init} does not hold a {arch} model: {_short(exc)}") from None
-        return model, model_config(model, arch, {})
-    config = {**default_config(arch, quality), **{k: int(v) for k, v in overrides.items()}}
-    try:
-        model = cls(**config)
-    except TypeError as exc:
-        raise TrainingError(f"bad size options for {arch}: {_short(exc)}") from None
-    return model, model_config(model, arch, config)
-
-
-def _short(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else type(exc).__name__
-    return text[:240]
-
-
-def resolve_device(spec: str) -> torch.device:
-    """``auto`` → the first CUDA device if torch sees one, else the CPU."""
-    value = (spec or "auto").strip().lower()
-    if value == "auto":
-        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    if value == "cpu":
-        return torch.device("cpu")
-    if value == "cuda" or value.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise TrainingError(f"--device {spec}: torch sees no CUDA device here; use cpu")
-        index = value.partition(":")[2] or "0"
-        if not index.isdigit() or int(index) >= torch.cuda.device_count():
-            raise TrainingError(
-                f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s)"
-            )
-        return torch.device(f"cuda:{int(index)}")
-    raise TrainingError(f"bad --device {spec!r}: use auto, cpu, cuda or cuda:N")
-
-
-# ------------------------------------------------------------------------------- data
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files under ``folder`` (recursively), sorted for reproducibility."""
-    return sorted(
-        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
-
-
-def _image_size(path: Path) -> tuple[int, int] | None:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.size  # (width, height)
-    except Exception:
-        return None
-
-
-def load_rgb(path: Path) -> Tensor:
-    """``3×H×W`` uint8 RGB (grayscale replicated, alpha dropped)."""
-    import numpy as np
-    from PIL import Image
-
-    with Image.open(path) as im:
-        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
-
-
-@dataclass
-class ImageSplit:
-    """Training and validation files, and what was left out and why."""
-
-    train: list[Path]
-    val: list[Path]
-    skipped_small: int = 0
-    unreadable: int = 0
-
-
-def split_images(config: TrainConfig, seed: int | None = None) -> ImageSplit:
-    """Usable training images (both sides ≥ crop) and held-out validation images.
-
-    Without ``config.val`` a fraction of the folder (at least one image, when there are
-    two or more) is held out, chosen by ``seed`` (default ``config.seed``) so that a
-    resumed run holds out the same images.
-    """
-    data = Path(config.data)
-    if not data.is_dir():
-        raise TrainingError(f"data folder not found: {data}")
-    files = list_images(data)
-    if not files:
-        raise TrainingError(
-            f"no images in {data} (looked for {', '.join(s[1:] for s in IMAGE_SUFFIXES)})"
-        )
-    val: list[Path] = []
-    if config.val is not None:
-        vdir = Path(config.val)
-        if not vdir.is_dir():
-            raise TrainingError(f"validation folder not found: {vdir}")
-        val = list_images(vdir)
-        if not val:
-            raise TrainingError(f"no images in validation folder {vdir}")
-        held_out = {p.resolve() for p in val}
-        files = [f for f in files if f.resolve() not in held_out]  # never train on them
-    elif config.val_fraction > 0 and len(files) >= 2:
-        order = list(files)
-        random.Random(config.seed if seed is None else seed).shuffle(order)
-        n_val = min(len(files) - 1, max(1, round(config.val_fraction * len(files))))
-        val = sorted(order[:n_val])
-        held = set(val)
-        files = [f for f in files if f not in held]
-    train: list[Path] = []
-    small = unreadable = 0
-    smallest: tuple[int, int] | None = None
-    for f in files:
-        size = _image_size(f)
-        if size is None:
-            unreadable += 1
-        elif min(size) < config.crop:
-            small += 1
-            if smallest is None or min(size) < min(smallest):
-                smallest = size
-        else:
-            train.append(f)
-    if not train:
-        reason = []
-        if small:
-            w, h = smallest or (0, 0)
-            reason.append(f"{small} smaller than the {config.crop}-px crop (smallest {w}×{h})")
-        if unreadable:
-            reason.append(f"{unreadable} unreadable")
-        raise TrainingError(
-            f"no usable training images in {data}: "
-            + ("; ".join(reason) or "all were held out for validation")
-            + ("; use a smaller --crop" if small else "")
-        )
-    return ImageSplit(train, val[: max(0, config.val_max)], small, unreadable)
-
-
-class RandomCrops:
-    """Random ``crop``×``crop`` patches from a list of images, deterministic per generator.
-
-    Decoded images are kept in memory up to ``cache_bytes`` (least recently used dropped
-    first), so a small folder is decoded once and a large one streams from disk.
-    """
-
-    def __init__(
-        self, files: list[Path], crop: int, generator: torch.Generator, cache_bytes: int
-    ) -> None:
-        self.files = files
-        self.crop = crop
-        self.generator = generator
-        self.cache_bytes = cache_bytes
-        self._cache: OrderedDict[int, Tensor] = OrderedDict()
-        self._cached = 0
-
-    def _image(self, index: int) -> Tensor:
-        img = self._cache.get(index)
-        if img is not None:
-            self._cache.move_to_end(index)
-            return img
-        img = load_rgb(self.files[index])
-        self._cache[index] = img
-        self._cached += img.numel()
-        while self._cached > self.cache_bytes and len(self._cache) > 1:
-            _, old = self._cache.popitem(last=False)
-            self._cached -= old.numel()
-        return img
-
-    def batch(self, n: int) -> Tensor:
-        """``n×3×crop×crop`` float in ``[0, 1]``."""
-        g, c = self.generator, self.crop
-        picks = torch.randint(len(self.files), (n,), generator=g).tolist()
-        out = torch.empty((n, 3, c, c), dtype=torch.float32)
-        for i, index in enumerate(picks):
-            img = self._image(index)
-            top = int(torch.randint(img.shape[1] - c + 1, (1,), generator=g))
-            left = int(torch.randint(img.shape[2] - c + 1, (1,), generator=g))
-            out[i] = img[:, top : top + c, left : left + c].float().div_(255.0)
-        return out
-
-
-# ---------------------------------------------------------------------------- metrics
-
-
-def msssim_window(side: int, requested: int | None = None) -> int:
-    """The MS-SSIM window for images whose smaller side is ``side``.
-
-    Five scales need ``side > (win − 1)·16``. ``requested`` is checked; without it the
-    standard 11 px, or the largest odd window that fits, down to 5 px. Raises
-    :class:`TrainingError` when nothing fits.
-    """
-    if requested is not None:
-        if requested < 3 or requested % 2 == 0:
-            raise TrainingError(f"--msssim-win must be an odd number ≥ 3, not {requested}")
-        if side <= (requested - 1) * 16:
-            raise TrainingError(
-                f"crop {side} is too small for 5-scale MS-SSIM with a {requested}-px window: "
-                f"it needs crops larger than {(requested - 1) * 16} px"
-            )
-        return requested
-    largest = (side - 1) // 16 + 1  # largest win with (win - 1)·16 < side
-    win = min(MSSSIM_WIN, largest if largest % 2 else largest - 1)
-    if win < MSSSIM_MIN_AUTO_WIN:
-        need = (MSSSIM_MIN_AUTO_WIN - 1) * 16 + 1
-        raise TrainingError(
-            f"crop {side} is too small for 5-scale MS-SSIM: a W-px window needs crops larger "
-            f"than (W−1)·16 px, i.e. at least {(MSSSIM_WIN - 1) * 16 + 1} px for the standard "
-            f"{MSSSIM_WIN}-px window and {need} px for the smallest automatic "
-            f"{MSSSIM_MIN_AUTO_WIN}-px one (or force --msssim-win 3, ≥ 33 px)"
-        )
-    return win
-
-
-def rate_bpp(likelihoods: Mapping[str, Tensor], num_pixels: int) -> Tensor:
-    """Estimated bits per pixel: ``Σ −log2 p`` over every latent, per pixel."""
-    total = sum((-torch.log2(lik)).sum() for lik in likelihoods.values())
-    return total / num_pixels  # type: ignore[return-value]
-
-
-def distortion(x_hat: Tensor, x: Tensor, metric: str, win: int) -> Tensor:
-    """``1 − MS-SSIM`` or ``255²·MSE`` (the λ conventions in the module docstring)."""
-    if metric == "mse":
-        return 255.0**2 * torch.mean((x_hat - x) ** 2)
-    from pytorch_msssim import ms_ssim
-
-    return 1.0 - ms_ssim(x_hat, x, data_range=1.0, win_size=win)
-
-
 def _pad(x: Tensor, factor: int) -> Tensor:
     h, w = x.shape[-2:]
     ph, pw = (-h) % factor, (-w) % factor
@@ -522,9 +206,13 @@ def evaluate(model: nn.Module, images: list[Tensor], device: torch.device) -> di
     Each image is padded to the model's multiple by replication and cropped back; bpp is
     the entropy-coded payload (all strings, no container header) over the original pixels;
     PSNR and MS-SSIM compare 8-bit RGB (MS-SSIM with the 11-px window, or the largest that
-    fits a small image).
+    fits a small image); ``delta_theta_deg`` is the whole-image Δθ of docs/metrics.md, the
+    mean over the images where it is defined (NaN if none is).
     """
+    import numpy as np
     from pytorch_msssim import ms_ssim
+
+    from codeccmp.stripes import directional_error
 
     was_training = model.training
     model.eval()
@@ -533,6 +221,7 @@ def evaluate(model: nn.Module, images: list[Tensor], device: torch.device) -> di
     bpps: list[float] = []
     psnrs: list[float] = []
     msssims: list[float] = []
+    dthetas: list[float] = []
     try:
         for img in images:
             x = img.float().div(255.0).unsqueeze(0).to(device)
@@ -547,6 +236,11 @@ def evaluate(model: nn.Module, images: list[Tensor], device: torch.device) -> di
             with contextlib.suppress(TrainingError):
                 win = msssim_window(min(h, w), None)
                 msssims.append(float(ms_ssim(x_hat, x, data_range=1.0, win_size=win)))
+            orig8 = img.permute(1, 2, 0).numpy()
+            rec8 = x_hat[0].mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+            dtheta = directional_error(orig8, rec8).delta_theta_deg
+            if dtheta is not None and np.isfinite(dtheta):
+                dthetas.append(float(dtheta))
     finally:
         model.train(was_training)
     mean = (lambda v: sum(v) / len(v) if v else float("nan"))  # noqa: E731
@@ -554,59 +248,9 @@ def evaluate(model: nn.Module, images: list[Tensor], device: torch.device) -> di
         "bpp": mean(bpps),
         "psnr": mean(psnrs),
         "ms_ssim": mean(msssims),
+        "delta_theta_deg": mean(dthetas),
         "images": len(images),
     }
-
-
-# ------------------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(payload: Mapping[str, Any], path: Path) -> None:
-    """``torch.save`` to memory, then :func:`codeccmp.fileio.atomic_write_bytes` (a
-    temporary file beside ``path``, fsync, rename): a reader never sees a half-written
-    checkpoint, a crash keeps the previous one, and the file follows the umask."""
-    from codeccmp.fileio import atomic_write_bytes
-
-    buf = io.BytesIO()
-    torch.save(dict(payload), buf)
-    atomic_write_bytes(Path(path), buf.getbuffer())
-
-
-def load_training_checkpoint(path: Path) -> dict[str, Any]:
-    """A ``codeccmp-checkpoint/1`` dict, or :class:`TrainingError`."""
-    obj = _read_checkpoint(Path(path))
-    if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
-        raise TrainingError(
-            f"{path} is not a codeccmp training checkpoint (to start from plain weights "
-            "use --init)"
-        )
-    return dict(obj)
-
-
-def _rng_state(data_gen: torch.Generator, device: torch.device) -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any], data_gen: torch.Generator,
-                   device: torch.device) -> None:
-    if "torch" in state:
-        torch.set_rng_state(state["torch"])
-    if "data" in state:
-        data_gen.set_state(state["data"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-def _version() -> str:
-    try:
-        from codeccmp import __version__
-
-        return str(__version__)
-    except Exception:  # pragma: no cover - the package is always importable in practice
-        return "unknown"
 
 
 # ------------------------------------------------------------------------------- train
@@ -639,12 +283,23 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
             raise TrainingError(
                 f"{config.resume} is a {ckpt.get('model')} checkpoint, not {arch}"
             )
-    metric = _choose(
-        "metric", config.metric, implied_metric, ckpt.get("metric") if ckpt else None, "ms-ssim"
-    )
+    if config.metric is not None and implied_metric == base_metric(config.metric):
+        implied_metric = config.metric  # bmshj2018-factorized-ms-ssim + ms-ssim+orientation
+    stored = (ckpt.get("train_metric") or ckpt.get("metric")) if ckpt else None
+    metric = _choose("metric", config.metric, implied_metric, stored, "ms-ssim")
     if metric not in METRICS:
-        raise TrainingError(f"unknown metric {metric!r}: use ms-ssim or mse")
-    lmbda_default = COMPRESSAI_LMBDA[metric].get(config.quality, COMPRESSAI_LMBDA[metric][3])
+        raise TrainingError(f"unknown metric {metric!r}: use {', '.join(METRICS)}")
+    orient_w: float | None = None
+    if metric == "ms-ssim+orientation":
+        orient_w = float(_choose("orientation weight", config.orientation_weight, None,
+                                 ckpt.get("orientation_weight") if ckpt else None,
+                                 DEFAULT_ORIENTATION_WEIGHT))
+        if not (orient_w > 0 and math.isfinite(orient_w)):
+            raise TrainingError("--orientation-weight must be positive")
+    elif config.orientation_weight is not None:
+        raise TrainingError("--orientation-weight needs --metric ms-ssim+orientation")
+    table = COMPRESSAI_LMBDA[base_metric(metric)]
+    lmbda_default = table.get(config.quality, table[3])
     lmbda = float(_choose("λ", config.lmbda, None, ckpt.get("lmbda") if ckpt else None,
                           lmbda_default))
     if not lmbda > 0:
@@ -670,7 +325,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         raise TrainingError(
             f"--crop must be a multiple of {factor} for {arch} (got {config.crop})"
         )
-    win = msssim_window(config.crop, config.msssim_win) if metric == "ms-ssim" else MSSSIM_WIN
+    uses_msssim = base_metric(metric) == "ms-ssim"
+    win = msssim_window(config.crop, config.msssim_win) if uses_msssim else MSSSIM_WIN
     split = split_images(config, seed)
     start_step = int(ckpt.get("steps", 0)) if ckpt else 0
     if start_step >= config.steps:
@@ -710,14 +366,19 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         for k, v in asdict(config).items()
         if k not in ("resume",)
     }
-    train_config.update(seed=seed, msssim_win=win if metric == "ms-ssim" else None)
+    train_config.update(seed=seed, msssim_win=win if uses_msssim else None,
+                        orientation_weight=orient_w)
 
     def payload(step: int) -> dict[str, Any]:
         model.update(force=True)
         return {
             "format": FORMAT,
             "model": arch,
-            "metric": metric,
+            # What the model is for (``compare`` matches it to the codec's metric), then the
+            # loss it was trained with and the orientation term's weight (None without it).
+            "metric": base_metric(metric),
+            "train_metric": metric,
+            "orientation_weight": orient_w,
             "lmbda": lmbda,
             "steps": step,
             "config": dict(model_cfg),
@@ -748,12 +409,13 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         message=(f"{arch} {model_cfg} for {metric}, λ={lmbda:g}, on {where}: "
                  f"{len(split.train)} training images ({split.skipped_small} too small, "
                  f"{split.unreadable} unreadable), {len(split.val)} for validation"
-                 + (f", MS-SSIM window {win}" if metric == "ms-ssim" else "")),
+                 + (f", MS-SSIM window {win}" if uses_msssim else "")
+                 + (f", orientation weight {orient_w:g}" if orient_w is not None else "")),
     ))
     if not val_images:
         _emit(progress, TrainEvent("info", start_step, config.steps,
                                    message="no held-out images: validation is skipped"))
-    if metric == "ms-ssim" and config.init is None and config.resume is None:
+    if uses_msssim and config.init is None and config.resume is None:
         # Seen here: bls2017 trained on MS-SSIM alone for 9.6k steps came out green-tinted
         # (PSNR 10-12 dB at MS-SSIM 0.65), as the shared weights' README warns.
         _emit(progress, TrainEvent("info", start_step, config.steps, message=(
@@ -773,7 +435,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
                 aux_optimizer.zero_grad(set_to_none=True)
             out = model(x)
             bpp = rate_bpp(out["likelihoods"], x.shape[0] * x.shape[2] * x.shape[3])
-            dist = distortion(out["x_hat"], x, metric, win)
+            dist, orient = distortion(out["x_hat"], x, metric, win, orient_w or 0.0)
             loss = lmbda * dist + bpp
             if not torch.isfinite(loss):
                 raise TrainingError(
@@ -791,7 +453,9 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
             step += 1
             losses.append(float(loss.item()))
             _emit(progress, TrainEvent("step", step, config.steps, loss=losses[-1],
-                                       bpp=float(bpp.item()), distortion=float(dist.item())))
+                                       bpp=float(bpp.item()), distortion=float(dist.item()),
+                                       orientation=None if orient is None
+                                       else float(orient.item())))
             last = step == config.steps or (
                 deadline is not None and time.perf_counter() >= deadline)
             if last and step < config.steps:

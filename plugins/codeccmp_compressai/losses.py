@@ -1,0 +1,214 @@
+"""Training losses: rate, MS-SSIM / MSE distortion and the directional-fidelity term.
+
+The rate–distortion loss is ``λ·D + R``, with ``R`` the estimated bits per pixel and ``D``
+one of (see docs/training.md for the λ conventions):
+
+- ``mse``: ``255²·MSE``;
+- ``ms-ssim``: ``1 − MS-SSIM`` (pytorch-msssim, ``data_range=1``);
+- ``ms-ssim+orientation``: ``(1 − MS-SSIM) + w·L_orient`` with :func:`orientation_loss`.
+
+``L_orient`` is the differentiable twin of the Δθ of docs/metrics.md ("Directional error"):
+the same luma, the same structure tensor (derivative-of-Gaussian gradients at σ_d = 0.7 px,
+tensor smoothed at σ_t = 3 px), the same "strongly oriented" pixels of the *original*
+(coherence > 0.5, energy > 16 grey levels²/px², away from the 8-px border) and the same
+weight, the original's coherence × energy. Only the per-pixel error differs: instead of
+``|θ_recon − θ_orig|`` (wrapped at 180°, with a kink at 0 and at 90° and undefined where
+the reconstruction is flat), it is ``(1 − cos 2Δθ)/2 = sin²Δθ``, computed from the tensors'
+double-angle vectors ``(J11 − J22, 2·J12)`` without any angle: a cosine between two 2-vectors.
+The double angle makes θ and θ + 180° the same vector, so the wrap costs nothing; the loss is
+smooth everywhere, and where the reconstruction erased the stripes (its vector ≈ 0) the
+error is ½, as for a 45° turn, so erasing is not a way out.
+
+Everything here imports torch; import this module only when training.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from codeccmp.errors import UsageError
+
+METRICS = ("ms-ssim", "mse", "ms-ssim+orientation")
+#: The standard MS-SSIM window and the smallest one chosen automatically for small crops.
+MSSSIM_WIN = 11
+MSSSIM_MIN_AUTO_WIN = 5
+
+# The orientation field of docs/metrics.md (codeccmp.stripes' defaults, repeated here so that
+# importing the training engine does not pull in scipy; tests check they agree).
+SIGMA_D = 0.7
+SIGMA_T = 3.0
+COHERENCE_THRESHOLD = 0.5
+ENERGY_FLOOR = 16.0  # grey levels² per px², on 0–255 luma
+BORDER_PX = math.ceil(2 * (SIGMA_T + SIGMA_D))
+#: Regularises the reconstruction's double-angle vector where it vanishes (grey levels²/px²,
+#: a sixteenth of the weakest vector the mask admits: 0.5 · 16 = 8).
+_EPS = 0.5
+_LUMA = (0.299, 0.587, 0.114)
+
+
+class TrainingError(UsageError):
+    """Bad training input (data, crop, checkpoint, loss): one clear line, exit status 2.
+
+    Defined in this module, the one the rest of the training engine builds on, and
+    re-exported by :mod:`codeccmp_compressai.training`.
+    """
+
+
+def base_metric(metric: str) -> str:
+    """The metric a model trained with ``metric`` is *for*: ``ms-ssim+orientation`` is an
+    MS-SSIM model (what ``compare`` and the checkpoint's ``metric`` call it)."""
+    return "ms-ssim" if metric.startswith("ms-ssim") else metric
+
+
+def msssim_window(side: int, requested: int | None = None) -> int:
+    """The MS-SSIM window for images whose smaller side is ``side``.
+
+    Five scales need ``side > (win − 1)·16``. ``requested`` is checked; without it the
+    standard 11 px, or the largest odd window that fits, down to 5 px. Raises
+    :class:`TrainingError` when nothing fits.
+    """
+    if requested is not None:
+        if requested < 3 or requested % 2 == 0:
+            raise TrainingError(f"--msssim-win must be an odd number ≥ 3, not {requested}")
+        if side <= (requested - 1) * 16:
+            raise TrainingError(
+                f"crop {side} is too small for 5-scale MS-SSIM with a {requested}-px window: "
+                f"it needs crops larger than {(requested - 1) * 16} px"
+            )
+        return requested
+    largest = (side - 1) // 16 + 1  # largest win with (win - 1)·16 < side
+    win = min(MSSSIM_WIN, largest if largest % 2 else largest - 1)
+    if win < MSSSIM_MIN_AUTO_WIN:
+        need = (MSSSIM_MIN_AUTO_WIN - 1) * 16 + 1
+        raise TrainingError(
+            f"crop {side} is too small for 5-scale MS-SSIM: a W-px window needs crops larger "
+            f"than (W−1)·16 px, i.e. at least {(MSSSIM_WIN - 1) * 16 + 1} px for the standard "
+            f"{MSSSIM_WIN}-px window and {need} px for the smallest automatic "
+            f"{MSSSIM_MIN_AUTO_WIN}-px one (or force --msssim-win 3, ≥ 33 px)"
+        )
+    return win
+
+
+def rate_bpp(likelihoods: Mapping[str, Tensor], num_pixels: int) -> Tensor:
+    """Estimated bits per pixel: ``Σ −log2 p`` over every latent, per pixel."""
+    total = sum((-torch.log2(lik)).sum() for lik in likelihoods.values())
+    return total / num_pixels  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------- orientation
+
+
+def _gauss(sigma: float, order: int) -> list[float]:
+    """1-D Gaussian (order 0) or its derivative (order 1), radius ⌊4σ + ½⌋ as scipy's."""
+    r = int(4.0 * sigma + 0.5)
+    g = [math.exp(-0.5 * (t / sigma) ** 2) for t in range(-r, r + 1)]
+    total = sum(g)
+    g = [v / total for v in g]
+    return g if order == 0 else [-t / sigma**2 * v for t, v in zip(range(-r, r + 1), g,
+                                                                     strict=True)]
+
+
+@functools.lru_cache(maxsize=32)
+def _filter_matrix(n: int, sigma: float, order: int, device: torch.device,
+                   dtype: torch.dtype) -> Tensor:
+    """``n×n`` matrix ``M`` with ``x @ M`` = correlation of ``x``'s last axis with the
+    Gaussian (derivative), mirrored at the ends (scipy's ``mode="reflect"``).
+
+    Why a dense matrix rather than a convolution: on the CPU a single-channel ``conv1d``
+    /``conv2d`` (and its backward) is slow, while a 128×128 matrix product is one BLAS
+    call; for the 128-px training crops this makes the whole term several times faster
+    (benchmarks/bench_orientation_loss.py). The work per pixel grows with the side, so for
+    crops of many hundreds of pixels a convolution would win again.
+    """
+    k = _gauss(sigma, order)
+    r = len(k) // 2
+    m = torch.zeros(n, n, dtype=torch.float64)
+    for j in range(n):
+        for t in range(-r, r + 1):
+            i = j + t
+            while i < 0 or i > n - 1:  # half-sample symmetric, as scipy's "reflect"
+                i = -i - 1 if i < 0 else 2 * n - 1 - i
+            m[i, j] += k[t + r]
+    return m.to(device=device, dtype=dtype)
+
+
+def _sep(x: Tensor, sy: tuple[float, int], sx: tuple[float, int]) -> Tensor:
+    """Separable Gaussian (derivative) filtering of ``…×H×W``: ``My^T · x · Mx``."""
+    h, w = x.shape[-2:]
+    my = _filter_matrix(h, *sy, x.device, x.dtype)
+    mx = _filter_matrix(w, *sx, x.device, x.dtype)
+    return torch.matmul(my.T, torch.matmul(x, mx))
+
+
+def structure_tensor(luma: Tensor, sigma_d: float = SIGMA_D,
+                     sigma_t: float = SIGMA_T) -> tuple[Tensor, Tensor, Tensor]:
+    """``(J11, J22, J12)`` of ``N×1×H×W`` luma: the smoothed products of the gradients.
+
+    Same construction as :func:`codeccmp.stripes.orientation_field` (scipy there), so the
+    angle and coherence it implies match the metric's away from the border.
+    """
+    gx = _sep(luma, (sigma_d, 0), (sigma_d, 1))
+    gy = _sep(luma, (sigma_d, 1), (sigma_d, 0))
+    t = (sigma_t, 0)
+    j = _sep(torch.cat([gx * gx, gy * gy, gx * gy], dim=1), t, t)
+    return j[:, 0:1], j[:, 1:2], j[:, 2:3]
+
+
+def _luma255(x: Tensor) -> Tensor:
+    """BT.601 luma of ``N×3×H×W`` RGB in [0, 1], on the metric's 0–255 scale."""
+    r, g, b = _LUMA
+    return 255.0 * (r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3])
+
+
+def orientation_loss(x_hat: Tensor, x: Tensor) -> Tensor:
+    """Coherence-weighted ``sin²Δθ`` between the orientation fields of ``x`` and ``x_hat``.
+
+    ``x`` is the original, ``x_hat`` the reconstruction, both ``N×3×H×W`` RGB in [0, 1]
+    (gray images: replicate to three channels). Returns a scalar in [0, 1]: 0 when the
+    reconstruction's stripes run exactly as the original's (or the original has no strongly
+    oriented pixel), 1 when every one of them is turned by 90°, ½ where they are erased.
+    Gradients flow to ``x_hat`` only: the mask and the weights are the original's.
+    """
+    if x_hat.shape != x.shape or x.dim() != 4 or x.shape[1] != 3:
+        raise TrainingError(f"orientation loss needs two N×3×H×W batches, got {tuple(x_hat.shape)}"
+                        f" and {tuple(x.shape)}")
+    b = BORDER_PX
+    if min(x.shape[-2:]) <= 2 * b:
+        raise TrainingError(f"orientation loss needs images larger than {2 * b} px")
+    inner = (slice(None), slice(None), slice(b, -b), slice(b, -b))
+    with torch.no_grad():  # the original only sets the mask and the weights
+        j11, j22, j12 = (j[inner] for j in structure_tensor(_luma255(x.detach())))
+        o1, o2, e_o = j11 - j22, 2.0 * j12, j11 + j22
+    j11, j22, j12 = (j[inner] for j in structure_tensor(_luma255(x_hat)))
+    r1, r2 = j11 - j22, 2.0 * j12
+    mag_o = torch.sqrt(o1 * o1 + o2 * o2)  # = λ1 − λ2 = coherence · energy
+    oriented = (mag_o > COHERENCE_THRESHOLD * e_o) & (e_o > ENERGY_FLOOR)
+    weight = torch.where(oriented, mag_o, torch.zeros_like(mag_o))
+    total = weight.sum()
+    if not total > 0:
+        return (x_hat * 0.0).sum()  # zero, still part of the graph
+    cos2 = (o1 * r1 + o2 * r2) / (mag_o.clamp_min(1e-12) * torch.sqrt(r1 * r1 + r2 * r2
+                                                                         + _EPS**2))
+    return (weight * (1.0 - cos2)).sum() / (2.0 * total)
+
+
+def distortion(x_hat: Tensor, x: Tensor, metric: str, win: int,
+               orientation_weight: float = 0.0) -> tuple[Tensor, Tensor | None]:
+    """``(D, L_orient or None)``: ``1 − MS-SSIM``, ``255²·MSE`` or
+    ``(1 − MS-SSIM) + w·L_orient`` (the λ conventions in the module docstring)."""
+    if metric == "mse":
+        return 255.0**2 * torch.mean((x_hat - x) ** 2), None
+    from pytorch_msssim import ms_ssim
+
+    d = 1.0 - ms_ssim(x_hat, x, data_range=1.0, win_size=win)
+    if metric == "ms-ssim":
+        return d, None
+    if metric == "ms-ssim+orientation":
+        orient = orientation_loss(x_hat, x)
+        return d + orientation_weight * orient, orient
+    raise TrainingError(f"unknown metric {metric!r}: use {', '.join(METRICS)}")

@@ -1,0 +1,162 @@
+"""Training data for ``codeccmp train``: the image list, the held-out split, random crops.
+
+Everything here imports torch; import this module only when training.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from codeccmp_compressai.losses import TrainingError
+
+if TYPE_CHECKING:
+    from codeccmp_compressai.training import TrainConfig
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (recursively), sorted for reproducibility."""
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size  # (width, height)
+    except Exception:
+        return None
+
+
+def load_rgb(path: Path) -> Tensor:
+    """``3×H×W`` uint8 RGB (grayscale replicated, alpha dropped)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+@dataclass
+class ImageSplit:
+    """Training and validation files, and what was left out and why."""
+
+    train: list[Path]
+    val: list[Path]
+    skipped_small: int = 0
+    unreadable: int = 0
+
+
+def split_images(config: TrainConfig, seed: int | None = None) -> ImageSplit:
+    """Usable training images (both sides ≥ crop) and held-out validation images.
+
+    Without ``config.val`` a fraction of the folder (at least one image, when there are
+    two or more) is held out, chosen by ``seed`` (default ``config.seed``) so that a
+    resumed run holds out the same images.
+    """
+    data = Path(config.data)
+    if not data.is_dir():
+        raise TrainingError(f"data folder not found: {data}")
+    files = list_images(data)
+    if not files:
+        raise TrainingError(
+            f"no images in {data} (looked for {', '.join(s[1:] for s in IMAGE_SUFFIXES)})"
+        )
+    val: list[Path] = []
+    if config.val is not None:
+        vdir = Path(config.val)
+        if not vdir.is_dir():
+            raise TrainingError(f"validation folder not found: {vdir}")
+        val = list_images(vdir)
+        if not val:
+            raise TrainingError(f"no images in validation folder {vdir}")
+        held_out = {p.resolve() for p in val}
+        files = [f for f in files if f.resolve() not in held_out]  # never train on them
+    elif config.val_fraction > 0 and len(files) >= 2:
+        order = list(files)
+        random.Random(config.seed if seed is None else seed).shuffle(order)
+        n_val = min(len(files) - 1, max(1, round(config.val_fraction * len(files))))
+        val = sorted(order[:n_val])
+        held = set(val)
+        files = [f for f in files if f not in held]
+    train: list[Path] = []
+    small = unreadable = 0
+    smallest: tuple[int, int] | None = None
+    for f in files:
+        size = _image_size(f)
+        if size is None:
+            unreadable += 1
+        elif min(size) < config.crop:
+            small += 1
+            if smallest is None or min(size) < min(smallest):
+                smallest = size
+        else:
+            train.append(f)
+    if not train:
+        reason = []
+        if small:
+            w, h = smallest or (0, 0)
+            reason.append(f"{small} smaller than the {config.crop}-px crop (smallest {w}×{h})")
+        if unreadable:
+            reason.append(f"{unreadable} unreadable")
+        raise TrainingError(
+            f"no usable training images in {data}: "
+            + ("; ".join(reason) or "all were held out for validation")
+            + ("; use a smaller --crop" if small else "")
+        )
+    return ImageSplit(train, val[: max(0, config.val_max)], small, unreadable)
+
+
+class RandomCrops:
+    """Random ``crop``×``crop`` patches from a list of images, deterministic per generator.
+
+    Decoded images are kept in memory up to ``cache_bytes`` (least recently used dropped
+    first), so a small folder is decoded once and a large one streams from disk.
+    """
+
+    def __init__(
+        self, files: list[Path], crop: int, generator: torch.Generator, cache_bytes: int
+    ) -> None:
+        self.files = files
+        self.crop = crop
+        self.generator = generator
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[int, Tensor] = OrderedDict()
+        self._cached = 0
+
+    def _image(self, index: int) -> Tensor:
+        img = self._cache.get(index)
+        if img is not None:
+            self._cache.move_to_end(index)
+            return img
+        img = load_rgb(self.files[index])
+        self._cache[index] = img
+        self._cached += img.numel()
+        while self._cached > self.cache_bytes and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._cached -= old.numel()
+        return img
+
+    def batch(self, n: int) -> Tensor:
+        """``n×3×crop×crop`` float in ``[0, 1]``."""
+        g, c = self.generator, self.crop
+        picks = torch.randint(len(self.files), (n,), generator=g).tolist()
+        out = torch.empty((n, 3, c, c), dtype=torch.float32)
+        for i, index in enumerate(picks):
+            img = self._image(index)
+            top = int(torch.randint(img.shape[1] - c + 1, (1,), generator=g))
+            left = int(torch.randint(img.shape[2] - c + 1, (1,), generator=g))
+            out[i] = img[:, top : top + c, left : left + c].float().div_(255.0)
+        return out
