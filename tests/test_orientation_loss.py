@@ -72,7 +72,9 @@ def test_structure_tensor_matches_the_metric() -> None:
     img = rng.uniform(0, 255, (40, 56)).astype(np.float64)
     j11, j22, j12 = (t[0, 0].double().numpy() for t in L.structure_tensor(
         torch.tensor(img, dtype=torch.float64)[None, None]))
-    jxx, jyy, jxy = stripes._tensor(img, stripes.DEFAULT_SIGMA_D, stripes.DEFAULT_SIGMA_T)[:3]
+    from codeccmp.stripes import field
+
+    jxx, jyy, jxy = field._tensor(img, stripes.DEFAULT_SIGMA_D, stripes.DEFAULT_SIGMA_T)[:3]
     scale = max(np.abs(jxx).max(), np.abs(jyy).max())
     assert np.abs(j11 - jxx).max() < 1e-9 * scale
     assert np.abs(j22 - jyy).max() < 1e-9 * scale
