@@ -23,6 +23,7 @@ from codeccmp.analysis import DEFAULT_ROI_COUNT, analyse_result, resolve_rois, t
 from codeccmp.codec import Codec, CodecUnavailable, RunSettings
 from codeccmp.errors import UsageError
 from codeccmp.images import SourceImage, to_gray, to_rgb
+from codeccmp.metric import Metric, compute_metrics
 from codeccmp.metrics import ms_ssim, ms_ssim_db, psnr, ssim
 from codeccmp.plugins import CodecRegistry
 from codeccmp.ratematch import DEFAULT_TOLERANCE, Trial, match_rate
@@ -51,6 +52,9 @@ class CompareOptions:
     #: Import what later codecs need on a background thread while the first ones run
     #: (``codeccmp.warmup``); off only to measure what it saves.
     warm_up: bool = True
+    #: Extra metrics (``--metrics``), resolved from a ``MetricRegistry``; their values go
+    #: into ``CodecResult.metrics``.
+    metrics: Sequence[Metric] = ()
 
 
 def validate_bpp(bpp: float) -> float:
@@ -169,6 +173,9 @@ def measure(res: CodecResult, image: SourceImage, recon: np.ndarray | None,
         return
     if res.ms_ssim is None:
         res.notes.append("image too small for 5-scale MS-SSIM")
+    if options.metrics:
+        res.metrics, notes = compute_metrics(options.metrics, image.pixels, recon)
+        res.notes += notes
     res.status = "ok"
     if options.keep_outputs:
         res.reconstruction = recon
@@ -224,6 +231,7 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
             "offline": options.settings.offline,
             "weights": dict(options.settings.weights),
             "weights_dir": options.settings.weights_dir,
+            "metrics": {m.name: dict(m.library()) for m in options.metrics},
             "rois": ("auto" if isinstance(options.rois, str) else
                      None if options.rois is None else [str(r) for r in options.rois]),
         },

@@ -45,6 +45,9 @@ class CodecResult:
     ms_ssim: float | None = None
     ms_ssim_db: float | None = None
     ssim: float | None = None
+    #: Metrics chosen with ``--metrics`` (``codeccmp metrics`` lists them), by name; the
+    #: fixed fields above stay so older result files load unchanged.
+    metrics: dict[str, float | None] = field(default_factory=dict)
     encode_s: float | None = None
     decode_s: float | None = None
     search_s: float | None = None

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from codeccmp.cli.app import app
+from codeccmp.cli.metrics import MetricsOpt
 from codeccmp.cli.options import (
     CodecConfigOpt,
     CodecsOpt,
@@ -52,6 +53,7 @@ def compare_command(
         help="Write a markdown report with its images into this directory.")] = None,
     html: Annotated[Path | None, typer.Option(
         "--html", help="Write an HTML report folder (viewer with zoom and split) here.")] = None,
+    metrics: MetricsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> int:
     """Code IMAGE with every codec at the bitrate closest to --bpp and compare the results."""
@@ -73,6 +75,9 @@ def compare_command(
     registry = load_registry(plugin_sources(plugin, codec_config))
     selected = select_codecs(registry, names)  # unknown names fail here, before any work
     check_weights_codecs(settings.weights, selected, registry)
+    from codeccmp.plugins import load_metrics, parse_metric_list
+
+    chosen = load_metrics(pm=registry.pm).select(parse_metric_list(metrics))
     rois = parse_rois(roi)
     if roi_count < 1:
         raise UsageError(f"--roi-count must be at least 1, got {roi_count}")
@@ -90,7 +95,7 @@ def compare_command(
 
     options = CompareOptions(target_bpp=bpp, codecs=names, tolerance=tolerance,
                              settings=settings, rois=rois, roi_count=roi_count,
-                             truth=load_truth(image, truth))
+                             truth=load_truth(image, truth), metrics=chosen)
 
     with _progress(quiet, len(selected)) as progress:
         result = compare_image(src, registry, options, progress=progress)
