@@ -48,7 +48,10 @@ def results_table(cmp: Comparison, title: str | None = None,
     has_stripes = any(r.stripes for r in cmp.results)
     has_truth = any("truth" in r.stripes for r in cmp.results)
     extra = extra_metric_names(cmp.results)
-    t = Table(title=title or f"{cmp.image.get('path', '')} at {cmp.target_bpp:g} bpp",
+    match = cmp.settings.get("match")
+    at = (f"{cmp.target_bpp:g} bpp" if match is None else
+          f"{match['metric']} {match['value']:g} (±{match['tolerance']:g})")
+    t = Table(title=title or f"{cmp.image.get('path', '')} at {at}",
               title_justify="left")
     t.add_column("codec", style="bold")
     t.add_column("param", justify="right")
@@ -84,7 +87,11 @@ def results_table(cmp: Comparison, title: str | None = None,
             row += [""] * (3 * has_stripes + has_truth)
             t.add_row(*row, "", "", r.device or "")
             continue
-        dev = Text(f"{r.deviation:+.1%}" if r.deviation is not None else "–")
+        if match is not None:  # Δ target: the quality reached minus the one asked for
+            got = r.metrics.get(match["metric"])
+            dev = Text("–" if got is None else format(got - match["value"], "+.2g"))
+        else:
+            dev = Text(f"{r.deviation:+.1%}" if r.deviation is not None else "–")
         if r.within_tolerance is False:
             dev.stylize("bold red")
             dev.append(" ⚠")
@@ -132,6 +139,10 @@ def problems(results: Sequence[CodecResult], brief_skips: bool = False) -> list[
             continue
         if not r.ok:
             lines.append(f"{r.codec}: {r.status}: {r.reason}")
+        elif r.within_tolerance is False and r.deviation is None:  # --match: quality missed
+            miss = [n for n in r.notes if n.startswith("achieved ")]
+            lines.append(f"{r.codec}: {miss[0] if miss else 'quality outside tolerance'} "
+                         "(the closest this codec can get)")
         elif r.within_tolerance is False:
             lines.append(f"{r.codec}: achieved {r.bpp:.3f} bpp, {r.deviation:+.0%} from the "
                          "target: outside tolerance (the closest this codec can get)")
