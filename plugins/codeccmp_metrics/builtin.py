@@ -57,7 +57,7 @@ class PsnrY601(PsnrY):
 
 class Ssim(Metric):
     name = "ssim"
-    description = "SSIM, 11×11 Gaussian window, per channel averaged (pytorch-msssim)"
+    description = "SSIM, 11-tap Gaussian window, per channel averaged (pytorch-msssim's definition)"
     per_roi = True
     packages = ("pytorch-msssim", "torch")
 
@@ -67,7 +67,7 @@ class Ssim(Metric):
 
 class MsSsim(Metric):
     name = "ms-ssim"
-    description = "MS-SSIM, 5 scales (pytorch-msssim, as CompressAI); needs sides ≥ 161 px"
+    description = "MS-SSIM, 5 scales (pytorch-msssim's definition, as CompressAI); sides ≥ 161 px"
     packages = ("pytorch-msssim", "torch")
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
