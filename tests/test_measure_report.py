@@ -218,7 +218,7 @@ def test_captions_and_table_say_what_they_show() -> None:
     r.ms_ssim = 0.95
     cap = montage_caption(r, 0)
     assert cap.splitlines() == ["0.300 bpp  MS-SSIM 0.9500 (image)",
-                                "ROI: Δθ 1.2°  flip 1%", "erased 25%  contrast 0.80"]
+                                "ROI: Δθ 1.2°  turned 1%", "erased 25%  contrast 0.80"]
     # A table over results whose stripe analysis found no region says so under the table.
     r2 = CodecResult(codec="jpeg", family="traditional", status="ok", bpp=0.3, param=1,
                      stripes={"regions": 0, "note": "no stripe regions found: the stripe "

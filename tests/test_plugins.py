@@ -19,7 +19,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 def example_plugin_source() -> str:
     text = DOCS.read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    (block,) = [b for b in blocks if "@hookimpl" in b]
+    (block,) = [b for b in blocks if "def register_codecs" in b]
     return block
 
 

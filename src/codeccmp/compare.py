@@ -23,8 +23,10 @@ from codeccmp.analysis import DEFAULT_ROI_COUNT, analyse_result, resolve_rois, t
 from codeccmp.codec import Codec, CodecUnavailable, RunSettings
 from codeccmp.errors import UsageError
 from codeccmp.images import SourceImage, to_gray, to_rgb
+from codeccmp.metric import Metric, compute_metrics
 from codeccmp.metrics import ms_ssim_db, psnr, ssim_ms_ssim
 from codeccmp.plugins import CodecRegistry
+from codeccmp.qualitymatch import QualityTarget, match_quality
 from codeccmp.ratematch import DEFAULT_TOLERANCE, Trial, match_rate
 from codeccmp.results import CodecResult, Comparison, environment
 from codeccmp.stripes import Roi
@@ -51,6 +53,11 @@ class CompareOptions:
     #: Import what later codecs need on a background thread while the first ones run
     #: (``codeccmp.warmup``); off only to measure what it saves.
     warm_up: bool = True
+    #: Extra metrics (``--metrics``), resolved from a ``MetricRegistry``; their values go
+    #: into ``CodecResult.metrics``.
+    metrics: Sequence[Metric] = ()
+    #: Match quality instead of rate (``--match ms-ssim=0.95``); ``target_bpp`` is unused.
+    match: QualityTarget | None = None
 
 
 def validate_bpp(bpp: float) -> float:
@@ -88,7 +95,7 @@ def code_with(codec: Codec, image: SourceImage, options: CompareOptions,
     """Match the rate and decode the chosen bitstream from its bytes: the result so far and
     the reconstruction (``None`` when the codec was skipped or failed). Never raises for
     the codec's own failures."""
-    target = options.target_bpp
+    target = options.target_bpp if options.match is None else None
     res = CodecResult(codec=codec.name, family=codec.family, status="failed",
                       target_bpp=target, extension=codec.extension)
     recon: np.ndarray | None = None
@@ -116,6 +123,8 @@ def code_with(codec: Codec, image: SourceImage, options: CompareOptions,
         def on_trial(t: Trial) -> None:
             emit("trial", t)
 
+        if options.match is not None:
+            return _code_at_quality(codec, image, pixels, replicated, options, res, on_trial)
         rm = match_rate(codec, pixels, target, on_trial=on_trial)
         enc = rm.encoded
         t0 = time.perf_counter()
@@ -153,6 +162,51 @@ def code_with(codec: Codec, image: SourceImage, options: CompareOptions,
     return res, recon
 
 
+def _code_at_quality(codec: Codec, image: SourceImage, pixels: np.ndarray, replicated: bool,
+                     options: CompareOptions, res: CodecResult,
+                     on_trial: Callable[[Trial], None]) -> tuple[CodecResult, np.ndarray]:
+    """``code_with`` for ``--match``: search the parameter by the decoded quality."""
+    target = options.match
+    assert target is not None
+    decoded_of: dict[int, np.ndarray] = {}
+
+    def decode(data: bytes) -> np.ndarray:
+        out = np.asarray(codec.decode(data))
+        if out.dtype != np.uint8 or out.shape != pixels.shape:
+            raise ValueError(f"decoder returned {out.dtype} {out.shape}, "
+                             f"expected uint8 {pixels.shape}")
+        return to_gray(out) if replicated else out
+
+    def quality(enc: Any) -> float | None:
+        out = decode(enc.data)
+        decoded_of[id(enc)] = out
+        v = target.metric.compute(image.pixels, out)
+        return None if v is None else float(v)
+
+    qm = match_quality(codec, pixels, target, quality, on_trial)
+    enc = qm.encoded
+    t0 = time.perf_counter()
+    recon = decode(enc.data)  # once more, timed, from the chosen bytes alone
+    res.decode_s = time.perf_counter() - t0
+    res.param, res.nbytes, res.bpp = enc.param, enc.nbytes, qm.bpp
+    res.within_tolerance = qm.within()
+    res.metrics[target.metric.name] = qm.value
+    if not res.within_tolerance:
+        res.notes.append(
+            f"achieved {target.metric.name} {_fmt(qm.value)} is {_fmt(qm.deviation, '+')} "
+            f"from the target {target.value:g} (tolerance ±{target.tolerance:g})")
+    res.encode_s, res.search_s = qm.encode_s, qm.search_s
+    res.settings = dict(enc.settings)
+    res.trials = qm.trials
+    if options.keep_outputs:
+        res.bitstream = enc.data
+    return res, recon
+
+
+def _fmt(v: float | None, sign: str = "") -> str:
+    return "–" if v is None else format(v, f"{sign}.4g")
+
+
 def measure(res: CodecResult, image: SourceImage, recon: np.ndarray | None,
             options: CompareOptions) -> None:
     """PSNR, MS-SSIM and SSIM of a coded result; marks it ``ok`` (or ``failed`` when a
@@ -168,6 +222,10 @@ def measure(res: CodecResult, image: SourceImage, recon: np.ndarray | None,
         return
     if res.ms_ssim is None:
         res.notes.append("image too small for 5-scale MS-SSIM")
+    if options.metrics:
+        values, notes = compute_metrics(options.metrics, image.pixels, recon)
+        res.metrics.update(values)
+        res.notes += notes
     res.status = "ok"
     if options.keep_outputs:
         res.reconstruction = recon
@@ -181,7 +239,8 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
     ``warm_up``) run on a background thread while the codecs that need none of them
     code; the rest, and every measurement, wait for it (``codeccmp.warmup``).
     """
-    validate_bpp(options.target_bpp)
+    if options.match is None:
+        validate_bpp(options.target_bpp)
     codecs = select_codecs(registry, options.codecs)
     warming = warmup.start(codecs, options.settings) if options.warm_up else None
 
@@ -233,7 +292,7 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
                            "original": truth_error(image.pixels, options.truth)}
     return Comparison(
         image=record,
-        target_bpp=options.target_bpp,
+        target_bpp=options.target_bpp if options.match is None else None,
         tolerance=options.tolerance,
         results=results,
         settings={
@@ -242,6 +301,8 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
             "offline": options.settings.offline,
             "weights": dict(options.settings.weights),
             "weights_dir": options.settings.weights_dir,
+            "metrics": {m.name: dict(m.library()) for m in options.metrics},
+            "match": options.match.to_dict() if options.match is not None else None,
             "rois": ("auto" if isinstance(options.rois, str) else
                      None if options.rois is None else [str(r) for r in options.rois]),
         },

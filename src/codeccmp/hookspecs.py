@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import typer
 
     from codeccmp.codec import Codec
+    from codeccmp.metric import Metric
 
 PROJECT = "codeccmp"
 
@@ -43,4 +44,15 @@ def register_commands(app: typer.Typer) -> None:
 
     Use ``@app.command()`` or ``app.add_typer(...)``. Called at every start of the CLI, so
     import nothing heavy at module level: ``codeccmp --help`` must stay instant.
+    """
+
+
+@hookspec
+def register_metrics(register: Callable[[Metric], None]) -> None:
+    """Register quality metrics by calling ``register(metric)`` once per
+    :class:`~codeccmp.metric.Metric`.
+
+    Called when a metric registry is built (``codeccmp metrics``, ``--metrics``,
+    ``--match``). Import nothing heavy here: do it inside ``Metric.compute`` and report a
+    missing package or weights through ``Metric.availability()``.
     """

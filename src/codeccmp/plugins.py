@@ -113,3 +113,73 @@ class CodecRegistry:
 
 def load_registry(plugin_files: Iterable[str | Path] = ()) -> CodecRegistry:
     return CodecRegistry(get_plugin_manager(plugin_files))
+
+
+class MetricRegistry:
+    """All metrics registered by all plugins (``register_metrics``), by name."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        from codeccmp.metric import Metric
+
+        self._metrics: dict[str, Metric] = {}
+        self._owner: dict[str, str] = {}
+        for impl in pm.hook.register_metrics.get_hookimpls():
+            plugin_name = impl.plugin_name
+
+            def register(metric: Metric, _plugin: str = plugin_name) -> None:
+                if not isinstance(metric, Metric):
+                    raise TypeError(f"plugin {_plugin} registered {metric!r}, not a Metric")
+                if not metric.name:
+                    raise TypeError(f"plugin {_plugin} registered a metric without a name")
+                if metric.name in self._metrics:
+                    raise UsageError(
+                        f"metric name {metric.name!r} registered twice "
+                        f"(by {self._owner[metric.name]} and {_plugin})")
+                self._metrics[metric.name] = metric
+                self._owner[metric.name] = _plugin
+
+            impl.function(register=register)
+
+    def names(self) -> list[str]:
+        return list(self._metrics)
+
+    def get(self, name: str):  # noqa: ANN201 - Metric (imported lazily)
+        key = name.strip().lower()
+        if key not in self._metrics:
+            raise UsageError(
+                f"unknown metric {name.strip()!r}; known: {', '.join(sorted(self._metrics))}")
+        return self._metrics[key]
+
+    def select(self, names: Iterable[str]) -> list:  # noqa: ANN201 - list[Metric]
+        """The metrics named, in order, each once; unknown or unusable names are a
+        UsageError (checked before any coding)."""
+        chosen: dict[str, object] = {}
+        for n in names:
+            m = self.get(n)
+            reason = m.availability()
+            if reason:
+                raise UsageError(f"metric {m.name} is not usable here: {reason}")
+            chosen.setdefault(m.name, m)
+        return list(chosen.values())
+
+    def plugin_of(self, name: str) -> str:
+        return self._owner[name]
+
+    def all(self) -> list:  # noqa: ANN201 - list[Metric]
+        return list(self._metrics.values())
+
+
+def parse_metric_list(text: str | None) -> list[str]:
+    """``--metrics psnr,ms-ssim`` → names; empty items are a usage error."""
+    if text is None:
+        return []
+    names = [t.strip().lower() for t in text.split(",")]
+    if not all(names):
+        raise UsageError(f"--metrics {text!r}: give comma-separated metric names")
+    return names
+
+
+def load_metrics(plugin_files: Iterable[str | Path] = (),
+                 pm: pluggy.PluginManager | None = None) -> MetricRegistry:
+    """The metric registry; reuse ``pm`` (a codec registry's) so ``--plugin`` files count."""
+    return MetricRegistry(pm if pm is not None else get_plugin_manager(plugin_files))

@@ -45,6 +45,9 @@ class CodecResult:
     ms_ssim: float | None = None
     ms_ssim_db: float | None = None
     ssim: float | None = None
+    #: Metrics chosen with ``--metrics`` (``codeccmp metrics`` lists them), by name; the
+    #: fixed fields above stay so older result files load unchanged.
+    metrics: dict[str, float | None] = field(default_factory=dict)
     encode_s: float | None = None
     decode_s: float | None = None
     search_s: float | None = None
@@ -80,7 +83,8 @@ class CodecResult:
 @dataclass
 class Comparison:
     image: dict[str, Any]
-    target_bpp: float
+    #: ``None`` when the codecs were matched at equal quality (``settings["match"]``).
+    target_bpp: float | None
     tolerance: float
     results: list[CodecResult]
     settings: dict[str, Any] = field(default_factory=dict)
@@ -111,7 +115,8 @@ class Comparison:
         if problem:
             raise UsageError(f"not a codeccmp results file: {problem}")
         return cls(
-            image=d["image"], target_bpp=float(d["target_bpp"]),
+            image=d["image"],
+            target_bpp=None if d["target_bpp"] is None else float(d["target_bpp"]),
             tolerance=float(d.get("tolerance", 0.1)),
             results=[CodecResult.from_dict(r) for r in d["results"]],
             settings=d.get("settings", {}), rois=d.get("rois", []),
@@ -155,7 +160,7 @@ _RESULT_TYPES: dict[str, tuple[type, ...]] = {
     "ms_ssim": _NUMBER, "ms_ssim_db": _NUMBER, "ssim": _NUMBER, "encode_s": _NUMBER,
     "decode_s": _NUMBER, "search_s": _NUMBER, "device": (str,), "library": (dict,),
     "settings": (dict,), "trials": (list,), "notes": (list,), "rois": (list,),
-    "stripes": (dict,), "outputs": (dict,), "extension": (str,),
+    "stripes": (dict,), "outputs": (dict,), "extension": (str,), "metrics": (dict,),
 }
 _TOP_TYPES: dict[str, tuple[type, ...]] = {
     "image": (dict,), "target_bpp": _NUMBER, "tolerance": _NUMBER, "results": (list,),
@@ -215,7 +220,10 @@ def validate_comparison(d: Any) -> str | None:
         if name not in d:
             return f"missing field {name!r}"
     for name, types in _TOP_TYPES.items():
-        if name in d and (name in ("image", "target_bpp", "results") or d[name] is not None):
+        matched = name == "target_bpp" and d.get(name) is None and isinstance(
+            d.get("settings"), dict) and d["settings"].get("match")  # --match: no bpp target
+        if name in d and not matched and (
+                name in ("image", "target_bpp", "results") or d[name] is not None):
             problem = _type_problem(name, d[name], types)
             if problem:
                 return problem

@@ -176,6 +176,8 @@ class SweepOptions:
     references: Sequence[str] = ()
     #: "on": a reference needs the sweep's images to be its data set; "off": skip the check.
     reference_dataset_check: str = "on"
+    #: Extra metrics by name (``--metrics``); values land in each result's ``metrics``.
+    metrics: Sequence[str] = ()
 
 
 # --------------------------------------------------------------------------- the run
@@ -273,7 +275,8 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
                              jobs=options.jobs, address=options.ray_address,
                              device=options.settings.device)
     cache = ResultCache.open(options.cache_dir, read=options.cache_read, enabled=options.cache)
-    measure = measure_fingerprint(options.rois, options.roi_count)
+    measure = measure_fingerprint(options.rois, options.roi_count, metric_versions(
+        registry, options.metrics))
     stats = CacheStats()
     jobs: list[Job] = []
     points: dict[Job, SweepPoint] = {}
@@ -335,7 +338,7 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
                     tolerance=options.tolerance, measure=measure,
                     cache_root=str(cache.root) if cache.root else None,
                     cache_read=options.cache_read, plugin_files=plugin_files,
-                    fingerprint=fp, rois=rois[i]))
+                    fingerprint=fp, rois=rois[i], metrics=tuple(options.metrics)))
             planned += sum(len(t.jobs) for t in tasks)
             if on_start is not None:
                 on_start(planned)
@@ -391,6 +394,15 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
                     "encodes": sum(p.encodes for p in ordered)}
     result.elapsed_s = time.perf_counter() - t_start
     return result
+
+
+def metric_versions(registry: CodecRegistry, names: Sequence[str]) -> dict[str, Any]:
+    """``{name: {package: version}}`` of the extra metrics (part of the result keys)."""
+    if not names:
+        return {}
+    from codeccmp.plugins import load_metrics
+
+    return {m.name: dict(m.library()) for m in load_metrics(pm=registry.pm).select(names)}
 
 
 def _resolve_rois(image: SourceImage, spec: Sequence[Roi] | str | None, count: int

@@ -71,7 +71,12 @@ class SweepResult:
     def to_csv(self) -> str:
         """One row per job (scope ``image``), then one per averaged point (scope ``mean``)."""
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=self.CSV_COLUMNS, lineterminator="\n")
+        # --metrics columns, as metric:NAME after the fixed ones; blank on mean rows
+        # (averages cover the fixed metrics only).
+        extra = list(dict.fromkeys(n for p in self.points for n in p.result.metrics))
+        columns = [*self.CSV_COLUMNS[:15], *(f"metric:{n}" for n in extra),
+                   *self.CSV_COLUMNS[15:]]
+        w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
         w.writeheader()
         for p in self.points:
             r = p.result
@@ -84,7 +89,8 @@ class SweepResult:
                 "psnr": r.psnr, "ms_ssim": r.ms_ssim, "ms_ssim_db": r.ms_ssim_db,
                 "ssim": r.ssim, "delta_theta_deg": _stripe(r, "delta_theta_deg"),
                 "flip_share": _stripe(r, "flip_share"), "n": 1, "status": r.status,
-                "reason": r.reason, "cached": p.cached}))
+                "reason": r.reason, "cached": p.cached,
+                **{f"metric:{n}": r.metrics.get(n) for n in extra}}))
         for a in self.averaged:
             w.writerow(_csv_row({
                 "scope": "mean", "image": f"mean of {a.n}/{a.n_images}", "codec": a.codec,

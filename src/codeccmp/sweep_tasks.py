@@ -103,6 +103,8 @@ class Task:
     fingerprint: dict[str, Any] = field(default_factory=dict)
     #: The image's stripe ROIs, resolved once by the driver; None: no stripe analysis.
     rois: list[Roi] | None = None
+    #: Extra metrics by name (``--metrics``), resolved in the worker from its registry.
+    metrics: tuple[str, ...] = ()
 
 
 @dataclass
@@ -142,7 +144,8 @@ def measure_sources() -> list[Path]:
 
 
 def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
-                        roi_count: int = DEFAULT_ROI_COUNT) -> dict[str, Any]:
+                        roi_count: int = DEFAULT_ROI_COUNT,
+                        metrics: dict[str, Any] | None = None) -> dict[str, Any]:
     """What decides a result besides the encoding: how it is measured.
 
     Includes a hash of the measuring code itself (metrics, stripe analysis, pipeline,
@@ -160,8 +163,11 @@ def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
     for src in measure_sources():
         h.update(src.name.encode() + b"\0" + src.read_bytes())
     spec: Any = rois if isinstance(rois, str) or rois is None else [str(r) for r in rois]
-    return {"version": MEASURE_VERSION, "pytorch-msssim": msssim, "code": h.hexdigest(),
-            "rois": spec, "roi_count": roi_count if spec == "auto" else None}
+    out = {"version": MEASURE_VERSION, "pytorch-msssim": msssim, "code": h.hexdigest(),
+           "rois": spec, "roi_count": roi_count if spec == "auto" else None}
+    if metrics:  # only when asked: a plain sweep keeps the keys it had
+        out["metrics"] = metrics
+    return out
 
 
 def result_key(cache: ResultCache, image: SourceImage, fingerprint: dict[str, Any], job: Job,
@@ -191,16 +197,18 @@ class _FixedParamCodec(WrappedCodec):
 
 
 def _run_job(proxy: CachingCodec, image: SourceImage, job: Job, settings: RunSettings,
-             tolerance: float, rois: list[Roi] | None) -> CodecResult:
+             tolerance: float, rois: list[Roi] | None, metrics: Sequence[Any] = ()
+             ) -> CodecResult:
     keep = rois is not None  # the stripe analysis needs the reconstruction
     if job.kind == "target":
         opts = CompareOptions(target_bpp=float(job.value), codecs=[proxy.name],
-                              tolerance=tolerance, settings=settings, keep_outputs=keep)
+                              tolerance=tolerance, settings=settings, keep_outputs=keep,
+                              metrics=metrics)
         res = run_codec(proxy, image, opts)
     else:
         # A quality point: no target; an infinite tolerance keeps the pipeline from flagging.
         opts = CompareOptions(target_bpp=1.0, codecs=[proxy.name], tolerance=math.inf,
-                              settings=settings, keep_outputs=keep)
+                              settings=settings, keep_outputs=keep, metrics=metrics)
         res = run_codec(_FixedParamCodec(proxy, job.value), image, opts)
         res.target_bpp = res.deviation = res.within_tolerance = None
         if res.ok:
@@ -241,12 +249,16 @@ def run_task(task: Task, registry: CodecRegistry | None = None) -> TaskOutcome:
                 job, codec.family, f"{type(exc).__name__}: {exc}", status)))
         return outcome
     outcome.fingerprint = fingerprint
+    from codeccmp.plugins import load_metrics
+
+    metrics = load_metrics(pm=registry.pm).select(task.metrics) if task.metrics else []
     proxy = CachingCodec(codec, cache, fingerprint)
     for job in task.jobs:  # the driver already answered what the result cache holds
         key = result_key(cache, task.image, fingerprint, job, task.tolerance, task.measure)
         before = proxy.encodes
         proxy.from_cache.clear()
-        res = _run_job(proxy, task.image, job, task.settings, task.tolerance, task.rois)
+        res = _run_job(proxy, task.image, job, task.settings, task.tolerance, task.rois,
+                       metrics)
         if res.ok and res.param in proxy.from_cache:
             # The chosen encoding came from the cache: report the time it took when made.
             res.encode_s = proxy.from_cache[res.param]

@@ -42,7 +42,7 @@ def _root(
 
 # Built-in command modules; each registers itself on ``app`` when imported.
 _BUILTIN_COMMANDS = ("compare", "codecs", "measure", "references", "report", "sweep",
-                     "cache")
+                     "cache", "metrics")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

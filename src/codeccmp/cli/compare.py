@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from codeccmp.cli.app import app
+from codeccmp.cli.metrics import MetricsOpt
 from codeccmp.cli.options import (
     CodecConfigOpt,
     CodecsOpt,
@@ -24,7 +25,8 @@ from codeccmp.errors import UsageError
 @app.command("compare")
 def compare_command(
     image: Annotated[Path, typer.Argument(help="Image to code (PNG, JPEG, TIFF, BMP, PPM/PGM).")],
-    bpp: Annotated[float, typer.Option("--bpp", help="Target rate in bits per pixel.")],
+    bpp: Annotated[float | None, typer.Option(
+        "--bpp", help="Target rate in bits per pixel (or give --match).")] = None,
     codecs: CodecsOpt = None,
     tolerance: Annotated[float, typer.Option(
         help="Flag codecs whose achieved bpp deviates more than this fraction.")] = 0.10,
@@ -52,6 +54,14 @@ def compare_command(
         help="Write a markdown report with its images into this directory.")] = None,
     html: Annotated[Path | None, typer.Option(
         "--html", help="Write an HTML report folder (viewer with zoom and split) here.")] = None,
+    metrics: MetricsOpt = None,
+    match: Annotated[str | None, typer.Option(
+        "--match", help="Match quality instead of rate: METRIC=VALUE (e.g. ms-ssim=0.95, "
+                        "psnr=30); each codec's parameter closest to it, rates compared.")
+    ] = None,
+    match_tolerance: Annotated[float | None, typer.Option(
+        help="Flag codecs whose quality misses the --match value by more than this (metric "
+             "units; default 0.25 dB for PSNR, 0.0025 for MS-SSIM, 1 % otherwise).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> int:
     """Code IMAGE with every codec at the bitrate closest to --bpp and compare the results."""
@@ -65,7 +75,13 @@ def compare_command(
     from codeccmp.images import load_image
     from codeccmp.plugins import load_registry
 
-    validate_bpp(bpp)
+    if (bpp is None) == (match is None):
+        raise UsageError("give either --bpp (equal rate) or --match METRIC=VALUE "
+                         "(equal quality)")
+    if bpp is not None:
+        validate_bpp(bpp)
+    elif report is not None or html is not None:
+        raise UsageError("--report and --html are not available with --match yet")
     if not 0 < tolerance < 1:
         raise UsageError(f"--tolerance must be between 0 and 1, got {tolerance:g}")
     names = parse_codec_list(codecs)
@@ -73,6 +89,16 @@ def compare_command(
     registry = load_registry(plugin_sources(plugin, codec_config))
     selected = select_codecs(registry, names)  # unknown names fail here, before any work
     check_weights_codecs(settings.weights, selected, registry)
+    from codeccmp.plugins import load_metrics, parse_metric_list
+
+    metric_registry = load_metrics(pm=registry.pm)
+    chosen = metric_registry.select(parse_metric_list(metrics))
+    target = None
+    if match is not None:
+        from codeccmp.qualitymatch import parse_match
+
+        target = parse_match(match, metric_registry.get, match_tolerance)
+        chosen = [m for m in chosen if m.name != target.metric.name]  # measured already
     rois = parse_rois(roi)
     if roi_count < 1:
         raise UsageError(f"--roi-count must be at least 1, got {roi_count}")
@@ -88,12 +114,13 @@ def compare_command(
     src = load_image(image)
     from codeccmp.analysis import load_truth
 
-    options = CompareOptions(target_bpp=bpp, codecs=names, tolerance=tolerance,
+    options = CompareOptions(target_bpp=bpp or 0.0, match=target, codecs=names,
+                             tolerance=tolerance,
                              settings=settings, rois=rois, roi_count=roi_count,
-                             truth=load_truth(image, truth),
+                             truth=load_truth(image, truth), metrics=chosen,
                              # Reconstructions only for the files that show them.
                              keep_outputs=out is not None or report is not None
-                             or montage is not None)
+                             or montage is not None or html is not None)
 
     with _progress(quiet, len(selected)) as progress:
         result = compare_image(src, registry, options, progress=progress)

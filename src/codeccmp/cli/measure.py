@@ -164,7 +164,7 @@ def _print(res: dict) -> None:
     t = Table(title=f"{res['original']['path']} ({res['width']}×{res['height']})",
               title_justify="left")
     for col in ("decoded", "bpp", "PSNR dB", "SSIM", "MS-SSIM", "MS-SSIM dB", "Δθ ° (ROIs)",
-                "flip", "erased", "contrast"):
+                "turned", "erased", "contrast"):
         t.add_column(col, justify="left" if col == "decoded" else "right")
     for r in res["results"]:
         ms = "n/a (< 161 px)" if r["ms_ssim"] is None else f"{r['ms_ssim']:.4f}"
@@ -179,7 +179,7 @@ def _print(res: dict) -> None:
     for i, roi in enumerate(res["rois"]):
         t = Table(title=f"ROI {i + 1}: {roi['x']},{roi['y']},{roi['w']},{roi['h']}",
                   title_justify="left")
-        for col in ("decoded", "Δθ °", "flip share", "erased share", "spectral shift °",
+        for col in ("decoded", "Δθ °", "turned share", "erased share", "spectral shift °",
                     "contrast", "period px", "stripe px", "PSNR dB", "MS-SSIM (ROI)"):
             t.add_column(col, justify="left" if col == "decoded" else "right")
         for r in res["results"]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from codeccmp.cli.app import app
+from codeccmp.cli.metrics import MetricsOpt
 from codeccmp.cli.options import (
     CodecConfigOpt,
     CodecsOpt,
@@ -97,6 +98,7 @@ def sweep_command(
              "them in each image (default); 'none' skips the stripe analysis and Δθ.")] = None,
     roi_count: RoiCountOpt = 3,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
+    metrics: MetricsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> int:
     """Run the comparison at every --bpp target, on IMAGE or every image in a folder."""
@@ -144,6 +146,10 @@ def sweep_command(
     registry = load_registry(plugin_sources(plugin, codec_config))
     selected = select_codecs(registry, names)  # unknown names fail here, before any work
     check_weights_codecs(settings.weights, selected, registry)
+    from codeccmp.plugins import load_metrics, parse_metric_list
+
+    metric_names = [m.name for m in load_metrics(pm=registry.pm).select(
+        parse_metric_list(metrics))]  # unknown or unusable metrics fail here
     selected_names = [c.name for c in selected]
     if reference_dataset_check not in DATASET_CHECKS:
         raise UsageError("--reference-dataset-check must be on or off, got "
@@ -179,7 +185,7 @@ def sweep_command(
         ray_address=ray_address,
         plugin_files=[str(p) for p in plugin_sources(plugin, codec_config)], rois=rois,
         roi_count=roi_count, average=average, references=list(reference or []),  # type: ignore[arg-type]
-        reference_dataset_check=reference_dataset_check)
+        reference_dataset_check=reference_dataset_check, metrics=metric_names)
 
     with _Progress(quiet) as bar:
         result = run_sweep(sources, registry, options, progress=bar.update if bar else None,

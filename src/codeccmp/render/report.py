@@ -43,7 +43,7 @@ def results_markdown(cmp: Comparison) -> str:
     has_stripes = any(r.stripes for r in cmp.results)
     head = ["codec", "family", "param", "bpp", "Δ target", "PSNR dB", "MS-SSIM", "MS-SSIM dB"]
     if has_stripes:
-        head += ["Δθ ° (ROIs)", "flip share", "erased share"]
+        head += ["Δθ ° (ROIs)", "turned share", "erased share"]
     head += ["enc s", "dec s", "device"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in cmp.results:
@@ -65,7 +65,7 @@ def results_markdown(cmp: Comparison) -> str:
 
 
 def roi_table(cmp: Comparison, index: int) -> str:
-    head = ["codec", "bpp", "PSNR dB", "MS-SSIM", "Δθ °", "flip share", "erased share",
+    head = ["codec", "bpp", "PSNR dB", "MS-SSIM", "Δθ °", "turned share", "erased share",
             "spectral shift °", "contrast retention"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in cmp.results:
@@ -232,7 +232,7 @@ def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None 
             out += [f"### ROI {i + 1}: x={roi['x']}, y={roi['y']}, {roi['w']}×{roi['h']}", "",
                     roi_finding(cmp, i), "", roi_table(cmp, i), ""]
         out += ["Δθ: coherence- and energy-weighted mean orientation change of the stripes; "
-                "flip share: oriented pixels whose orientation moved by more than 20°; "
+                "turned share: oriented pixels whose orientation moved by more than 20°; "
                 "erased share: stripe pixels where the codec kept less than half the stripes' "
                 "amplitude at their own period (then Δθ measures what is left, not a turn); "
                 "all on the region's stripe pixels only; spectral shift: how far the band-pass "
@@ -268,7 +268,7 @@ def roi_caption(bpp: float | None, image_ms_ssim: float | None, e: Mapping[str, 
         turn = f"ROI: spectral shift {e['spectral_shift_deg']:.1f}°"
     else:
         turn = (f"ROI: Δθ {_f(e.get('delta_theta_deg'), '.1f')}°  "
-                f"flip {_f(e.get('flip_share'), '.0%')}")
+                f"turned {_f(e.get('flip_share'), '.0%')}")
     kept = (f"erased {_f(e.get('erased_share'), '.0%')}  "
             f"contrast {_f(e.get('contrast_retention'), '.2f')}")
     return f"{head}\n{turn}\n{kept}"

@@ -47,7 +47,11 @@ def results_table(cmp: Comparison, title: str | None = None,
     """
     has_stripes = any(r.stripes for r in cmp.results)
     has_truth = any("truth" in r.stripes for r in cmp.results)
-    t = Table(title=title or f"{cmp.image.get('path', '')} at {cmp.target_bpp:g} bpp",
+    extra = extra_metric_names(cmp.results)
+    match = cmp.settings.get("match")
+    at = (f"{cmp.target_bpp:g} bpp" if match is None else
+          f"{match['metric']} {match['value']:g} (±{match['tolerance']:g})")
+    t = Table(title=title or f"{cmp.image.get('path', '')} at {at}",
               title_justify="left")
     t.add_column("codec", style="bold")
     t.add_column("param", justify="right")
@@ -56,9 +60,12 @@ def results_table(cmp: Comparison, title: str | None = None,
     t.add_column("PSNR dB", justify="right")
     t.add_column("MS-SSIM", justify="right")
     t.add_column("MS-SSIM dB", justify="right")
+    for name in extra:
+        t.add_column(name, justify="right")
     if has_stripes:
         t.add_column("Δθ °", justify="right")
-        t.add_column("flip", justify="right")
+        # "turned", not "flip": FLIP is NVIDIA's metric, which --metrics can add.
+        t.add_column("turned", justify="right")
         t.add_column("erased", justify="right")
     if has_truth:
         t.add_column("θ vs truth °", justify="right")
@@ -76,16 +83,21 @@ def results_table(cmp: Comparison, title: str | None = None,
             name.stylize("magenta")
         if not r.ok:
             status = Text(r.status, style="yellow" if r.status == "skipped" else "red")
-            row: list[Text | str] = [name, status, "", "", "", "", ""]
+            row: list[Text | str] = [name, status, "", "", "", "", ""] + [""] * len(extra)
             row += [""] * (3 * has_stripes + has_truth)
             t.add_row(*row, "", "", r.device or "")
             continue
-        dev = Text(f"{r.deviation:+.1%}" if r.deviation is not None else "–")
+        if match is not None:  # Δ target: the quality reached minus the one asked for
+            got = r.metrics.get(match["metric"])
+            dev = Text("–" if got is None else format(got - match["value"], "+.2g"))
+        else:
+            dev = Text(f"{r.deviation:+.1%}" if r.deviation is not None else "–")
         if r.within_tolerance is False:
             dev.stylize("bold red")
             dev.append(" ⚠")
         row = [name, _param(r), _num(r.bpp, ".4f"), dev, _num(r.psnr, ".2f"),
                _num(r.ms_ssim, ".4f"), _num(r.ms_ssim_db, ".2f")]
+        row += [metric_cell(r.metrics.get(n)) for n in extra]
         if has_stripes:
             row += [_num(r.stripes.get("delta_theta_deg"), ".1f"),
                     _num(r.stripes.get("flip_share"), ".1%"),
@@ -95,6 +107,21 @@ def results_table(cmp: Comparison, title: str | None = None,
         row += [_num(r.encode_s, ".3f"), _num(r.decode_s, ".3f"), r.device or ""]
         t.add_row(*row)
     return t
+
+
+def metric_cell(value: float | None) -> str:
+    """An extra metric's cell: 2 decimals for dB-like values, 4 for values in [0, 10)."""
+    if value is None or not math.isfinite(value):
+        return number(value, "")
+    return format(value, ".2f" if abs(value) >= 10 else ".4f")
+
+
+def extra_metric_names(results: Sequence[CodecResult]) -> list[str]:
+    """The ``--metrics`` names present in any result, in first-seen order."""
+    names: dict[str, None] = {}
+    for r in results:
+        names.update(dict.fromkeys(r.metrics))
+    return list(names)
 
 
 def problems(results: Sequence[CodecResult], brief_skips: bool = False) -> list[str]:
@@ -112,6 +139,10 @@ def problems(results: Sequence[CodecResult], brief_skips: bool = False) -> list[
             continue
         if not r.ok:
             lines.append(f"{r.codec}: {r.status}: {r.reason}")
+        elif r.within_tolerance is False and r.deviation is None:  # --match: quality missed
+            miss = [n for n in r.notes if n.startswith("achieved ")]
+            lines.append(f"{r.codec}: {miss[0] if miss else 'quality outside tolerance'} "
+                         "(the closest this codec can get)")
         elif r.within_tolerance is False:
             lines.append(f"{r.codec}: achieved {r.bpp:.3f} bpp, {r.deviation:+.0%} from the "
                          "target: outside tolerance (the closest this codec can get)")

@@ -219,7 +219,7 @@ def _results_table(cmp: Comparison) -> str:
     head = [("codec", "text"), ("family", "text"), ("param", "num")]
     head += [(h, "num") for h, _, _ in _COLUMNS]
     if has_stripes:
-        head += [("Δθ ° (ROIs)", "num"), ("flip share", "num")]
+        head += [("Δθ ° (ROIs)", "num"), ("turned share", "num")]
     head += [("enc s", "num"), ("dec s", "num"), ("device", "text")]
     rows = []
     for r in cmp.results:

@@ -1,0 +1,102 @@
+"""The built-in metrics, wrapping :mod:`codeccmp.metrics` and the stripe analysis.
+
+The values are exactly those of the fixed ``psnr``/``ms_ssim``/``ssim`` result fields: these
+classes only call the functions there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codeccmp import metrics as m
+from codeccmp.metric import Metric
+
+#: Luma weights (Kr, Kg, Kb). BT.709 is what CompressAI's ``rgb2ycbcr`` uses
+#: (compressai/transforms/functional.py), so ``psnr-y`` agrees with CompressAI-based papers;
+#: BT.601 is JPEG/JFIF's and MATLAB's ``rgb2ycbcr`` (without its 16–235 studio range).
+BT709 = (0.2126, 0.7152, 0.0722)
+BT601 = (0.299, 0.587, 0.114)
+
+
+def luma(img: np.ndarray, weights: tuple[float, float, float]) -> np.ndarray:
+    """Full-range luma in [0, 255] as float64 (a gray image is its own luma)."""
+    if img.ndim == 2:
+        return img.astype(np.float64)
+    return img.astype(np.float64) @ np.asarray(weights, dtype=np.float64)
+
+
+class Psnr(Metric):
+    name = "psnr"
+    description = "PSNR over all channels, peak 255"
+    unit = "dB"
+    per_roi = True
+    packages = ("numpy",)
+
+    def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        return m.psnr(original, reconstruction)
+
+
+class PsnrY(Metric):
+    name = "psnr-y"
+    description = "PSNR of full-range luma, BT.709 weights (as CompressAI's rgb2ycbcr)"
+    unit = "dB"
+    per_roi = True
+    packages = ("numpy",)
+    weights = BT709
+
+    def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        # Unrounded float luma: rounding to 8 bits first would add its own error.
+        return m.psnr(luma(original, self.weights), luma(reconstruction, self.weights))
+
+
+class PsnrY601(PsnrY):
+    name = "psnr-y601"
+    description = "PSNR of full-range luma, BT.601 weights (JPEG/JFIF, MATLAB rgb2ycbcr)"
+    weights = BT601
+
+
+class Ssim(Metric):
+    name = "ssim"
+    description = "SSIM, 11-tap Gaussian window, per channel averaged (pytorch-msssim's definition)"
+    per_roi = True
+    packages = ("pytorch-msssim", "torch")
+
+    def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        return m.ssim(original, reconstruction)
+
+
+class MsSsim(Metric):
+    name = "ms-ssim"
+    description = "MS-SSIM, 5 scales (pytorch-msssim's definition, as CompressAI); sides ≥ 161 px"
+    packages = ("pytorch-msssim", "torch")
+
+    def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        return m.ms_ssim(original, reconstruction)
+
+
+class MsSsimDb(MsSsim):
+    name = "ms-ssim-db"
+    description = "MS-SSIM as −10·log10(1 − MS-SSIM), as CompressAI's plots show it"
+    unit = "dB"
+
+    def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        return m.ms_ssim_db(m.ms_ssim(original, reconstruction))
+
+
+class DeltaTheta(Metric):
+    name = "delta-theta"
+    description = ("mean orientation error of strongly oriented pixels, whole image "
+                   "(compare reports it per stripe ROI)")
+    higher_is_better = False
+    per_roi = True
+    unit = "°"
+    packages = ("scipy",)
+
+    def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        from codeccmp.stripes import directional_error
+
+        v = directional_error(original, reconstruction).delta_theta_deg
+        return None if v is None or not np.isfinite(v) else float(v)
+
+
+BUILTIN = (Psnr, PsnrY, PsnrY601, Ssim, MsSsim, MsSsimDb, DeltaTheta)

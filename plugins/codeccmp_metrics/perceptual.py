@@ -1,0 +1,193 @@
+"""Optional perceptual metrics (``pip install 'codeccmp[perceptual]'``).
+
+Each wraps a maintained implementation rather than re-deriving it: piq for VIF, FSIM, GMSD,
+HaarPSI, LPIPS and DISTS; the ``ssimulacra2`` package (a Python port of libjxl's tool) for
+SSIMULACRA2; NVIDIA's ``flip-evaluator`` for FLIP. A metric whose package (or, for LPIPS and
+DISTS, network weights) is missing says so in ``availability()`` and is listed, not hidden.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from codeccmp.metric import Metric, MetricUnavailable
+
+#: Directory in torch-hub layout (``DIR/checkpoints/*.pt[h]``) holding LPIPS/DISTS weights
+#: and torchvision's VGG16; codeccmp never downloads them (this machine has no network).
+WEIGHTS_ENV = "CODECCMP_METRIC_WEIGHTS"
+VGG16 = "vgg16-397923af.pth"
+
+
+def _tensor(x: np.ndarray):  # -> torch.Tensor, NCHW in [0, 1]
+    import torch
+
+    t = torch.from_numpy(np.array(x, dtype=np.float32)) / 255.0
+    return t[None, None] if x.ndim == 2 else t.permute(2, 0, 1)[None]
+
+
+def _rgb(x: np.ndarray) -> np.ndarray:
+    return np.repeat(x[..., None], 3, axis=2) if x.ndim == 2 else x
+
+
+class _Piq(Metric):
+    """A piq functional metric on [0, 1] tensors with ``data_range=1``."""
+
+    packages = ("piq", "torch")
+    function = ""
+    rgb_only = False  # replicate gray to 3 channels (FSIM's chromatic term wants RGB)
+
+    def kwargs(self, x: np.ndarray) -> dict:  # noqa: ARG002
+        return {}
+
+    def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        import piq
+        import torch
+
+        a, b = original, reconstruction
+        if self.rgb_only:
+            a, b = _rgb(a), _rgb(b)
+        with torch.no_grad():
+            # piq's VIF asks (distorted, reference); its other metrics are symmetric.
+            v = getattr(piq, self.function)(_tensor(b), _tensor(a), data_range=1.0,
+                                            **self.kwargs(a))
+        return float(v)
+
+
+class Vif(_Piq):
+    name = "vif"
+    description = "VIF in the pixel domain (Sheikh & Bovik 2006), piq.vif_p; luma"
+    function = "vif_p"
+    per_roi = True
+
+
+class Fsim(_Piq):
+    name = "fsim"
+    description = "FSIMc, feature similarity with chroma (Zhang et al. 2011), piq.fsim"
+    function = "fsim"
+
+    def kwargs(self, x: np.ndarray) -> dict:
+        return {"chromatic": x.ndim == 3}
+
+
+class Gmsd(_Piq):
+    name = "gmsd"
+    description = "gradient magnitude similarity deviation (Xue et al. 2014), piq.gmsd; luma"
+    function = "gmsd"
+    higher_is_better = False
+    per_roi = True
+
+
+class HaarPsi(_Piq):
+    name = "haarpsi"
+    description = "Haar wavelet perceptual similarity (Reisenhofer et al. 2018), piq.haarpsi"
+    function = "haarpsi"
+
+
+class Ssimulacra2(Metric):
+    name = "ssimulacra2"
+    description = "SSIMULACRA2 (libjxl's metric; 90 ≈ visually lossless), ssimulacra2 package"
+    packages = ("ssimulacra2",)
+
+    def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        from PIL import Image
+        from ssimulacra2 import compute_ssimulacra2
+
+        def png(x: np.ndarray) -> io.BytesIO:
+            # The package reads files (Image.open); a lossless PNG in memory is one.
+            buf = io.BytesIO()
+            Image.fromarray(_rgb(x)).save(buf, format="PNG", compress_level=0)
+            buf.seek(0)
+            return buf
+
+        return float(compute_ssimulacra2(png(original), png(reconstruction)))
+
+
+class Flip(Metric):
+    name = "flip"
+    description = "NVIDIA FLIP, LDR mean error at 67 pixels per degree (flip-evaluator)"
+    packages = ("flip-evaluator",)
+    higher_is_better = False
+    per_roi = True
+
+    def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        import flip_evaluator
+
+        ref = _rgb(original).astype(np.float32) / 255.0
+        test = _rgb(reconstruction).astype(np.float32) / 255.0
+        _, mean, _ = flip_evaluator.evaluate(ref, test, "LDR", applyMagma=False)
+        return float(mean)
+
+
+def weights_dir() -> Path:
+    """Where LPIPS/DISTS weights are looked for: $CODECCMP_METRIC_WEIGHTS, else torch
+    hub's own cache (``~/.cache/torch/hub``); both in torch-hub layout."""
+    env = os.environ.get(WEIGHTS_ENV)
+    if env:
+        return Path(env)
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
+    return Path(home) / "hub"
+
+
+class _PiqNet(Metric):
+    """LPIPS or DISTS from piq: VGG16 features with learned weights, never downloaded."""
+
+    packages = ("piq", "torch", "torchvision")
+    higher_is_better = False
+    files: tuple[str, ...] = ()
+    cls = ""
+
+    def availability(self) -> str | None:
+        reason = super().availability()
+        if reason:
+            return reason
+        ckpt = weights_dir() / "checkpoints"
+        missing = [f for f in self.files if not (ckpt / f).is_file()]
+        if missing:
+            return (f"weights missing: put {', '.join(missing)} in {ckpt} "
+                    f"(set {WEIGHTS_ENV}=DIR for DIR/checkpoints)")
+        return None
+
+    @contextmanager
+    def _hub(self):  # noqa: ANN202
+        import torch
+
+        before = torch.hub.get_dir()
+        torch.hub.set_dir(str(weights_dir()))
+        try:
+            yield
+        finally:
+            torch.hub.set_dir(before)
+
+    def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        reason = self.availability()
+        if reason:
+            raise MetricUnavailable(reason)
+        import piq
+        import torch
+
+        with self._hub(), torch.no_grad():
+            loss = getattr(piq, self.cls)()
+            return float(loss(_tensor(_rgb(reconstruction)), _tensor(_rgb(original))))
+
+
+class Lpips(_PiqNet):
+    name = "lpips"
+    description = "LPIPS-VGG (Zhang et al. 2018), piq.LPIPS; needs local weights"
+    files = ("lpips_weights.pt", VGG16)
+    cls = "LPIPS"
+
+
+class Dists(_PiqNet):
+    name = "dists"
+    description = "DISTS (Ding et al. 2020), piq.DISTS; needs local weights"
+    files = ("dists_weights.pt", VGG16)
+    cls = "DISTS"
+
+
+PERCEPTUAL = (Vif, Fsim, Gmsd, HaarPsi, Ssimulacra2, Flip, Lpips, Dists)

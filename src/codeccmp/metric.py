@@ -1,0 +1,95 @@
+"""The metric interface: what a quality-metric plugin provides.
+
+A metric compares an original with a reconstruction (both ``numpy.uint8``, ``(H, W)`` or
+``(H, W, 3)``, same shape) and returns one number. The built-in PSNR, SSIM and MS-SSIM enter
+through the same hook (``register_metrics``) as any third-party metric, so ``--metrics`` and
+``--match`` treat them all alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib import metadata
+
+import numpy as np
+
+
+class MetricUnavailable(RuntimeError):
+    """Raised by ``compute`` when the metric cannot run here (its library or weights are
+    missing); ``availability()`` should have said so first."""
+
+
+class Metric:
+    """Base class of a full-reference quality metric.
+
+    Subclasses set the class attributes and implement :meth:`compute`. Import heavy
+    libraries inside ``compute`` (never at module level): ``codeccmp --help`` stays instant.
+    """
+
+    #: Unique lowercase name used in ``--metrics`` and ``--match`` (e.g. ``ms-ssim``).
+    name: str = ""
+    #: One line for ``codeccmp metrics``.
+    description: str = ""
+    #: ``True`` when a larger value means a better reconstruction (PSNR), ``False`` for a
+    #: distance (GMSD, LPIPS, Δθ). ``--match`` and the tables use it.
+    higher_is_better: bool = True
+    #: Meaningful on a stripe region alone (the directional figures, SSIM-like local
+    #: measures), as opposed to needing the whole image (MS-SSIM's 5 scales need ≥ 161 px).
+    per_roi: bool = False
+    #: Unit shown in table headers ("dB", "°", or "").
+    unit: str = ""
+    #: Distribution names whose versions decide the values, for provenance.
+    packages: Sequence[str] = ()
+
+    def availability(self) -> str | None:
+        """``None`` if usable here, else a one-line reason (package or weights missing)."""
+        for p in self.packages:
+            try:
+                metadata.version(p)
+            except metadata.PackageNotFoundError:
+                return f"needs the {p} package (pip install 'codeccmp[perceptual]')"
+        return None
+
+    def library(self) -> Mapping[str, str]:
+        """``{"package": "version"}`` of what computes the value (recorded in results)."""
+        out: dict[str, str] = {}
+        for p in self.packages:
+            try:
+                out[p] = metadata.version(p)
+            except metadata.PackageNotFoundError:
+                out[p] = "missing"
+        return out
+
+    def compute(self, original: np.ndarray, reconstruction: np.ndarray) -> float | None:
+        """The metric's value, or ``None`` when it is undefined for this image (too small
+        for its scales). Raise :class:`MetricUnavailable` when it cannot run here."""
+        raise NotImplementedError
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether value ``a`` is a better reconstruction than ``b``."""
+        return a > b if self.higher_is_better else a < b
+
+    def label(self) -> str:
+        """Column header: the name, with its unit when it has one."""
+        return f"{self.name} {self.unit}" if self.unit else self.name
+
+
+def compute_metrics(metrics: Sequence[Metric], original: np.ndarray,
+                    reconstruction: np.ndarray) -> tuple[dict[str, float | None], list[str]]:
+    """Each metric's value on one reconstruction, and notes for those that could not run.
+
+    A metric that fails (missing library, an exception) gives ``None`` and a note; it never
+    fails the codec: the reconstruction is still good, only that column is empty.
+    """
+    values: dict[str, float | None] = {}
+    notes: list[str] = []
+    for m in metrics:
+        try:
+            v = m.compute(original, reconstruction)
+            values[m.name] = None if v is None else float(v)
+            if v is None:
+                notes.append(f"{m.name}: undefined for this image (too small)")
+        except Exception as exc:  # one metric failing leaves the rest of the row intact
+            values[m.name] = None
+            notes.append(f"{m.name}: {type(exc).__name__}: {exc}".strip())
+    return values, notes
