@@ -136,6 +136,17 @@ def test_compare_checks_the_folder_before_coding(cli, made, tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
+def test_html_alone_carries_the_reconstructions(cli, made, tmp_path: Path) -> None:  # noqa: ANN001
+    """--html without --out/--report/--montage: the page still gets every reconstruction (the
+    pipeline keeps them only for outputs that show them, and the page is one)."""
+    html = tmp_path / "alone"
+    r = cli("compare", str(made[1]), "--bpp", "0.8", "--codecs", "jpeg", "--roi",
+            ",".join(map(str, ROI)), "--html", str(html), "-q")
+    assert r.code == 0, r.stderr
+    assert (html / "img" / "jpeg.png").is_file()
+    assert _pixels(html / "img" / "jpeg.png").shape == _pixels(made[1]).shape
+
+
 def test_report_rebuilds_the_folder_from_its_own_json(made, tmp_path: Path) -> None:  # noqa: ANN001
     root, src, html, out = made
     again = tmp_path / "again"
