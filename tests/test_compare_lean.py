@@ -83,3 +83,19 @@ def test_to_gray_rounds_the_mean_exactly():
     expected = np.clip(np.rint(rgb.astype(np.float64).mean(axis=2)), 0, 255).astype(np.uint8)
     got = to_gray(rgb)
     assert got.dtype == np.uint8 and np.array_equal(got, expected)
+
+
+def test_progress_skips_unnamed_unusable_codecs(cli, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A plain run lists the codecs nobody named that cannot run here once, after the table,
+    not as a progress line each; a codec the user named gets its line."""
+    monkeypatch.setenv("CODECCMP_OFFLINE", "1")
+    monkeypatch.setenv("CODECCMP_WEIGHTS_DIR", str(tmp_path))  # empty: no learned weights
+    path = tmp_path / "photo.png"
+    Image.fromarray(_photo(64, 80)).save(path)
+    r = cli("compare", str(path), "--bpp", "1", "--roi", "none")
+    assert r.code == 0, r.stderr
+    assert not [ln for ln in r.stderr.splitlines() if ": skipped (" in ln], r.stderr
+    assert "not usable here, skipped" in r.stderr
+    r = cli("compare", str(path), "--bpp", "1", "--roi", "none", "--codecs", "jpeg,mbt2018")
+    assert r.code == 1
+    assert any(ln.startswith("mbt2018: skipped (") for ln in r.stderr.splitlines()), r.stderr

@@ -122,7 +122,7 @@ def compare_command(
                              keep_outputs=out is not None or report is not None
                              or montage is not None or html is not None)
 
-    with _progress(quiet, len(selected)) as progress:
+    with _progress(quiet, len(selected), explicit=names is not None) as progress:
         result = compare_image(src, registry, options, progress=progress)
 
     _render(result, src.notes, explicit=names is not None)
@@ -241,8 +241,10 @@ class _progress:
     when stderr is a terminal; otherwise (a log, a pipe, a batch job) one plain line per
     codec as it finishes, so that a long run shows it is alive."""
 
-    def __init__(self, quiet: bool, total: int) -> None:
-        self.quiet, self.total = quiet, total
+    def __init__(self, quiet: bool, total: int, explicit: bool = True) -> None:
+        # Codecs nobody named that cannot run here are summed up in one note after the
+        # table; a line each for them would bury the codecs that ran.
+        self.quiet, self.total, self.explicit = quiet, total, explicit
         self.bar = None
         self.started: dict[str, float] = {}
 
@@ -281,6 +283,8 @@ class _progress:
             self.started[codec] = time.perf_counter()
         elif event == "done":
             seconds = time.perf_counter() - self.started.pop(codec, time.perf_counter())
+            if detail.status == "skipped" and not self.explicit:
+                return
             print(progress_line(detail, seconds), file=sys.stderr, flush=True)
 
     def __exit__(self, *exc) -> None:  # noqa: ANN002
