@@ -1,0 +1,180 @@
+#!/usr/bin/env python
+"""Mutation testing of codeccmp's core modules with mutmut (slow: run by hand, not in CI).
+
+    python benchmarks/mutation.py [MODULE ...] [--children N] [--keep]
+
+MODULE is one of the keys of :data:`MODULES` (default: all). For each, mutmut makes small
+changes to the module (an operator flipped, a constant changed, an argument dropped), runs the
+tests that cover the changed function, and counts a mutant *killed* when a test fails. A
+surviving mutant is either a gap in the tests or an equivalent change (same behaviour); each
+survivor is listed so it can be killed with a test or explained in benchmarks/README.md.
+
+Why a staging directory: mutmut imports the mutated code from ``mutants/src`` and names
+mutants by their path under ``src/``; the learned plugin lives under ``plugins/``. The script
+copies ``src/*`` and ``plugins/*`` side by side into ``STAGE/src`` (so every package keeps its
+import name), the tests, and a pyproject.toml whose ``[tool.mutmut]`` section selects the
+module and its tests, then runs ``mutmut run`` there. The worktree itself is never touched.
+
+Scores are printed per module and written to ``STAGE/scores.json``; survivors to
+``STAGE/<module>/survivors.txt`` (with ``mutmut show`` diffs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: module -> (file to mutate, under the staged src/; tests that exercise it; mutant-name
+#: patterns to run, None for all of the file's mutants).
+MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
+    "ratematch": ("src/codeccmp/ratematch.py",
+                  ["tests/test_ratematch.py", "tests/test_properties.py",
+                   "tests/test_known_answers.py"], None),
+    "cache": ("src/codeccmp/cache.py",
+              ["tests/test_cache.py", "tests/test_properties.py",
+               "tests/test_mutations_caught.py", "tests/test_sweep.py"], None),
+    "compare": ("src/codeccmp/compare.py",
+                ["tests/test_mutations_caught.py", "tests/test_cli.py",
+                 "tests/test_known_answers.py"], None),
+    "metrics": ("src/codeccmp/metrics.py",
+                ["tests/test_known_answers.py", "tests/test_mutations_caught.py"], None),
+    "stripes": ("src/codeccmp/stripes*",
+                ["tests/test_stripes.py", "tests/test_known_answers.py",
+                 "tests/test_properties.py"], None),
+    "bitstream": ("src/codeccmp_compressai/bitstream.py",
+                  ["tests/test_compressai_bitstream.py", "tests/test_compressai_codec.py"],
+                  None),
+    # The learned codec's rate path: its own search and the estimate it ranks qualities by.
+    "learned-rate": ("src/codeccmp_compressai/codecs.py",
+                     ["tests/test_compressai_codec.py", "tests/test_mutations_caught.py"],
+                     ["codeccmp_compressai.codecs.xǁLearnedCodecǁ_match_rate__mutmut_*",
+                      "codeccmp_compressai.codecs.xǁLearnedCodecǁmatch_rate__mutmut_*",
+                      "codeccmp_compressai.codecs.xǁLearnedCodecǁestimate_bpp__mutmut_*"]),
+}
+
+
+def mutmut_section(module_file: str, tests: list[str]) -> str:
+    return "\n".join([
+        "[tool.mutmut]",
+        'source_paths = ["src"]',
+        f"only_mutate = {json.dumps([module_file])}",
+        f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
+        # -p no:randomly etc. are not installed; keep pytest quiet and plugin-free.
+        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-m", "not slow"]',
+        # torch in the tests: fork each mutant's run from a clean server process.
+        'process_isolation = "forkserver"',
+        "use_git_change_detection = false",
+        "",
+    ])
+
+
+def stage(dest: Path, module: str) -> Path:
+    """A tree mutmut can work in: src/{codeccmp,codeccmp_compressai,codeccmp_pillow}, tests,
+    pyproject.toml with this module's [tool.mutmut], and ../shared reachable as before."""
+    module_file, tests, _ = MODULES[module]
+    work = dest / module
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "src").mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for base in (ROOT / "src", ROOT / "plugins"):
+        for pkg in base.iterdir():
+            if pkg.is_dir() and (pkg / "__init__.py").exists():
+                shutil.copytree(pkg, work / "src" / pkg.name, ignore=ignore)
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
+    text = (ROOT / "pyproject.toml").read_text()
+    text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
+    (work / "pyproject.toml").write_text(text.rstrip() + "\n\n" + mutmut_section(module_file,
+                                                                                  tests))
+    shared = ROOT.parent / "shared"
+    if shared.exists():
+        # tests find data at ROOT.parent / "shared"; mutmut runs them from work/mutants.
+        (work / "shared").symlink_to(shared)
+    return work
+
+
+def run(module: str, dest: Path, children: int) -> dict:
+    work = stage(dest, module)
+    _, _, patterns = MODULES[module]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(children),
+           *(patterns or [])]
+    t0 = time.perf_counter()
+    log = work / "mutmut.log"
+    with log.open("w") as f:
+        proc = subprocess.run(cmd, cwd=work, env=env, stdout=f, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - t0
+    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"],
+                         cwd=work, env=env, capture_output=True, text=True).stdout
+    status: dict[str, str] = {}
+    for line in out.splitlines():
+        m = re.match(r"\s+(\S+): (.+)$", line)
+        if m and (patterns is None or any(_match(m.group(1), p) for p in patterns)):
+            status[m.group(1)] = m.group(2).strip()
+    counts: dict[str, int] = {}
+    for s in status.values():
+        counts[s] = counts.get(s, 0) + 1
+    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    # "no tests": no selected test even calls the function: a gap, counted as surviving.
+    considered = sum(v for k, v in counts.items() if k not in ("skipped", "not checked"))
+    survivors = sorted(k for k, s in status.items()
+                       if s in ("survived", "no tests", "suspicious"))
+    with (work / "survivors.txt").open("w") as f:
+        for name in survivors:
+            diff = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work,
+                                  env=env, capture_output=True, text=True).stdout
+            f.write(diff + "\n")
+    return {"module": module, "file": MODULES[module][0], "exit": proc.returncode,
+            "seconds": round(seconds), "counts": counts, "killed": killed,
+            "considered": considered,
+            "score": round(killed / considered, 4) if considered else None,
+            "survivors": survivors, "log": str(log)}
+
+
+def _match(name: str, pattern: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatch(name, pattern)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("modules", nargs="*", metavar="MODULE",
+                    help=f"one or more of {', '.join(MODULES)} (default: all)")
+    ap.add_argument("--children", type=int, default=max(1, (os.cpu_count() or 2) - 1),
+                    help="mutants run in parallel (default: CPU count - 1)")
+    ap.add_argument("--dest", type=Path, default=Path(tempfile.gettempdir()) / "codeccmp-mutation",
+                    help="staging directory (default: %(default)s)")
+    args = ap.parse_args()
+    modules = args.modules or list(MODULES)
+    unknown = [m for m in modules if m not in MODULES]
+    if unknown:
+        ap.error(f"unknown module(s) {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    args.dest.mkdir(parents=True, exist_ok=True)
+    scores_path = args.dest / "scores.json"
+    scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
+    for module in modules:
+        print(f"== {module}: mutating {MODULES[module][0]} ...", flush=True)
+        r = run(module, args.dest, args.children)
+        scores[module] = r
+        scores_path.write_text(json.dumps(scores, indent=1))
+        score = f"{r['score']:.0%}" if r["score"] is not None else "n/a"
+        print(f"   {r['killed']}/{r['considered']} killed ({score}) in {r['seconds']} s; "
+              f"{r['counts']}; survivors: {args.dest / module / 'survivors.txt'}", flush=True)
+        if r["exit"] != 0:
+            print(f"   mutmut exited {r['exit']}: see {r['log']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
