@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Mutation testing of codeccmp's core modules with mutmut (slow: run by hand, not in CI).
 
-    python benchmarks/mutation.py [MODULE ...] [--children N] [--keep]
+    python benchmarks/mutation.py [MODULE ...] [--children N] [--resume]
 
 MODULE is one of the keys of :data:`MODULES` (default: all). For each, mutmut makes small
 changes to the module (an operator flipped, a constant changed, an argument dropped), runs the
@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: patterns to run, None for all of the file's mutants).
 MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     "ratematch": ("src/codeccmp/ratematch.py",
-                  ["tests/test_ratematch.py", "tests/test_properties.py",
-                   "tests/test_known_answers.py"], None),
+                  ["tests/test_ratematch.py", "tests/test_rate_priors.py",
+                   "tests/test_properties.py", "tests/test_known_answers.py"], None),
     "cache": ("src/codeccmp/cache.py",
               ["tests/test_cache.py", "tests/test_properties.py",
                "tests/test_mutations_caught.py", "tests/test_sweep.py"], None),
@@ -78,33 +78,38 @@ def mutmut_section(module_file: str, tests: list[str]) -> str:
     ])
 
 
-def stage(dest: Path, module: str) -> Path:
+def stage(dest: Path, module: str, resume: bool = False) -> Path:
     """A tree mutmut can work in: src/{codeccmp,codeccmp_compressai,codeccmp_pillow}, tests,
-    pyproject.toml with this module's [tool.mutmut], and ../shared reachable as before."""
+    pyproject.toml with this module's [tool.mutmut], and ../shared reachable as before.
+
+    ``resume`` keeps an earlier run's ``mutants/`` (and so its verdicts): mutmut then
+    re-checks only what a changed source, test selection or config can affect, e.g. the
+    survivors after new tests were written."""
     module_file, tests, _ = MODULES[module]
     work = dest / module
-    if work.exists():
+    if work.exists() and not resume:
         shutil.rmtree(work)
-    (work / "src").mkdir(parents=True)
+    (work / "src").mkdir(parents=True, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     for base in (ROOT / "src", ROOT / "plugins"):
         for pkg in base.iterdir():
             if pkg.is_dir() and (pkg / "__init__.py").exists():
-                shutil.copytree(pkg, work / "src" / pkg.name, ignore=ignore)
-    shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
+                shutil.copytree(pkg, work / "src" / pkg.name, ignore=ignore,
+                                dirs_exist_ok=True)
+    shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore, dirs_exist_ok=True)
     text = (ROOT / "pyproject.toml").read_text()
     text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
     (work / "pyproject.toml").write_text(text.rstrip() + "\n\n" + mutmut_section(module_file,
                                                                                   tests))
     shared = ROOT.parent / "shared"
-    if shared.exists():
+    if shared.exists() and not (work / "shared").exists():
         # tests find data at ROOT.parent / "shared"; mutmut runs them from work/mutants.
         (work / "shared").symlink_to(shared)
     return work
 
 
-def run(module: str, dest: Path, children: int) -> dict:
-    work = stage(dest, module)
+def run(module: str, dest: Path, children: int, resume: bool = False) -> dict:
+    work = stage(dest, module, resume)
     _, _, patterns = MODULES[module]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(children),
@@ -129,16 +134,28 @@ def run(module: str, dest: Path, children: int) -> dict:
     considered = sum(v for k, v in counts.items() if k not in ("skipped", "not checked"))
     survivors = sorted(k for k, s in status.items()
                        if s in ("survived", "no tests", "suspicious"))
+    # The diffs, in one process (``mutmut show`` per mutant costs seconds each).
     with (work / "survivors.txt").open("w") as f:
-        for name in survivors:
-            diff = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work,
-                                  env=env, capture_output=True, text=True).stdout
-            f.write(diff + "\n")
+        subprocess.run([sys.executable, "-c", _SHOW, *survivors], cwd=work, env=env,
+                       stdout=f, stderr=subprocess.STDOUT)
     return {"module": module, "file": MODULES[module][0], "exit": proc.returncode,
             "seconds": round(seconds), "counts": counts, "killed": killed,
             "considered": considered,
             "score": round(killed / considered, 4) if considered else None,
             "survivors": survivors, "log": str(log)}
+
+
+_SHOW = """
+import sys
+import mutmut.__main__ as mm
+for name in sys.argv[1:]:
+    try:
+        m = mm.find_mutant(name)
+        print(f"# {name}: {mm.status_by_exit_code[m.exit_code_by_key[name]]}")
+        print(mm.get_diff_for_mutant(name, path=m.path))
+    except Exception as e:
+        print(f"# {name}: no diff ({type(e).__name__}: {e})")
+"""
 
 
 def _match(name: str, pattern: str) -> bool:
@@ -155,6 +172,8 @@ def main() -> int:
                     help="mutants run in parallel (default: CPU count - 1)")
     ap.add_argument("--dest", type=Path, default=Path(tempfile.gettempdir()) / "codeccmp-mutation",
                     help="staging directory (default: %(default)s)")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the previous run's verdicts; re-check what changed")
     args = ap.parse_args()
     modules = args.modules or list(MODULES)
     unknown = [m for m in modules if m not in MODULES]
@@ -165,7 +184,7 @@ def main() -> int:
     scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
     for module in modules:
         print(f"== {module}: mutating {MODULES[module][0]} ...", flush=True)
-        r = run(module, args.dest, args.children)
+        r = run(module, args.dest, args.children, args.resume)
         scores[module] = r
         scores_path.write_text(json.dumps(scores, indent=1))
         score = f"{r['score']:.0%}" if r["score"] is not None else "n/a"
