@@ -39,10 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     "ratematch": ("src/codeccmp/ratematch.py",
                   ["tests/test_ratematch.py", "tests/test_rate_priors.py",
-                   "tests/test_properties.py", "tests/test_known_answers.py"], None),
+                   "tests/test_ratematch_contract.py", "tests/test_properties.py",
+                   "tests/test_known_answers.py"], None),
     "cache": ("src/codeccmp/cache.py",
               ["tests/test_cache.py", "tests/test_properties.py",
-               "tests/test_mutations_caught.py", "tests/test_sweep.py"], None),
+               "tests/test_mutations_caught.py"], None),
     "compare": ("src/codeccmp/compare.py",
                 ["tests/test_mutations_caught.py", "tests/test_cli.py",
                  "tests/test_known_answers.py"], None),
@@ -112,8 +113,17 @@ def run(module: str, dest: Path, children: int, resume: bool = False) -> dict:
     work = stage(dest, module, resume)
     _, _, patterns = MODULES[module]
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(children),
-           *(patterns or [])]
+    before_path = work / "statuses.json"
+    before: dict[str, str] = {}
+    run_only = patterns or []
+    if resume and before_path.exists():
+        # mutmut resets every verdict when the test selection changes; rerun only the
+        # previous survivors and keep the earlier kills (more tests cannot revive a mutant).
+        before = json.loads(before_path.read_text())
+        run_only = [k for k, s in before.items() if s in ("survived", "no tests", "suspicious")]
+        if not run_only:
+            print("   no survivors to re-check")
+    cmd = [sys.executable, "-m", "mutmut", "run", "--max-children", str(children), *run_only]
     t0 = time.perf_counter()
     log = work / "mutmut.log"
     with log.open("w") as f:
@@ -126,6 +136,11 @@ def run(module: str, dest: Path, children: int, resume: bool = False) -> dict:
         m = re.match(r"\s+(\S+): (.+)$", line)
         if m and (patterns is None or any(_match(m.group(1), p) for p in patterns)):
             status[m.group(1)] = m.group(2).strip()
+    for k, st in before.items():
+        if st not in ("survived", "no tests", "suspicious") or status.get(k) in (None,
+                                                                                 "not checked"):
+            status[k] = st
+    before_path.write_text(json.dumps(status, indent=0))
     counts: dict[str, int] = {}
     for s in status.values():
         counts[s] = counts.get(s, 0) + 1

@@ -169,7 +169,7 @@ def _match(bpp: float, target: float = 1.0) -> RateMatch:
 
 
 def test_default_tolerance_is_ten_percent() -> None:
-    assert DEFAULT_TOLERANCE == pytest.approx(0.10)
+    assert pytest.approx(0.10) == DEFAULT_TOLERANCE
     for bpp, within in [(1.09, True), (0.91, True), (1.11, False), (0.89, False)]:
         assert _match(bpp).within(DEFAULT_TOLERANCE) is within, bpp
 
