@@ -15,7 +15,16 @@ Side by side, in one run, on the codecs both can run:
 
 Two views: *in-process* (library calls, imports done, median of ``--repeat`` runs, torch on one
 thread for everyone as CompressAI's evaluation sets it) and *CLI* (each tool run as a user would,
-in fresh processes, imports included). Run from the repository root::
+in fresh processes, imports included). The CLI ratio mostly counts process start-up (CompressAI's
+tooling is one process per codec, each importing torch); the in-process ratio is the work itself.
+
+With ``--learned-qualities N`` the learned search is also timed over a ladder of N qualities at
+several targets *inside* the ladder's range of real rates, each reported on its own row (a
+target outside the range is settled in two analyses and would flatter the search), plus
+``--bpp`` itself, labelled when it lies outside.
+
+Any run that fails (a codec not ``ok`` in-process, a non-zero exit on the command line) stops
+the benchmark: a failed run is never timed as a success. Run from the repository root::
 
     python benchmarks/bench_compare.py [--image ../shared/images/barbara.png] [--bpp 0.3]
 """
@@ -25,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import math
 import os
 import shutil
 import statistics
@@ -75,7 +85,11 @@ def codeccmp_run(image_path: Path, codec: str, bpp: float, weights: dict[str, st
     img = load_image(image_path)
     opts = CompareOptions(target_bpp=bpp, codecs=[codec], rois=None,
                           settings=RunSettings(device="cpu", weights=weights, offline=True))
-    return compare_image(img, fresh_registry(), opts).results[0]
+    res = compare_image(img, fresh_registry(), opts).results[0]
+    if not res.ok:  # a failed or skipped codec is not a timing
+        raise SystemExit(f"codeccmp {codec} at {bpp} bpp did not finish: {res.status} "
+                         f"{res.reason}")
+    return res
 
 
 def floor_run(image_path: Path, codec: str, param: Any, weights: dict[str, str]) -> float:
@@ -128,7 +142,14 @@ def untrained_checkpoints(n: int, dest: Path) -> dict[int, Path]:
     """``n`` qualities of the zoo's ``bmshj2018-factorized`` configurations, seeded and
     updated but untrained: only their *timing* means anything. They stand in for a model's
     full quality ladder, which is what ``eval_model`` walks and codeccmp's rate search
-    avoids walking (the shared checkpoints are one quality each)."""
+    avoids walking (the shared checkpoints are one quality each).
+
+    An untrained analysis transform outputs latents near zero, so the rate is set by the
+    entropy model's initial density: its width (``init_scale``) grows by 1.6× per quality,
+    so the rate rises with quality as in a trained ladder (the search relies on that order;
+    seeded untrained models alone give nearly equal rates in random order). The width
+    changes no shape and no amount of computation.
+    """
     import torch
     from compressai.zoo.image import cfgs, model_architectures
 
@@ -136,6 +157,8 @@ def untrained_checkpoints(n: int, dest: Path) -> dict[int, Path]:
     for q in range(1, n + 1):
         torch.manual_seed(q)
         model = model_architectures[ARCH](*cfgs[ARCH][q])
+        eb = model.entropy_bottleneck
+        model.entropy_bottleneck = type(eb)(eb.channels, init_scale=0.15 * 1.6 ** (q - 1))
         model.update(force=True)
         out[q] = dest / f"{ARCH}-untrained-q{q}.pth"
         torch.save(model.state_dict(), out[q])
@@ -146,10 +169,13 @@ def untrained_checkpoints(n: int, dest: Path) -> dict[int, Path]:
 
 
 def run_cli(argv: list[str], env: dict[str, str]) -> float:
+    """Wall time of one fresh process. Any non-zero exit aborts the benchmark: a run that
+    failed (``codeccmp compare --codecs ...`` exits 1 when a named codec failed or was
+    skipped) did less work and must never be timed as a success."""
     t0 = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT)
     seconds = time.perf_counter() - t0
-    if proc.returncode not in (0, 1):  # 1: a codec outside tolerance is still a result
+    if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv)}\n{proc.stderr[-2000:]}")
     return seconds
 
@@ -168,6 +194,123 @@ def cli_floor_command(py: str, image: Path, choices: dict[str, Any],
     return [py, "-c", code]
 
 
+# --------------------------------------------------------------------------- ladder
+
+
+def ladder_rates(image_path: Path, weights: dict[str, str]) -> dict[int, float]:
+    """The real bpp of every quality of the ladder on this image (codeccmp's own encode)."""
+    from codeccmp.codec import RunSettings
+    from codeccmp.images import load_image, to_rgb
+
+    img = load_image(image_path)
+    c = fresh_registry().get(LEARNED)
+    c.configure(RunSettings(device="cpu", weights=weights, offline=True))
+    pixels = to_rgb(img.pixels) if img.is_gray and not c.supports_gray else img.pixels
+    return {int(q): 8 * c.encode(pixels, q).nbytes / img.num_pixels
+            for q in sorted(c.param_space.values)}
+
+
+def inside_targets(rates: dict[int, float], count: int) -> list[float]:
+    """``count`` targets spread over the ladder, each the geometric mean of two adjacent
+    qualities' real rates: inside the range, and never at a quality's own rate, so the
+    search has to find and code both neighbours."""
+    r = [rates[q] for q in sorted(rates)]
+    mids = [math.sqrt(a * b) for a, b in zip(r, r[1:], strict=False)]
+    if not mids:
+        return []
+    picks = sorted({round(i * (len(mids) - 1) / max(count - 1, 1)) for i in range(count)})
+    return [round(mids[i], 4) for i in picks]
+
+
+def count_analyses(image: Path, target: float, weights: dict[str, str]) -> int | None:
+    """How many qualities the learned search ran the analysis transform for (one untimed
+    run; ``None`` if the plugin's internals changed name)."""
+    try:
+        from codeccmp_compressai.codecs import LearnedCodec
+    except ImportError:
+        return None
+    original = getattr(LearnedCodec, "_analysis_cached", None)
+    if original is None:
+        return None
+    seen: set[int] = set()
+
+    def counting(self, rgb, quality, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        seen.add(int(quality))
+        return original(self, rgb, quality, *a, **k)
+
+    LearnedCodec._analysis_cached = counting  # type: ignore[method-assign]
+    try:
+        codeccmp_run(image, LEARNED, target, weights)
+    finally:
+        LearnedCodec._analysis_cached = original  # type: ignore[method-assign]
+    return len(seen)
+
+
+def ladder_section(image: Path, n: int, args: argparse.Namespace) -> None:
+    """The learned search over an N-quality ladder, at targets inside its range, each row
+    on its own: codeccmp against ``eval_model`` over the ladder and against the floor."""
+    ladder_dir = Path(tempfile.mkdtemp(prefix="bench-ladder-"))
+    try:
+        ladder = untrained_checkpoints(n, ladder_dir)
+        weights = {f"{LEARNED}:{q}": str(p) for q, p in ladder.items()}
+        rates = ladder_rates(image, weights)
+        qs = sorted(rates)
+        monotone = all(rates[a] < rates[b] for a, b in zip(qs, qs[1:], strict=False))
+        print(f"\nlearned ladder: {n} UNTRAINED zoo-sized {ARCH} qualities (timing only); "
+              "real bpp on this image: "
+              + ", ".join(f"q{q} {rates[q]:.3f}" for q in qs)
+              + ("" if monotone else "  WARNING: not increasing with quality"))
+        targets = [(t, "inside") for t in inside_targets(rates, args.ladder_points)]
+        if not rates[qs[0]] <= args.bpp <= rates[qs[-1]]:
+            targets.append((args.bpp, "OUTSIDE the ladder (settled in two analyses)"))
+        checkpoints = [ladder[q] for q in qs]
+        compressai_eval(image, checkpoints)  # warm-up, untimed
+        t_cai, _ = median_time(lambda: compressai_eval(image, checkpoints), args.repeat)
+        print(f"eval_model over the {n} qualities (what CompressAI's tooling needs to find the "
+              f"quality closest to any target): {t_cai:.3f} s in-process")
+        head = (f"{'target bpp':>10} {'where':8} {'codeccmp':>9} {'eval_model':>10} "
+                f"{'floor':>7} {'CAI/ccmp':>9} {'ccmp/floor':>10} {'analyses':>8} "
+                f"{'encodes':>7}  result")
+        print(head)
+        print("-" * len(head))
+        rows = []
+        for target, where in targets:
+            codeccmp_run(image, LEARNED, target, weights)  # warm-up, untimed
+            t_c, res = median_time(
+                lambda t=target: codeccmp_run(image, LEARNED, t, weights), args.repeat)
+            t_f, _ = median_time(
+                lambda p=res.param: floor_run(image, LEARNED, p, weights), args.repeat)
+            analyses = count_analyses(image, target, weights)
+            rows.append((target, where, t_c, t_f, res))
+            print(f"{target:10.4f} {where.split()[0].lower():8} {t_c:9.3f} {t_cai:10.3f} "
+                  f"{t_f:7.3f} {t_cai / t_c:8.2f}× {t_c / t_f:9.2f}× "
+                  f"{analyses if analyses is not None else '?':>8} {len(res.trials):7d}  "
+                  f"q{res.param} {res.bpp:.4f} bpp ({res.deviation:+.1%})"
+                  + ("" if where == "inside" else f"  [{where}]"))
+        if args.no_cli:
+            return
+        env = dict(os.environ)
+        py = sys.executable
+        wargs = [a for k, v in weights.items() for a in ("--weights", f"{k}={v}")]
+        ds = ladder_dir / "dataset"
+        ds.mkdir()
+        shutil.copy(image, ds / image.name)
+        cai_cmd = [py, "-m", "compressai.utils.eval_model", "checkpoint", str(ds), "-a", ARCH,
+                   "-p", *map(str, checkpoints)]
+        t_cai_cli = statistics.median(run_cli(cai_cmd, env) for _ in range(args.cli_repeat))
+        print(f"\nladder, command line (fresh processes; eval_model over {n} qualities: "
+              f"{t_cai_cli:.2f} s)")
+        for target, where, *_ in rows:
+            cmd = [py, "-m", "codeccmp", "compare", str(image), "--bpp", str(target),
+                   "--codecs", LEARNED, "--roi", "none", "-q", "--device", "cpu",
+                   "--offline", *wargs]
+            t = statistics.median(run_cli(cmd, env) for _ in range(args.cli_repeat))
+            print(f"  codeccmp compare --bpp {target:<8} ({where.split()[0].lower()}): "
+                  f"{t:6.2f} s   CompressAI / codeccmp {t_cai_cli / t:.2f}×")
+    finally:
+        shutil.rmtree(ladder_dir, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -181,8 +324,12 @@ def main() -> int:
     ap.add_argument("--cli-repeat", type=int, default=1, help="CLI runs per command")
     ap.add_argument("--no-cli", action="store_true", help="skip the fresh-process timings")
     ap.add_argument("--learned-qualities", type=int, default=0, metavar="N",
-                    help="time the learned model over a ladder of N untrained zoo-sized "
-                         "qualities (timing only) instead of the one --weights checkpoint")
+                    help="also time the learned search over a ladder of N untrained zoo-sized "
+                         "qualities (timing only) at targets inside its range")
+    ap.add_argument("--ladder-points", type=int, default=3, metavar="K",
+                    help="how many targets inside the ladder's range (default 3)")
+    ap.add_argument("--skip-main", action="store_true",
+                    help="only the ladder section (with --learned-qualities)")
     args = ap.parse_args()
     image = args.image.resolve()
     if not image.is_file():
@@ -193,18 +340,26 @@ def main() -> int:
     torch.set_num_threads(1)  # what compressai.utils.eval_model sets on import, for everyone
     from codeccmp.plugins import load_registry
 
+    names = load_registry().names()
+    print(f"image {image.name}, torch threads 1, median of {args.repeat}; machine: "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    if not args.skip_main:
+        main_section(image, names, args)
+    if args.learned_qualities > 0:
+        if LEARNED not in names:
+            print(f"note: {LEARNED} is not registered (learned plugin missing): no ladder")
+        else:
+            ladder_section(image, args.learned_qualities, args)
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+    return 0
+
+
+def main_section(image: Path, names: list[str], args: argparse.Namespace) -> None:
+    """JPEG, WebP and the one-checkpoint learned codec at ``--bpp``."""
     codecs = ["jpeg", "webp"]
     weights: dict[str, str] = {}
     checkpoints = [args.weights]
-    names = load_registry().names()
-    ladder_dir = Path(tempfile.mkdtemp(prefix="bench-ladder-"))
-    if LEARNED in names and args.learned_qualities > 0:
-        codecs.append(LEARNED)
-        ladder = untrained_checkpoints(args.learned_qualities, ladder_dir)
-        weights = {f"{LEARNED}:{q}": str(p) for q, p in ladder.items()}
-        checkpoints = list(ladder.values())
-        print(f"note: {LEARNED} over {len(ladder)} UNTRAINED qualities (timing only)")
-    elif LEARNED in names and args.weights.is_file():
+    if LEARNED in names and args.weights.is_file():
         codecs.append(LEARNED)
         weights = {LEARNED: str(args.weights.resolve())}
     elif LEARNED not in names:
@@ -212,9 +367,7 @@ def main() -> int:
     else:
         print(f"note: weights {args.weights} not found: {LEARNED} skipped")
 
-    print(f"image {image.name}, target {args.bpp} bpp, torch threads 1, "
-          f"median of {args.repeat}; machine: {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"target {args.bpp} bpp")
     rows = []
     choices: dict[str, Any] = {}
     for codec in codecs:
@@ -238,7 +391,6 @@ def main() -> int:
         choices[codec] = res.param
         rows.append((codec, t_ccmp, t_cai, t_floor, len(res.trials),
                      f"param {res.param} bpp {res.bpp:.4f}", cai_desc))
-
     print("\nin-process (seconds)")
     head = (f"{'codec':22} {'codeccmp':>9} {'CompressAI':>10} {'floor':>7} "
             f"{'CAI/ccmp':>9} {'ccmp/floor':>10} {'encodes':>8}  result")
@@ -255,8 +407,7 @@ def main() -> int:
           f"{tot[0] / tot[2]:9.2f}×")
 
     if args.no_cli:
-        shutil.rmtree(ladder_dir, ignore_errors=True)
-        return 0
+        return
     env = dict(os.environ)
     py = sys.executable
     common = [str(image), "--bpp", str(args.bpp), "--codecs", ",".join(codecs), "-q",
@@ -292,7 +443,6 @@ def main() -> int:
         t_cli_floor = cli_time([cli_floor_command(py, image, choices, weights)])
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-        shutil.rmtree(ladder_dir, ignore_errors=True)
     print(f"\nCLI, fresh processes, imports included (seconds; one `import torch` here "
           f"takes {t_import:.2f})")
     print(f"  codeccmp compare --roi none (no stripe analysis)  : {t_none:7.2f}")
@@ -303,6 +453,8 @@ def main() -> int:
     print(f"  ratio CompressAI / codeccmp --roi none: {t_cai / t_none:.2f}×, "
           f"/ default: {t_cai / t_default:.2f}×, / one torch thread: {t_cai / t_one:.2f}×")
     print(f"  codeccmp --roi none / process floor: {t_none / t_cli_floor:.2f}×")
+    print(f"  of CompressAI's {t_cai:.2f} s, about {len(cai_cmds) * t_import:.2f} s is "
+          f"{len(cai_cmds)} fresh `import torch` (one per process); codeccmp pays one")
     print("\ntargets: ≥ 3× faster than CompressAI's tooling, ≤ 1.5× the floor")
     print(f"  command line: {t_cai / t_none:.2f}× faster "
           f"({'met' if t_cai / t_none >= 3 else 'NOT met'}); "
@@ -311,7 +463,6 @@ def main() -> int:
     print(f"  in-process:   {tot[1] / tot[0]:.2f}× faster "
           f"({'met' if tot[1] / tot[0] >= 3 else 'NOT met'}); {tot[0] / tot[2]:.2f}× the floor "
           f"({'met' if tot[0] / tot[2] <= 1.5 else 'NOT met'})")
-    return 0
 
 
 if __name__ == "__main__":

@@ -299,7 +299,9 @@ def _search_continuous(ev: _Evaluator, low: float, high: float, increasing: bool
                 return
             nxt = min(max(p * ev.target / bpp, low), high)
             if abs(nxt - p) <= 1e-9 * max(p, 1e-9):
-                break
+                # Clamped at an end of the range: the rate is monotone, so no other
+                # request gets closer (bisecting here cost 24 encodes for nothing).
+                return
             p = nxt
     # Bisection on [low, high] for whatever is left (and for non-rate parameters).
     a, b = low, high
