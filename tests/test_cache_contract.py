@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from codeccmp.cache import CachingCodec, ResultCache, codec_fingerprint
-from codeccmp.codec import Codec, Encoded, ParamSpace, RunSettings
+from codeccmp.codec import Codec, Encoded, OptionSpec, ParamSpace, RunSettings
+from codeccmp.results import CodecResult
 
 IMG = np.zeros((8, 8), np.uint8)  # 64 px: q bytes = q / 8 bpp
 
@@ -57,7 +58,10 @@ def test_every_input_of_the_fingerprint_changes_it(tmp_path: Path) -> None:
         "space values": _fp(Plain(param_space=ParamSpace("quality", "discrete",
                                                          values=(1, 100)))),
         "gray": _fp(Plain(supports_gray=False)),
-        "options": _fp(Plain(fixed_options={"method": 6})),
+        "options": _fp(Plain(option_specs=(OptionSpec("method", "int", 6),))),
+        "option default": _fp(Plain(option_specs=(OptionSpec("method", "int", 4),))),
+        "option value": _fp(Plain(option_specs=(OptionSpec("method", "int", 6),),
+                                  options={"method": 5})),
         "token": _fp(Plain(token={"model": "abc"})),
     }
 
@@ -101,8 +105,9 @@ def test_stats_count_what_happened(tmp_path: Path) -> None:
     assert (enc.data, enc.param, enc.settings, secs) == (b"abc", 5, {"s": 1}, 0.5)
     rkey = cache.result_key({"r": 1})
     assert cache.get_result(rkey) is None
-    cache.put_result(rkey, {"bpp": 1.0})
-    assert cache.get_result(rkey) == {"bpp": 1.0}
+    record = CodecResult(codec="x", family="traditional", status="failed", reason="r").to_dict()
+    cache.put_result(rkey, record)
+    assert cache.get_result(rkey) == record
     assert cache.stats.to_dict() == {"trial_hits": 1, "trial_misses": 1, "result_hits": 1,
                                      "result_misses": 1, "writes": 2, "corrupt": 0}
     total = ResultCache(None).stats
