@@ -379,6 +379,7 @@ def sweep_page(made) -> Path:  # noqa: ANN001
     js = root / "sweep.json"
     assert _run("sweep", str(src), "--bpp", "0.5,0.8,1.2,1.6", "--codecs", "jpeg,webp",
                 "--anchor", "jpeg", "--roi", ",".join(map(str, ROI)), "--json", str(js),
+                "--html", str(root / "sweep-direct"),
                 "--cache-dir", str(root / "cache"), "--jobs", "1", "--quiet") in (0, 1)
     assert _run("report", str(js), "--html", str(root / "sweep-html")) == 0
     return root / "sweep-html"
@@ -389,6 +390,8 @@ def test_sweep_page_has_curves_bd_table_and_points(sweep_page: Path, made) -> No
     assert json.loads((sweep_page / "sweep.json").read_text()) == data
     assert (sweep_page / "rd.svg").read_text().lstrip().startswith("<?xml")
     page = (sweep_page / "index.html").read_text()
+    # `sweep --html` writes the same page as `report sweep.json --html` does later.
+    assert (made[0] / "sweep-direct" / "index.html").read_text() == page
     bd = data["bd"]["psnr"]["webp"]
     if bd["bd_rate_percent"] is not None:
         assert f"{bd['bd_rate_percent']:+.1f}%" in page

@@ -72,6 +72,9 @@ def sweep_command(
         "--compressai-json", help="Write the averaged curves into this folder, one file per "
         "codec in CompressAI's eval_model format (python -m compressai.utils.plot reads them)."
     )] = None,
+    html: Annotated[Path | None, typer.Option(
+        "--html", help="Write the sweep's HTML page here (RD curves, BD table, every point; "
+        "opens from disk).")] = None,
     plot: Annotated[Path | None, typer.Option(
         help="Write RD curves (PSNR, MS-SSIM dB, and Δθ when measured): .png, .pdf or .svg.")
     ] = None,
@@ -172,6 +175,10 @@ def sweep_command(
             outputs.add_file(path, opt)
     if compressai_json is not None:
         check_export_dir(compressai_json, selected_names, force)
+    if html is not None:
+        from codeccmp.render.html import check_html_target
+
+        check_html_target(html, force)
     if plot is not None:
         if plot.suffix.lower() not in PLOT_SUFFIXES:
             raise UsageError(f"--plot must end in {', '.join(PLOT_SUFFIXES)}, got {plot.name}")
@@ -208,6 +215,10 @@ def sweep_command(
             plot_sweep(result, plot)
         if compressai_json is not None:  # last: its folder is renamed into place as written
             write_compressai(result, compressai_json)
+        if html is not None:  # likewise
+            from codeccmp.render.html.sweep import write_sweep_html
+
+            typer.echo(f"html: {write_sweep_html(result.to_dict(), html, force)}", err=True)
     failed = any(p.result.status == "failed" for p in result.points)
     if names is not None:
         return 0 if all(p.result.ok for p in result.points) else 1
