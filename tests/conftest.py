@@ -49,6 +49,29 @@ def gray_image(rgb_image: np.ndarray) -> np.ndarray:
     return rgb_image[..., 0].copy()
 
 
+@pytest.fixture
+def image_file(tmp_path: Path, rgb_image: np.ndarray) -> Path:
+    """``rgb_image`` saved as a PNG."""
+    from PIL import Image
+
+    p = tmp_path / "img.png"
+    Image.fromarray(rgb_image).save(p)
+    return p
+
+
+def one_line(stderr: str) -> str:
+    """The one line a usage error prints (never a traceback or an internal error)."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    return lines[0]
+
+
+def tree(folder: Path) -> list[str]:
+    """Every path under ``folder`` (files and folders), relative, sorted."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
 @dataclass
 class CliResult:
     code: int

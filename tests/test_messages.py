@@ -13,28 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from conftest import one_line, tree
 
 from codeccmp.images import load_image
-
-
-@pytest.fixture
-def image_file(tmp_path: Path, rgb_image: np.ndarray) -> Path:
-    p = tmp_path / "img.png"
-    Image.fromarray(rgb_image).save(p)
-    return p
-
-
-def one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr and "internal error" not in stderr
-    return lines[0]
-
-
-def tree(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
-
 
 # ---------------------------------------------------------------------------- 16-bit RGB
 

@@ -7,31 +7,11 @@ import os
 import stat
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from conftest import one_line, tree
 
 from codeccmp.errors import UsageError
 from codeccmp.fileio import STAGE_PREFIX, Outputs, atomic_write_bytes, atomic_write_text
-
-
-@pytest.fixture
-def image_file(tmp_path: Path, rgb_image: np.ndarray) -> Path:
-    p = tmp_path / "img.png"
-    Image.fromarray(rgb_image).save(p)
-    return p
-
-
-def one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert "Traceback" not in stderr and "internal error" not in stderr
-    return lines[0]
-
-
-def tree(folder: Path) -> list[str]:
-    """Every path under ``folder`` (files and folders), relative, sorted."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
 @pytest.fixture
