@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from codeccmp.results import CodecResult, _json_safe
@@ -35,8 +35,11 @@ class AveragePoint:
     Targets are averaged per target, fixed parameters (learned qualities, the pinned
     parameters of a per-quality average) per parameter value. bpp, PSNR, MS-SSIM and times
     are arithmetic means over images; MS-SSIM dB is taken of the mean MS-SSIM, as
-    CompressAI's plots do. ``n`` images contributed out of ``n_images``: a point with
-    ``n < n_images`` (a codec failed on some image) is shown but kept out of BD numbers.
+    CompressAI's plots do. ``metrics`` holds the extra ``--metrics`` the same way: the
+    arithmetic mean over the images where the metric has a value (a metric undefined on
+    an image, e.g. too small, leaves it out of that mean only). ``n`` images contributed
+    out of ``n_images``: a point with ``n < n_images`` (a codec failed on some image) is
+    shown but kept out of BD numbers.
     """
 
     codec: str
@@ -56,6 +59,8 @@ class AveragePoint:
     param_name: str | None = None  # what ``value`` is, for fixed-parameter points
     encode_s: float | None = None  # mean seconds per image, of the encode kept
     decode_s: float | None = None
+    #: The extra ``--metrics`` by name, each a mean over images (``None``: no image had it).
+    metrics: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -101,6 +106,7 @@ def average_points(points: Sequence[SweepPoint], families: dict[str, str],
         rs = groups[k]
         codec, kind, value = k
         ms = _mean([r.ms_ssim for r in rs])
+        names = list(dict.fromkeys(n for r in rs for n in r.metrics))
         flags = [r.within_tolerance for r in rs if r.within_tolerance is not None]
         out.append(AveragePoint(
             codec=codec, family=families.get(codec, ""), kind=kind,  # type: ignore[arg-type]
@@ -112,7 +118,8 @@ def average_points(points: Sequence[SweepPoint], families: dict[str, str],
             flip_share=_mean([_stripe(r, "flip_share") for r in rs]),
             all_within_tolerance=all(flags) if flags else None,
             param_name=next((r.param_name for r in rs if r.param_name), None),
-            encode_s=_mean([r.encode_s for r in rs]), decode_s=_mean([r.decode_s for r in rs])))
+            encode_s=_mean([r.encode_s for r in rs]), decode_s=_mean([r.decode_s for r in rs]),
+            metrics={n: _mean([r.metrics.get(n) for r in rs]) for n in names}))
     out.sort(key=lambda a: (list(families).index(a.codec) if a.codec in families else 0,
                             a.bpp if a.bpp is not None else math.inf))
     return out
@@ -120,8 +127,17 @@ def average_points(points: Sequence[SweepPoint], families: dict[str, str],
 
 def curve(points: Sequence[AveragePoint], codec: str, metric: str,
           complete_only: bool = True) -> tuple[list[float], list[float]]:
-    """(bpp, metric) of one codec's points, sorted by rate."""
-    pts = sorted((p.bpp, getattr(p, metric)) for p in points
-                 if p.codec == codec and p.bpp is not None and getattr(p, metric) is not None
-                 and (p.complete or not complete_only))
+    """(bpp, metric) of one codec's points, sorted by rate.
+
+    ``metric`` is a point's attribute (``psnr``) or ``metric:NAME`` for an extra metric."""
+    pts = sorted((p.bpp, point_value(p, metric)) for p in points
+                 if p.codec == codec and p.bpp is not None
+                 and point_value(p, metric) is not None and (p.complete or not complete_only))
     return [b for b, _ in pts], [q for _, q in pts]
+
+
+def point_value(p: AveragePoint, key: str) -> float | None:
+    """A point's value of ``key``: an attribute, or ``metric:NAME`` for an extra metric."""
+    if key.startswith("metric:"):
+        return p.metrics.get(key[len("metric:"):])
+    return getattr(p, key)

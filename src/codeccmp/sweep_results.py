@@ -71,8 +71,7 @@ class SweepResult:
     def to_csv(self) -> str:
         """One row per job (scope ``image``), then one per averaged point (scope ``mean``)."""
         buf = io.StringIO()
-        # --metrics columns, as metric:NAME after the fixed ones; blank on mean rows
-        # (averages cover the fixed metrics only).
+        # --metrics columns, as metric:NAME after the fixed ones (means on mean rows).
         extra = list(dict.fromkeys(n for p in self.points for n in p.result.metrics))
         columns = [*self.CSV_COLUMNS[:15], *(f"metric:{n}" for n in extra),
                    *self.CSV_COLUMNS[15:]]
@@ -100,7 +99,8 @@ class SweepResult:
                 "within_tolerance": a.all_within_tolerance, "psnr": a.psnr,
                 "ms_ssim": a.ms_ssim, "ms_ssim_db": a.ms_ssim_db, "ssim": a.ssim,
                 "delta_theta_deg": a.delta_theta_deg, "flip_share": a.flip_share, "n": a.n,
-                "status": "ok" if a.complete else ("partial" if a.n else "failed")}))
+                "status": "ok" if a.complete else ("partial" if a.n else "failed"),
+                **{f"metric:{n}": a.metrics.get(n) for n in extra}}))
         return buf.getvalue()
 
     def write_csv(self, path: str | Path) -> Path:

@@ -78,6 +78,9 @@ def sweep_command(
     plot: Annotated[Path | None, typer.Option(
         help="Write RD curves (PSNR, MS-SSIM dB, and Δθ when measured): .png, .pdf or .svg.")
     ] = None,
+    plot_metric: Annotated[list[str] | None, typer.Option(
+        help="Quality axis of --plot: any registered metric (repeatable, one panel each), "
+             "in place of PSNR and MS-SSIM dB; computed as if named in --metrics.")] = None,
     jobs: Annotated[int | None, typer.Option(
         "--jobs", "-j", help="Processes for traditional codecs (default: CPU cores).")] = None,
     no_cache: Annotated[bool, typer.Option(
@@ -151,8 +154,12 @@ def sweep_command(
     check_weights_codecs(settings.weights, selected, registry)
     from codeccmp.plugins import load_metrics, parse_metric_list
 
-    metric_names = [m.name for m in load_metrics(pm=registry.pm).select(
-        parse_metric_list(metrics))]  # unknown or unusable metrics fail here
+    metric_registry = load_metrics(pm=registry.pm)
+    if plot_metric and plot is None:
+        raise UsageError("--plot-metric needs --plot")
+    plot_metrics = metric_registry.select(plot_metric or [])  # unknown names fail here
+    metric_names = [m.name for m in metric_registry.select(
+        [*parse_metric_list(metrics), *(m.name for m in plot_metrics)])]  # likewise
     selected_names = [c.name for c in selected]
     if reference_dataset_check not in DATASET_CHECKS:
         raise UsageError("--reference-dataset-check must be on or off, got "
@@ -210,9 +217,11 @@ def sweep_command(
         if csv_path is not None:
             result.write_csv(csv_path)
         if plot is not None:
-            from codeccmp.render.plots import plot_sweep
+            from codeccmp.render.plots import metric_panel, plot_sweep
 
-            plot_sweep(result, plot)
+            plot_sweep(result, plot, quality=[metric_panel(m.name, m.label(),
+                                                           m.higher_is_better)
+                                              for m in plot_metrics])
         if compressai_json is not None:  # last: its folder is renamed into place as written
             write_compressai(result, compressai_json)
         if html is not None:  # likewise

@@ -60,7 +60,8 @@ def series_from_sweep(result: SweepResult) -> list[Series]:
     out = []
     for c in result.codecs:
         pts = [{"bpp": a.bpp, "psnr": a.psnr, "ms_ssim_db": a.ms_ssim_db,
-                "delta_theta_deg": a.delta_theta_deg}
+                "delta_theta_deg": a.delta_theta_deg,
+                **{f"metric:{n}": v for n, v in a.metrics.items()}}
                for a in result.averaged if a.codec == c["name"] and a.complete
                and a.bpp is not None]
         if pts:
@@ -92,13 +93,26 @@ def sweep_note(result: SweepResult) -> str:
     return "\n".join(lines)
 
 
-def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None) -> Path:
-    """Draw the sweep's RD curves to ``path`` (format from its suffix)."""
+def metric_panel(name: str, label: str, higher_is_better: bool) -> tuple[str, str, bool]:
+    """The panel of an extra ``--metrics`` metric, for ``plot_sweep(..., quality=...)``."""
+    return (f"metric:{name}", label if higher_is_better else f"{label} (lower is better)",
+            higher_is_better)
+
+
+def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None,
+               quality: Sequence[tuple[str, str, bool]] | None = None) -> Path:
+    """Draw the sweep's RD curves to ``path`` (format from its suffix).
+
+    ``quality``: the quality panels (from :func:`metric_panel`) in place of PSNR and
+    MS-SSIM dB (``--plot-metric``); the Δθ panel stays when stripes were measured.
+    """
     if title is None:
         n = len(result.images)
         title = (Path(str(result.images[0].get("path", ""))).name if n == 1
                  else f"mean over {n} images")
-    return plot_curves(series_from_sweep(result), path, title, note=sweep_note(result))
+    panels = None if not quality else (*quality, PANELS[2])
+    return plot_curves(series_from_sweep(result), path, title, note=sweep_note(result),
+                       panels=panels)
 
 
 def _clip(pts: list[tuple[float, float]], xmax: float) -> list[tuple[float, float]]:
@@ -116,17 +130,21 @@ def _finite(v: float | None) -> bool:
 
 
 def plot_curves(series: Sequence[Series], path: str | Path, title: str = "",
-                note: str = "") -> Path:
-    """One panel per metric present in any series; Δθ only when stripes were measured."""
+                note: str = "", panels: Sequence[tuple[str, str, bool]] | None = None) -> Path:
+    """One panel per metric present in any series; Δθ only when stripes were measured.
+
+    ``panels``: (point key, axis label, higher is better) to draw instead of ``PANELS``.
+    """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     from codeccmp.fileio import atomic_write_bytes
 
-    panels = [p for p in PANELS
+    candidates = list(panels) if panels else list(PANELS)
+    panels = [p for p in candidates
               if any(_finite(pt.get(p[0])) for s in series for pt in s.points)]
     if not panels:
-        panels = list(PANELS[:1])
+        panels = candidates[:1]
     fig = Figure(figsize=(5.0 * len(panels), 4.6), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     colors = [f"C{i}" for i in range(10)]

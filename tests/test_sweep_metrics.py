@@ -1,0 +1,96 @@
+"""Sweeps and the extra --metrics: averaged over images, in the CSV's mean rows, on the plot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import one_line
+from PIL import Image
+
+from codeccmp.results import CodecResult
+from codeccmp.sweep_average import SweepPoint, average_points, curve
+
+
+def _point(image: int, psnr: float, metrics: dict[str, float | None]) -> SweepPoint:
+    r = CodecResult("jpeg", "traditional", "ok", bpp=1.0 + image, psnr=psnr, metrics=metrics)
+    return SweepPoint(image=image, kind="target", value=1.0, result=r)
+
+
+def test_extra_metrics_are_averaged_like_psnr() -> None:
+    pts = [_point(0, 30.0, {"m": 2.0, "u": None}), _point(1, 34.0, {"m": 5.0, "u": 7.0}),
+           _point(2, 38.0, {"m": 11.0, "u": 9.0})]
+    (a,) = average_points(pts, {"jpeg": "traditional"}, n_images=3)
+    assert a.psnr == pytest.approx(34.0)
+    assert a.metrics["m"] == pytest.approx(6.0)  # (2 + 5 + 11) / 3
+    assert a.metrics["u"] == pytest.approx(8.0)  # undefined on image 0: the mean of the rest
+    assert a.to_dict()["metrics"] == {"m": pytest.approx(6.0), "u": pytest.approx(8.0)}
+    assert curve([a], "jpeg", "metric:m") == ([2.0], [pytest.approx(6.0)])
+
+
+@pytest.fixture
+def two_images(tmp_path: Path, rgb_image: np.ndarray) -> Path:
+    d = tmp_path / "imgs"
+    d.mkdir()
+    Image.fromarray(rgb_image).save(d / "a.png")
+    Image.fromarray(np.ascontiguousarray(rgb_image[::-1, ::-1])).save(d / "b.png")
+    return d
+
+
+def test_sweep_mean_rows_carry_the_mean_of_each_metric(
+        cli, tmp_path: Path, two_images: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    from matplotlib import rcParams
+
+    monkeypatch.setitem(rcParams, "svg.fonttype", "none")  # labels as <text>, to read back
+    csv_path, js, svg = tmp_path / "s.csv", tmp_path / "s.json", tmp_path / "rd.svg"
+    r = cli("sweep", str(two_images), "--bpp", "1,2", "--codecs", "jpeg", "--metrics",
+            "psnr-y,psnr", "--csv", str(csv_path), "--json", str(js), "--plot", str(svg),
+            "--plot-metric", "psnr-y", "--jobs", "1", "--no-cache", "--roi", "none", "-q")
+    assert r.code == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    data = json.loads(js.read_text())
+    for target in ("1.0", "2.0"):
+        per_image = [float(x["metric:psnr-y"]) for x in rows
+                     if x["scope"] == "image" and float(x["target_bpp"]) == float(target)]
+        (mean_row,) = [x for x in rows
+                       if x["scope"] == "mean" and float(x["target_bpp"]) == float(target)]
+        assert len(per_image) == 2
+        assert float(mean_row["metric:psnr-y"]) == pytest.approx(sum(per_image) / 2)
+        # The extra psnr is computed apart from the fixed column, and averaged apart too.
+        assert float(mean_row["metric:psnr"]) == pytest.approx(float(mean_row["psnr"]))
+    for a in data["averaged"]:
+        assert math.isfinite(a["metrics"]["psnr-y"])
+    text = svg.read_text()
+    assert "psnr-y dB" in text  # the chosen metric's axis label
+    assert "PSNR (dB)" not in text  # in place of the default panels
+
+
+def test_plot_draws_the_chosen_axis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib import rcParams
+
+    from codeccmp.render.plots import Series, metric_panel, plot_curves
+
+    monkeypatch.setitem(rcParams, "svg.fonttype", "none")
+    s = Series("jpeg", "traditional", [{"bpp": 0.5, "metric:gmsd": 0.1},
+                                       {"bpp": 1.0, "metric:gmsd": 0.05}])
+    out = tmp_path / "p.svg"
+    plot_curves([s], out, panels=[metric_panel("gmsd", "gmsd", False)])
+    text = out.read_text()
+    assert "gmsd (lower is better)" in text and "better ↓" in text
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--plot", "PLOT", "--plot-metric", "nosuch"], "unknown metric 'nosuch'"),
+    (["--plot-metric", "psnr-y"], "--plot-metric needs --plot"),
+])
+def test_bad_plot_metric_is_a_usage_error(cli, tmp_path: Path, image_file: Path,  # noqa: ANN001
+                                          args: list[str], needle: str) -> None:
+    args = [str(tmp_path / "rd.png") if a == "PLOT" else a for a in args]
+    r = cli("sweep", str(image_file), "--bpp", "1", "--codecs", "jpeg", *args, "-q")
+    assert r.code == 2 and needle in one_line(r.stderr)
+    assert not (tmp_path / "rd.png").exists()
