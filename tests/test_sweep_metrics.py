@@ -94,3 +94,27 @@ def test_bad_plot_metric_is_a_usage_error(cli, tmp_path: Path, image_file: Path,
     r = cli("sweep", str(image_file), "--bpp", "1", "--codecs", "jpeg", *args, "-q")
     assert r.code == 2 and needle in one_line(r.stderr)
     assert not (tmp_path / "rd.png").exists()
+
+
+def _curve_points(codec: str, rates: list[float], psnrs: list[float]) -> list:
+    from codeccmp.sweep_average import AveragePoint
+
+    return [AveragePoint(codec, "traditional", "target", b, 1, 1, bpp=b, psnr=q,
+                         metrics={"psnr": q, "neg": -q}) for b, q in zip(rates, psnrs,
+                                                                          strict=True)]
+
+
+def test_bd_on_an_extra_metric_matches_psnr_and_handles_lower_is_better() -> None:
+    from codeccmp.sweep_bd import bd_table
+
+    rates = [0.25, 0.5, 1.0, 2.0]
+    pts = [*_curve_points("a", rates, [28.0, 31.0, 34.5, 38.0]),
+           *_curve_points("b", [r * 0.8 for r in rates], [28.3, 31.2, 34.6, 38.1])]
+    table = bd_table(pts, ["a", "b"], "a", "akima", extra={"psnr": True, "neg": False})
+    ref = table["psnr"]["b"]
+    assert ref["bd_rate_percent"] < -20  # 20 % fewer bits and a little better
+    assert table["metric:psnr"]["b"]["bd_rate_percent"] == pytest.approx(ref["bd_rate_percent"])
+    # −PSNR with lower-is-better: the same BD-rate, BD-quality in the metric's own sign.
+    neg = table["metric:neg"]["b"]
+    assert neg["bd_rate_percent"] == pytest.approx(ref["bd_rate_percent"])
+    assert neg["bd_quality"] == pytest.approx(-ref["bd_quality"])

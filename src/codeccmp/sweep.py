@@ -385,10 +385,14 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
     )
     if anchor is not None:
         curves = {r["name"]: r["curve"] for r in references}
-        result.bd = bd_table(averaged, names, anchor, options.bd_method, curves)
+        from codeccmp.plugins import load_metrics
+
+        extra = {m.name: m.higher_is_better
+                 for m in load_metrics(pm=registry.pm).select(options.metrics)}
+        result.bd = bd_table(averaged, names, anchor, options.bd_method, curves, extra)
         if anchor in names:  # references have no per-image curves
             result.bd_per_image = bd_per_image(ordered, families, len(images), names, anchor,
-                                               options.bd_method, options.average)
+                                               options.bd_method, options.average, extra)
     result.cache = {**stats.to_dict(), "jobs": len(ordered),
                     "jobs_cached": sum(1 for p in ordered if p.cached),
                     "encodes": sum(p.encodes for p in ordered)}

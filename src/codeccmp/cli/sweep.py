@@ -303,6 +303,9 @@ def bd_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
     t.add_column("BD-PSNR dB", justify="right")
     t.add_column("BD-rate MS-SSIM", justify="right")
     t.add_column("BD-MS-SSIM dB", justify="right")
+    extra = [k for k in result.bd if k.startswith("metric:")]  # --metrics, in order
+    for k in extra:
+        t.add_column(f"BD-rate {k[len('metric:'):]}", justify="right")
     if per_image:
         t.add_column("per-image mean BD-rate PSNR", justify="right")
     t.add_column("note")
@@ -314,7 +317,8 @@ def bd_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
         p, m = psnr[codec], msssim.get(codec, {})
         row = [labels.get(codec, codec), _pct(p.get("bd_rate_percent")),
                _num(p.get("bd_quality"), "+.2f"), _pct(m.get("bd_rate_percent")),
-               _num(m.get("bd_quality"), "+.2f")]
+               _num(m.get("bd_quality"), "+.2f"),
+               *(_pct(result.bd[k].get(codec, {}).get("bd_rate_percent")) for k in extra)]
         if per_image:
             row.append(_pct(mean_bd_rate(result.bd_per_image["psnr"].get(codec, []))))
         row.append(p.get("reason") or _overlap_note(p, m))
