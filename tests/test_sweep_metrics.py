@@ -118,3 +118,43 @@ def test_bd_on_an_extra_metric_matches_psnr_and_handles_lower_is_better() -> Non
     neg = table["metric:neg"]["b"]
     assert neg["bd_rate_percent"] == pytest.approx(ref["bd_rate_percent"])
     assert neg["bd_quality"] == pytest.approx(-ref["bd_quality"])
+
+
+def test_sweep_match_targets_quality_as_compare_does(cli, tmp_path: Path,  # noqa: ANN001
+                                                     image_file: Path) -> None:
+    csv_path, js = tmp_path / "m.csv", tmp_path / "m.json"
+    r = cli("sweep", str(image_file), "--match", "psnr=22,26", "--codecs", "jpeg", "--csv",
+            str(csv_path), "--json", str(js), "--jobs", "1", "--no-cache", "--roi", "none",
+            "-q")
+    assert r.code == 0, r.stderr
+    data = json.loads(js.read_text())
+    assert data["settings"]["match"] == {"metric": "psnr", "tolerance": 0.25}
+    pts = {p["value"]: p for p in data["points"]}
+    assert sorted(pts) == [22.0, 26.0] and {p["kind"] for p in pts.values()} == {"match"}
+    for value, p in pts.items():
+        res = p["result"]
+        assert res["within_tolerance"] == (abs(res["psnr"] - value) <= 0.25)
+        # The same search as compare --match: the same parameter on the same image.
+        out = tmp_path / f"c{value:g}.json"
+        c = cli("compare", str(image_file), "--match", f"psnr={value:g}", "--codecs", "jpeg",
+                "--json", str(out), "--roi", "none")
+        assert c.code == 0, c.stderr
+        assert json.loads(out.read_text())["results"][0]["param"] == res["param"]
+    assert pts[26.0]["result"]["bpp"] > pts[22.0]["result"]["bpp"]
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    assert sorted(float(x["target_quality"]) for x in rows if x["scope"] == "mean") == [22, 26]
+    assert all(x["target_bpp"] == "" for x in rows)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--bpp", "1", "--match", "psnr=30"], "either --bpp"),
+    ([], "either --bpp"),
+    (["--match", "nosuch=3"], "unknown metric 'nosuch'"),
+    (["--match", "psnr=30,abc"], "--match expects numbers"),
+    (["--match", "psnr"], "expected METRIC=V1,V2"),
+    (["--match", "psnr=30", "--average", "quality"], "--average quality needs --bpp"),
+])
+def test_bad_sweep_match_is_a_usage_error(cli, image_file: Path, args: list[str],  # noqa: ANN001
+                                          needle: str) -> None:
+    r = cli("sweep", str(image_file), "--codecs", "jpeg", "--roi", "none", *args, "-q")
+    assert r.code == 2 and needle in one_line(r.stderr), r.stderr

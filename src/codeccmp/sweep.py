@@ -79,7 +79,23 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".t
 # --------------------------------------------------------------------------- targets
 
 
-def parse_targets(text: str) -> list[float]:
+def parse_match_targets(text: str, lookup: Callable[[str], Any],
+                        tolerance: float | None = None) -> tuple[str, list[float], float]:
+    """``--match ms-ssim=0.9,0.95`` (ranges as for ``--bpp``) → (metric name, sorted values,
+    tolerance); each value checked as ``compare --match`` checks its one value."""
+    from codeccmp.qualitymatch import parse_match
+
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip() or not raw.strip():
+        raise UsageError(f"--match {text!r}: expected METRIC=V1,V2,..., e.g. ms-ssim=0.9,0.95")
+    values = parse_targets(raw, option="--match", validate=False)
+    checked = [parse_match(f"{name}={v!r}", lookup, tolerance) for v in values]
+    # One tolerance for the sweep: the given one, else the tightest default of its values.
+    tol = min(q.tolerance for q in checked)
+    return checked[0].metric.name, values, tol
+
+
+def parse_targets(text: str, option: str = "--bpp", validate: bool = True) -> list[float]:
     """``"0.1,0.2,0.3"``, ``"0.1:0.5:0.1"`` (stop included) or a mix, into sorted unique bpp.
 
     Ranges are stepped in decimal arithmetic, so ``0.1:0.5:0.1`` gives exactly the floats
@@ -87,43 +103,45 @@ def parse_targets(text: str) -> list[float]:
     and might drop the stop).
     """
     if not text or not text.strip():
-        raise UsageError("--bpp needs at least one target, e.g. 0.1,0.3 or 0.1:0.5:0.1")
+        raise UsageError(f"{option} needs at least one target, e.g. 0.1,0.3 or 0.1:0.5:0.1")
     out: set[float] = set()
     for item in text.split(","):
         item = item.strip()
         if not item:
-            raise UsageError(f"--bpp has an empty item in {text!r}")
+            raise UsageError(f"{option} has an empty item in {text!r}")
         if ":" in item:
             parts = item.split(":")
             if len(parts) != 3:
-                raise UsageError(f"--bpp range must be START:STOP:STEP, got {item!r}")
-            start, stop, step = (_decimal(p, item) for p in parts)
+                raise UsageError(f"{option} range must be START:STOP:STEP, got {item!r}")
+            start, stop, step = (_decimal(p, item, option) for p in parts)
             if step <= 0:
-                raise UsageError(f"--bpp range step must be positive, got {item!r}")
+                raise UsageError(f"{option} range step must be positive, got {item!r}")
             if start > stop:
-                raise UsageError(f"--bpp range start is above its stop in {item!r}")
+                raise UsageError(f"{option} range start is above its stop in {item!r}")
             count = int((stop - start) / step) + 1
             if count > MAX_TARGETS:
-                raise UsageError(f"--bpp range {item!r} gives {count} targets "
+                raise UsageError(f"{option} range {item!r} gives {count} targets "
                                  f"(at most {MAX_TARGETS})")
             for k in range(count):
                 out.add(float(start + k * step))
         else:
-            out.add(float(_decimal(item, item)))
+            out.add(float(_decimal(item, item, option)))
         if len(out) > MAX_TARGETS:
-            raise UsageError(f"--bpp gives more than {MAX_TARGETS} targets")
-    for t in out:
-        validate_bpp(t)
+            raise UsageError(f"{option} gives more than {MAX_TARGETS} targets")
+    if validate:
+        for t in out:
+            validate_bpp(t)
     return sorted(out)
 
 
-def _decimal(text: str, item: str) -> Decimal:
+def _decimal(text: str, item: str, option: str = "--bpp") -> Decimal:
     try:
         d = Decimal(text.strip())
     except InvalidOperation:
-        raise UsageError(f"--bpp expects numbers, got {text.strip()!r} in {item!r}") from None
+        raise UsageError(f"{option} expects numbers, got {text.strip()!r} in {item!r}"
+                         ) from None
     if not d.is_finite():
-        raise UsageError(f"--bpp expects finite numbers, got {item!r}")
+        raise UsageError(f"{option} expects finite numbers, got {item!r}")
     return d
 
 
@@ -178,6 +196,10 @@ class SweepOptions:
     reference_dataset_check: str = "on"
     #: Extra metrics by name (``--metrics``); values land in each result's ``metrics``.
     metrics: Sequence[str] = ()
+    #: ``--match METRIC=V1,V2``: ``targets`` are then values of this metric, each codec's
+    #: parameter searched by decoded quality (as ``compare --match``), within this deviation.
+    match_metric: str | None = None
+    match_tolerance: float | None = None
 
 
 # --------------------------------------------------------------------------- the run
@@ -187,7 +209,7 @@ ProgressFn = Callable[[Task, TaskOutcome], None]
 
 
 def build_jobs(n_images: int, codecs: Sequence[Codec], targets: Sequence[float],
-               all_qualities: bool) -> list[Job]:
+               all_qualities: bool, kind: JobKind = "target") -> list[Job]:
     """Every (image, codec, target) job, and the quality points of learned models.
 
     Quality points come *first* within a codec: once every quality of a learned model is
@@ -198,7 +220,7 @@ def build_jobs(n_images: int, codecs: Sequence[Codec], targets: Sequence[float],
         for c in codecs:
             if all_qualities and c.family == "learned" and c.param_space.kind == "discrete":
                 jobs += [Job(i, c.name, "quality", v) for v in sorted(c.param_space.values)]
-            jobs += [Job(i, c.name, "target", float(t)) for t in targets]
+            jobs += [Job(i, c.name, kind, float(t)) for t in targets]
     return jobs
 
 
@@ -252,8 +274,11 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
         raise UsageError("a sweep needs at least one image")
     if not options.targets:
         raise UsageError("a sweep needs at least one target bpp")
-    for t in options.targets:
-        validate_bpp(t)
+    if options.match_metric is None:
+        for t in options.targets:
+            validate_bpp(t)
+    elif options.average != "target":
+        raise UsageError("--match averages per target quality: --average quality needs --bpp")
     if not 0 < options.tolerance < 1:
         raise UsageError(f"--tolerance must be between 0 and 1, got {options.tolerance:g}")
     if options.average not in AVERAGES:
@@ -275,8 +300,11 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
                              jobs=options.jobs, address=options.ray_address,
                              device=options.settings.device)
     cache = ResultCache.open(options.cache_dir, read=options.cache_read, enabled=options.cache)
+    match = None if options.match_metric is None else {
+        "metric": options.match_metric, "tolerance": options.match_tolerance,
+        **metric_versions(registry, [options.match_metric])}
     measure = measure_fingerprint(options.rois, options.roi_count, metric_versions(
-        registry, options.metrics))
+        registry, options.metrics), match)
     stats = CacheStats()
     jobs: list[Job] = []
     points: dict[Job, SweepPoint] = {}
@@ -338,7 +366,9 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
                     tolerance=options.tolerance, measure=measure,
                     cache_root=str(cache.root) if cache.root else None,
                     cache_read=options.cache_read, plugin_files=plugin_files,
-                    fingerprint=fp, rois=rois[i], metrics=tuple(options.metrics)))
+                    fingerprint=fp, rois=rois[i], metrics=tuple(options.metrics),
+                    match_metric=options.match_metric,
+                    match_tolerance=options.match_tolerance))
             planned += sum(len(t.jobs) for t in tasks)
             if on_start is not None:
                 on_start(planned)
@@ -353,7 +383,8 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
             if progress is not None:
                 progress(task, outcome)
 
-        run_jobs(build_jobs(len(images), codecs, options.targets, options.all_qualities))
+        run_jobs(build_jobs(len(images), codecs, options.targets, options.all_qualities,
+                            "target" if options.match_metric is None else "match"))
         if options.average == "quality":
             pins = pinned_params([points[j] for j in jobs if j in points])
             run_jobs([Job(i, c.name, "quality", v) for i in range(len(images))
@@ -373,6 +404,8 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
         settings={
             "codecs": list(options.codecs) if options.codecs is not None else None,
             "all_qualities": options.all_qualities, "device": options.settings.device,
+            "match": None if options.match_metric is None else {
+                "metric": options.match_metric, "tolerance": options.match_tolerance},
             "offline": options.settings.offline, "weights": dict(options.settings.weights),
             "weights_dir": options.settings.weights_dir, "executor": options.executor,
             "jobs": options.jobs, "cache_dir": str(cache.root) if cache.root else None,

@@ -66,7 +66,7 @@ class SweepResult:
     CSV_COLUMNS = (
         "scope", "image", "codec", "family", "kind", "target_bpp", "quality", "param", "bpp",
         "deviation", "within_tolerance", "psnr", "ms_ssim", "ms_ssim_db", "ssim",
-        "delta_theta_deg", "flip_share", "n", "status", "reason", "cached")
+        "delta_theta_deg", "flip_share", "n", "status", "reason", "cached", "target_quality")
 
     def to_csv(self) -> str:
         """One row per job (scope ``image``), then one per averaged point (scope ``mean``)."""
@@ -89,6 +89,7 @@ class SweepResult:
                 "ssim": r.ssim, "delta_theta_deg": _stripe(r, "delta_theta_deg"),
                 "flip_share": _stripe(r, "flip_share"), "n": 1, "status": r.status,
                 "reason": r.reason, "cached": p.cached,
+                "target_quality": p.value if p.kind == "match" else None,
                 **{f"metric:{n}": r.metrics.get(n) for n in extra}}))
         for a in self.averaged:
             w.writerow(_csv_row({
@@ -100,6 +101,7 @@ class SweepResult:
                 "ms_ssim": a.ms_ssim, "ms_ssim_db": a.ms_ssim_db, "ssim": a.ssim,
                 "delta_theta_deg": a.delta_theta_deg, "flip_share": a.flip_share, "n": a.n,
                 "status": "ok" if a.complete else ("partial" if a.n else "failed"),
+                "target_quality": a.value if a.kind == "match" else None,
                 **{f"metric:{n}": a.metrics.get(n) for n in extra}}))
         return buf.getvalue()
 

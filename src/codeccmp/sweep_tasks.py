@@ -45,7 +45,7 @@ from codeccmp.plugins import CodecRegistry
 from codeccmp.results import CodecResult
 from codeccmp.stripes import Roi
 
-JobKind = Literal["target", "quality"]
+JobKind = Literal["target", "quality", "match"]
 #: Bump when how a result is measured changes (metrics, conventions): results cached under
 #: the old version are then recomputed from the cached encodings.
 MEASURE_VERSION = 1
@@ -71,7 +71,8 @@ def worker_registry(plugin_files: Sequence[str]) -> CodecRegistry:
 
 @dataclass(frozen=True)
 class Job:
-    """One point of a sweep: an image, a codec, and a target bpp or a learned quality."""
+    """One point of a sweep: an image, a codec, and a target bpp, a learned quality, or a
+    target value of the ``--match`` metric (kind ``match``)."""
 
     image: int
     codec: str
@@ -105,6 +106,9 @@ class Task:
     rois: list[Roi] | None = None
     #: Extra metrics by name (``--metrics``), resolved in the worker from its registry.
     metrics: tuple[str, ...] = ()
+    #: ``--match``: the metric whose value ``match`` jobs target, and the accepted deviation.
+    match_metric: str | None = None
+    match_tolerance: float | None = None
 
 
 @dataclass
@@ -145,7 +149,8 @@ def measure_sources() -> list[Path]:
 
 def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
                         roi_count: int = DEFAULT_ROI_COUNT,
-                        metrics: dict[str, Any] | None = None) -> dict[str, Any]:
+                        metrics: dict[str, Any] | None = None,
+                        match: dict[str, Any] | None = None) -> dict[str, Any]:
     """What decides a result besides the encoding: how it is measured.
 
     Includes a hash of the measuring code itself (metrics, stripe analysis, pipeline,
@@ -167,6 +172,11 @@ def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
            "rois": spec, "roi_count": roi_count if spec == "auto" else None}
     if metrics:  # only when asked: a plain sweep keeps the keys it had
         out["metrics"] = metrics
+    if match:  # --match: the metric, tolerance and the quality search's own code
+        import codeccmp.qualitymatch as qm
+
+        out["match"] = {**match, "code": hashlib.sha256(
+            Path(qm.__file__).read_bytes()).hexdigest()}
     return out
 
 
@@ -197,10 +207,17 @@ class _FixedParamCodec(WrappedCodec):
 
 
 def _run_job(proxy: CachingCodec, image: SourceImage, job: Job, settings: RunSettings,
-             tolerance: float, rois: list[Roi] | None, metrics: Sequence[Any] = ()
-             ) -> CodecResult:
+             tolerance: float, rois: list[Roi] | None, metrics: Sequence[Any] = (),
+             match: Any = None) -> CodecResult:
     keep = rois is not None  # the stripe analysis needs the reconstruction
-    if job.kind == "target":
+    if job.kind == "match":  # compare --match's own search, at this job's value
+        from dataclasses import replace
+
+        opts = CompareOptions(target_bpp=0.0, codecs=[proxy.name], tolerance=tolerance,
+                              settings=settings, keep_outputs=keep, metrics=metrics,
+                              match=replace(match, value=float(job.value)))
+        res = run_codec(proxy, image, opts)
+    elif job.kind == "target":
         opts = CompareOptions(target_bpp=float(job.value), codecs=[proxy.name],
                               tolerance=tolerance, settings=settings, keep_outputs=keep,
                               metrics=metrics)
@@ -251,14 +268,21 @@ def run_task(task: Task, registry: CodecRegistry | None = None) -> TaskOutcome:
     outcome.fingerprint = fingerprint
     from codeccmp.plugins import load_metrics
 
-    metrics = load_metrics(pm=registry.pm).select(task.metrics) if task.metrics else []
+    metric_registry = load_metrics(pm=registry.pm)
+    metrics = metric_registry.select(task.metrics) if task.metrics else []
+    match = None
+    if task.match_metric is not None:
+        from codeccmp.qualitymatch import QualityTarget
+
+        match = QualityTarget(metric_registry.get(task.match_metric), math.nan,
+                              float(task.match_tolerance or 0.0))
     proxy = CachingCodec(codec, cache, fingerprint)
     for job in task.jobs:  # the driver already answered what the result cache holds
         key = result_key(cache, task.image, fingerprint, job, task.tolerance, task.measure)
         before = proxy.encodes
         proxy.from_cache.clear()
         res = _run_job(proxy, task.image, job, task.settings, task.tolerance, task.rois,
-                       metrics)
+                       metrics, match)
         if res.ok and res.param in proxy.from_cache:
             # The chosen encoding came from the cache: report the time it took when made.
             res.encode_s = proxy.from_cache[res.param]

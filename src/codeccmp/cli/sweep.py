@@ -39,9 +39,16 @@ DEFAULT_ANCHOR = "jpeg2000"
 def sweep_command(
     image: Annotated[Path, typer.Argument(
         help="An image, or a folder whose images are all swept (per-image and averaged).")],
-    bpp: Annotated[str, typer.Option(
+    bpp: Annotated[str | None, typer.Option(
         "--bpp", help="Targets in bpp: a list (0.1,0.2,0.3) and/or ranges START:STOP:STEP "
-                      "(0.1:0.5:0.1, stop included).")],
+                      "(0.1:0.5:0.1, stop included). Or give --match.")] = None,
+    match: Annotated[str | None, typer.Option(
+        "--match", help="Targets in quality instead of rate: METRIC=V1,V2,... (e.g. "
+                        "ms-ssim=0.9,0.95 or psnr=30:36:2); each codec's parameter closest "
+                        "to each value, as compare --match.")] = None,
+    match_tolerance: Annotated[float | None, typer.Option(
+        help="Flag points whose quality misses the --match value by more than this (metric "
+             "units; default per metric, as compare).")] = None,
     codecs: CodecsOpt = None,
     all_qualities: Annotated[bool, typer.Option(
         "--all-qualities", help="Also encode learned models at every quality they have.")
@@ -130,7 +137,10 @@ def sweep_command(
     )
     from codeccmp.sweep_export import check_export_dir, write_compressai
 
-    targets = parse_targets(bpp)
+    if (bpp is None) == (match is None):
+        raise UsageError("give either --bpp (targets in rate) or --match METRIC=V1,V2 "
+                         "(targets in quality)")
+    targets = parse_targets(bpp) if bpp is not None else []
     if not 0 < tolerance < 1:
         raise UsageError(f"--tolerance must be between 0 and 1, got {tolerance:g}")
     if jobs is not None and jobs < 1:
@@ -160,6 +170,12 @@ def sweep_command(
     plot_metrics = metric_registry.select(plot_metric or [])  # unknown names fail here
     metric_names = [m.name for m in metric_registry.select(
         [*parse_metric_list(metrics), *(m.name for m in plot_metrics)])]  # likewise
+    match_metric = None
+    if match is not None:
+        from codeccmp.sweep import parse_match_targets
+
+        match_metric, targets, match_tolerance = parse_match_targets(
+            match, metric_registry.get, match_tolerance)
     selected_names = [c.name for c in selected]
     if reference_dataset_check not in DATASET_CHECKS:
         raise UsageError("--reference-dataset-check must be on or off, got "
@@ -199,7 +215,8 @@ def sweep_command(
         ray_address=ray_address,
         plugin_files=[str(p) for p in plugin_sources(plugin, codec_config)], rois=rois,
         roi_count=roi_count, average=average, references=list(reference or []),  # type: ignore[arg-type]
-        reference_dataset_check=reference_dataset_check, metrics=metric_names)
+        reference_dataset_check=reference_dataset_check, metrics=metric_names,
+        match_metric=match_metric, match_tolerance=match_tolerance)
 
     with _Progress(quiet) as bar:
         result = run_sweep(sources, registry, options, progress=bar.update if bar else None,
@@ -248,12 +265,15 @@ def averaged_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
     title = (f"{result.images[0].get('path', '')}" if n_img == 1
              else f"mean over {n_img} images")
     has_dtheta = any(a.delta_theta_deg is not None for a in result.averaged)
+    match = result.settings.get("match")
     how = ("averaged per quality: every image at the same fixed parameter"
-           if result.average == "quality" else "averaged per target bpp")
+           if result.average == "quality" else
+           f"averaged per target {match['metric']}" if match else "averaged per target bpp")
     t = Table(title=f"RD points: {title}" + (f" ({how})" if n_img > 1 else ""),
               title_justify="left")
     t.add_column("codec", style="bold")
-    t.add_column("target" if result.average == "target" else "parameter", justify="right")
+    t.add_column("parameter" if result.average != "target" else
+                 f"target {match['metric']}" if match else "target", justify="right")
     t.add_column("bpp", justify="right")
     t.add_column("PSNR dB", justify="right")
     t.add_column("MS-SSIM", justify="right")
@@ -270,7 +290,7 @@ def averaged_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
         if a.family == "learned":
             name.stylize("magenta")
         last = a.codec
-        target = (f"{a.value:g}" if a.kind == "target"
+        target = (f"{a.value:g}" if a.kind in ("target", "match")
                   else f"{a.param_name or 'q'}={a.value:g}")
         bpp = Text(_num(a.bpp, ".4f"))
         if a.all_within_tolerance is False:
@@ -386,8 +406,11 @@ def _render(result: SweepResult, notes: list[str], explicit: bool = False) -> No
             err.print(f"[yellow]note:[/] {r.codec}: {r.status}: {r.reason}", highlight=False)
     off = [p for p in result.points if p.result.within_tolerance is False]
     if off:
+        match = result.settings.get("match")
+        by = (f"±{match['tolerance']:g} {match['metric']}" if match
+              else f"±{result.tolerance:.0%}")
         err.print(f"[yellow]note:[/] {len(off)} point(s) missed their target by more than "
-                  f"±{result.tolerance:.0%} (see --json or --csv)", highlight=False)
+                  f"{by} (see --json or --csv)", highlight=False)
     c = result.cache
     err.print(f"{c['jobs']} jobs, {c['jobs_cached']} from the cache, {c['encodes']} encodes, "
               f"{result.elapsed_s:.1f} s", highlight=False)

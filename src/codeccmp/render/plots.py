@@ -84,7 +84,10 @@ def sweep_note(result: SweepResult) -> str:
         lines = [f"mean over {n} images per quality (every image at the same fixed codec "
                  "parameter; CompressAI's convention)"]
     else:
-        lines = [f"mean over {n} images per target bpp (each image rate-matched)"]
+        match = result.settings.get("match")
+        lines = [f"mean over {n} images per target {match['metric']} (each image "
+                 "quality-matched)" if match else
+                 f"mean over {n} images per target bpp (each image rate-matched)"]
     for r in result.references:
         check = {"passed": f"images verified to be the {r['dataset']} set",
                  "off": f"measured on {r['dataset']}; data-set check OFF, not verified",
