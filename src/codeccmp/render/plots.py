@@ -84,7 +84,7 @@ def sweep_note(result: SweepResult) -> str:
         lines = [f"mean over {n} images per quality (every image at the same fixed codec "
                  "parameter; CompressAI's convention)"]
     else:
-        match = result.settings.get("match")
+        match = (getattr(result, "settings", None) or {}).get("match")
         lines = [f"mean over {n} images per target {match['metric']} (each image "
                  "quality-matched)" if match else
                  f"mean over {n} images per target bpp (each image rate-matched)"]
