@@ -220,3 +220,58 @@ def test_entries_with_a_wrong_magic_or_cut_inside_the_length_are_misses(tmp_path
         path.write_bytes(blob)
         assert cache.get_trial(key) is None
     assert cache.stats.corrupt == 3
+
+
+def test_a_codec_keys_on_the_source_file_that_defines_it(tmp_path: Path) -> None:
+    import importlib.util
+    import sys
+
+    from codeccmp.cache import codec_fingerprint, codec_source_digests
+    from codeccmp.codec import RunSettings
+    from codeccmp.fileio import file_sha256
+
+    plugin = tmp_path / "myplugin_18b.py"
+    plugin.write_text(
+        "from codeccmp.codec import Codec, ParamSpace\n\n"
+        "class P(Codec):\n    name = 'p'\n    family = 'traditional'\n"
+        "    param_space = ParamSpace('quality', 'integer', 1, 9)\n"
+        "    def library(self): return {}\n"
+        "    def encode(self, image, param): raise NotImplementedError\n"
+        "    def decode(self, data): raise NotImplementedError\n")
+    spec = importlib.util.spec_from_file_location("myplugin_18b", plugin)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["myplugin_18b"] = mod
+    try:
+        spec.loader.exec_module(mod)
+        codec = mod.P()
+        # The plugin's file only: codeccmp's own classes are not part of a codec's identity.
+        assert codec_source_digests(codec) == [file_sha256(plugin)]
+        before = codec_fingerprint(codec, RunSettings(), "cpu")
+        plugin.write_text(plugin.read_text() + "# edited\n")  # the same class, edited file
+        after = codec_fingerprint(codec, RunSettings(), "cpu")
+        assert after["source"] == [file_sha256(plugin)] != before["source"]
+    finally:
+        del sys.modules["myplugin_18b"]
+
+
+def test_unreadable_and_invalid_entries_count_as_corrupt_each_time(tmp_path: Path) -> None:
+    cache = ResultCache.open(tmp_path)
+    tkey = cache.trial_key("img", {"codec": "x"}, 5)
+    cache._path("trials", tkey).mkdir(parents=True)  # reading it fails (not "not found")
+    rkey = cache.result_key({"r": 1})
+    cache.put_result(rkey, {"codec": "x"})  # a whole entry, not a valid result
+    for _ in range(2):
+        assert cache.get_trial(tkey) is None and cache.get_result(rkey) is None
+    assert cache.stats.to_dict() == {"trial_hits": 0, "trial_misses": 2, "result_hits": 0,
+                                     "result_misses": 2, "writes": 1, "corrupt": 4}
+
+
+def test_an_entry_with_an_edited_header_is_a_miss(tmp_path: Path) -> None:
+    cache = ResultCache.open(tmp_path)
+    key = cache.trial_key("img", {"codec": "x"}, 5)
+    cache.put_trial(key, Encoded(b"abc", 5), 0.25)
+    path = cache._path("trials", key)
+    blob = path.read_bytes()
+    assert b'"encode_s": 0.25' in blob
+    path.write_bytes(blob.replace(b'"encode_s": 0.25', b'"encode_s": 0.75'))  # same length
+    assert cache.get_trial(key) is None and cache.stats.corrupt == 1
