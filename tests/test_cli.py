@@ -12,13 +12,6 @@ from conftest import run_subprocess, shared_path
 from PIL import Image
 
 
-@pytest.fixture
-def image_file(tmp_path: Path, rgb_image: np.ndarray) -> Path:
-    p = tmp_path / "img.png"
-    Image.fromarray(rgb_image).save(p)
-    return p
-
-
 def one_line(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr

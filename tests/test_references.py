@@ -29,17 +29,10 @@ needs_kodak = pytest.mark.skipif(not (KODAK / "kodim24.png").exists(),
                                  reason="the Kodak set is not at ../shared/datasets/kodak")
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_sweep import FAKE_PLUGIN, count, make_image  # noqa: E402  (the sweep tests' codecs)
+import test_sweep  # noqa: E402  (the sweep tests' codecs)
+from test_sweep import count, make_image  # noqa: E402
 
-
-@pytest.fixture
-def fake_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
-    """(plugin file, encode-count file), as in test_sweep."""
-    plugin = tmp_path / "fake_codecs.py"
-    plugin.write_text(FAKE_PLUGIN)
-    counter = tmp_path / "encodes.txt"
-    monkeypatch.setenv("FAKE_COUNT_FILE", str(counter))
-    return plugin, counter
+fake_plugin = test_sweep.fake_plugin  # the same fixture: (plugin file, encode-count file)
 
 
 @pytest.fixture
