@@ -107,8 +107,8 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
         "test_mutations_caught.py",
     ),
     "est_learned": (
-        "plugins/codeccmp_compressai/codecs.py",
-        "return 8 * real[i].nbytes / (rgb.shape[0] * rgb.shape[1])",
+        "plugins/codeccmp_compressai/quality_search.py",
+        "return 8 * real[i].nbytes / pixels",
         "return real[i].settings['estimated_bpp']",
         "test_mutations_caught.py",
     ),

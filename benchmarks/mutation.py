@@ -34,8 +34,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: module -> (file to mutate, under the staged src/; tests that exercise it; mutant-name
-#: patterns to run, None for all of the file's mutants).
+#: module -> (file to mutate, under the staged src/, or a list of them; tests that exercise
+#: it; mutant-name patterns to run, None for all of the file's mutants).
 MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     "ratematch": ("src/codeccmp/ratematch.py",
                   ["tests/test_ratematch.py", "tests/test_rate_priors.py",
@@ -58,20 +58,24 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     "bitstream": ("src/codeccmp_compressai/bitstream.py",
                   ["tests/test_compressai_bitstream.py", "tests/test_bitstream_limits.py"],
                   None),
-    # The learned codec's rate path: its own search and the estimate it ranks qualities by.
-    "learned-rate": ("src/codeccmp_compressai/codecs.py",
+    # The learned codec's rate path: its own search (quality_search.search_ladder, and the
+    # codec methods that feed it) and the estimate it ranks qualities by.
+    "learned-rate": (["src/codeccmp_compressai/codecs.py",
+                      "src/codeccmp_compressai/quality_search.py"],
                      ["tests/test_compressai_codec.py", "tests/test_mutations_caught.py"],
-                     ["codeccmp_compressai.codecs.xǁLearnedCodecǁ_match_rate__mutmut_*",
+                     ["codeccmp_compressai.quality_search.x_search_ladder__mutmut_*",
+                      "codeccmp_compressai.codecs.xǁLearnedCodecǁ_match_rate__mutmut_*",
                       "codeccmp_compressai.codecs.xǁLearnedCodecǁmatch_rate__mutmut_*",
                       "codeccmp_compressai.codecs.xǁLearnedCodecǁestimate_bpp__mutmut_*"]),
 }
 
 
-def mutmut_section(module_file: str, tests: list[str]) -> str:
+def mutmut_section(module_file: str | list[str], tests: list[str]) -> str:
+    files = module_file if isinstance(module_file, list) else [module_file]
     return "\n".join([
         "[tool.mutmut]",
         'source_paths = ["src"]',
-        f"only_mutate = {json.dumps([module_file])}",
+        f"only_mutate = {json.dumps(files)}",
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
         # -p no:randomly etc. are not installed; keep pytest quiet and plugin-free.
         'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-m", "not slow"]',

@@ -9,7 +9,7 @@ import sys
 import threading
 
 import pytest
-from codeccmp_compressai import weights, zoo
+from codeccmp_compressai import checkpoints, zoo
 
 torch = pytest.importorskip("torch")
 
@@ -74,7 +74,7 @@ def test_models_list_training_checkpoint(cli, learned_env) -> None:
     models = pytest.importorskip("codeccmp_compressai.models")
     net = models.Bls2017Model(N=8)
     net.update(force=True)
-    torch.save({"format": weights.TRAIN_FORMAT, "model": "bls2017", "metric": "ms-ssim",
+    torch.save({"format": checkpoints.TRAIN_FORMAT, "model": "bls2017", "metric": "ms-ssim",
                 "lmbda": 8.73, "steps": 4321, "config": {"N": 8},
                 "state_dict": net.state_dict()}, learned_env.wdir / "bls2017-ms-ssim-1.pth")
     r = cli("models", "list", "bls2017", "lee2019", "--weights-dir", str(learned_env.wdir))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from codeccmp_compressai import weights, zoo
+from codeccmp_compressai import checkpoints, weights, zoo
 from codeccmp_compressai.codecs import LearnedCodec
 
 from codeccmp.codec import CodecError, CodecUnavailable, RunSettings
@@ -262,16 +262,16 @@ def test_offline_from_environment(learned_env, monkeypatch) -> None:
 def test_load_checkpoint_formats(learned_env, learned_states, learned_save) -> None:
     zoo_path, _ = learned_save(learned_env.tmp / "z.pth.tar", learned_states(ARCH, 1))
     assert "entropy_bottleneck._matrices.0" in torch.load(zoo_path)  # the zoo's old layout
-    sd, meta = weights.load_checkpoint(zoo_path)
+    sd, meta = checkpoints.load_checkpoint(zoo_path)
     assert meta == {} and "entropy_bottleneck._matrix0" in sd  # old names renamed
     plain, _ = learned_save(learned_env.tmp / "p.pth", learned_states(ARCH, 1), zoo=False)
-    assert weights.load_checkpoint(plain)[1] == {}
+    assert checkpoints.load_checkpoint(plain)[1] == {}
     train = learned_env.tmp / "t.pth"
-    torch.save({"format": weights.TRAIN_FORMAT, "model": ARCH, "metric": "ms-ssim",
+    torch.save({"format": checkpoints.TRAIN_FORMAT, "model": ARCH, "metric": "ms-ssim",
                 "lmbda": 8.73, "steps": 1234, "config": {"N": 8, "M": 12},
                 "state_dict": learned_states(ARCH, 1),
                 "optimizer": {"state": {}, "param_groups": []}}, train)
-    sd, meta = weights.load_checkpoint(train)
+    sd, meta = checkpoints.load_checkpoint(train)
     assert meta["lmbda"] == 8.73 and meta["steps"] == 1234 and "optimizer" not in meta
     codec = _codec(weights={ARCH: str(train)})
     enc = codec.encode(_image(), 0)
@@ -292,13 +292,13 @@ def test_wrong_architecture_is_a_clear_error(learned_env, learned_states, learne
 
 def test_training_checkpoint_for_another_model(learned_env, learned_states) -> None:
     ckpt = learned_env.tmp / "other.pth"
-    torch.save({"format": weights.TRAIN_FORMAT, "model": "bls2017", "metric": "ms-ssim",
+    torch.save({"format": checkpoints.TRAIN_FORMAT, "model": "bls2017", "metric": "ms-ssim",
                 "lmbda": 1.0, "steps": 1, "config": {}, "state_dict": learned_states(ARCH, 1)},
                ckpt)
     codec = _codec(weights={ARCH: str(ckpt)})
     with pytest.raises(CodecError, match="is for model bls2017, not bmshj2018-factorized"):
         codec.encode(_image(), 0)
-    torch.save({"format": weights.TRAIN_FORMAT, "model": ARCH, "metric": "mse",
+    torch.save({"format": checkpoints.TRAIN_FORMAT, "model": ARCH, "metric": "mse",
                 "lmbda": 1.0, "steps": 1, "config": {}, "state_dict": learned_states(ARCH, 1)},
                ckpt)
     weights.clear_caches()
@@ -315,7 +315,7 @@ def test_corrupt_file_is_a_clear_error(learned_env, content: bytes) -> None:
     expected = ("is not a readable checkpoint: truncated or corrupt" if content.startswith(b"PK")
                 else "is not a checkpoint: not a file written by torch.save")
     with pytest.raises(CodecError, match=expected) as info:
-        weights.load_checkpoint(bad)
+        checkpoints.load_checkpoint(bad)
     # Whole words, and nothing of torch's own message about its defaults.
     assert "PyTorch 2.6" not in str(info.value) and "weights_only" not in str(info.value)
     assert str(info.value).endswith(("(check the path)", "download or copy?)"))
@@ -328,14 +328,14 @@ def test_checkpoint_with_python_objects_is_refused(learned_env) -> None:
     pickled = learned_env.tmp / "objects.pth"
     torch.save({"state_dict": {}, "args": Path("x")}, pickled)
     with pytest.raises(CodecError, match="weights_only=True"):
-        weights.load_checkpoint(pickled)
+        checkpoints.load_checkpoint(pickled)
 
 
 def test_truncated_checkpoint(learned_env, learned_states, learned_save) -> None:
     path, _ = learned_save(learned_env.tmp / "t.pth", learned_states(ARCH, 1))
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CodecError, match="corrupt"):
-        weights.load_checkpoint(path)
+        checkpoints.load_checkpoint(path)
 
 
 # ------------------------------------------------------------------ bls2017 / lee2019
@@ -354,7 +354,7 @@ def test_unpublished_model_from_weights_dir(learned_env) -> None:
     torch.manual_seed(0)
     net = models.Bls2017Model(N=8)
     net.update(force=True)
-    torch.save({"format": weights.TRAIN_FORMAT, "model": "bls2017", "metric": "mse",
+    torch.save({"format": checkpoints.TRAIN_FORMAT, "model": "bls2017", "metric": "mse",
                 "lmbda": 0.0067, "steps": 10, "config": {"N": 8},
                 "state_dict": net.state_dict(), "optimizer": {}},
                learned_env.wdir / "bls2017-mse-2.pth")

@@ -216,13 +216,13 @@ def test_codecs_and_compare_agree_on_weights(cli, learned_env, image_file: Path,
 
 
 def test_failed_download_leaves_nothing_in_the_hub_cache(learned_env) -> None:  # noqa: ANN001
-    from codeccmp_compressai import weights
+    from codeccmp_compressai.zoo_download import download
 
     from codeccmp.codec import CodecUnavailable
 
     dest = learned_env.hub / "model-1-abcdef12.pth.tar"
     with pytest.raises(CodecUnavailable):
-        weights.download("http://127.0.0.1:9/nothing.pth.tar", dest, "abcdef")
+        download("http://127.0.0.1:9/nothing.pth.tar", dest, "abcdef")
     assert [p.name for p in learned_env.hub.iterdir()] == []  # no .lock, no .part
 
 
@@ -231,7 +231,7 @@ def test_download_leaves_no_lock_and_follows_the_umask(learned_env, tmp_path: Pa
     import http.server
     import threading
 
-    from codeccmp_compressai import weights
+    from codeccmp_compressai.zoo_download import download
 
     served = tmp_path / "served"
     served.mkdir()
@@ -246,7 +246,7 @@ def test_download_leaves_no_lock_and_follows_the_umask(learned_env, tmp_path: Pa
     threading.Thread(target=server.serve_forever, daemon=True).start()
     saved = os.umask(0o022)
     try:
-        dest = weights.download(f"http://127.0.0.1:{server.server_address[1]}/f.bin",
+        dest = download(f"http://127.0.0.1:{server.server_address[1]}/f.bin",
                                 learned_env.hub / "f.bin", None)
     finally:
         os.umask(saved)

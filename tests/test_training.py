@@ -247,14 +247,13 @@ def test_cli_module_does_not_import_torch() -> None:
 
 def test_checkpoint_loads_through_weights_resolution(data_dir: Path, tmp_path: Path) -> None:
     """The compare side's loader (another module of this plugin) accepts the checkpoint."""
-    weights = pytest.importorskip("codeccmp_compressai.weights")
-    if not hasattr(weights, "load_checkpoint") or not hasattr(weights, "build_model"):
-        pytest.skip("weights resolution not present")
+    from codeccmp_compressai.checkpoints import build_model, load_checkpoint
+
     out = tmp_path / "for-compare.pth"
     T.train(_config(data_dir, out, steps=1))
-    state_dict, meta = weights.load_checkpoint(out)
+    state_dict, meta = load_checkpoint(out)
     assert meta["model"] == "bls2017" and meta["steps"] == 1 and meta["lmbda"] > 0
-    model = weights.build_model("bls2017", "ms-ssim", state_dict, meta, out)
+    model = build_model("bls2017", "ms-ssim", state_dict, meta, out)
     x = torch.rand(1, 3, 32, 32)
     enc = model.compress(x)
     assert model.decompress(enc["strings"], enc["shape"])["x_hat"].shape == x.shape

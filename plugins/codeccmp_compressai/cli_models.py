@@ -51,7 +51,7 @@ def _select(names: list[str] | None, *, include_unpublished: bool, metrics: tupl
 
 
 def _meta_text(path: Path) -> str:
-    from codeccmp_compressai.weights import read_meta
+    from codeccmp_compressai.checkpoints import read_meta
 
     meta = read_meta(path)
     if not meta:
@@ -153,7 +153,9 @@ def pull_models(
         TransferSpeedColumn,
     )
 
+    from codeccmp.fileio import file_sha256
     from codeccmp_compressai import weights as wts
+    from codeccmp_compressai.zoo_download import download
 
     if wts.is_offline():
         raise UsageError("cannot download while offline (CODECCMP_OFFLINE is set)")
@@ -187,7 +189,7 @@ def pull_models(
         console=console,
     ) as bar:
         for name, url, dest, prefix in jobs:
-            if dest.is_file() and (prefix is None or wts.file_sha256(dest).startswith(prefix)):
+            if dest.is_file() and (prefix is None or file_sha256(dest).startswith(prefix)):
                 cached += 1
                 continue
             task = bar.add_task(name, total=None)
@@ -196,7 +198,7 @@ def pull_models(
                 bar.update(_task, completed=done, total=total)
 
             try:
-                wts.download(url, dest, prefix, cb)
+                download(url, dest, prefix, cb)
             except CodecError as exc:  # network failure or hash mismatch: one line
                 bar.stop()
                 typer.echo(f"error: {exc}", err=True)

@@ -13,30 +13,27 @@ Resolution order for one (model, metric, quality) (docs/models.md, "Weights"):
 Files found under a zoo name (steps 2-4) are checked against the hash prefix in that name
 when first loaded; explicit files and plain names are the user's own and only hashed for
 provenance. Loaded models are cached per (file, device) for the life of the process.
+
+The download itself is :mod:`codeccmp_compressai.zoo_download`; reading a file and building
+its model, :mod:`codeccmp_compressai.checkpoints`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import re
-import tempfile
 import threading
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from codeccmp.codec import CodecError, CodecUnavailable, RunSettings
 from codeccmp.errors import UsageError
-from codeccmp.fileio import file_mode, file_sha256, forget_sha256, remember_sha256
-from codeccmp_compressai import zoo
-
-#: The format tag of codeccmp training checkpoints (written by ``codeccmp train``).
-TRAIN_FORMAT = "codeccmp-checkpoint/1"
+from codeccmp.fileio import file_sha256, forget_sha256
+from codeccmp_compressai import zoo, zoo_download
+from codeccmp_compressai.checkpoints import build_model, load_checkpoint
+from codeccmp_compressai.zoo_download import DownloadError, download, rich_progress_download
 
 SOURCES = ("explicit", "weights-dir", "hub-cache", "download")
 
@@ -206,9 +203,9 @@ def resolve_codec(arch: str, metric: str, settings: RunSettings) -> dict[int, Re
         if offline:
             out[q] = Resolution(arch, metric, q, "missing", hub / zname, url, zname, prefix,
                                 reason="offline")
-        elif url in _FAILED_DOWNLOADS or _NETWORK_DOWN:
+        elif failed := zoo_download.failed_download(str(url)) or zoo_download.network_down():
             out[q] = Resolution(arch, metric, q, "missing", hub / zname, url, zname, prefix,
-                                reason=_FAILED_DOWNLOADS.get(str(url)) or str(_NETWORK_DOWN))
+                                reason=failed)
         else:
             out[q] = Resolution(arch, metric, q, "download", hub / zname, url, zname, prefix)
     return out
@@ -247,326 +244,32 @@ def missing_reason(arch: str, metric: str, resolutions: Mapping[int, Resolution]
     )
 
 
-# --------------------------------------------------------------------------- hashing
+def status_line(arch: str, metric: str, resolutions: Mapping[int, Resolution]) -> str:
+    """Where a codec's weights are, in a few words (``codeccmp codecs``' weights column):
+    ``on disk``, what a run would download, or why there are none."""
+    local = [q for q, r in resolutions.items() if r.local]
+    fetch = [q for q, r in resolutions.items() if r.source == "download"]
+    if not local and not fetch:
+        missing = [r for r in resolutions.values() if r.source == "missing"]
+        why = next((r.reason for r in missing if r.reason), "missing")
+        return f"missing ({why})"
+    if not fetch:
+        return "on disk"
+    pull = pull_command(arch, metric)
+    if not local:
+        return f"not on disk: downloaded on first use, or now with `{pull}`"
+    return (f"on disk for quality {_qualities(local)}; {_qualities(fetch)} downloaded on "
+            f"first use (`{pull}`)")
 
 
-_LOCK = threading.RLock()
-
-
-# --------------------------------------------------------------------------- download
-
-_FAILED_DOWNLOADS: dict[str, str] = {}
-#: Set by the first download that could not reach its server at all (not an HTTP error): the
-#: rest of the run treats every download as failed rather than waiting on the network again.
-_NETWORK_DOWN: str | None = None
-
-
-class DownloadError(CodecUnavailable):
-    """The zoo file could not be fetched (network); the codec is reported unavailable."""
-
-
-ProgressCallback = Callable[[int, "int | None"], None]
-
-
-def download(
-    url: str,
-    dest: Path,
-    expected_prefix: str | None,
-    progress: ProgressCallback | None = None,
-    timeout: float = 30.0,
-) -> Path:
-    """Fetch ``url`` into ``dest`` atomically, checking the sha256 prefix from the name.
-
-    The bytes go to a temporary file in the destination directory and are renamed into
-    place only once the hash matches, so an interrupted or wrong download never leaves a
-    file that a later run would trust. A file lock keeps parallel runs from fetching the
-    same file twice.
-    """
-    from filelock import FileLock
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = Path(str(dest) + ".lock")
-    try:
-        with FileLock(str(lock_path)):
-            return _download_locked(url, dest, expected_prefix, progress, timeout)
-    finally:
-        # filelock leaves its (empty) file behind on POSIX; nothing of ours should stay in
-        # the torch hub cache. A process waiting on the old file at this moment may then
-        # download in parallel with a new one: harmless, each writes its own temporary
-        # file and the renames are atomic.
-        with contextlib.suppress(OSError):
-            lock_path.unlink()
-
-
-def _download_locked(url: str, dest: Path, expected_prefix: str | None,
-                     progress: ProgressCallback | None, timeout: float) -> Path:
-    """:func:`download`'s work, with the file lock held."""
-    global _NETWORK_DOWN
-    if dest.is_file() and (
-        expected_prefix is None or file_sha256(dest).startswith(expected_prefix)
-    ):
-        return dest
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    os.fchmod(fd, file_mode())  # a downloaded checkpoint is an ordinary file, not 0600
-    tmp = Path(tmp_name)
-    h = hashlib.sha256()
-    try:
-        try:
-            with (
-                urllib.request.urlopen(url, timeout=timeout) as resp,
-                os.fdopen(fd, "wb") as out,
-            ):
-                length = resp.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                done = 0
-                if progress:
-                    progress(0, total)
-                while True:
-                    chunk = resp.read(1 << 16)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    h.update(chunk)
-                    done += len(chunk)
-                    if progress:
-                        progress(done, total)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", None) or exc
-            msg = f"download of {dest.name} from {url} failed: {reason}"
-            _FAILED_DOWNLOADS[url] = msg
-            if not isinstance(exc, urllib.error.HTTPError):
-                # Other files were never tried: say why, without naming this one.
-                _NETWORK_DOWN = f"zoo server unreachable: {reason}"
-            raise DownloadError(msg) from exc
-        digest = h.hexdigest()
-        if expected_prefix and not digest.startswith(expected_prefix):
-            raise CodecError(
-                f"downloaded {dest.name} has sha256 {digest[:16]}..., expected a hash "
-                f"starting {expected_prefix}: file discarded (corrupt transfer or wrong "
-                "server)"
-            )
-        os.replace(tmp, dest)
-        remember_sha256(dest, digest)
-        return dest
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def rich_progress_download(url: str, dest: Path, expected_prefix: str | None) -> Path:
-    """:func:`download` with a rich progress bar on stderr, when stderr is a terminal.
-
-    Used by automatic downloads in the middle of a comparison; if the caller already shows a
-    live display that rich refuses to share, the download proceeds without a bar.
-    """
-    from rich.console import Console
-    from rich.errors import LiveError
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TransferSpeedColumn,
-    )
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        return download(url, dest, expected_prefix)
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=console,
-        transient=True,
-    )
-    try:
-        bar.start()
-    except LiveError:
-        return download(url, dest, expected_prefix)
-    try:
-        task = bar.add_task(f"downloading {dest.name}", total=None)
-
-        def cb(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
-
-        return download(url, dest, expected_prefix, cb)
-    finally:
-        bar.stop()
+def _qualities(qs: Iterable[int]) -> str:
+    return ", ".join(str(q) for q in sorted(qs))
 
 
 # --------------------------------------------------------------------------- loading
 
 
-def _torch_load(path: Path) -> Any:
-    """``torch.load`` with ``weights_only=True``; a file it cannot read is reported as what
-    it is (not a checkpoint, or a damaged one), never with torch's own long message."""
-    import pickle
-
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CodecError(f"weights file not found: {path}") from None
-    except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc) and _looks_like_checkpoint(path):
-            raise CodecError(
-                f"cannot load weights file {path}: it holds Python objects other than tensors "
-                "and plain data (codeccmp loads checkpoints with weights_only=True for safety)"
-            ) from None
-        raise CodecError(_not_a_checkpoint(path)) from None
-    except Exception:  # torch raises many types for damaged files
-        raise CodecError(_not_a_checkpoint(path)) from None
-
-
-#: How a file saved by ``torch.save`` starts: a zip archive (since PyTorch 1.6), or the
-#: legacy format's pickle (protocol 2 opcode).
-_CHECKPOINT_MAGIC = (b"PK\x03\x04", b"\x80")
-
-
-def _looks_like_checkpoint(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            head = f.read(4)
-    except OSError:
-        return False
-    return any(head.startswith(m) for m in _CHECKPOINT_MAGIC)
-
-
-def _not_a_checkpoint(path: Path) -> str:
-    """One line saying why ``path`` cannot be loaded, in the user's terms."""
-    if not _looks_like_checkpoint(path):
-        return (f"weights file {path} is not a checkpoint: not a file written by torch.save "
-                "(check the path)")
-    return (f"weights file {path} is not a readable checkpoint: truncated or corrupt "
-            "(an interrupted download or copy?)")
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}"[:200]
-
-
-def _is_state_dict(obj: Any) -> bool:
-    import torch
-
-    return (
-        isinstance(obj, Mapping)
-        and len(obj) > 0
-        and all(isinstance(k, str) for k in obj)
-        and all(isinstance(v, torch.Tensor) for v in obj.values())
-    )
-
-
-def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Read a weights file into ``(state_dict, meta)``.
-
-    Accepts (a) zoo files (old entropy-bottleneck key names are renamed), (b) plain state
-    dicts, (c) codeccmp training checkpoints (``format: codeccmp-checkpoint/1``; ``meta`` is
-    everything but the weights and optimizer state), and CompressAI's own training
-    checkpoints (``{"state_dict": ..., "epoch": ...}``). ``meta`` is empty for (a) and (b).
-    """
-    zoo.import_compressai()
-    from compressai.zoo.pretrained import load_pretrained
-
-    p = Path(path)
-    obj = _torch_load(p)
-    meta: dict[str, Any] = {}
-    if isinstance(obj, Mapping) and "format" in obj and not _is_state_dict(obj):
-        fmt = obj.get("format")
-        if fmt != TRAIN_FORMAT:
-            raise CodecError(
-                f"checkpoint {p} has format {fmt!r}; this codeccmp reads {TRAIN_FORMAT}"
-            )
-        sd = obj.get("state_dict")
-        if not _is_state_dict(sd):
-            raise CodecError(f"checkpoint {p} ({TRAIN_FORMAT}) has no state_dict")
-        meta = {
-            k: v
-            for k, v in obj.items()
-            if k not in ("state_dict", "rng") and "optim" not in k and "scheduler" not in k
-        }
-    elif _is_state_dict(obj):
-        sd = obj
-    elif isinstance(obj, Mapping) and _is_state_dict(obj.get("state_dict")):
-        sd = obj["state_dict"]
-    else:
-        raise CodecError(f"weights file {p} is not a state dict or a known checkpoint format")
-    return dict(load_pretrained(dict(sd))), meta
-
-
-def architecture_class(arch: str) -> type:
-    """The model class for an architecture; bls2017/lee2019 come from ``.models`` lazily."""
-    zoo.import_compressai()
-    if zoo.ARCHS[arch].zoo:
-        from compressai.zoo.image import model_architectures
-
-        return model_architectures[arch]
-    try:
-        from codeccmp_compressai import models as extra
-    except ImportError as exc:
-        raise CodecUnavailable(f"{arch} architecture not installed ({_short(exc)})") from None
-    cls_name = {"bls2017": "Bls2017Model", "lee2019": "Lee2019Model"}[arch]
-    cls = getattr(extra, cls_name, None)
-    if cls is None:
-        raise CodecUnavailable(f"{arch} architecture not installed (no {cls_name})")
-    return cls
-
-
-def _mismatch(arch: str, exc: BaseException) -> CodecError:
-    """Turn a load_state_dict failure into one readable line."""
-    text = str(exc)
-    parts: list[str] = []
-    for label, pattern in (("missing keys", r"Missing key\(s\) in state_dict: (.*)"),
-                           ("unexpected keys", r"Unexpected key\(s\) in state_dict: (.*)")):
-        m = re.search(pattern, text)
-        if m:
-            keys = re.findall(r'"([^"]+)"', m.group(1))
-            shown = ", ".join(keys[:3]) + (f" (+{len(keys) - 3} more)" if len(keys) > 3 else "")
-            parts.append(f"{label} {shown}")
-    sizes = re.findall(r"size mismatch for ([^:]+):", text)
-    if sizes:
-        shown = ", ".join(sizes[:3]) + (f" (+{len(sizes) - 3} more)" if len(sizes) > 3 else "")
-        parts.append(f"size mismatch for {shown}")
-    if isinstance(exc, KeyError):
-        parts.append(f"missing keys {exc.args[0] if exc.args else exc}")
-    elif isinstance(exc, ValueError) and not parts and str(exc).strip():
-        parts.append(str(exc).strip().splitlines()[0])
-    if not parts:
-        parts.append(_short(exc))
-    return CodecError(f"state dict does not match {arch}: {'; '.join(parts)}")
-
-
-def build_model(
-    arch: str, metric: str, state_dict: dict[str, Any], meta: Mapping[str, Any], path: Path
-) -> Any:
-    """Instantiate ``arch`` from a loaded checkpoint, checking it is the right one."""
-    model_name = meta.get("model")
-    if model_name is not None and model_name != arch:
-        raise CodecError(f"checkpoint {path} is for model {model_name}, not {arch}")
-    trained_for = meta.get("metric")
-    if trained_for is not None and trained_for != metric:
-        other = zoo.ARCHS[arch].codec_name(str(trained_for)) if trained_for in zoo.METRICS else arch
-        raise CodecError(
-            f"checkpoint {path} was trained for {trained_for}, not {metric}; use codec {other}"
-        )
-    cls = architecture_class(arch)
-    config = meta.get("config")
-    try:
-        if isinstance(config, Mapping) and config:
-            model = cls(**config)
-            model.load_state_dict(state_dict)
-        else:
-            model = cls.from_state_dict(state_dict)
-    except TypeError as exc:
-        raise CodecError(f"checkpoint {path}: bad config for {arch} ({_short(exc)})") from None
-    except (KeyError, RuntimeError, ValueError, IndexError, AttributeError) as exc:
-        raise _mismatch(arch, exc) from None
-    # Checkpoints saved before update() have empty CDF tables; fill them (no-op otherwise).
-    model.update()
-    model.eval()
-    return model
+_LOCK = threading.RLock()
 
 
 @dataclass
@@ -596,8 +299,9 @@ def get_model(res: Resolution, device: str, *, progress: bool = True) -> LoadedM
     if res.source == "download":
         assert res.url is not None
         hint = f"; fetch it later with `{pull_command(res.arch, res.metric)}`"
-        if res.url in _FAILED_DOWNLOADS:
-            raise DownloadError(_FAILED_DOWNLOADS[res.url] + hint)
+        failed = zoo_download.failed_download(res.url)
+        if failed is not None:
+            raise DownloadError(failed + hint)
         try:
             if progress:
                 rich_progress_download(res.url, path, res.expected_prefix)
@@ -640,20 +344,11 @@ def _load(res: Resolution, path: Path, device: str) -> LoadedModel:
 
 def clear_caches() -> None:
     """Forget loaded models, hashes and failed downloads (tests; long-lived processes)."""
-    global _NETWORK_DOWN
     with _LOCK:
-        _NETWORK_DOWN = None
+        zoo_download.forget_failures()
         _MODELS.clear()
         _LOAD_ERRORS.clear()
         forget_sha256()
-        _FAILED_DOWNLOADS.clear()
         LOAD_COUNTS.clear()
 
 
-def read_meta(path: Path) -> dict[str, Any]:
-    """Training-checkpoint metadata for ``codeccmp models list`` (empty for plain weights)."""
-    try:
-        _, meta = load_checkpoint(path)
-    except CodecError:
-        return {}
-    return meta
