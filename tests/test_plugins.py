@@ -129,3 +129,72 @@ def test_failing_codec_fails_alone(cli, tmp_path: Path, rgb_image: np.ndarray) -
     assert res["posterize"]["status"] == "failed"
     assert res["posterize"]["reason"].startswith("RuntimeError: boom at")
     assert "posterize: failed: RuntimeError: boom" in r.stderr
+
+
+def test_load_plugin_file_lets_a_plugin_read_its_own_file_kind(plugin_file: Path,
+                                                               tmp_path: Path) -> None:
+    """A ``--plugin`` file may claim other files through ``load_plugin_file``: here a
+    ``.alias`` file naming one more posterize codec. Unclaimed files stay Python plugins."""
+    loader = tmp_path / "alias_loader.py"
+    loader.write_text(example_plugin_source() + '''
+
+class _Alias:
+    def __init__(self, path):
+        self.__name__ = "alias:" + path.name
+        self.codec = PosterizeCodec()
+        self.codec.name = path.read_text().strip()
+
+    @hookimpl
+    def register_codecs(self, register):
+        register(self.codec)
+
+
+@hookimpl
+def load_plugin_file(path):
+    return _Alias(path) if path.suffix == ".alias" else None
+''')
+    alias = tmp_path / "p4.alias"
+    alias.write_text("posterize-again\n")
+    registry = load_registry([loader, alias])
+    assert {"posterize", "posterize-again"} <= set(registry.names())
+    assert registry.plugin_of("posterize-again") == "alias:p4.alias"
+    assert registry.plugin_of("posterize") == f"file:{loader.resolve()}"
+
+
+def test_codec_config_goes_through_the_hook(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--codec-config FILE.toml`` is read by codeccmp_external's ``load_plugin_file``, and
+    the core imports no first-party plugin: it knows the file only through the hook."""
+    import ast
+
+    import pluggy
+
+    from codeccmp.errors import UsageError
+
+    core = Path(__file__).resolve().parents[1] / "src" / "codeccmp"
+    first_party = ("codeccmp_external", "codeccmp_pillow", "codeccmp_compressai",
+                   "codeccmp_metrics")
+    imports = []
+    for py in sorted(core.rglob("*.py")):
+        for node in ast.walk(ast.parse(py.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            imports += [f"{py.name}: {n}" for n in names if n.split(".")[0] in first_party]
+    assert imports == []
+
+    config = tmp_path / "mine.toml"
+    config.write_text('[[codec]]\nname = "mini"\ninput = "png"\noutput = "png"\n'
+                      'encode = ["no-such-enc", "{input}", "{output}", "{param}"]\n'
+                      'decode = ["no-such-dec", "{input}", "{output}"]\n[codec.param]\n'
+                      'kind = "integer"\nlow = 0\nhigh = 10\nrate_increases = true\n')
+    assert load_registry([config]).plugin_of("mini") == f"config:{config.resolve()}"
+    # Without the external plugin nothing claims the file: it is tried as Python, and refused.
+    load = pluggy.PluginManager.load_setuptools_entrypoints
+
+    def without_external(self: pluggy.PluginManager, group: str, name: str | None = None) -> int:
+        self.set_blocked("external")
+        return load(self, group, name)
+
+    monkeypatch.setattr(pluggy.PluginManager, "load_setuptools_entrypoints", without_external)
+    with pytest.raises(UsageError, match="cannot load plugin file"):
+        load_registry([config])

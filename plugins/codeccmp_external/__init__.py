@@ -6,9 +6,9 @@ Three sources, all registered through the ordinary ``register_codecs`` hook:
   ffmpeg's x265 and AV1, OpenJPEG, BPG, VTM, HM);
 - the user's own, ``*.toml`` in :func:`user_config_dir` ``/codecs.d``; a user definition
   with a shipped codec's name replaces the shipped one;
-- files given with ``--codec-config FILE.toml``, each registered as its own plugin by
-  :func:`config_plugin` (``codeccmp.plugins`` calls it), so they travel to sweep workers
-  with the ``--plugin`` files.
+- files given with ``--codec-config FILE.toml``, each registered as its own plugin: this
+  plugin claims them through the ``load_plugin_file`` hook (:func:`config_plugin`), so they
+  travel to sweep workers with the ``--plugin`` files.
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ class _ConfigPlugin:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.__name__ = f"config:{path.resolve()}"  # its name in the plugin manager
         self.codecs = _codecs_from([path])  # bad files fail here, before any work
 
     @hookimpl
@@ -79,3 +80,11 @@ def config_plugin(path: Path) -> object:
     if not path.is_file():
         raise UsageError(f"codec config file not found: {path}")
     return _ConfigPlugin(path)
+
+
+@hookimpl
+def load_plugin_file(path: Path) -> object | None:
+    """``--codec-config FILE.toml`` (or ``--plugin FILE.toml``): its codecs, as a plugin."""
+    if path.suffix.lower() != ".toml":
+        return None
+    return config_plugin(path)

@@ -5,13 +5,16 @@ listed here, and a test checks that the two agree.
 
 A plugin is any module or object with functions decorated by :data:`hookimpl`. Plugins are
 found through the ``codeccmp`` entry-point group (``pip install`` a package that declares one)
-or loaded from a file with ``--plugin FILE.py``. The first-party codecs (Pillow and
-CompressAI) are plugins registered exactly this way.
+or loaded from a file with ``--plugin FILE.py``; a file of another kind (``--codec-config
+FILE.toml``) is read by the plugin that claims it through :func:`load_plugin_file`. The
+first-party codecs (Pillow, CompressAI, external programs) are plugins registered exactly
+this way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -55,4 +58,18 @@ def register_metrics(register: Callable[[Metric], None]) -> None:
     Called when a metric registry is built (``codeccmp metrics``, ``--metrics``,
     ``--match``). Import nothing heavy here: do it inside ``Metric.compute`` and report a
     missing package or weights through ``Metric.availability()``.
+    """
+
+
+@hookspec(firstresult=True)
+def load_plugin_file(path: Path) -> object | None:
+    """Read a plugin file given with ``--plugin`` or ``--codec-config`` that this plugin
+    understands (``codeccmp_external`` reads ``.toml`` codec definitions): return a plugin
+    object, whose hook implementations are then registered, or ``None`` to leave the file
+    to others.
+
+    The first non-``None`` answer wins; a file no plugin claims is imported as Python.
+    The returned object is registered under its ``__name__`` if it has one, else
+    ``file:PATH``. Raise :class:`~codeccmp.errors.UsageError` for a file that is yours but
+    bad: it is the user's input. Called again in each sweep worker, so keep it a pure read.
     """

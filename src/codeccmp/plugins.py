@@ -47,12 +47,11 @@ def get_plugin_manager(plugin_files: Iterable[str | Path] = ()) -> pluggy.Plugin
             kind = "--codec-config" if resolved.suffix.lower() == ".toml" else "--plugin"
             raise UsageError(f"{kind} {f} given twice{same}: give each file once")
         seen[resolved] = str(f)
-        if resolved.suffix.lower() == ".toml":
-            # A codec defined by configuration (--codec-config): the first-party external
-            # plugin reads it. It rides with the plugin files so sweep workers load it too.
-            from codeccmp_external import config_plugin
-
-            pm.register(config_plugin(Path(f)), name=f"config:{resolved}")
+        # A file some plugin reads (--codec-config FILE.toml: codeccmp_external), else Python.
+        # Either rides with the plugin files, so sweep workers load it too.
+        plugin = pm.hook.load_plugin_file(path=Path(f))
+        if plugin is not None:
+            pm.register(plugin, name=getattr(plugin, "__name__", None) or f"file:{resolved}")
             continue
         module = _load_file(Path(f))
         pm.register(module, name=f"file:{resolved}")
