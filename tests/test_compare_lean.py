@@ -57,6 +57,27 @@ def test_progress_line_reports_the_result(cli, tmp_path: Path):
     assert any(ln.startswith(expected) for ln in r.stderr.splitlines()), (expected, r.stderr)
 
 
+def test_progress_line_labels_the_parameter_as_the_table_does():
+    """A learned checkpoint given as --weights CODEC=PATH is recorded as quality 0; the
+    table calls it "ckpt", and so must the progress line."""
+    from codeccmp.cli.compare import progress_line
+    from codeccmp.render.tables import param_text
+    from codeccmp.results import CodecResult
+
+    ckpt = CodecResult("bls2017", "learned", "ok", param=0, param_name="quality", bpp=0.4123,
+                       trials=[{}, {}])
+    assert param_text(ckpt) == "ckpt"
+    assert progress_line(ckpt, 1.25) == "bls2017: 0.412 bpp (ckpt), 2 encodes, 1.2 s"
+    zoo = CodecResult("mbt2018", "learned", "ok", param=3, param_name="quality", bpp=0.5,
+                      trials=[{}])
+    assert progress_line(zoo, 2.0) == "mbt2018: 0.500 bpp (quality 3), 1 encode, 2.0 s"
+    jpeg = CodecResult("jpeg", "traditional", "ok", param=0, param_name="quality", bpp=0.1)
+    assert "(quality 0)" in progress_line(jpeg, 0.5)  # only learned codecs have checkpoints
+    rate = CodecResult("jpeg2000", "traditional", "ok", param=0.4999123, param_name="rate",
+                       bpp=0.5)
+    assert f"(rate {param_text(rate)})" in progress_line(rate, 0.5)
+
+
 def test_reconstructions_kept_only_when_asked_and_results_unchanged():
     image = from_array(_photo(), "photo")
     registry = load_registry()

@@ -294,13 +294,16 @@ class _progress:
 
 def progress_line(res, seconds: float) -> str:  # noqa: ANN001 - CodecResult
     """``jpeg: 0.301 bpp (quality 10), 3 encodes, 1.2 s`` once a codec has coded; the
-    reason when it was skipped or failed."""
+    reason when it was skipped or failed. The parameter reads as in the results table
+    (a learned checkpoint given without a quality is ``ckpt``, not "quality 0")."""
+    from codeccmp.render.tables import param_text
+
     if res.status == "skipped":
         return f"{res.codec}: skipped ({res.reason})"
     if res.bpp is None:
         return f"{res.codec}: failed after {seconds:.1f} s ({res.reason})"
     n = len(res.trials)
-    param = f"{res.param_name or 'param'} {res.param:g}" if isinstance(res.param, (int, float)) \
-        else f"{res.param_name or 'param'} {res.param}"
+    label = param_text(res)
+    param = label if label == "ckpt" else f"{res.param_name or 'param'} {label}"
     return (f"{res.codec}: {res.bpp:.3f} bpp ({param}), {n} encode{'s' if n != 1 else ''}, "
             f"{seconds:.1f} s")
