@@ -5,8 +5,8 @@ Reads ``OUT/<checkpoint>-<image>.json`` as written by ``benchmarks/orientation_e
 compare`` (one ``codeccmp compare`` run per checkpoint and image, each with its
 reconstruction under ``OUT/<checkpoint>-<image>/``) and writes nothing but:
 
-- on stdout, two markdown tables: whole image (bpp, PSNR, MS-SSIM, mean Δθ / flip share /
-  contrast retention over the image's stripe ROIs) and per ROI (Δθ, flip share, contrast
+- on stdout, two markdown tables: whole image (bpp, PSNR, MS-SSIM, mean Δθ / turned share /
+  contrast retention over the image's stripe ROIs) and per ROI (Δθ, turned share, contrast
   retention, erased share), every checkpoint side by side;
 - ``OUT/montage-<image>.png``: compare's ROI montage with the original and every checkpoint's
   reconstruction side by side (``codeccmp.render.report.write_montage`` on the runs' results,
@@ -69,9 +69,9 @@ def result_of(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def tables(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
-    lines = ["| image | checkpoint | bpp | PSNR dB | MS-SSIM | ROI Δθ ° | ROI flip | "
+    lines = ["| image | checkpoint | bpp | PSNR dB | MS-SSIM | ROI Δθ ° | ROI turned | "
              "ROI contrast |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    per_roi = ["| image | ROI x,y,w,h | checkpoint | Δθ ° | flip | contrast | erased |",
+    per_roi = ["| image | ROI x,y,w,h | checkpoint | Δθ ° | turned | contrast | erased |",
                "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
     for image, by_ckpt in runs.items():
         names = sorted(by_ckpt, key=_ckpt_key)
