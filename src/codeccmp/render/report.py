@@ -75,16 +75,20 @@ def results_markdown(cmp: Comparison) -> str:
 
 
 def roi_table(cmp: Comparison, index: int) -> str:
-    head = ["codec", "bpp", "PSNR dB", "MS-SSIM", "Δθ °", "turned share", "erased share",
-            "spectral shift °", "contrast retention"]
+    from codeccmp.render.tables import metric_cell
+
+    entries = [(r, r.rois[index]) for r in cmp.results if r.ok and len(r.rois) > index]
+    # The per_roi metrics of --metrics/--match, measured on the region's crop.
+    extra = list(dict.fromkeys(n for _, e in entries for n in e.get("metrics") or {}))
+    head = ["codec", "bpp", "PSNR dB", "MS-SSIM", *extra, "Δθ °", "turned share",
+            "erased share", "spectral shift °", "contrast retention"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in cmp.results:
-        if not r.ok or len(r.rois) <= index:
-            continue
-        e = r.rois[index]
+    for r, e in entries:
+        got = e.get("metrics") or {}
         lines.append("| " + " | ".join([
             f"`{r.codec}`", _f(r.bpp, ".3f"), _f(e.get("psnr"), ".2f"),
-            _f(e.get("ms_ssim"), ".4f", "n/a"), _f(e.get("delta_theta_deg"), ".1f"),
+            _f(e.get("ms_ssim"), ".4f", "n/a"), *(metric_cell(got.get(n)) for n in extra),
+            _f(e.get("delta_theta_deg"), ".1f"),
             _f(e.get("flip_share"), ".1%"), _f(e.get("erased_share"), ".1%"),
             _f(e.get("spectral_shift_deg"), ".1f"),
             _f(e.get("contrast_retention"), ".2f")]) + " |")
