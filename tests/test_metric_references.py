@@ -166,3 +166,17 @@ def test_ssimulacra2_on_a_jpeg_ladder(ssimulacra2, kodak_ladder) -> None:  # noq
     assert s10 == pytest.approx(1.51, abs=0.01)
     assert s60 == pytest.approx(68.42, abs=0.01)
     assert ssimulacra2.compute(a, a) == pytest.approx(100.0)
+
+
+def test_flip_orders_a_jpeg_ladder(kodak_ladder) -> None:  # noqa: ANN001
+    """FLIP has no second implementation here: its error falls as JPEG quality rises, and is
+    0 on identical images."""
+    pytest.importorskip("flip_evaluator")
+    from codeccmp_metrics.perceptual import Flip
+
+    flip = Flip()
+    for name in ("kodim08", "kodim23"):
+        a, b10 = kodak_ladder[name, 10]
+        _, b60 = kodak_ladder[name, 60]
+        e10, e60 = flip.compute(a, b10), flip.compute(a, b60)
+        assert e10 > e60 > flip.compute(a, a) == 0.0, name
