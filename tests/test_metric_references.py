@@ -5,7 +5,7 @@
   imazen/ssimulacra2 in ``src/reference_data.rs`` (captured from libjxl's
   ``tools/ssimulacra2``, 2026-01-04).
 - piq's VIF, FSIM, GMSD and HaarPSI against two other implementations of the same papers:
-  sewar's ``vifp`` (a NumPy port of the authors' MATLAB ``vifp_mscale``) and piqa's FSIM, GMSD
+  sewar's ``vifp`` (NumPy, following the authors' MATLAB ``vifp_mscale``) and piqa's FSIM, GMSD
   and HaarPSI, on Kodak images coded with JPEG at several qualities. The values are pinned too,
   so a change of piq's numbers shows even where sewar or piqa is missing.
 
