@@ -5,15 +5,17 @@
 
 The reconstruction is a Pillow JPEG at ``--quality``. Size 0 is the image itself; WxH tiles
 it with mirrored copies (as bench_stripes.py does) and JPEG-codes that. Each metric runs once
-untimed on a 64×64 crop (imports, model set-up), then once timed. Prints seconds and seconds
-per megapixel. Mind memory before asking for 24 megapixels: piq's FSIM and VIF hold several
-float32 copies of the image per scale.
+untimed on a 64×64 crop (imports, model set-up), then once timed. Prints wall and CPU seconds
+(CPU/wall > 1 means it used several cores), seconds per megapixel, and the load average before
+and after, since the machine may be shared. Mind memory before asking for 24 megapixels:
+piq's FSIM and VIF hold several float32 copies of the image per scale.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import time
 from pathlib import Path
 
@@ -51,12 +53,15 @@ def main() -> None:
         Image.fromarray(a).save(buf, "JPEG", quality=args.quality)
         b = np.asarray(Image.open(buf))
         mp = a.shape[0] * a.shape[1] / 1e6
-        print(f"{a.shape[1]}×{a.shape[0]} ({mp:.2f} MP), JPEG q {args.quality}:")
+        print(f"{a.shape[1]}×{a.shape[0]} ({mp:.2f} MP), JPEG q {args.quality}; "
+              f"load average {os.getloadavg()[0]:.2f}:")
         for m in metrics:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             v = m.compute(a, b)
-            s = time.perf_counter() - t
-            print(f"  {m.name:12s} {s:8.3f} s  {s / mp:7.3f} s/MP  value {v:.4g}")
+            s, cpu = time.perf_counter() - t, time.process_time() - c
+            print(f"  {m.name:12s} {s:8.3f} s wall {cpu:8.3f} s CPU  {s / mp:7.3f} s/MP  "
+                  f"value {v:.4g}", flush=True)
+        print(f"  load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

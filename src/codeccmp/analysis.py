@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from codeccmp.errors import UsageError
+from codeccmp.metric import Metric, compute_metrics
 from codeccmp.metrics import ms_ssim, ms_ssim_supported, psnr
 from codeccmp.results import CodecResult
 from codeccmp.stripes import (
@@ -47,8 +48,21 @@ def resolve_rois(pixels: np.ndarray, rois: Sequence[Roi] | str | None,
     return list(rois)
 
 
-def roi_figures(original: np.ndarray, recon: np.ndarray, roi: Roi) -> dict[str, Any]:
-    """Directional figures plus PSNR and MS-SSIM inside one ROI (a JSON-ready dict)."""
+#: Metrics whose per-ROI value the ROI figures hold already (PSNR the same way; Δθ with
+#: the region's surroundings as context, which the ``delta-theta`` metric on a crop lacks).
+ROI_BUILTIN = frozenset({"psnr", "delta-theta"})
+
+
+def roi_metrics(metrics: Sequence[Metric]) -> list[Metric]:
+    """The chosen metrics that are also measured inside each ROI: those declaring
+    ``per_roi`` (a local measure, meaningful on a region alone), less :data:`ROI_BUILTIN`."""
+    return [m for m in metrics if m.per_roi and m.name not in ROI_BUILTIN]
+
+
+def roi_figures(original: np.ndarray, recon: np.ndarray, roi: Roi,
+                metrics: Sequence[Metric] = ()) -> dict[str, Any]:
+    """Directional figures plus PSNR and MS-SSIM inside one ROI (a JSON-ready dict), and
+    each of ``metrics`` on the region's crop under ``metrics`` (see :func:`roi_metrics`)."""
     sl = roi.slices
     a, b = original[sl], recon[sl]
     d = directional_error(original, recon, roi).to_dict()
@@ -61,6 +75,11 @@ def roi_figures(original: np.ndarray, recon: np.ndarray, roi: Roi) -> dict[str, 
     else:
         entry["ms_ssim"] = None
         entry["ms_ssim_note"] = f"ROI {roi.w}×{roi.h} too small for 5-scale MS-SSIM (needs 161)"
+    if metrics:
+        values, notes = compute_metrics(metrics, a, b)
+        entry["metrics"] = values
+        if notes:
+            entry["metric_notes"] = notes
     return entry
 
 
@@ -70,12 +89,14 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def analyse_result(original: np.ndarray, result: CodecResult, rois: Sequence[Roi],
-                   truth: dict[str, Any] | None = None) -> None:
-    """Fill ``result.rois`` and ``result.stripes`` from its reconstruction."""
+                   truth: dict[str, Any] | None = None, metrics: Sequence[Metric] = ()) -> None:
+    """Fill ``result.rois`` and ``result.stripes`` from its reconstruction (``metrics``:
+    the chosen ones, of which the ``per_roi`` ones are measured in each ROI too)."""
     if not result.ok or result.reconstruction is None:
         return
     recon = result.reconstruction
-    result.rois = [roi_figures(original, recon, r) for r in rois]
+    local = roi_metrics(metrics)
+    result.rois = [roi_figures(original, recon, r, local) for r in rois]
     whole = directional_error(original, recon).to_dict()
     result.stripes = {
         "delta_theta_deg": _mean([e["delta_theta_deg"] for e in result.rois]),

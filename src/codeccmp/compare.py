@@ -260,7 +260,8 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
             measure(res, image, recon, options)
             if options.rois is not None and res.ok:
                 res.reconstruction = recon
-                analyse_result(image.pixels, res, rois, options.truth)
+                analyse_result(image.pixels, res, rois, options.truth, [
+                    *options.metrics, *([options.match.metric] if options.match else [])])
                 if not options.keep_outputs:
                     res.reconstruction = None
 

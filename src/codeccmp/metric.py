@@ -35,6 +35,8 @@ class Metric:
     higher_is_better: bool = True
     #: Meaningful on a stripe region alone (the directional figures, SSIM-like local
     #: measures), as opposed to needing the whole image (MS-SSIM's 5 scales need ≥ 161 px).
+    #: When chosen (``--metrics``, ``--match``), such a metric is also measured on each ROI's
+    #: crop: ``rois[i].metrics`` in the JSON, a column of the report's ROI tables.
     per_roi: bool = False
     #: Unit shown in table headers ("dB", "°", or "").
     unit: str = ""

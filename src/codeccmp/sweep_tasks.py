@@ -235,7 +235,7 @@ def _run_job(proxy: CachingCodec, image: SourceImage, job: Job, settings: RunSet
         from codeccmp.analysis import analyse_result
 
         try:
-            analyse_result(image.pixels, res, rois)
+            analyse_result(image.pixels, res, rois, metrics=metrics)
         except Exception as exc:  # the analysis failing must not lose the RD point
             res.notes.append(f"stripe analysis failed: {type(exc).__name__}: {exc}")
     res.reconstruction = None

@@ -80,8 +80,6 @@ def compare_command(
                          "(equal quality)")
     if bpp is not None:
         validate_bpp(bpp)
-    elif report is not None or html is not None:
-        raise UsageError("--report and --html are not available with --match yet")
     if not 0 < tolerance < 1:
         raise UsageError(f"--tolerance must be between 0 and 1, got {tolerance:g}")
     names = parse_codec_list(codecs)

@@ -43,9 +43,6 @@ def report_command(
         typer.echo(f"html: {write_sweep_html(data, html, force)}", err=True)
         return
     cmp = Comparison.load(results)
-    if cmp.target_bpp is None:
-        raise UsageError(f"{results} holds a --match (equal quality) comparison; reports "
-                         "of those are not available yet")
     out_dir = out or results.parent
     markdown = html is None or out is not None
     outputs = Outputs(force)  # checked now; written together, so a failure leaves nothing

@@ -40,8 +40,13 @@ def _esc(text: str) -> str:
 
 
 def results_markdown(cmp: Comparison) -> str:
+    from codeccmp.render.tables import extra_metric_names, metric_cell
+
     has_stripes = any(r.stripes for r in cmp.results)
-    head = ["codec", "family", "param", "bpp", "Δ target", "PSNR dB", "MS-SSIM", "MS-SSIM dB"]
+    match = cmp.settings.get("match")
+    extra = extra_metric_names(cmp.results)
+    head = ["codec", "family", "param", "bpp", "Δ target", "PSNR dB", "MS-SSIM", "MS-SSIM dB",
+            *extra]
     if has_stripes:
         head += ["Δθ ° (ROIs)", "turned share", "erased share"]
     head += ["enc s", "dec s", "device"]
@@ -49,12 +54,17 @@ def results_markdown(cmp: Comparison) -> str:
     for r in cmp.results:
         if not r.ok:
             continue
-        dev = _f(r.deviation, "+.1%")
+        if match:  # the quality reached minus the one asked for, in the metric's units
+            got = r.metrics.get(match["metric"])
+            dev = _f(None if got is None else got - match["value"], "+.2g")
+        else:
+            dev = _f(r.deviation, "+.1%")
         if r.within_tolerance is False:
             dev += " ⚠"
         row = [f"`{r.codec}`", r.family, param_text(r), _f(r.bpp, ".4f"), dev,
                _f(r.psnr, ".2f"),
                _f(r.ms_ssim, ".4f"), _f(r.ms_ssim_db, ".2f")]
+        row += [metric_cell(r.metrics.get(n)) for n in extra]
         if has_stripes:
             row += [_f(r.stripes.get("delta_theta_deg"), ".1f"),
                     _f(r.stripes.get("flip_share"), ".1%"),
@@ -65,16 +75,20 @@ def results_markdown(cmp: Comparison) -> str:
 
 
 def roi_table(cmp: Comparison, index: int) -> str:
-    head = ["codec", "bpp", "PSNR dB", "MS-SSIM", "Δθ °", "turned share", "erased share",
-            "spectral shift °", "contrast retention"]
+    from codeccmp.render.tables import metric_cell
+
+    entries = [(r, r.rois[index]) for r in cmp.results if r.ok and len(r.rois) > index]
+    # The per_roi metrics of --metrics/--match, measured on the region's crop.
+    extra = list(dict.fromkeys(n for _, e in entries for n in e.get("metrics") or {}))
+    head = ["codec", "bpp", "PSNR dB", "MS-SSIM", *extra, "Δθ °", "turned share",
+            "erased share", "spectral shift °", "contrast retention"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in cmp.results:
-        if not r.ok or len(r.rois) <= index:
-            continue
-        e = r.rois[index]
+    for r, e in entries:
+        got = e.get("metrics") or {}
         lines.append("| " + " | ".join([
             f"`{r.codec}`", _f(r.bpp, ".3f"), _f(e.get("psnr"), ".2f"),
-            _f(e.get("ms_ssim"), ".4f", "n/a"), _f(e.get("delta_theta_deg"), ".1f"),
+            _f(e.get("ms_ssim"), ".4f", "n/a"), *(metric_cell(got.get(n)) for n in extra),
+            _f(e.get("delta_theta_deg"), ".1f"),
             _f(e.get("flip_share"), ".1%"), _f(e.get("erased_share"), ".1%"),
             _f(e.get("spectral_shift_deg"), ".1f"),
             _f(e.get("contrast_retention"), ".2f")]) + " |")
@@ -197,10 +211,16 @@ def truth_markdown(cmp: Comparison) -> str | None:
 def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None = None) -> str:
     img = cmp.image
     name = Path(img.get("path", "image")).name
-    out = [f"# {name} at {cmp.target_bpp:g} bpp", ""]
+    match = cmp.settings.get("match")
+    at = (f"matched at {match['metric']} = {match['value']:g}" if match
+          else f"at {cmp.target_bpp:g} bpp")
+    out = [f"# {name} {at}", ""]
     out.append(f"- Image: `{img.get('path')}`, {img.get('width')}×{img.get('height')} "
                f"{img.get('mode')}")
-    out.append(f"- Target: {cmp.target_bpp:g} bpp (tolerance ±{cmp.tolerance:.0%}); "
+    out.append(f"- Matched at equal quality: {match['metric']} = {match['value']:g} "
+               f"(tolerance ±{match['tolerance']:g}); bpp counts every byte of each bitstream"
+               if match else
+               f"- Target: {cmp.target_bpp:g} bpp (tolerance ±{cmp.tolerance:.0%}); "
                f"bpp counts every byte of each bitstream")
     s = cmp.settings
     out.append(f"- Device for learned codecs: {s.get('device', 'auto')}; "
@@ -214,7 +234,12 @@ def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None 
         out += [f"- `{r.codec}`: {r.status}: {_esc(r.reason or '')}" for r in missing]
         out.append("")
     flagged = [r for r in cmp.results if r.ok and r.within_tolerance is False]
-    if flagged:
+    if flagged and match:
+        out += [f"⚠ outside ±{match['tolerance']:g} of {match['metric']} = {match['value']:g} "
+                "(the closest each codec could get): " + ", ".join(
+                    f"`{r.codec}` {_f(r.metrics.get(match['metric']), '.4g')}"
+                    for r in flagged), ""]
+    elif flagged:
         out += ["⚠ outside the rate tolerance (the closest each codec could get): " +
                 ", ".join(f"`{r.codec}` {r.bpp:.3f} bpp" for r in flagged), ""]
     notes_by_codec = [(r.codec, n) for r in cmp.results if r.ok for n in r.notes]

@@ -159,7 +159,7 @@ def _sections(cmp: Comparison, pictures: list[dict[str, Any]], notes: list[str],
 
     img = cmp.image
     name = Path(img.get("path", "image")).name
-    title = f"{name} at {cmp.target_bpp:g} bpp"
+    title = f"{name} {_at(cmp)}"
     has_montage = bool(cmp.rois) and original is not None and len(pictures) > 1
     rois_html = []
     for i, roi in enumerate(cmp.rois):
@@ -182,7 +182,8 @@ def _sections(cmp: Comparison, pictures: list[dict[str, Any]], notes: list[str],
         "overview": _overview(cmp, pictures) if original is not None else "",
         "rois": "\n".join(rois_html),
         "montage": ('<figure><img src="img/montage.png" alt="ROI montage"><figcaption>One row '
-                    "per region: the original, then each codec at its matched rate; crops "
+                    "per region: the original, then each codec at its matched "
+                    f"{'quality' if cmp.settings.get('match') else 'rate'}; crops "
                     "enlarged with nearest-neighbour.</figcaption></figure>"
                     if has_montage else ""),
         "truth": _truth(cmp),
@@ -191,13 +192,26 @@ def _sections(cmp: Comparison, pictures: list[dict[str, Any]], notes: list[str],
     }
 
 
+def _at(cmp: Comparison) -> str:
+    """What the codecs were matched at: a rate, or (``compare --match``) a quality."""
+    match = cmp.settings.get("match")
+    if match:
+        return f"matched at {match['metric']} = {match['value']:g}"
+    return f"at {cmp.target_bpp:g} bpp"
+
+
 def _summary(cmp: Comparison, notes: list[str]) -> str:
     img, s = cmp.image, cmp.settings
+    match = s.get("match")
+    target = (
+        f"Matched at equal quality: {_e(match['metric'])} = {match['value']:g} (tolerance "
+        f"±{match['tolerance']:g}); each codec's parameter searched on its decoded "
+        "reconstruction, and the rates compared" if match else
+        f"Target {cmp.target_bpp:g} bpp (tolerance ±{cmp.tolerance:.0%})")
     items = [
         f"Image <code>{_e(img.get('path'))}</code>, {img.get('width')}×{img.get('height')} "
         f"{_e(img.get('mode', ''))}",
-        f"Target {cmp.target_bpp:g} bpp (tolerance ±{cmp.tolerance:.0%}); bpp counts every "
-        "byte of each bitstream",
+        f"{target}; bpp counts every byte of each bitstream",
         f"Device for learned codecs: {_e(s.get('device', 'auto'))}; codecs: "
         + _e(", ".join(s["codecs"]) if s.get("codecs") else "all usable"),
     ]
@@ -213,11 +227,13 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
 
 
 def _results_table(cmp: Comparison) -> str:
-    from codeccmp.render.tables import param_text
+    from codeccmp.render.tables import extra_metric_names, metric_cell, param_text
 
     has_stripes = any(r.stripes for r in cmp.results)
+    match = cmp.settings.get("match")
+    extra = extra_metric_names(cmp.results)  # the --metrics columns (and the --match one)
     head = [("codec", "text"), ("family", "text"), ("param", "num")]
-    head += [(h, "num") for h, _, _ in _COLUMNS]
+    head += [(h, "num") for h, _, _ in _COLUMNS] + [(n, "num") for n in extra]
     if has_stripes:
         head += [("Δθ ° (ROIs)", "num"), ("turned share", "num")]
     head += [("enc s", "num"), ("dec s", "num"), ("device", "text")]
@@ -229,10 +245,16 @@ def _results_table(cmp: Comparison) -> str:
                  _td(r.param, _e(param_text(r)))]
         for _, attr, fmt in _COLUMNS:
             v = getattr(r, attr)
+            if attr == "deviation" and match:  # the quality reached minus the one asked for
+                got = r.metrics.get(match["metric"])
+                v = None if got is None else got - match["value"]
+                fmt = "+.2g"
             text = _f(v, fmt)
             if attr == "deviation" and r.within_tolerance is False:
-                text += ' <span class="miss" title="outside the rate tolerance">⚠</span>'
+                text += (f' <span class="miss" title="outside the '
+                         f'{"quality" if match else "rate"} tolerance">⚠</span>')
             cells.append(_td(v, text))
+        cells += [_td(r.metrics.get(n), metric_cell(r.metrics.get(n))) for n in extra]
         if has_stripes:
             d, fl = r.stripes.get("delta_theta_deg"), r.stripes.get("flip_share")
             cells += [_td(d, _f(d, ".1f")), _td(fl, _f(fl, ".1%"))]
@@ -243,7 +265,12 @@ def _results_table(cmp: Comparison) -> str:
     ths = "".join(f'<th data-type="{t}" tabindex="0">{_e(h)}</th>' for h, t in head)
     flagged = [r for r in cmp.results if r.ok and r.within_tolerance is False]
     foot = ""
-    if flagged:
+    if flagged and match:
+        foot = (f'<p class="miss">⚠ outside ±{match["tolerance"]:g} of {_e(match["metric"])} = '
+                f'{match["value"]:g} (the closest each codec could get): ' + ", ".join(
+                    f"<code>{_e(r.codec)}</code> {metric_cell(r.metrics.get(match['metric']))}"
+                    for r in flagged) + "</p>")
+    elif flagged:
         foot = ('<p class="miss">⚠ outside the rate tolerance (the closest each codec could '
                 "get): " + ", ".join(f"<code>{_e(r.codec)}</code> {r.bpp:.3f} bpp"
                                      for r in flagged) + "</p>")

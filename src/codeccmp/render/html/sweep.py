@@ -72,10 +72,14 @@ def _series(data: dict[str, Any]) -> list:
 def _fields(data: dict[str, Any]) -> dict[str, str]:
     title = f"Sweep: {_title(data)}"
     n_img = len(data["images"])
+    match = _match(data)
+    targets = ", ".join(f"{t:g}" for t in data["targets"])
     items = [
         "Images: " + ", ".join(f"<code>{_e(i.get('path'))}</code>" for i in data["images"]),
-        "Targets: " + ", ".join(f"{t:g}" for t in data["targets"]) +
-        f" bpp (tolerance ±{data.get('tolerance', 0.1):.0%})",
+        (f"Matched at equal quality: {_e(match['metric'])} = {targets} (tolerance "
+         f"±{match['tolerance']:g}); each codec's parameter searched on its decoded "
+         "reconstruction" if match else
+         f"Targets: {targets} bpp (tolerance ±{data.get('tolerance', 0.1):.0%})"),
         "Codecs: " + ", ".join(f"<code>{_e(c['name'])}</code> ({_e(c['family'])})"
                                for c in data["codecs"]),
     ]
@@ -93,14 +97,29 @@ def _fields(data: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _match(data: dict[str, Any]) -> dict[str, Any] | None:
+    """``settings.match`` of a ``sweep --match`` (targets are then values of that metric)."""
+    return (data.get("settings") or {}).get("match") or None
+
+
+def _extra(rows: list[dict[str, Any]]) -> list[str]:
+    """The ``--metrics`` names in these rows' ``metrics``, in first-seen order."""
+    return list(dict.fromkeys(n for r in rows for n in (r.get("metrics") or {})))
+
+
 def _averaged(data: dict[str, Any], n_img: int) -> str:
+    from codeccmp.render.tables import metric_cell
+
     has_dtheta = any(a.get("delta_theta_deg") is not None for a in data["averaged"])
-    head = [("codec", "text"), ("target", "num"), ("bpp", "num"), ("PSNR dB", "num"),
-            ("MS-SSIM", "num"), ("MS-SSIM dB", "num")]
+    match, extra = _match(data), _extra(data["averaged"])
+    head = [("codec", "text"), (f"target {match['metric']}" if match else "target", "num"),
+            ("bpp", "num"), ("PSNR dB", "num"), ("MS-SSIM", "num"), ("MS-SSIM dB", "num")]
+    head += [(n, "num") for n in extra]
     head += [("Δθ °", "num")] * has_dtheta + [("images", "num")] * (n_img > 1)
     rows = []
     for a in data["averaged"]:
-        target = f"{a['value']:g}" if a["kind"] == "target" else f"q={a['value']}"
+        target = (f"{a['value']:g}" if a["kind"] in ("target", "match")
+                  else f"q={a['value']}")
         miss = a.get("all_within_tolerance") is False
         bpp = _f(a.get("bpp"), ".4f") + (' <span class="miss" title="a point missed its '
                                          'target by more than the tolerance">⚠</span>'
@@ -109,6 +128,8 @@ def _averaged(data: dict[str, Any], n_img: int) -> str:
                  _td(a.get("bpp"), bpp), _td(a.get("psnr"), _f(a.get("psnr"), ".2f")),
                  _td(a.get("ms_ssim"), _f(a.get("ms_ssim"), ".4f")),
                  _td(a.get("ms_ssim_db"), _f(a.get("ms_ssim_db"), ".2f"))]
+        got = a.get("metrics") or {}
+        cells += [_td(got.get(n), metric_cell(got.get(n))) for n in extra]
         if has_dtheta:
             cells.append(_td(a.get("delta_theta_deg"), _f(a.get("delta_theta_deg"), ".1f")))
         if n_img > 1:
@@ -117,29 +138,42 @@ def _averaged(data: dict[str, Any], n_img: int) -> str:
     return _table("averaged-table", head, rows)
 
 
+#: Column labels of the fixed BD metrics; ``metric:NAME`` keys (``--metrics``) show NAME.
+_BD_LABELS = {"psnr": ("PSNR", "dB"), "ms_ssim_db": ("MS-SSIM", "dB")}
+
+
 def _bd(data: dict[str, Any]) -> str:
+    """BD-rate and BD-quality against the anchor for every metric the JSON carries BD
+    numbers for: PSNR, MS-SSIM dB and each ``--metrics`` one (``metric:NAME``)."""
     bd, anchor = data.get("bd") or {}, data.get("anchor")
     if not anchor or not bd:
         return "<p>No BD numbers: no anchor codec among those swept (<code>--anchor</code>).</p>"
-    psnr, ms = bd.get("psnr", {}), bd.get("ms_ssim_db", {})
-    head = [("codec", "text"), ("BD-rate PSNR", "num"), ("BD-PSNR dB", "num"),
-            ("BD-rate MS-SSIM", "num"), ("BD-MS-SSIM dB", "num"), ("note", "text")]
+    keys = [k for k in bd if bd[k]]
+    head = [("codec", "text")]
+    for k in keys:
+        label, unit = _BD_LABELS.get(k, (k.removeprefix("metric:"), ""))
+        head += [(f"BD-rate {label}", "num"), (f"BD-{label}" + (f" {unit}" if unit else ""),
+                                               "num")]
+    head.append(("note", "text"))
+    codecs = list(dict.fromkeys(c for k in keys for c in bd[k]))
     rows = []
-    for codec, p in psnr.items():
-        m = ms.get(codec, {})
-        note = p.get("reason") or m.get("reason") or ""
-        rows.append("<tr>" + "".join([
-            _td(codec, f"<code>{_e(codec)}</code>"),
-            _td(p.get("bd_rate_percent"), _f(p.get("bd_rate_percent"), "+.1f") + "%"
-                if p.get("bd_rate_percent") is not None else "–"),
-            _td(p.get("bd_quality"), _f(p.get("bd_quality"), "+.2f")),
-            _td(m.get("bd_rate_percent"), _f(m.get("bd_rate_percent"), "+.1f") + "%"
-                if m.get("bd_rate_percent") is not None else "–"),
-            _td(m.get("bd_quality"), _f(m.get("bd_quality"), "+.2f")),
-            _td(note)]) + "</tr>")
+    for codec in codecs:
+        cells = [_td(codec, f"<code>{_e(codec)}</code>")]
+        notes = []
+        for k in keys:
+            r = bd[k].get(codec, {})
+            rate, quality = r.get("bd_rate_percent"), r.get("bd_quality")
+            cells += [_td(rate, _f(rate, "+.1f") + "%" if rate is not None else "–"),
+                      _td(quality, _f(quality, "+.4g" if k.startswith("metric:") else "+.2f"))]
+            if r.get("reason") and r["reason"] not in notes:
+                notes.append(r["reason"])
+        rows.append("<tr>" + "".join(cells) + _td("; ".join(notes)) + "</tr>")
+    chosen = [k.removeprefix("metric:") for k in keys if k.startswith("metric:")]
     return (f"<p>Against <code>{_e(anchor)}</code> ({_e(data.get('bd_method', ''))}); a "
-            "negative BD-rate means fewer bits for the same quality.</p>"
-            + _table("bd-table", head, rows))
+            "negative BD-rate means fewer bits for the same quality. BD-quality is in each "
+            "metric's own units and sign" + (f" ({_e(', '.join(chosen))} from "
+                                             "<code>--metrics</code>)" if chosen else "")
+            + ".</p>" + _table("bd-table", head, rows))
 
 
 def _points(data: dict[str, Any]) -> str:
@@ -150,7 +184,8 @@ def _points(data: dict[str, Any]) -> str:
     for p in data["points"]:
         r = p["result"]
         d = (r.get("stripes") or {}).get("delta_theta_deg")
-        target = f"{p['value']:g}" if p["kind"] == "target" else f"q={p['value']}"
+        target = (f"{p['value']:g}" if p["kind"] in ("target", "match")
+                  else f"q={p['value']}")
         miss = r.get("within_tolerance") is False
         rows.append(f'<tr{" class=miss" if miss else ""}>' + "".join([
             _td(names[p["image"]]), _td(r["codec"], f"<code>{_e(r['codec'])}</code>"),
