@@ -247,6 +247,7 @@ class _progress:
         self.quiet, self.total, self.explicit = quiet, total, explicit
         self.bar = None
         self.started: dict[str, float] = {}
+        self.coded: set[str] = set()
 
     def __enter__(self):  # noqa: ANN204
         if self.quiet:
@@ -272,16 +273,31 @@ class _progress:
         elif event == "trial":
             self.bar.update(self.task,
                             description=f"{codec}: {detail.param:g} → {detail.bpp:.3f} bpp")
+        elif event == "coded":
+            self.bar.update(self.task, description=f"{codec}: decoding, measuring")
         elif event == "done":
             self.bar.advance(self.task)
 
     def line(self, codec: str, event: str, detail) -> None:  # noqa: ANN001
+        """The line once a codec has coded (``coded``: on a large image its decode and
+        measurements come after every other codec's coding), or, for a codec that never
+        coded, once it is done; a failure after coding gets a line of its own."""
         import sys
         import time
 
         if event == "start":
             self.started[codec] = time.perf_counter()
+        elif event == "coded":
+            seconds = time.perf_counter() - self.started.pop(codec, time.perf_counter())
+            self.coded.add(codec)
+            print(progress_line(detail, seconds), file=sys.stderr, flush=True)
         elif event == "done":
+            if codec in self.coded:
+                self.coded.discard(codec)
+                if detail.status == "failed":
+                    print(f"{codec}: failed after coding ({detail.reason})", file=sys.stderr,
+                          flush=True)
+                return
             seconds = time.perf_counter() - self.started.pop(codec, time.perf_counter())
             if detail.status == "skipped" and not self.explicit:
                 return
