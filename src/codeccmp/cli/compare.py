@@ -106,11 +106,9 @@ def compare_command(
     if montage is None and out is not None and rois is not None:
         montage = out / "montage.png"
     if html is not None:
-        from codeccmp.render.html import check_html_target
-
-        check_html_target(html, force)
         if any(d is not None and d.resolve() == html.resolve() for d in (out, report)):
             raise UsageError(f"--html {html} must be a folder of its own (not --out/--report)")
+        outputs.add_tree(html, "--html")
     src = load_image(image)
     from codeccmp.analysis import load_truth
 
@@ -151,7 +149,7 @@ def compare_command(
             written.append(f"montage: {montage}")
         if json_path is not None:
             atomic_write_text(json_path, result.to_json())
-        if html is not None:  # last: its folder is renamed into place as it is written
+        if html is not None:  # staged whole, moved into place with the files
             from codeccmp.render.html import write_html
 
             page = write_html(result, html, src.pixels,
