@@ -225,7 +225,7 @@ def sweep_command(
 
     trim(cache_dir or default_cache_dir(), max_size())  # the cache's size limit
 
-    _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes],
+    _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes] + result.notes,
             explicit=names is not None)
     with outputs:
         if json_path is not None:
