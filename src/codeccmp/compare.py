@@ -11,6 +11,8 @@ Plain functions over dataclasses, usable from Python without the CLI::
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +69,30 @@ class CompareOptions:
     metrics: Sequence[Metric] = ()
     #: Match quality instead of rate (``--match ms-ssim=0.95``); ``target_bpp`` is unused.
     match: QualityTarget | None = None
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # the C library this interpreter runs on
+    except (OSError, AttributeError):  # not glibc: nothing to trim, or no way to ask
+        return None
+
+
+def release_memory() -> None:
+    """Hand the memory a codec library freed back to the system (glibc's ``malloc_trim``).
+
+    An encoder frees its working memory when it returns, but glibc keeps much of it on its
+    free lists, resident. At 24 megapixels, one encode each of JPEG 2000, AVIF, HEIF and
+    JPEG XL in one process left 378, 573, 657 and 653 MB resident after each (117 MB
+    before), and 121, 123, 151 and 148 MB with a trim after each. Peaks drop less (JPEG
+    XL's: 2417 → 2362 MB), since the next encoder reuses those free lists first; what the
+    trim saves is what the metrics and torch would otherwise add on top of them. Best
+    effort; a no-op where there is no glibc.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def validate_bpp(bpp: float) -> float:
@@ -331,6 +357,7 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
                     warming = warmup.start(codecs, options.settings)
                 wait()
             coded = search(c, image, options, progress)
+            release_memory()
             done[id(c)] = coded.res
             if lean and coded.encoded is not None:
                 later.append(coded)  # decoded and measured once every codec has coded
@@ -345,6 +372,7 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
             waiting.clear()
             finish(res, recon)
             del recon
+            release_memory()
         if later and warming is None and options.warm_up:
             warming = warmup.start(codecs, options.settings)
         wait()
@@ -353,6 +381,7 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
         waiting.clear()
         while later:
             finish(*decode_chosen(later.pop(0), progress))
+            release_memory()
         results = [done[id(c)] for c in codecs]
     finally:
         wait()
