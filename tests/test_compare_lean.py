@@ -120,3 +120,56 @@ def test_progress_skips_unnamed_unusable_codecs(cli, tmp_path: Path, monkeypatch
     r = cli("compare", str(path), "--bpp", "1", "--roi", "none", "--codecs", "jpeg,mbt2018")
     assert r.code == 1
     assert any(ln.startswith("mbt2018: skipped (") for ln in r.stderr.splitlines()), r.stderr
+
+
+def test_large_images_code_every_codec_before_importing_torch_and_measuring(monkeypatch):
+    """Above ``LEAN_VALUES`` no encoder runs while torch and the metrics hold memory: every
+    codec codes (keeping only its bitstream), then the warm-up, decodes and measurements
+    follow; the figures are those of the usual order."""
+    from codeccmp import compare, warmup
+
+    image = from_array(_photo(), "photo")
+    registry = load_registry()
+    usual = compare_image(image, registry, CompareOptions(0.5, codecs=["jpeg", "webp"]))
+    events: list[str] = []
+    real_start = warmup.start
+
+    def start(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        events.append("warm-up")
+        return real_start(*a, **k)
+
+    monkeypatch.setattr(warmup, "start", start)
+    monkeypatch.setattr(compare, "release_memory", lambda: events.append("trim"))
+    monkeypatch.setattr(compare, "LEAN_VALUES", image.pixels.size - 1)
+    lean = compare_image(image, registry, CompareOptions(0.5, codecs=["jpeg", "webp"]),
+                         progress=lambda c, e, d: events.append(f"{c} {e}"))
+    assert [e for e in events if "trial" not in e] == [
+        "jpeg start", "jpeg coded", "trim", "webp start", "webp coded", "trim", "warm-up",
+        "jpeg done", "trim", "webp done", "trim"]
+    for a, b in zip(usual.results, lean.results, strict=True):
+        assert a.ok and b.ok and b.decode_s is not None and b.reconstruction is not None
+        assert (a.bpp, a.psnr, a.ssim, a.ms_ssim, a.stripes) == \
+            (b.bpp, b.psnr, b.ssim, b.ms_ssim, b.stripes)
+        assert np.array_equal(a.reconstruction, b.reconstruction)
+    monkeypatch.setattr(compare, "LEAN_VALUES", image.pixels.size)  # at the limit: as usual
+    events.clear()
+    compare_image(image, registry, CompareOptions(0.5, codecs=["jpeg"], rois=None),
+                  progress=lambda c, e, d: events.append(f"{c} {e}"))
+    assert events[0] == "warm-up" and events[-4:] == ["jpeg coded", "trim", "jpeg done", "trim"]
+    assert compare._malloc_trim() is not None  # glibc here: the trim is real
+
+
+def test_a_decode_failure_after_coding_gets_its_own_progress_line(cli, tmp_path, monkeypatch):
+    from codeccmp_pillow.codecs import WebpCodec
+
+    def broken(self, data):  # noqa: ANN001, ANN202
+        raise OSError("truncated")
+
+    monkeypatch.setattr(WebpCodec, "decode", broken)
+    path = tmp_path / "photo.png"
+    Image.fromarray(_photo()).save(path)
+    r = cli("compare", str(path), "--bpp", "0.5", "--codecs", "jpeg,webp", "--roi", "none")
+    assert r.code == 1, r.stderr
+    lines = r.stderr.splitlines()
+    assert [ln.split(":")[0] for ln in lines if LINE.match(ln)] == ["jpeg", "webp"], r.stderr
+    assert "webp: failed after coding (OSError: truncated)" in lines, r.stderr

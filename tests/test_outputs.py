@@ -230,3 +230,114 @@ def test_train_never_overwrites_without_force(cli, tmp_path: Path) -> None:  # n
             "--force")
     assert r.code == 2 and "exists" not in r.stderr
     assert ckpt.read_bytes() == b"my only copy"
+
+
+# ------------------------------------------------------------- folders in the transaction
+
+
+def _fail_on(monkeypatch: pytest.MonkeyPatch, pred) -> dict[str, int]:  # noqa: ANN001
+    """Make ``os.replace`` fail for the moves ``pred(src, dst)`` picks; counts the others."""
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def flaky(src, dst):  # noqa: ANN001, ANN202
+        if pred(Path(src), Path(dst)):
+            raise OSError("disk full")
+        calls["n"] += 1
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    return calls
+
+
+def test_a_folder_output_commits_and_rolls_back_with_the_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from codeccmp.fileio import staged_tree
+
+    old = tmp_path / "html"
+    (old / "img").mkdir(parents=True)
+    (old / "index.html").write_text("old page")
+    (tmp_path / "r.json").write_text("old json")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+
+    def run(fail) -> None:  # noqa: ANN001
+        outputs = Outputs(force=True)
+        outputs.add_file(tmp_path / "r.json")
+        outputs.add_dir(tmp_path / "new" / "dir")
+        outputs.add_tree(tmp_path / "html")
+        with outputs:
+            atomic_write_text(tmp_path / "r.json", "new json")
+            atomic_write_text(tmp_path / "new" / "dir" / "a.txt", "a")
+            tree_dir = staged_tree(tmp_path / "html")
+            assert tree_dir is not None and not (tmp_path / "html" / "new.html").exists()
+            (tree_dir / "new.html").write_text("new page")
+            if fail is not None:
+                _fail_on(monkeypatch, fail)
+
+    # The last move (the folder's) fails: the files already moved go back, the old folder
+    # comes back, the new parent folders go.
+    with pytest.raises(OSError, match="disk full"):
+        run(lambda src, dst: dst == tmp_path / "html" and src.name == "tree")
+    monkeypatch.undo()
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert tree(tmp_path) == ["html", "html/img", "html/index.html", "r.json"]
+    # Failing while the old folder is put aside: the same.
+    with pytest.raises(OSError, match="disk full"):
+        run(lambda src, dst: src == tmp_path / "html")
+    monkeypatch.undo()
+    assert tree(tmp_path) == ["html", "html/img", "html/index.html", "r.json"]
+    run(None)
+    assert tree(tmp_path) == ["html", "html/new.html", "new", "new/dir", "new/dir/a.txt",
+                              "r.json"]  # the old folder replaced whole, nothing staged left
+
+
+def test_a_folder_output_is_checked_up_front(tmp_path: Path) -> None:
+    (tmp_path / "html").mkdir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="pass --force"):
+        Outputs().add_tree(tmp_path / "html")
+    with pytest.raises(UsageError, match="not a directory"):
+        Outputs(force=True).add_tree(tmp_path / "file")
+    outputs = Outputs()
+    outputs.add_file(tmp_path / "new" / "r.json")
+    with pytest.raises(UsageError, match="of its own"):
+        outputs.add_tree(tmp_path / "new")
+
+
+def test_compare_html_folder_fails_with_its_run(cli, image_file: Path, tmp_path: Path,  # noqa: ANN001
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """compare --json --out --html: a failure in the very last move (the HTML folder's)
+    leaves none of them; the same command then works without --force."""
+    js, out, html = tmp_path / "r.json", tmp_path / "out", tmp_path / "html"
+    args = ["compare", str(image_file), "--bpp", "1", "--codecs", "jpeg", "--roi", "none",
+            "--json", str(js), "--out", str(out), "--html", str(html), "-q"]
+    before = tree(tmp_path)
+    calls = _fail_on(monkeypatch, lambda src, dst: dst == html)
+    r = cli(*args)
+    assert r.code != 0 and "disk full" in r.stderr
+    assert calls["n"] > 0  # the files had been moved into place before the folder failed
+    assert tree(tmp_path) == before
+    monkeypatch.undo()
+    r = cli(*args)
+    assert r.code == 0, r.stderr
+    assert js.is_file() and (out / "jpeg.png").is_file() and (html / "index.html").is_file()
+
+
+def test_sweep_export_and_html_folders_fail_with_the_run(cli, image_file: Path, tmp_path: Path,  # noqa: ANN001
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    js, cai, html = tmp_path / "s.json", tmp_path / "cai", tmp_path / "html"
+    args = ["sweep", str(image_file), "--bpp", "0.5,1", "--codecs", "jpeg", "--roi", "none",
+            "-j", "1", "-q", "--cache-dir", str(tmp_path / "cache"), "--json", str(js),
+            "--compressai-json", str(cai), "--html", str(html)]
+    before = tree(tmp_path)
+    for pred in (lambda src, dst: dst == html,  # the last move
+                 lambda src, dst: dst.parent == cai):  # the export's file
+        calls = _fail_on(monkeypatch, pred)
+        r = cli(*args)
+        assert r.code != 0 and "disk full" in r.stderr
+        assert calls["n"] > 0
+        monkeypatch.undo()
+        assert [p for p in tree(tmp_path) if not p.startswith("cache")] == before
+    r = cli(*args)
+    assert r.code == 0, r.stderr
+    assert js.is_file() and (cai / "jpeg.json").is_file() and (html / "index.html").is_file()

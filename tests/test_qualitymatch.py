@@ -99,3 +99,27 @@ def test_match_usage_errors(cli, tmp_path: Path, rgb_image: np.ndarray,  # noqa:
     Image.fromarray(rgb_image).save(img)
     r = cli("compare", str(img), "--codecs", "jpeg", *args)
     assert r.code == 2 and message in r.stderr, r.stderr
+
+
+def test_quality_search_holds_no_trial_reconstructions(rgb_image: np.ndarray) -> None:
+    """Each trial's reconstruction is measured and dropped: at 24 megapixels each is 72 MB,
+    and a search makes several."""
+    import weakref
+
+    from codeccmp.compare import CompareOptions, run_codec
+    from codeccmp.images import from_array
+
+    alive: list[int] = []
+    made: list[weakref.ref] = []
+
+    class Tracked(_Jpeg):
+        def decode(self, data):  # noqa: ANN001, ANN201
+            alive.append(sum(r() is not None for r in made))
+            out = np.array(super().decode(data))
+            made.append(weakref.ref(out))
+            return out
+
+    res = run_codec(Tracked(), from_array(rgb_image, "t"),
+                    CompareOptions(0.0, match=QualityTarget(_Psnr(), 22.0, 0.5), rois=None))
+    assert res.ok and len(res.trials) >= 3
+    assert max(alive) == 0, alive  # no earlier reconstruction outlived its measurement

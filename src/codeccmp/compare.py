@@ -11,6 +11,8 @@ Plain functions over dataclasses, usable from Python without the CLI::
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ import numpy as np
 
 from codeccmp import warmup
 from codeccmp.analysis import DEFAULT_ROI_COUNT, analyse_result, resolve_rois, truth_error
-from codeccmp.codec import Codec, CodecUnavailable, RunSettings
+from codeccmp.codec import Codec, CodecUnavailable, Encoded, RunSettings
 from codeccmp.errors import UsageError
 from codeccmp.images import SourceImage, to_gray, to_rgb
 from codeccmp.metric import Metric, compute_metrics
@@ -34,8 +36,17 @@ from codeccmp.stripes import Roi
 #: Above this a target cannot be meant: raw 8-bit RGB is 24 bpp.
 MAX_BPP = 24.0
 
-#: Progress callback: (codec name, event, detail). Events: start, trial, done.
+#: Progress callback: (codec name, event, detail). Events: start, trial, coded (a bitstream
+#: is chosen; detail: the result so far), done (the result is final).
 ProgressFn = Callable[[str, str, Any], None]
+
+#: Images with more 8-bit values than this (4 megapixels of RGB) are coded by every codec
+#: before any is decoded and measured, with torch (for the metrics, 0.5 GB resident) imported
+#: only then: an encoder's working memory then never adds to torch's and the metrics'. At 24
+#: megapixels libjxl at effort 7 alone takes 2 GB, AVIF and JPEG 2000 0.7 GB. Smaller images
+#: import torch in the background while the first codecs code (``codeccmp.warmup``), which
+#: saves its import time (seconds) from a run that takes seconds.
+LEAN_VALUES = 12_000_000
 
 
 @dataclass
@@ -58,6 +69,30 @@ class CompareOptions:
     metrics: Sequence[Metric] = ()
     #: Match quality instead of rate (``--match ms-ssim=0.95``); ``target_bpp`` is unused.
     match: QualityTarget | None = None
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # the C library this interpreter runs on
+    except (OSError, AttributeError):  # not glibc: nothing to trim, or no way to ask
+        return None
+
+
+def release_memory() -> None:
+    """Hand the memory a codec library freed back to the system (glibc's ``malloc_trim``).
+
+    An encoder frees its working memory when it returns, but glibc keeps much of it on its
+    free lists, resident. At 24 megapixels, one encode each of JPEG 2000, AVIF, HEIF and
+    JPEG XL in one process left 378, 573, 657 and 653 MB resident after each (117 MB
+    before), and 121, 123, 151 and 148 MB with a trim after each. Peaks drop less (JPEG
+    XL's: 2417 → 2362 MB), since the next encoder reuses those free lists first; what the
+    trim saves is what the metrics and torch would otherwise add on top of them. Best
+    effort; a no-op where there is no glibc.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def validate_bpp(bpp: float) -> float:
@@ -95,10 +130,33 @@ def code_with(codec: Codec, image: SourceImage, options: CompareOptions,
     """Match the rate and decode the chosen bitstream from its bytes: the result so far and
     the reconstruction (``None`` when the codec was skipped or failed). Never raises for
     the codec's own failures."""
+    return decode_chosen(search(codec, image, options, progress), progress)
+
+
+@dataclass
+class Coded:
+    """A codec between its search and its decode: the chosen bitstream, a few hundred
+    kilobytes where its reconstruction is 72 MB at 24 megapixels. ``encoded`` is ``None``
+    when there is nothing to decode (skipped, failed, or ``recon`` already decoded by a
+    quality search)."""
+
+    codec: Codec
+    res: CodecResult
+    encoded: Encoded | None = None
+    shape: tuple[int, ...] = ()
+    replicated: bool = False
+    recon: np.ndarray | None = None
+
+
+def search(codec: Codec, image: SourceImage, options: CompareOptions,
+           progress: ProgressFn | None = None) -> Coded:
+    """The rate (or quality) search: events ``start``, ``trial`` and, once a bitstream is
+    chosen, ``coded``; ``done`` here only when the codec was skipped or failed. Never
+    raises for the codec's own failures."""
     target = options.target_bpp if options.match is None else None
     res = CodecResult(codec=codec.name, family=codec.family, status="failed",
                       target_bpp=target, extension=codec.extension)
-    recon: np.ndarray | None = None
+    coded = Coded(codec, res)
 
     def emit(event: str, detail: Any = None) -> None:
         if progress:
@@ -110,55 +168,79 @@ def code_with(codec: Codec, image: SourceImage, options: CompareOptions,
         reason = codec.availability()
         if reason:
             res.status, res.reason = "skipped", reason
-            return res, None
-        res.library = dict(codec.library())
-        res.device = codec.device()
-        res.param_name = codec.param_space.name
-        pixels = image.pixels
-        replicated = image.is_gray and not codec.supports_gray
-        if replicated:
-            pixels = to_rgb(pixels)
-            res.notes.append("grayscale replicated to 3 channels; decoded channels averaged")
-
-        def on_trial(t: Trial) -> None:
-            emit("trial", t)
-
-        if options.match is not None:
-            return _code_at_quality(codec, image, pixels, replicated, options, res, on_trial)
-        rm = match_rate(codec, pixels, target, on_trial=on_trial)
-        enc = rm.encoded
-        t0 = time.perf_counter()
-        decoded = codec.decode(enc.data)
-        decode_s = time.perf_counter() - t0
-        decoded = np.asarray(decoded)
-        if decoded.dtype != np.uint8 or decoded.shape != pixels.shape:
-            raise ValueError(f"decoder returned {decoded.dtype} {decoded.shape}, "
-                             f"expected uint8 {pixels.shape}")
-        if replicated:
-            decoded = to_gray(decoded)
-        res.param = enc.param
-        res.nbytes = enc.nbytes
-        res.bpp = rm.bpp
-        res.deviation = rm.deviation
-        res.within_tolerance = rm.within(options.tolerance)
-        if not res.within_tolerance:
-            res.notes.append(
-                f"achieved {rm.bpp:.3f} bpp is {rm.deviation:+.0%} from the target "
-                f"(tolerance ±{options.tolerance:.0%})")
-        res.encode_s = rm.encode_s
-        res.decode_s = decode_s
-        res.search_s = rm.search_s
-        res.settings = dict(enc.settings)
-        res.trials = [{"param": t.param, "bpp": t.bpp, "nbytes": t.nbytes} for t in rm.trials]
-        if options.keep_outputs:
-            res.bitstream = enc.data
-        recon = decoded
+        else:
+            _search(coded, image, options, lambda t: emit("trial", t))
     except CodecUnavailable as exc:
         res.status, res.reason = "skipped", str(exc)
     except Exception as exc:  # a failing codec fails alone; the others finish
         res.status, res.reason = "failed", f"{type(exc).__name__}: {exc}".strip()
-    finally:
+    if coded.encoded is None and coded.recon is None:
         emit("done", res)
+    else:
+        emit("coded", res)
+    return coded
+
+
+def _search(coded: Coded, image: SourceImage, options: CompareOptions,
+            on_trial: Callable[[Trial], None]) -> None:
+    codec, res = coded.codec, coded.res
+    res.library = dict(codec.library())
+    res.device = codec.device()
+    res.param_name = codec.param_space.name
+    pixels = image.pixels
+    replicated = image.is_gray and not codec.supports_gray
+    if replicated:
+        pixels = to_rgb(pixels)
+        res.notes.append("grayscale replicated to 3 channels; decoded channels averaged")
+    if options.match is not None:
+        coded.recon = _code_at_quality(codec, image, pixels, replicated, options, res,
+                                       on_trial)[1]
+        return
+    rm = match_rate(codec, pixels, options.target_bpp, on_trial=on_trial)
+    enc = rm.encoded
+    res.param = enc.param
+    res.nbytes = enc.nbytes
+    res.bpp = rm.bpp
+    res.deviation = rm.deviation
+    res.within_tolerance = rm.within(options.tolerance)
+    if not res.within_tolerance:
+        res.notes.append(
+            f"achieved {rm.bpp:.3f} bpp is {rm.deviation:+.0%} from the target "
+            f"(tolerance ±{options.tolerance:.0%})")
+    res.encode_s = rm.encode_s
+    res.search_s = rm.search_s
+    res.settings = dict(enc.settings)
+    res.trials = [{"param": t.param, "bpp": t.bpp, "nbytes": t.nbytes} for t in rm.trials]
+    if options.keep_outputs:
+        res.bitstream = enc.data
+    coded.encoded, coded.shape, coded.replicated = enc, pixels.shape, replicated
+
+
+def decode_chosen(coded: Coded, progress: ProgressFn | None = None,
+                  ) -> tuple[CodecResult, np.ndarray | None]:
+    """Decode the chosen bitstream from its bytes alone (timed): the result and the
+    reconstruction, ``None`` when there is none. Emits ``done`` for a codec that was
+    coded. Never raises for the codec's own failures."""
+    res, recon, enc = coded.res, coded.recon, coded.encoded
+    if enc is None and recon is None:
+        return res, None  # skipped or failed: ``search`` said so
+    coded.encoded = coded.recon = None  # the caller's copy is all there is from here
+    if enc is not None:
+        try:
+            t0 = time.perf_counter()
+            decoded = np.asarray(coded.codec.decode(enc.data))
+            res.decode_s = time.perf_counter() - t0
+            if decoded.dtype != np.uint8 or decoded.shape != coded.shape:
+                raise ValueError(f"decoder returned {decoded.dtype} {decoded.shape}, "
+                                 f"expected uint8 {coded.shape}")
+            recon = to_gray(decoded) if coded.replicated else decoded
+        except CodecUnavailable as exc:
+            res.status, res.reason, recon = "skipped", str(exc), None
+        except Exception as exc:  # a failing codec fails alone; the others finish
+            res.status, res.reason = "failed", f"{type(exc).__name__}: {exc}".strip()
+            recon = None
+    if progress:
+        progress(coded.codec.name, "done", res)
     return res, recon
 
 
@@ -168,7 +250,6 @@ def _code_at_quality(codec: Codec, image: SourceImage, pixels: np.ndarray, repli
     """``code_with`` for ``--match``: search the parameter by the decoded quality."""
     target = options.match
     assert target is not None
-    decoded_of: dict[int, np.ndarray] = {}
 
     def decode(data: bytes) -> np.ndarray:
         out = np.asarray(codec.decode(data))
@@ -178,9 +259,9 @@ def _code_at_quality(codec: Codec, image: SourceImage, pixels: np.ndarray, repli
         return to_gray(out) if replicated else out
 
     def quality(enc: Any) -> float | None:
-        out = decode(enc.data)
-        decoded_of[id(enc)] = out
-        v = target.metric.compute(image.pixels, out)
+        # Measured and dropped: a search's trials hold no reconstructions (72 MB each at
+        # 24 megapixels).
+        v = target.metric.compute(image.pixels, decode(enc.data))
         return None if v is None else float(v)
 
     qm = match_quality(codec, pixels, target, quality, on_trial)
@@ -237,12 +318,15 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
 
     With ``options.warm_up``, slow imports (torch for the metrics, each codec's
     ``warm_up``) run on a background thread while the codecs that need none of them
-    code; the rest, and every measurement, wait for it (``codeccmp.warmup``).
+    code; the rest, and every measurement, wait for it (``codeccmp.warmup``). Above
+    ``LEAN_VALUES`` every codec codes first, keeping only its chosen bitstream, and the
+    imports, decodes and measurements follow.
     """
     if options.match is None:
         validate_bpp(options.target_bpp)
     codecs = select_codecs(registry, options.codecs)
-    warming = warmup.start(codecs, options.settings) if options.warm_up else None
+    lean = image.pixels.size > LEAN_VALUES
+    warming = warmup.start(codecs, options.settings) if options.warm_up and not lean else None
 
     def wait() -> None:
         if warming is not None:
@@ -252,6 +336,7 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
         rois = resolve_rois(image.pixels, options.rois, options.roi_count)
         done: dict[int, CodecResult] = {}
         waiting: list[tuple[CodecResult, np.ndarray | None]] = []
+        later: list[Coded] = []
 
         def finish(res: CodecResult, recon: np.ndarray | None) -> None:
             # Measured and analysed as soon as coded, so that only the reconstructions the
@@ -269,9 +354,17 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
         # they coded is measured once it is done (measuring imports torch: ``warmup``).
         for c in sorted(codecs, key=warmup.needs_warm_up):
             if warmup.needs_warm_up(c):
+                if warming is None and options.warm_up:
+                    warming = warmup.start(codecs, options.settings)
                 wait()
-            res, recon = code_with(c, image, options, progress)
-            done[id(c)] = res
+            coded = search(c, image, options, progress)
+            release_memory()
+            done[id(c)] = coded.res
+            if lean and coded.encoded is not None:
+                later.append(coded)  # decoded and measured once every codec has coded
+                continue
+            res, recon = decode_chosen(coded, progress)
+            del coded
             if warming is not None and warming.is_alive():
                 waiting.append((res, recon))
                 continue
@@ -280,10 +373,16 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
             waiting.clear()
             finish(res, recon)
             del recon
+            release_memory()
+        if later and warming is None and options.warm_up:
+            warming = warmup.start(codecs, options.settings)
         wait()
         for early in waiting:
             finish(*early)
         waiting.clear()
+        while later:
+            finish(*decode_chosen(later.pop(0), progress))
+            release_memory()
         results = [done[id(c)] for c in codecs]
     finally:
         wait()

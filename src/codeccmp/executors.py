@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,9 @@ class LocalExecutor:
         self.plugin_files = plugin_files
         self.jobs = jobs or os.cpu_count() or 1
         self._rebuildable: set[str] | None = None
+        #: What the run should tell the user (a pool that could not start, say).
+        self.notes: list[str] = []
+        self._no_pool: str | None = None  # why worker processes cannot start, once seen
 
     def start(self) -> None:
         pass
@@ -144,22 +148,33 @@ class LocalExecutor:
         for lane in lanes:
             lane.start()
         try:
-            for t in here:
-                try:
-                    with _torch_threads(1 if t.family != "learned" else None):
-                        outcome = run_task(t, self.registry)
-                except Exception as exc:
-                    outcome = failed_outcome(t, _reason(exc))
-                report(t, outcome)
+            self._run_here(here, report)
             for lane in lanes:
                 while lane.is_alive():
                     lane.join(0.2)  # short waits keep Ctrl-C responsive
+            if queue:  # the lanes stopped because no worker process could start
+                left = list(reversed(queue))
+                queue.clear()
+                self.notes.append(
+                    f"worker processes could not start ({self._no_pool}); ran {len(left)} "
+                    f"task{'s' if len(left) != 1 else ''} in this process instead, one at a "
+                    "time" + _hint(self._no_pool or ""))
+                self._run_here(left, report)
         finally:
             stop.set()
             # Interrupted (Ctrl-C, an error here): each lane ends its worker within one
             # poll; wait for that, so no worker outlives the run or delays the exit.
             for lane in lanes:
                 lane.join(5.0)
+
+    def _run_here(self, tasks: Sequence[Task], report: DoneFn) -> None:
+        for t in tasks:
+            try:
+                with _torch_threads(1 if t.family != "learned" else None):
+                    outcome = run_task(t, self.registry)
+            except Exception as exc:
+                outcome = failed_outcome(t, _reason(exc))
+            report(t, outcome)
 
     def _lane(self, queue: list[Task], lock: threading.Lock, stop: threading.Event,
               report: DoneFn) -> None:
@@ -176,12 +191,18 @@ class LocalExecutor:
         try:
             while not stop.is_set():
                 with lock:
-                    if not queue:
+                    if not queue or self._no_pool is not None:
                         return
                     task = queue.pop()
-                if pool is None:
-                    pool = self._pool(1)
-                fut = pool.submit(_pool_task, task)
+                try:
+                    if pool is None:
+                        pool = self._pool(1)
+                    fut = pool.submit(_pool_task, task)  # starts the worker process
+                except Exception as exc:  # no worker can start here: ``run`` falls back
+                    with lock:
+                        queue.append(task)
+                        self._no_pool = self._no_pool or _reason(exc)
+                    return
                 while True:
                     try:
                         outcome = fut.result(timeout=0.2)
@@ -216,6 +237,14 @@ class LocalExecutor:
             ctx = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                    initializer=_init_worker, initargs=(self.plugin_files,))
+
+
+def _hint(reason: str) -> str:
+    if "AF_UNIX path too long" in reason:
+        return (": the folder for the workers' socket (TMPDIR, "
+                f"{len(tempfile.gettempdir())} characters) is too long a path; a shorter "
+                "TMPDIR lets them run in parallel")
+    return ""
 
 
 def _failed(task: Task, reason: str) -> TaskOutcome:

@@ -10,7 +10,10 @@
 - :class:`Outputs` makes a run's outputs one unit: every target is checked up front, every
   write while it is active goes to a staging folder beside its target, and only when the
   run finishes are the files moved into place together. An interrupted or failed run leaves
-  none of them (and no empty folders), so the same command can simply be run again.
+  none of them (and no empty folders), so the same command can simply be run again. A folder
+  written whole by one writer (an HTML report) is one output too (``add_tree``): staged
+  complete and swapped into place with the files, the folder it replaces (``--force``)
+  deleted only once every move has succeeded.
 """
 
 from __future__ import annotations
@@ -74,6 +77,19 @@ def atomic_write_bytes(path: str | Path, data: bytes | memoryview) -> Path:
     staged = active.staged_path(p) if active is not None else None
     _write_new(staged or p, data)
     return p
+
+
+def staged_tree(path: str | Path) -> Path | None:
+    """The folder to fill for ``path`` when the active :class:`Outputs` has it as a tree
+    (``add_tree``); ``None`` when no run stages it (the caller writes it on its own)."""
+    active = _ACTIVE.get()
+    return active.tree_stage(Path(path)) if active is not None else None
+
+
+def is_staged(path: str | Path) -> bool:
+    """Whether writes to ``path`` go to the active :class:`Outputs`' staging folder."""
+    active = _ACTIVE.get()
+    return active is not None and active._covers(Path(os.path.abspath(path)))
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -152,13 +168,17 @@ class Outputs:
     same file system, so the final move is a rename). Leaving the block normally moves
     every staged file into place; leaving it by an exception (a failure, Ctrl-C) deletes
     the staging folders and nothing else. Ctrl-C is held off during the moves themselves.
+    ``add_tree`` registers a folder that replaces its target whole (:func:`staged_tree`
+    gives the empty folder to fill); it commits and rolls back with the files.
     """
 
     def __init__(self, force: bool = False) -> None:
         self.force = force
         self.files: set[Path] = set()
         self.dirs: list[Path] = []
+        self.trees: set[Path] = set()
         self._stages: dict[Path, Path] = {}  # existing base folder -> its staging folder
+        self._tree_stages: dict[Path, Path] = {}  # tree target -> its own staging folder
         self._lock = threading.Lock()
         self._token: contextvars.Token | None = None
 
@@ -177,8 +197,39 @@ class Outputs:
         self.dirs.append(p)
         return p
 
+    def add_tree(self, path: str | Path, what: str = "") -> Path:
+        """A folder written whole by one writer, replacing an existing one only with
+        ``force``; fill it through :func:`staged_tree` while the run is active."""
+        p = Path(os.path.abspath(path))
+        label = what or "output folder"
+        if p.exists() and not p.is_dir():
+            raise UsageError(f"{label} {p} exists and is not a directory")
+        if p.exists() and not self.force:
+            raise UsageError(f"{p} exists; pass --force to overwrite it")
+        if p in self.files or p in self.dirs or any(p in f.parents for f in self.files):
+            raise UsageError(f"{label} {p} must be a folder of its own")
+        _check_dir_writable(p, label)
+        self.trees.add(p)
+        return p
+
     def _covers(self, p: Path) -> bool:
         return p in self.files or any(d in p.parents for d in self.dirs)
+
+    def tree_stage(self, path: Path) -> Path | None:
+        """The empty folder to fill for the registered tree ``path`` (``None``: not one)."""
+        p = Path(os.path.abspath(path))
+        if p not in self.trees:
+            return None
+        base = _nearest_existing(p.parent)
+        with self._lock:
+            old = self._tree_stages.pop(p, None)
+            stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=base))
+            self._tree_stages[p] = stage
+        if old is not None:  # written twice: the second one counts
+            shutil.rmtree(old, ignore_errors=True)
+        tree = stage / "tree"
+        tree.mkdir()
+        return tree
 
     def staged_path(self, path: Path) -> Path | None:
         """Where a write to ``path`` goes while staging (``None``: not one of ours)."""
@@ -215,12 +266,14 @@ class Outputs:
     def discard(self) -> None:
         """Delete every staged file (the targets are untouched)."""
         with self._lock:
-            stages, self._stages = list(self._stages.values()), {}
+            stages = [*self._stages.values(), *self._tree_stages.values()]
+            self._stages, self._tree_stages = {}, {}
         for stage in stages:
             shutil.rmtree(stage, ignore_errors=True)
 
     def commit(self) -> list[Path]:
-        """Move every staged file into place; on a failure, put everything back."""
+        """Move every staged file and folder into place; on a failure, put everything back
+        as it was (the old versions kept aside until every move succeeded)."""
         moved: list[tuple[Path, Path | None]] = []  # (target, its old version kept aside)
         made: list[Path] = []
         with _sigint_held():
@@ -235,24 +288,34 @@ class Outputs:
                             old = backup / staged.relative_to(stage)
                             old.parent.mkdir(parents=True, exist_ok=True)
                             os.replace(target, old)
+                        moved.append((target, old))  # before the move, as for folders
                         os.replace(staged, target)
-                        moved.append((target, old))
+                for target, stage in list(self._tree_stages.items()):
+                    made += _make_parents(target.parent)
+                    old = None
+                    if target.exists():
+                        old = stage.with_name(stage.name + ".old")
+                        os.replace(target, old)
+                    moved.append((target, old))  # before the move: a half-done one undone too
+                    os.replace(stage / "tree", target)
             except BaseException:
                 for target, old in reversed(moved):
                     with contextlib.suppress(OSError):
+                        if target.is_dir() and not target.is_symlink():
+                            shutil.rmtree(target)
+                        elif target.exists() or target.is_symlink():
+                            target.unlink()
                         if old is not None:
                             os.replace(old, target)
-                        else:
-                            target.unlink()
                 for d in reversed(made):
                     with contextlib.suppress(OSError):
                         d.rmdir()
                 raise
             finally:
-                for stage in self._stages.values():
+                for stage in [*self._stages.values(), *self._tree_stages.values()]:
                     shutil.rmtree(stage, ignore_errors=True)
                     shutil.rmtree(stage.with_name(stage.name + ".old"), ignore_errors=True)
-                self._stages = {}
+                self._stages, self._tree_stages = {}, {}
         return [t for t, _ in moved]
 
 

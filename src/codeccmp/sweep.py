@@ -415,6 +415,7 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
             "reference_dataset_check": options.reference_dataset_check,
         },
         environment=environment(),
+        notes=list(getattr(executor, "notes", [])),
     )
     if anchor is not None:
         curves = {r["name"]: r["curve"] for r in references}

@@ -83,13 +83,13 @@ def compressai_curves(result: SweepResult) -> dict[str, dict[str, Any]]:
 
 def write_compressai(result: SweepResult, folder: str | Path) -> list[Path]:
     """Write the files; a new folder appears whole or not at all."""
-    from codeccmp.fileio import atomic_write_text
+    from codeccmp.fileio import atomic_write_text, is_staged
 
     docs = compressai_curves(result)
     target = Path(folder)
     texts = {name: json.dumps(doc, indent=2, allow_nan=False) + "\n"
              for name, doc in docs.items()}
-    if target.is_dir():
+    if target.is_dir() or is_staged(target / "x"):  # file by file; staged with a run's outputs
         return [atomic_write_text(target / name, text) for name, text in texts.items()]
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"

@@ -38,6 +38,9 @@ class SweepResult:
     environment: dict[str, Any] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    #: What the run had to tell (worker processes that could not start, say); printed with
+    #: the tables and kept in the JSON when there is any.
+    notes: list[str] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(
         timespec="seconds"))
 
@@ -58,6 +61,7 @@ class SweepResult:
             "averaged": [a.to_dict() for a in self.averaged],
             "bd": self.bd, "bd_per_image": self.bd_per_image,
             "points": [p.to_dict() for p in self.points],
+            **({"notes": self.notes} if self.notes else {}),
         })
 
     def to_json(self) -> str:

@@ -104,11 +104,9 @@ def compare_command(
     if montage is None and out is not None and rois is not None:
         montage = out / "montage.png"
     if html is not None:
-        from codeccmp.render.html import check_html_target
-
-        check_html_target(html, force)
         if any(d is not None and d.resolve() == html.resolve() for d in (out, report)):
             raise UsageError(f"--html {html} must be a folder of its own (not --out/--report)")
+        outputs.add_tree(html, "--html")
     src = load_image(image)
     from codeccmp.analysis import load_truth
 
@@ -149,7 +147,7 @@ def compare_command(
             written.append(f"montage: {montage}")
         if json_path is not None:
             atomic_write_text(json_path, result.to_json())
-        if html is not None:  # last: its folder is renamed into place as it is written
+        if html is not None:  # staged whole, moved into place with the files
             from codeccmp.render.html import write_html
 
             page = write_html(result, html, src.pixels,
@@ -245,6 +243,7 @@ class _progress:
         self.quiet, self.total, self.explicit = quiet, total, explicit
         self.bar = None
         self.started: dict[str, float] = {}
+        self.coded: set[str] = set()
 
     def __enter__(self):  # noqa: ANN204
         if self.quiet:
@@ -270,16 +269,31 @@ class _progress:
         elif event == "trial":
             self.bar.update(self.task,
                             description=f"{codec}: {detail.param:g} → {detail.bpp:.3f} bpp")
+        elif event == "coded":
+            self.bar.update(self.task, description=f"{codec}: decoding, measuring")
         elif event == "done":
             self.bar.advance(self.task)
 
     def line(self, codec: str, event: str, detail) -> None:  # noqa: ANN001
+        """The line once a codec has coded (``coded``: on a large image its decode and
+        measurements come after every other codec's coding), or, for a codec that never
+        coded, once it is done; a failure after coding gets a line of its own."""
         import sys
         import time
 
         if event == "start":
             self.started[codec] = time.perf_counter()
+        elif event == "coded":
+            seconds = time.perf_counter() - self.started.pop(codec, time.perf_counter())
+            self.coded.add(codec)
+            print(progress_line(detail, seconds), file=sys.stderr, flush=True)
         elif event == "done":
+            if codec in self.coded:
+                self.coded.discard(codec)
+                if detail.status == "failed":
+                    print(f"{codec}: failed after coding ({detail.reason})", file=sys.stderr,
+                          flush=True)
+                return
             seconds = time.perf_counter() - self.started.pop(codec, time.perf_counter())
             if detail.status == "skipped" and not self.explicit:
                 return

@@ -52,7 +52,7 @@ def report_command(
         if cmp.rois:
             outputs.add_file(out_dir / "montage.png", "--out")
     if html is not None:
-        check_html_target(html, force)
+        outputs.add_tree(html, "--html")
     original, recons, notes = load_images_for_report(cmp, results.parent)
     for n in notes:
         typer.echo(f"warning: {n}", err=True)
@@ -60,7 +60,7 @@ def report_command(
     with outputs:
         if markdown:
             written.append(f"report: {write_report(cmp, out_dir, original, recons, notes)}")
-        if html is not None:  # last: its folder is renamed into place as it is written
+        if html is not None:  # staged whole, moved into place with report.md
             from codeccmp.render.html import write_html
 
             page = write_html(cmp, html, original, recons, notes, force=force)

@@ -198,10 +198,9 @@ def sweep_command(
             outputs.add_file(path, opt)
     if compressai_json is not None:
         check_export_dir(compressai_json, selected_names, force)
+        outputs.add_dir(compressai_json, "--compressai-json")
     if html is not None:
-        from codeccmp.render.html import check_html_target
-
-        check_html_target(html, force)
+        outputs.add_tree(html, "--html")
     if plot is not None:
         if plot.suffix.lower() not in PLOT_SUFFIXES:
             raise UsageError(f"--plot must end in {', '.join(PLOT_SUFFIXES)}, got {plot.name}")
@@ -226,7 +225,7 @@ def sweep_command(
 
     trim(cache_dir or default_cache_dir(), max_size())  # the cache's size limit
 
-    _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes],
+    _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes] + result.notes,
             explicit=names is not None)
     with outputs:
         if json_path is not None:
@@ -239,9 +238,9 @@ def sweep_command(
             plot_sweep(result, plot, quality=[metric_panel(m.name, m.label(),
                                                            m.higher_is_better)
                                               for m in plot_metrics])
-        if compressai_json is not None:  # last: its folder is renamed into place as written
+        if compressai_json is not None:  # staged file by file, like the files above
             write_compressai(result, compressai_json)
-        if html is not None:  # likewise
+        if html is not None:  # staged whole; every output moves into place together
             from codeccmp.render.html.sweep import write_sweep_html
 
             typer.echo(f"html: {write_sweep_html(result.to_dict(), html, force)}", err=True)

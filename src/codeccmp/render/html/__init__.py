@@ -9,7 +9,8 @@ never re-compressed; the viewer's data sits in the page as JSON, because a page 
 ``file://`` may not fetch files. No framework and no build step: three hand-written files.
 
 The folder is staged in a temporary directory beside its destination and renamed into place,
-so a failed run leaves nothing, and an existing folder is replaced only with ``force``.
+so a failed run leaves nothing, and an existing folder is replaced only with ``force``; in a
+run with other outputs (``fileio.Outputs.add_tree``) it is staged and moved with them.
 """
 
 from __future__ import annotations
@@ -57,20 +58,31 @@ def write_html(cmp: Comparison, out_dir: Path, original: np.ndarray | None,
 def write_folder(out_dir: Path, force: bool, fill: Callable[[Path], None]) -> Path:
     """Let ``fill`` write into a fresh folder beside ``out_dir``, then rename it into place:
     all of the folder or none of it, an old one replaced only with ``force``."""
+    from codeccmp.fileio import staged_tree
+
+    tree = staged_tree(out_dir)
+    if tree is not None:  # one output of a run: moved into place with the others
+        fill(tree)
+        _add_assets(tree)
+        return out_dir.absolute() / "index.html"
     check_html_target(out_dir, force)
     out_dir = out_dir.absolute()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
         fill(stage)
-        for name in ASSETS:
-            (stage / name).write_bytes(resources.files(__name__).joinpath(name).read_bytes())
-        _open_up(stage)
+        _add_assets(stage)
         _swap_in(stage, out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return out_dir / "index.html"
+
+
+def _add_assets(folder: Path) -> None:
+    for name in ASSETS:
+        (folder / name).write_bytes(resources.files(__name__).joinpath(name).read_bytes())
+    _open_up(folder)
 
 
 def fill_template(name: str, fields: Mapping[str, str]) -> str:
