@@ -4,7 +4,7 @@ In a region (ROI mode) everything is measured at the stripes' own frequency and 
 stripe pixels themselves: the region's dominant period is found from its spectrum, the images
 are filtered to a narrow ring around it, and a *stripe mask* keeps the pixels where that ring
 holds a large share of the local detail energy. Frames, muntins, sky and leaves around a band
-of stripes therefore do not enter Δθ, flip share, contrast retention or erased share.
+of stripes therefore do not enter Δθ, turned share (JSON key ``flip_share``), contrast retention or erased share.
 
 Over the whole image (no ROI) there is no single period; the figures use the strongly
 oriented pixels and a fixed difference-of-Gaussians band, computed in strips of rows so that
@@ -66,7 +66,7 @@ class DirectionalError:
     - ``n_oriented``: how many pixels the angle statistics rest on.
     - ``erased_share``: share of the stripe pixels where the reconstruction kept less than half
       the original's local stripe amplitude. Where stripes are erased, Δθ measures the direction
-      of whatever is left (folds, block edges), so read Δθ and flip share next to this.
+      of whatever is left (folds, block edges), so read Δθ and the turned share next to this.
     - ``period_px``: the stripes' period in the region (NaN: no periodic pattern found).
     - ``stripe_share``: share of the region's pixels in the stripe mask.
 
