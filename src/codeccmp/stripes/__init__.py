@@ -7,7 +7,8 @@ measure it directly, on regions that really are stripes and at the stripes' own 
 - :mod:`.field`: the structure-tensor orientation field and the angle conventions;
 - :mod:`.spectral`: the stripes' period, a ring band-pass around it, the angular spectrum;
 - :mod:`.detect`: windows that are stripes (periodic, oriented, contrasted, extended);
-- :mod:`.error`: Δθ, turned share (JSON key ``flip_share``), contrast retention and erased share on the stripe pixels;
+- :mod:`.error`: Δθ, turned share (JSON key ``flip_share``), contrast retention and erased
+  share on the stripe pixels;
 - :mod:`.roi`: the ``Roi`` rectangle.
 
 Only numpy and scipy are imported, so the CLI stays fast to start.

@@ -4,7 +4,7 @@ In a region (ROI mode) everything is measured at the stripes' own frequency and 
 stripe pixels themselves: the region's dominant period is found from its spectrum, the images
 are filtered to a narrow ring around it, and a *stripe mask* keeps the pixels where that ring
 holds a large share of the local detail energy. Frames, muntins, sky and leaves around a band
-of stripes therefore do not enter Δθ, turned share (JSON key ``flip_share``), contrast retention or erased share.
+of stripes therefore do not enter Δθ, the turned share, contrast retention or erased share.
 
 Over the whole image (no ROI) there is no single period; the figures use the strongly
 oriented pixels and a fixed difference-of-Gaussians band, computed in strips of rows so that
