@@ -173,3 +173,27 @@ def test_a_decode_failure_after_coding_gets_its_own_progress_line(cli, tmp_path,
     lines = r.stderr.splitlines()
     assert [ln.split(":")[0] for ln in lines if LINE.match(ln)] == ["jpeg", "webp"], r.stderr
     assert "webp: failed after coding (OSError: truncated)" in lines, r.stderr
+    assert not any(ln.startswith("jpeg: failed") for ln in lines), r.stderr  # jpeg was fine
+
+
+def test_a_measuring_failure_is_reported_and_a_good_codec_never_reads_as_failed(
+        cli, tmp_path, monkeypatch):
+    """``done`` comes after measuring: a codec that coded and decoded but whose metrics
+    raised gets the failure line, and one that measured fine never does (the line used to
+    come before measuring, when every result still read "failed")."""
+    from codeccmp import compare
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(_photo()).save(path)
+    r = cli("compare", str(path), "--bpp", "0.5", "--codecs", "jpeg,webp", "--roi", "none")
+    assert r.code == 0, r.stderr
+    assert "failed" not in r.stderr, r.stderr
+
+    def broken(a, b):  # noqa: ANN001, ANN202
+        raise RuntimeError("metric broke")
+
+    monkeypatch.setattr(compare, "psnr", broken)
+    r = cli("compare", str(path), "--bpp", "0.5", "--codecs", "jpeg", "--roi", "none")
+    assert r.code == 1, r.stderr
+    assert "jpeg: failed after coding (measuring: RuntimeError: metric broke)" in \
+        r.stderr.splitlines(), r.stderr

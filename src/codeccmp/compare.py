@@ -119,18 +119,17 @@ def select_codecs(registry: CodecRegistry, names: Sequence[str] | None) -> list[
 
 def run_codec(codec: Codec, image: SourceImage, options: CompareOptions,
               progress: ProgressFn | None = None) -> CodecResult:
-    """One codec, start to finish. Never raises for the codec's own failures."""
-    res, recon = code_with(codec, image, options, progress)
+    """One codec, start to finish: rate search, decode from the bytes, measurements; the
+    ``done`` event comes once it is measured, so a failure while measuring is reported.
+    Never raises for the codec's own failures."""
+    coded = search(codec, image, options, progress)
+    if not coded.was_coded:
+        return coded.res  # skipped or failed: ``search`` said so
+    res, recon = decode_chosen(coded)
     measure(res, image, recon, options)
+    if progress:
+        progress(codec.name, "done", res)
     return res
-
-
-def code_with(codec: Codec, image: SourceImage, options: CompareOptions,
-              progress: ProgressFn | None = None) -> tuple[CodecResult, np.ndarray | None]:
-    """Match the rate and decode the chosen bitstream from its bytes: the result so far and
-    the reconstruction (``None`` when the codec was skipped or failed). Never raises for
-    the codec's own failures."""
-    return decode_chosen(search(codec, image, options, progress), progress)
 
 
 @dataclass
@@ -146,6 +145,11 @@ class Coded:
     shape: tuple[int, ...] = ()
     replicated: bool = False
     recon: np.ndarray | None = None
+
+    @property
+    def was_coded(self) -> bool:
+        """A bitstream (or, after a quality search, its reconstruction) to go on with."""
+        return self.encoded is not None or self.recon is not None
 
 
 def search(codec: Codec, image: SourceImage, options: CompareOptions,
@@ -174,7 +178,7 @@ def search(codec: Codec, image: SourceImage, options: CompareOptions,
         res.status, res.reason = "skipped", str(exc)
     except Exception as exc:  # a failing codec fails alone; the others finish
         res.status, res.reason = "failed", f"{type(exc).__name__}: {exc}".strip()
-    if coded.encoded is None and coded.recon is None:
+    if not coded.was_coded:
         emit("done", res)
     else:
         emit("coded", res)
@@ -216,11 +220,10 @@ def _search(coded: Coded, image: SourceImage, options: CompareOptions,
     coded.encoded, coded.shape, coded.replicated = enc, pixels.shape, replicated
 
 
-def decode_chosen(coded: Coded, progress: ProgressFn | None = None,
-                  ) -> tuple[CodecResult, np.ndarray | None]:
+def decode_chosen(coded: Coded) -> tuple[CodecResult, np.ndarray | None]:
     """Decode the chosen bitstream from its bytes alone (timed): the result and the
-    reconstruction, ``None`` when there is none. Emits ``done`` for a codec that was
-    coded. Never raises for the codec's own failures."""
+    reconstruction, ``None`` when there is none. The caller emits ``done`` once the result
+    is measured. Never raises for the codec's own failures."""
     res, recon, enc = coded.res, coded.recon, coded.encoded
     if enc is None and recon is None:
         return res, None  # skipped or failed: ``search`` said so
@@ -239,8 +242,6 @@ def decode_chosen(coded: Coded, progress: ProgressFn | None = None,
         except Exception as exc:  # a failing codec fails alone; the others finish
             res.status, res.reason = "failed", f"{type(exc).__name__}: {exc}".strip()
             recon = None
-    if progress:
-        progress(coded.codec.name, "done", res)
     return res, recon
 
 
@@ -349,6 +350,8 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
                     *options.metrics, *([options.match.metric] if options.match else [])])
                 if not options.keep_outputs:
                     res.reconstruction = None
+            if progress:
+                progress(res.codec, "done", res)  # measured: a failure there is reported
 
         # Codecs with nothing to warm up first: they run while the warm-up imports. What
         # they coded is measured once it is done (measuring imports torch: ``warmup``).
@@ -360,10 +363,12 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
             coded = search(c, image, options, progress)
             release_memory()
             done[id(c)] = coded.res
+            if not coded.was_coded:
+                continue  # skipped or failed: ``search`` said so
             if lean and coded.encoded is not None:
                 later.append(coded)  # decoded and measured once every codec has coded
                 continue
-            res, recon = decode_chosen(coded, progress)
+            res, recon = decode_chosen(coded)
             del coded
             if warming is not None and warming.is_alive():
                 waiting.append((res, recon))
@@ -381,7 +386,7 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
             finish(*early)
         waiting.clear()
         while later:
-            finish(*decode_chosen(later.pop(0), progress))
+            finish(*decode_chosen(later.pop(0)))
             release_memory()
         results = [done[id(c)] for c in codecs]
     finally:
