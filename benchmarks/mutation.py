@@ -48,7 +48,8 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     # Every in-process test of the compare path (test_interrupt runs it in subprocesses,
     # which mutmut cannot see, and takes seconds a test).
     "compare": ("src/codeccmp/compare.py",
-                ["tests/test_compare_lean.py", "tests/test_mutations_caught.py",
+                ["tests/test_compare_pipeline.py", "tests/test_compare_lean.py",
+                 "tests/test_mutations_caught.py",
                  "tests/test_cli.py", "tests/test_known_answers.py",
                  "tests/test_qualitymatch.py", "tests/test_codec_options.py",
                  "tests/test_messages.py", "tests/test_outputs.py", "tests/test_warmup.py",
@@ -77,18 +78,31 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
                       "codeccmp_compressai.codecs.xǁLearnedCodecǁ_analyse__mutmut_*"]),
 }
 
+#: Modules imported once in mutmut's fork server (as ``pytest -p MODULE``, which imports
+#: it before collection) so that each mutant's forked test run inherits them: importing
+#: torch costs about 3 s of CPU and compressai 7 s, paid per mutant otherwise.
+PRELOAD: dict[str, tuple[str, ...]] = {
+    "compare": ("torch",),
+    "metrics": ("torch",),
+    "stripes": ("scipy.ndimage",),
+    "bitstream": (),
+    "learned-rate": ("torch", "compressai"),
+}
+
 #: Directories besides tests/ that tests read (relative to the repository root).
 DATA_DIRS = ("samples", "docs")
 
 
-def mutmut_section(module_file: str, tests: list[str]) -> str:
+def mutmut_section(module_file: str, tests: list[str], preload: tuple[str, ...] = ()) -> str:
+    plugins = [arg for m in preload for arg in ("-p", m)]
     return "\n".join([
         "[tool.mutmut]",
         'source_paths = ["src"]',
         f"only_mutate = {json.dumps([module_file])}",
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
         # -p no:randomly etc. are not installed; keep pytest quiet and plugin-free.
-        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-m", "not slow"]',
+        "pytest_add_cli_args = "
+        + json.dumps(["-q", "-p", "no:cacheprovider", *plugins, "-m", "not slow"]),
         # torch in the tests: fork each mutant's run from a clean server process.
         'process_isolation = "forkserver"',
         "use_git_change_detection = false",
@@ -121,8 +135,8 @@ def stage(dest: Path, module: str, resume: bool = False) -> Path:
         shutil.copytree(ROOT / d, work / d, ignore=ignore, dirs_exist_ok=True)
     text = (ROOT / "pyproject.toml").read_text()
     text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
-    (work / "pyproject.toml").write_text(text.rstrip() + "\n\n" + mutmut_section(module_file,
-                                                                                  tests))
+    (work / "pyproject.toml").write_text(text.rstrip() + "\n\n" + mutmut_section(
+        module_file, tests, PRELOAD.get(module, ())))
     shared = ROOT.parent / "shared"
     if shared.exists() and not (work / "shared").exists():
         # tests find data at ROOT.parent / "shared"; mutmut runs them from work/mutants.
