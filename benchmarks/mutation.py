@@ -55,7 +55,8 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
                  "tests/test_messages.py", "tests/test_outputs.py", "tests/test_warmup.py",
                  "tests/test_metric_plugins.py", "tests/test_measure_report.py"], None),
     "metrics": ("src/codeccmp/metrics.py",
-                ["tests/test_metrics_fast.py", "tests/test_known_answers.py",
+                ["tests/test_metrics_edges.py", "tests/test_metrics_fast.py",
+                 "tests/test_known_answers.py",
                  "tests/test_mutations_caught.py"], None),
     # The whole package (field, spectral, detect, error, roi).
     "stripes": ("src/codeccmp/stripes*",
