@@ -72,7 +72,8 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     # (``_analyse`` computes it). NOTE: names codecs.py, which is being split into smaller
     # modules; after that the file and the mutant-name prefixes here must follow.
     "learned-rate": ("src/codeccmp_compressai/codecs.py",
-                     ["tests/test_compressai_codec.py", "tests/test_mutations_caught.py"],
+                     ["tests/test_learned_rate.py", "tests/test_compressai_codec.py",
+                      "tests/test_mutations_caught.py"],
                      ["codeccmp_compressai.codecs.xǁLearnedCodecǁ_match_rate__mutmut_*",
                       "codeccmp_compressai.codecs.xǁLearnedCodecǁmatch_rate__mutmut_*",
                       "codeccmp_compressai.codecs.xǁLearnedCodecǁestimate_bpp__mutmut_*",
