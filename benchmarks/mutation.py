@@ -146,9 +146,11 @@ def stage(dest: Path, module: str, resume: bool = False) -> Path:
     return work
 
 
-def run(module: str, dest: Path, children: int, resume: bool = False) -> dict:
+def run(module: str, dest: Path, children: int, resume: bool = False,
+        only: list[str] | None = None) -> dict:
     work = stage(dest, module, resume)
     _, _, patterns = MODULES[module]
+    patterns = only or patterns
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     before_path = work / "statuses.json"
     before: dict[str, str] = {}
@@ -226,6 +228,9 @@ def main() -> int:
                     help="staging directory (default: %(default)s)")
     ap.add_argument("--resume", action="store_true",
                     help="keep the previous run's verdicts; re-check what changed")
+    ap.add_argument("--only", action="append", metavar="PATTERN",
+                    help="run only mutants whose names match (fnmatch, repeatable), e.g. "
+                         "'codeccmp.stripes.field.*': a part of a large module at a time")
     args = ap.parse_args()
     modules = args.modules or list(MODULES)
     unknown = [m for m in modules if m not in MODULES]
@@ -236,7 +241,7 @@ def main() -> int:
     scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
     for module in modules:
         print(f"== {module}: mutating {MODULES[module][0]} ...", flush=True)
-        r = run(module, args.dest, args.children, args.resume)
+        r = run(module, args.dest, args.children, args.resume, args.only)
         scores[module] = r
         scores_path.write_text(json.dumps(scores, indent=1))
         score = f"{r['score']:.0%}" if r["score"] is not None else "n/a"
