@@ -522,6 +522,11 @@ def test_match_missed_is_flagged_with_the_numbers() -> None:
     note = (f"achieved psnr {format(v, '.4g')} is {format(v - 90.0, '+.4g')} from the target "
             "90 (tolerance ±0.25)")
     assert note in res.notes, res.notes
+    low = run_codec(Levels(), _image(img), _match(1.0, 0.25))  # below every quality
+    v = low.metrics["psnr"]
+    assert low.param == 1 and v > 1.25
+    assert (f"achieved psnr {format(v, '.4g')} is +{format(v - 1.0, '.4g')} from the target "
+            "1 (tolerance ±0.25)") in low.notes, low.notes
 
 
 def test_match_on_a_metric_without_a_value_says_so() -> None:

@@ -168,7 +168,6 @@ def _code_at_quality(codec: Codec, image: SourceImage, pixels: np.ndarray, repli
     """``code_with`` for ``--match``: search the parameter by the decoded quality."""
     target = options.match
     assert target is not None
-    decoded_of: dict[int, np.ndarray] = {}
 
     def decode(data: bytes) -> np.ndarray:
         out = np.asarray(codec.decode(data))
@@ -179,7 +178,6 @@ def _code_at_quality(codec: Codec, image: SourceImage, pixels: np.ndarray, repli
 
     def quality(enc: Any) -> float | None:
         out = decode(enc.data)
-        decoded_of[id(enc)] = out
         v = target.metric.compute(image.pixels, out)
         return None if v is None else float(v)
 
