@@ -60,7 +60,8 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
                  "tests/test_mutations_caught.py"], None),
     # The whole package (field, spectral, detect, error, roi).
     "stripes": ("src/codeccmp/stripes*",
-                ["tests/test_stripes.py", "tests/test_stripes_real.py",
+                ["tests/test_stripes_edges.py", "tests/test_stripes.py",
+                 "tests/test_stripes_real.py",
                  "tests/test_known_answers.py", "tests/test_properties.py",
                  "tests/test_measure_report.py"], None),
     # The container format has its own tests; the codec tests (real tiny models) would make
