@@ -344,6 +344,15 @@ def test_failing_codec_fails_alone_with_its_reason(codec: Codec, reason: str) ->
     assert (good.codec, good.status) == ("levels", "ok")
 
 
+def test_a_coded_result_is_not_ok_until_measured() -> None:
+    """``code_with`` hands back the result so far: marked failed until ``measure`` has
+    measured it, so a caller who forgets to measure never reports it as a success."""
+    res, recon = code_with(Levels(), _image(_photo()), CompareOptions(1.0, rois=None))
+    assert recon is not None and res.status == "failed" and res.reason is None
+    measure(res, _image(_photo()), recon, CompareOptions(1.0, rois=None))
+    assert res.status == "ok"
+
+
 def test_measuring_failure_marks_the_result_failed() -> None:
     res, recon = code_with(Levels(), _image(_photo()), CompareOptions(1.0, rois=None))
     measure(res, _image(_photo()), recon[:20], CompareOptions(1.0, rois=None))

@@ -101,3 +101,63 @@ def test_search_of_a_gray_image_counts_its_own_pixels(codec) -> None:  # noqa: A
     t = (real[1] + real[2]) / 2
     assert [e.param for e in codec.match_rate(img, t)] == [
         QUALITIES[i] for i in _expected(est, real, t)]
+
+
+@pytest.mark.parametrize("scale", [0.6, 1.6])
+def test_search_with_estimates_off_either_way(codec, monkeypatch, scale: float) -> None:  # noqa: ANN001
+    """Estimates too low make the search add lower neighbours, too high higher ones: both
+    loops of the documented search, whatever the direction of the models' error."""
+    import dataclasses
+
+    from codeccmp_compressai.codecs import LearnedCodec
+
+    original = LearnedCodec._analysis_cached
+
+    def skewed(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        return dataclasses.replace(original(self, *a, **k), est=original(self, *a, **k).est
+                                   * scale)
+
+    monkeypatch.setattr(LearnedCodec, "_analysis_cached", skewed)
+    img = _image()
+    px = img.shape[0] * img.shape[1]
+    est = [codec.estimate_bpp(img, q) for q in QUALITIES]
+    real = [8 * codec.encode(img, q).nbytes / px for q in QUALITIES]
+    targets = [*real, *[(a + b) / 2 for a, b in zip(real, real[1:], strict=False)],
+               *[(a + b) / 2 for a, b in zip(est, est[1:], strict=False)], real[-1] * 0.99]
+    extended = False
+    for t in targets:
+        want = [QUALITIES[i] for i in _expected(est, real, t)]
+        assert [e.param for e in codec.match_rate(img, t)] == want, (t, est, real)
+        extended |= len(want) > 2
+    assert extended  # the skew really made the search reach past the estimate's bracket
+
+
+def test_search_over_two_qualities(learned_env, learned_states, learned_save,  # noqa: ANN001
+                                   torch_one_thread) -> None:  # noqa: ANN001
+    from codeccmp_compressai.codecs import LearnedCodec
+
+    from codeccmp.codec import RunSettings
+
+    c = LearnedCodec("bmshj2018-factorized", "ms-ssim")
+    ws = {}
+    for q in (1, 2):
+        path, _ = learned_save(learned_env.tmp / f"two{q}.pth",
+                               learned_states("bmshj2018-factorized", q))
+        ws[f"{c.name}:{q}"] = str(path)
+    c.configure(RunSettings(device="cpu", weights=ws, offline=True))
+    img = _image()
+    px = img.shape[0] * img.shape[1]
+    real = [8 * c.encode(img, q).nbytes / px for q in (1, 2)]
+    assert [e.param for e in c.match_rate(img, real[1] * 1.5)] == [2]
+    assert 1 in [e.param for e in c.match_rate(img, real[0] * 0.5)]
+
+
+def test_estimate_without_separable_stages_is_the_same(codec, monkeypatch) -> None:  # noqa: ANN001
+    """A model without g_a/g_s runs whole through ``forward``: the same likelihoods."""
+    from codeccmp_compressai import codecs as learned
+
+    img = _image()
+    staged = codec.estimate_bpp(img, 2)
+    codec._analyses.clear()
+    monkeypatch.setattr(learned.stages, "has_stages", lambda model: False)
+    assert codec.estimate_bpp(img, 2) == pytest.approx(staged, rel=1e-9)
