@@ -73,3 +73,9 @@ def test_only_what_was_asked_for_is_computed() -> None:
 
 def test_threads_are_the_cores_this_process_may_use() -> None:
     assert metrics.threads() == len(os.sched_getaffinity(0)) >= 1
+
+
+def test_mse_of_a_single_row_and_a_single_column() -> None:
+    a = np.array([[0, 10, 20, 30]], np.uint8)
+    assert metrics.mse(a, a + 2) == 4.0
+    assert metrics.mse(a.T, (a + 3).T) == 9.0
