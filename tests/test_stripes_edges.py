@@ -94,3 +94,23 @@ def test_whole_image_in_strips_equals_one_pass(monkeypatch: pytest.MonkeyPatch) 
         x, y = getattr(one, k), getattr(strips, k)
         assert not math.isnan(x) and x == pytest.approx(y, rel=1e-5, abs=1e-7), k
     assert 0 < one.delta_theta_deg < 10
+
+
+def test_directional_error_to_dict_carries_every_field() -> None:
+    from codeccmp.stripes import DirectionalError
+
+    d = DirectionalError(3.0, 0.25, 0.5, 10, 0.125, 6.5, 0.75).to_dict()
+    assert d == {"delta_theta_deg": 3.0, "flip_share": 0.25, "contrast_retention": 0.5,
+                 "n_oriented": 10, "erased_share": 0.125, "period_px": 6.5,
+                 "stripe_share": 0.75}
+
+
+def test_whole_image_contrast_is_the_blurs_transfer_at_the_stripes_frequency() -> None:
+    # The whole-image band is a difference of Gaussians: linear, so a blurred sine grating
+    # keeps exp(-(2π σ / period)² / 2) of its band-passed amplitude (0.29 here).
+    g = synthetic_grating((160, 160), 30.0, 6.0, contrast=0.6)
+    blurred = np.clip(np.rint(ndimage.gaussian_filter(g.astype(float), 1.5)), 0, 255)
+    r = directional_error(g, blurred.astype(np.uint8))
+    want = math.exp(-((2 * math.pi * 1.5 / 6.0) ** 2) / 2)
+    assert r.contrast_retention == pytest.approx(want, abs=0.03)
+    assert r.delta_theta_deg < 2.0
