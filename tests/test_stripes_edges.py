@@ -114,3 +114,21 @@ def test_whole_image_contrast_is_the_blurs_transfer_at_the_stripes_frequency() -
     want = math.exp(-((2 * math.pi * 1.5 / 6.0) ** 2) / 2)
     assert r.contrast_retention == pytest.approx(want, abs=0.03)
     assert r.delta_theta_deg < 2.0
+
+
+def test_whole_image_flips_and_erasures_add_up_over_strips(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stripes turned 90° in the first strip, a flat band with nothing oriented in between,
+    stripes wiped out further down: strip by strip, every count must add up to one pass."""
+    a = synthetic_grating((192, 96), 30.0, 7.0, contrast=0.6)
+    a[64:128] = 128  # two whole strips with nothing oriented
+    b = a.copy()
+    b[:40] = synthetic_grating((40, 96), 120.0, 7.0, contrast=0.6)
+    b[144:176] = 128
+    one = directional_error(a, b)
+    monkeypatch.setattr(stripes_error, "STRIP_ROWS", 32)
+    strips = directional_error(a, b)
+    assert one.flip_share > 0.05 and one.erased_share > 0.05
+    assert one.n_oriented == strips.n_oriented
+    for k in ("delta_theta_deg", "flip_share", "contrast_retention", "erased_share"):
+        assert getattr(one, k) == pytest.approx(getattr(strips, k), rel=1e-5, abs=1e-7), k
