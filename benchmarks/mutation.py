@@ -45,43 +45,76 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
               ["tests/test_cache.py", "tests/test_cache_contract.py",
                "tests/test_cache_mutants.py", "tests/test_properties.py",
                "tests/test_mutations_caught.py"], None),
+    # The pipeline's own tests, in process. The CLI tests (test_cli, test_messages,
+    # test_outputs, test_codec_options, test_measure_report, ...) also reach compare.py,
+    # but 78 of them call validate_bpp and 45 code_with: a mutant then cost over a minute
+    # on the shared VM (169 of 432 checked in 25 min, 166 killed), so they are left out.
     "compare": ("src/codeccmp/compare.py",
-                ["tests/test_mutations_caught.py", "tests/test_cli.py",
-                 "tests/test_known_answers.py"], None),
+                ["tests/test_compare_pipeline.py", "tests/test_compare_lean.py",
+                 "tests/test_mutations_caught.py", "tests/test_qualitymatch.py",
+                 "tests/test_warmup.py"], None),
     "metrics": ("src/codeccmp/metrics.py",
-                ["tests/test_known_answers.py", "tests/test_mutations_caught.py"], None),
+                ["tests/test_metrics_edges.py", "tests/test_metrics_fast.py",
+                 "tests/test_known_answers.py"], None),
+    # The whole package (field, spectral, detect, error, roi).
     "stripes": ("src/codeccmp/stripes*",
-                ["tests/test_stripes.py", "tests/test_known_answers.py",
-                 "tests/test_properties.py"], None),
+                ["tests/test_stripes_edges.py", "tests/test_stripes.py",
+                 "tests/test_stripes_real.py",
+                 "tests/test_known_answers.py", "tests/test_properties.py"], None),
     # The container format has its own tests; the codec tests (real tiny models) would make
     # each mutant cost a minute and add nothing the format tests do not check.
     "bitstream": ("src/codeccmp_compressai/bitstream.py",
                   ["tests/test_compressai_bitstream.py", "tests/test_bitstream_limits.py"],
                   None),
-    # The learned codec's rate path: its own search (quality_search.search_ladder, and the
-    # codec methods that feed it) and the estimate it ranks qualities by.
+    # The learned codec's rate path: its own search (quality_search.search_ladder and
+    # analyse, which computes the estimate it ranks qualities by) and the codec methods
+    # that feed it.
     "learned-rate": (["src/codeccmp_compressai/codecs.py",
                       "src/codeccmp_compressai/quality_search.py"],
-                     ["tests/test_compressai_codec.py", "tests/test_mutations_caught.py"],
+                     ["tests/test_learned_rate.py", "tests/test_compressai_codec.py",
+                      "tests/test_mutations_caught.py",
+                      # match_rate's retry when a download fails mid-search
+                      "tests/test_compressai_weights.py::"
+                      "test_network_failure_keeps_local_qualities"],
                      ["codeccmp_compressai.quality_search.x_search_ladder__mutmut_*",
+                      "codeccmp_compressai.quality_search.x_analyse__mutmut_*",
                       "codeccmp_compressai.codecs.xǁLearnedCodecǁ_match_rate__mutmut_*",
                       "codeccmp_compressai.codecs.xǁLearnedCodecǁmatch_rate__mutmut_*",
                       "codeccmp_compressai.codecs.xǁLearnedCodecǁestimate_bpp__mutmut_*"]),
 }
 
+#: Modules imported once in mutmut's fork server (as ``pytest -p MODULE``, which imports
+#: it before collection) so that each mutant's forked test run inherits them: importing
+#: torch costs about 3 s of CPU and compressai 7 s, paid per mutant otherwise.
+PRELOAD: dict[str, tuple[str, ...]] = {
+    "compare": ("torch",),
+    "metrics": ("torch", "compressai"),
+    "stripes": ("scipy.ndimage",),
+    "bitstream": (),
+    "learned-rate": ("torch", "compressai"),
+}
 
-def mutmut_section(module_file: str | list[str], tests: list[str]) -> str:
+#: Directories besides tests/ that tests read (relative to the repository root).
+DATA_DIRS = ("samples", "docs")
+
+
+def mutmut_section(module_file: str | list[str], tests: list[str],
+                   preload: tuple[str, ...] = ()) -> str:
     files = module_file if isinstance(module_file, list) else [module_file]
+    plugins = [arg for m in preload for arg in ("-p", m)]
     return "\n".join([
         "[tool.mutmut]",
         'source_paths = ["src"]',
         f"only_mutate = {json.dumps(files)}",
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
         # -p no:randomly etc. are not installed; keep pytest quiet and plugin-free.
-        'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-m", "not slow"]',
+        "pytest_add_cli_args = "
+        + json.dumps(["-q", "-p", "no:cacheprovider", *plugins, "-m", "not slow"]),
         # torch in the tests: fork each mutant's run from a clean server process.
         'process_isolation = "forkserver"',
         "use_git_change_detection = false",
+        # Data the tests read next to tests/ (samples/stripes.png, docs/*.md).
+        f"also_copy = {json.dumps(list(DATA_DIRS))}",
         "",
     ])
 
@@ -105,10 +138,12 @@ def stage(dest: Path, module: str, resume: bool = False) -> Path:
                 shutil.copytree(pkg, work / "src" / pkg.name, ignore=ignore,
                                 dirs_exist_ok=True)
     shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore, dirs_exist_ok=True)
+    for d in DATA_DIRS:
+        shutil.copytree(ROOT / d, work / d, ignore=ignore, dirs_exist_ok=True)
     text = (ROOT / "pyproject.toml").read_text()
     text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
-    (work / "pyproject.toml").write_text(text.rstrip() + "\n\n" + mutmut_section(module_file,
-                                                                                  tests))
+    (work / "pyproject.toml").write_text(text.rstrip() + "\n\n" + mutmut_section(
+        module_file, tests, PRELOAD.get(module, ())))
     shared = ROOT.parent / "shared"
     if shared.exists() and not (work / "shared").exists():
         # tests find data at ROOT.parent / "shared"; mutmut runs them from work/mutants.
@@ -116,9 +151,11 @@ def stage(dest: Path, module: str, resume: bool = False) -> Path:
     return work
 
 
-def run(module: str, dest: Path, children: int, resume: bool = False) -> dict:
+def run(module: str, dest: Path, children: int, resume: bool = False,
+        only: list[str] | None = None) -> dict:
     work = stage(dest, module, resume)
     _, _, patterns = MODULES[module]
+    patterns = only or patterns
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     before_path = work / "statuses.json"
     before: dict[str, str] = {}
@@ -196,6 +233,9 @@ def main() -> int:
                     help="staging directory (default: %(default)s)")
     ap.add_argument("--resume", action="store_true",
                     help="keep the previous run's verdicts; re-check what changed")
+    ap.add_argument("--only", action="append", metavar="PATTERN",
+                    help="run only mutants whose names match (fnmatch, repeatable), e.g. "
+                         "'codeccmp.stripes.field.*': a part of a large module at a time")
     args = ap.parse_args()
     modules = args.modules or list(MODULES)
     unknown = [m for m in modules if m not in MODULES]
@@ -206,7 +246,7 @@ def main() -> int:
     scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
     for module in modules:
         print(f"== {module}: mutating {MODULES[module][0]} ...", flush=True)
-        r = run(module, args.dest, args.children, args.resume)
+        r = run(module, args.dest, args.children, args.resume, args.only)
         scores[module] = r
         scores_path.write_text(json.dumps(scores, indent=1))
         score = f"{r['score']:.0%}" if r["score"] is not None else "n/a"

@@ -132,6 +132,15 @@ def run_codec(codec: Codec, image: SourceImage, options: CompareOptions,
     return res
 
 
+def code_with(codec: Codec, image: SourceImage, options: CompareOptions,
+              progress: ProgressFn | None = None) -> tuple[CodecResult, np.ndarray | None]:
+    """Match the rate and decode the chosen bitstream from its bytes: the result so far
+    (``failed`` until :func:`measure` marks it ``ok``) and the reconstruction (``None`` when
+    the codec was skipped or failed). ``done`` is the caller's to emit once it has measured,
+    except for a skipped or failed codec, for which ``search`` emitted it."""
+    return decode_chosen(search(codec, image, options, progress))
+
+
 @dataclass
 class Coded:
     """A codec between its search and its decode: the chosen bitstream, a few hundred
