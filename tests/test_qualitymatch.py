@@ -75,6 +75,14 @@ def test_cli_match_records_and_flags(cli, tmp_path: Path, rgb_image: np.ndarray)
         assert res["within_tolerance"] == (abs(res["psnr"] - 31) <= 0.25)
         assert res["target_bpp"] is None and res["bpp"] > 0
     assert "at psnr 31" in r.stdout
+    # The table's own PSNR dB column shows the matched metric; no second "psnr" column
+    # repeating it (JSON keeps metrics["psnr"]). psnr-y is a column of its own.
+    head = next(ln for ln in r.stdout.splitlines() if "codec" in ln)
+    assert "PSNR dB" in head and " psnr " not in head, r.stdout
+    r3 = cli("compare", str(img), "--match", "psnr=31", "--codecs", "jpeg", "--metrics",
+             "psnr-y", "--roi", "none", "-q")
+    head = next(ln for ln in r3.stdout.splitlines() if "codec" in ln)
+    assert " psnr-y " in head and " psnr " not in head, r3.stdout
     cmp = Comparison.load(js)  # a --match file loads back
     assert cmp.target_bpp is None and len(cmp.results) == 2
     # An unreachable quality is flagged, with a note naming the miss.

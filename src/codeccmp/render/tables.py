@@ -116,11 +116,17 @@ def metric_cell(value: float | None) -> str:
     return format(value, ".2f" if abs(value) >= 10 else ".4f")
 
 
+#: Metrics every results table already shows as its own columns (PSNR dB, MS-SSIM,
+#: MS-SSIM dB): the same functions, so a second column would repeat the same numbers.
+SHOWN_METRICS = frozenset({"psnr", "ms-ssim", "ms-ssim-db"})
+
+
 def extra_metric_names(results: Sequence[CodecResult]) -> list[str]:
-    """The ``--metrics`` names present in any result, in first-seen order."""
+    """The ``--metrics`` (and ``--match``) names present in any result, in first-seen
+    order, less those the table shows anyway (``SHOWN_METRICS``); JSON and CSV keep all."""
     names: dict[str, None] = {}
     for r in results:
-        names.update(dict.fromkeys(r.metrics))
+        names.update(dict.fromkeys(n for n in r.metrics if n not in SHOWN_METRICS))
     return list(names)
 
 
