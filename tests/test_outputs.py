@@ -203,7 +203,7 @@ def test_compare_failure_while_writing_leaves_no_output(cli, image_file: Path, t
             "8,8,32,32", "--json", str(js), "--out", str(out), "--report", str(rep), "-q"]
     before = tree(tmp_path)
     r = cli(*args)
-    assert r.code == 1 and "No space left on device" in r.stderr
+    assert r.code == 1 and one_line(r.stderr) == "error: No space left on device", r.stderr
     assert tree(tmp_path) == before  # no file, no empty folder, no staging folder
     monkeypatch.undo()
     r = cli(*args)

@@ -163,6 +163,15 @@ def _run_app(argv: list[str] | None) -> int:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _interrupted()
+    except OSError as exc:
+        # The system refused (disk full, permission, a file gone): not a bug of ours, so
+        # the system's own words, without "internal error". Outputs are written through
+        # fileio.Outputs, which has already put back whatever was there.
+        if os.environ.get("CODECCMP_DEBUG"):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(1)
     except Exception as exc:  # a bug of ours: still one line, the traceback on request
         if os.environ.get("CODECCMP_DEBUG"):
             raise
