@@ -1,0 +1,263 @@
+"""Known answers for the stripe-region detector (detect.py) and the spectral measures
+(spectral.py) on synthetic gratings: the tile evidence, the window sums, the picked windows'
+figures, the dominant period, the ring band-pass's gain and the angular spectrum.
+
+Written against the survivors of mutation testing (benchmarks/mutation.py): each test pins a
+number the detector or the measurement derives, so that a changed constant or operator
+shows. All images are at most a few hundred pixels a side (well under a second in all).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from codeccmp.stripes import Roi, synthetic_grating
+from codeccmp.stripes.detect import (
+    MIN_EXTENT,
+    RoiScore,
+    TileMap,
+    _window_sums,
+    score_stripe_rois,
+    tile_map,
+)
+from codeccmp.stripes.spectral import (
+    angular_spectrum,
+    circular_emd_deg,
+    dominant_period,
+    ring_band_pass,
+)
+
+# ------------------------------------------------------------------------------ detect.py
+
+
+def test_roi_score_to_dict_carries_every_field() -> None:
+    r = RoiScore(Roi(1, 2, 3, 4), 5.0, 6.0, 0.7, 0.8, 0.9, 10.0, 11.0)
+    assert r.to_dict() == {"roi": {"x": 1, "y": 2, "w": 3, "h": 4}, "score": 5.0,
+                           "amplitude": 6.0, "coherence": 0.7, "periodicity": 0.8,
+                           "extent": 0.9, "period_px": 10.0, "theta_deg": 11.0}
+
+
+def test_tile_map_of_a_sine_grating() -> None:
+    """Every tile of a pure sine grating: all its gradient power in the peak (share and
+    concentration 1), the peak's RMS amplitude = amplitude / sqrt(2), its period and angle."""
+    g = synthetic_grating((96, 112), 30.0, 6.0, "sine", contrast=0.2)
+    tm = tile_map(g)
+    assert tm.share.shape == (4, 5)  # (96-48)//16+1, (112-48)//16+1
+    assert (tm.tile, tm.step) == (48, 16)
+    np.testing.assert_allclose(tm.share, 1.0, atol=0.01)
+    np.testing.assert_allclose(tm.concentration, 1.0, atol=0.01)
+    np.testing.assert_allclose(tm.amplitude, 0.2 * 127.5 / math.sqrt(2), rtol=0.01)
+    np.testing.assert_allclose(tm.period, 6.0, atol=0.1)
+    np.testing.assert_allclose(tm.theta, 30.0, atol=0.5)
+    assert tm.stripe.all()
+
+
+@pytest.mark.parametrize(("angle", "period"), [(0.0, 4.0), (90.0, 8.0), (135.0, 5.0)])
+def test_tile_map_period_and_angle(angle: float, period: float) -> None:
+    tm = tile_map(synthetic_grating((64, 64), angle, period, "sine", contrast=0.3))
+    assert tm.share.shape == (2, 2)
+    np.testing.assert_allclose(tm.period, period, rtol=0.04)  # a bin of 48 px
+    d = np.abs((tm.theta - angle + 90.0) % 180.0 - 90.0)
+    assert d.max() < 1.0
+
+
+def test_tile_map_of_flat_too_small_and_noise() -> None:
+    flat = tile_map(np.full((64, 80), 100, np.uint8))
+    assert flat.share.shape == (2, 3)
+    assert not flat.stripe.any()
+    np.testing.assert_array_equal(flat.amplitude, 0.0)
+    small = tile_map(np.zeros((47, 200)))
+    assert small.share.shape == (0, 10)
+    assert small.stripe.shape == (0, 10)
+    rng = np.random.default_rng(1)
+    noise = tile_map(rng.normal(128, 20, (96, 96)))
+    assert not noise.stripe.any()
+    assert noise.share.max() < MIN_EXTENT  # white noise: no peak holds much power
+
+
+def test_tile_map_thresholds_each_test_alone() -> None:
+    """TileMap.stripe needs every test: at the threshold passes, just under it fails."""
+    one = np.ones((1, 1), np.float32)
+
+    def tm(share=0.35, conc=0.5, amp=3.0, period=12.0) -> TileMap:
+        return TileMap(one * share, one * conc, one * amp, one * period, one * 0.0, 48, 16)
+
+    assert tm().stripe.all()
+    assert not tm(share=0.34).stripe.any()
+    assert not tm(conc=0.49).stripe.any()
+    assert not tm(amp=2.99).stripe.any()
+    assert not tm(period=12.01).stripe.any()
+
+
+def test_tile_map_amplitude_sees_contrast_not_mean() -> None:
+    """The amplitude scales with the grating's contrast and ignores its mean level; a faint
+    grating (RMS under MIN_AMPLITUDE = 3 levels) is not a stripe tile."""
+    lo = tile_map(synthetic_grating((64, 64), 45.0, 6.0, "sine", contrast=0.02, mean=60))
+    hi = tile_map(synthetic_grating((64, 64), 45.0, 6.0, "sine", contrast=0.08, mean=60))
+    np.testing.assert_allclose(lo.amplitude, 0.02 * 60 / math.sqrt(2), rtol=0.15)
+    np.testing.assert_allclose(hi.amplitude, 0.08 * 60 / math.sqrt(2), rtol=0.05)
+    assert not lo.stripe.any()
+    assert hi.stripe.all()
+
+
+def test_window_sums_equal_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    v = rng.integers(0, 5, (7, 9)).astype(float)
+    for s in (1, 3, 7):
+        got = _window_sums(v, s)
+        want = np.array([[v[y:y + s, x:x + s].sum() for x in range(9 - s + 1)]
+                         for y in range(7 - s + 1)])
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_grating_patch_gives_one_window_on_it_with_its_figures() -> None:
+    """A 96 px grating patch on flat grey: one 64 px window (k=3), inside the patch, with
+    the grating's period, angle and amplitude, an extent of 1 and score = extent × amplitude."""
+    img = np.full((192, 256), 128, np.uint8)
+    img[48:144, 96:192] = synthetic_grating((96, 96), 120.0, 5.0, "sine", contrast=0.1)
+    got = score_stripe_rois(img, k=3, size=64)
+    assert len(got) == 1
+    r = got[0]
+    assert 96 <= r.roi.x <= 192 - 64 and 48 <= r.roi.y <= 144 - 64
+    assert (r.roi.w, r.roi.h) == (64, 64)
+    assert r.extent == pytest.approx(1.0)
+    assert r.period_px == pytest.approx(5.0, abs=0.1)
+    assert r.theta_deg == pytest.approx(120.0, abs=3.0)  # tile spectra: 1 bin = 48 px
+    assert r.amplitude == pytest.approx(0.1 * 127.5 / math.sqrt(2), rel=0.03)
+    assert r.score == pytest.approx(r.extent * r.amplitude)
+    assert r.coherence > 0.9 and r.periodicity > 0.9
+    # Keyword arguments of the former texture ranking are accepted and ignored.
+    assert score_stripe_rois(img, k=3, size=64, stride=4, sigma_d=2.0) == got
+
+
+def test_windows_across_a_full_grating_are_disjoint_ranked_and_capped() -> None:
+    """A grating over the whole image: k windows that do not overlap, all of extent 1, with
+    the amplitude counted up to AMPLITUDE_CAP (16 levels) in the score."""
+    img = synthetic_grating((160, 160), 0.0, 4.0, "sine", contrast=0.5)  # RMS 45 levels
+    got = score_stripe_rois(img, k=4, size=64)
+    assert len(got) == 4
+    for i, r in enumerate(got):
+        assert r.extent == pytest.approx(1.0)
+        assert r.amplitude == pytest.approx(0.5 * 127.5 / math.sqrt(2), rel=0.03)
+        assert r.score == pytest.approx(16.0)
+        assert not any(r.roi.overlaps(o.roi) for o in got[i + 1:])
+        assert r.roi.x + 64 <= 160 and r.roi.y + 64 <= 160
+    # Tiles speak for their central cells, so the outer 16 px are not stripe cells: the
+    # first window (raster order among equal scores) starts at (16, 16).
+    assert got[0].roi == Roi(16, 16, 64, 64)
+
+
+def test_min_extent_decides_a_partly_covered_window() -> None:
+    """A 96 px grating in a 128 px image: the only 128 px window is about 62 % stripe
+    pixels, kept with min_extent 0.5 and dropped with 0.7."""
+    img = np.full((128, 128), 128, np.uint8)
+    img[32:128, 32:128] = synthetic_grating((96, 96), 90.0, 4.0, "sine", contrast=0.3)
+    kept = score_stripe_rois(img, k=1, size=128, min_extent=0.5)
+    assert [r.roi for r in kept] == [Roi(0, 0, 128, 128)]
+    assert kept[0].extent == pytest.approx(0.62, abs=0.05)
+    assert score_stripe_rois(img, k=1, size=128, min_extent=0.7) == []
+    assert score_stripe_rois(img, k=1, size=128) == kept  # MIN_EXTENT = 0.4
+
+
+# ---------------------------------------------------------------------------- spectral.py
+
+
+@pytest.mark.parametrize("period", [2.5, 3.0, 5.5, 10.0, 16.0])
+def test_dominant_period_of_sine_gratings(period: float) -> None:
+    g = synthetic_grating((64, 64), 20.0, period, "sine")
+    assert dominant_period(g) == pytest.approx(period, rel=0.04)
+
+
+def test_dominant_period_none_without_a_peak() -> None:
+    assert dominant_period(np.full((64, 64), 7.0)) is None  # flat
+    assert dominant_period(np.zeros((6, 6))) is None  # too small for 3 repeats
+    ramp = np.tile(np.arange(64, dtype=float), (64, 1))
+    assert dominant_period(ramp) is None  # power at the lowest frequencies only
+    # 16 px stripes in 48 px: 3 repeats put the peak on the searched band's edge (None);
+    # with 2 repeats allowed it is inside.
+    g = synthetic_grating((48, 48), 0.0, 16.0, "sine")
+    assert dominant_period(g) is None
+    assert dominant_period(g, min_repeats=2.0) == pytest.approx(16.0, rel=0.05)
+
+
+def test_ring_band_pass_gain_is_one_at_the_period_and_tiny_an_octave_away() -> None:
+    """The gain is a Gaussian in log2 frequency with sigma RING_OCTAVES = 0.3: 1 at the
+    period, exp(-0.5 / 0.09) = 0.004 an octave away (either side)."""
+    for p in (4.0, 8.0):
+        x = synthetic_grating((64, 96), 0.0, p, "sine", contrast=0.2).astype(float)
+        x -= x.mean()
+        inner = (slice(16, -16), slice(16, -16))
+        same = ring_band_pass(x, p)
+        assert same.shape == x.shape
+        assert same[inner].std() / x[inner].std() == pytest.approx(1.0, abs=0.01)
+        other = ring_band_pass(x, 2 * p if p == 4.0 else p / 2)  # an octave off
+        assert other[inner].std() / x[inner].std() < 0.012
+    x = synthetic_grating((64, 64), 45.0, 6.0, "sine").astype(float)
+    wide = ring_band_pass(x, 12.0, octaves=1.0)  # an octave = one sigma: gain exp(-0.5)
+    assert wide[16:-16, 16:-16].std() / x[16:-16, 16:-16].std() == pytest.approx(
+        math.exp(-0.5), rel=0.03)
+
+
+def test_angular_spectrum_peaks_at_the_stripes_angle() -> None:
+    for angle in (10.0, 60.0, 150.0):
+        g = synthetic_grating((64, 64), angle, 6.0, "sine", contrast=0.2)
+        a = angular_spectrum(g)
+        assert a.shape == (180,)
+        assert abs((int(np.argmax(a)) + 0.5 - angle + 90) % 180 - 90) <= 2.0
+    # On the DFT's axes the bin is exact: horizontal stripes in bin 0, vertical in bin 90.
+    assert int(np.argmax(angular_spectrum(synthetic_grating((64, 64), 0.0, 8.0)))) == 0
+    assert int(np.argmax(angular_spectrum(synthetic_grating((64, 64), 90.0, 8.0)))) == 90
+    two_h = angular_spectrum(synthetic_grating((64, 64), 0.0, 8.0), bins=2)
+    two_v = angular_spectrum(synthetic_grating((64, 64), 90.0, 8.0), bins=2)
+    assert two_h[0] > 4 * two_h[1] and two_v[1] > 4 * two_v[0]
+    # Few frequencies in an 8 px image leave the last bins empty: still 180 of them.
+    assert angular_spectrum(synthetic_grating((8, 8), 0.0, 4.0)).shape == (180,)
+
+
+def test_angular_spectrum_band_and_scale() -> None:
+    """Power (squared magnitude) of the mean-free image, over periods 2.5-24 px, ends
+    included."""
+    g = synthetic_grating((64, 64), 30.0, 6.0, "sine", contrast=0.2).astype(float)
+    a = angular_spectrum(g)
+    np.testing.assert_allclose(angular_spectrum(2 * g), 4 * a, rtol=1e-9)  # power: x²
+    # The mean is removed: a constant added changes nothing, even in a 32 px image whose
+    # Hann window would spread a mean into the band.
+    s = synthetic_grating((32, 32), 30.0, 6.0, "sine", contrast=0.2).astype(float)
+    np.testing.assert_allclose(angular_spectrum(s + 100.0), angular_spectrum(s), rtol=1e-6)
+    # Outside the band almost nothing is counted: 40 px and 2.2 px gratings.
+    fine = angular_spectrum(synthetic_grating((64, 64), 0.0, 6.0, "sine"))
+    coarse = angular_spectrum(synthetic_grating((64, 64), 0.0, 40.0, "sine"))
+    finer = angular_spectrum(synthetic_grating((64, 64), 0.0, 2.2, "sine"))
+    assert coarse.sum() < 0.05 * fine.sum()
+    assert finer.sum() < 0.001 * fine.sum()
+    # Ends included: a 24 px grating in 48 px and a 2.5 px one in 20 px sit exactly on
+    # the band's radii 1/24 and 1/2.5; widening the band by a hair adds nothing.
+    for n, period in ((48, 24.0), (20, 2.5)):
+        x = synthetic_grating((n, n), 0.0, period, "sine", contrast=0.5)
+        np.testing.assert_allclose(angular_spectrum(x, periods=(2.4999, 24.001)),
+                                   angular_spectrum(x), rtol=1e-12)
+
+
+def test_circular_emd_known_answers() -> None:
+    h = np.zeros(180)
+    h[10] = 1
+    k = np.zeros(180)
+    k[30] = 2.0  # scale does not matter: each histogram is normalised
+    wrap = np.zeros(180)
+    wrap[170] = 1
+    assert circular_emd_deg(h, k) == pytest.approx(20.0)
+    assert circular_emd_deg(h, wrap) == pytest.approx(20.0)  # across 0°/180°
+    assert circular_emd_deg(h, h) == 0.0
+    assert math.isnan(circular_emd_deg(h, np.zeros(180)))
+    assert math.isnan(circular_emd_deg(np.zeros(180), h))
+    half = np.zeros(180)
+    half[[10, 100]] = 1
+    assert circular_emd_deg(h, half) == pytest.approx(45.0)  # half the mass moves 90°
+    coarse = np.zeros(36)
+    coarse[1] = 1
+    coarse2 = np.zeros(36)
+    coarse2[3] = 1
+    assert circular_emd_deg(coarse, coarse2) == pytest.approx(10.0)  # 5° bins
