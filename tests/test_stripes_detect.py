@@ -10,6 +10,7 @@ shows. All images are at most a few hundred pixels a side (well under a second i
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from codeccmp.stripes.detect import (
     MIN_EXTENT,
     RoiScore,
     TileMap,
+    _describe,
     _window_sums,
     score_stripe_rois,
     tile_map,
@@ -111,6 +113,46 @@ def test_window_sums_equal_brute_force() -> None:
         want = np.array([[v[y:y + s, x:x + s].sum() for x in range(9 - s + 1)]
                          for y in range(7 - s + 1)])
         np.testing.assert_array_equal(got, want)
+
+
+def _numbered_tiles(rows: int = 6, cols: int = 4) -> TileMap:
+    """Every tile a stripe tile; its period says its row (10 + i) and its amplitude its
+    column (3 + j), so a median names which tiles a window took."""
+    i, j = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    one = np.ones((rows, cols), np.float32)
+    return TileMap(one, one, 3.0 + j, 10.0 + i * 0.01, one * 100.0, 48, 16)
+
+
+def test_describe_takes_the_tiles_whose_central_cell_is_inside() -> None:
+    """Tile (i, j) speaks for rows 16i+16 .. 16i+32 (and columns alike): a window from 32 to
+    80 holds the cells of rows 1, 2 and 3 exactly (edges included)."""
+    tm = _numbered_tiles()
+    d = _describe(tm, Roi(48, 32, 32, 48), 1.0, 0.5)
+    assert d.period_px == pytest.approx(10.02)  # rows 1, 2, 3
+    assert d.amplitude == pytest.approx(5.5)  # columns 2 and 3 (cells 48-64, 64-80)
+    assert d.theta_deg == pytest.approx(100.0)
+    assert d.coherence == 1.0 and d.periodicity == 1.0
+    assert (d.roi, d.score, d.extent) == (Roi(48, 32, 32, 48), 1.0, 0.5)
+    d = _describe(tm, Roi(16, 16, 16, 80), 1.0, 0.5)
+    assert d.period_px == pytest.approx(10.02)  # rows 0-4: median row 2
+    assert d.amplitude == pytest.approx(3.0)  # column 0
+    # Axial mean: 170° and 10° average to 0°, not 90°.
+    theta = np.where(np.arange(4)[None, :] % 2 == 0, 170.0, 10.0) * np.ones((6, 1))
+    tm2 = TileMap(tm.share, tm.concentration, tm.amplitude, tm.period,
+                  theta.astype(np.float32), 48, 16)
+    t = _describe(tm2, Roi(16, 16, 64, 64), 1.0, 0.5).theta_deg
+    assert min(t, 180.0 - t) == pytest.approx(0.0, abs=1e-4)  # float32 angles
+    # No stripe tile inside: NaN figures.
+    none = _describe(tm, Roi(0, 0, 8, 8), 1.0, 0.5)
+    assert math.isnan(none.amplitude) and math.isnan(none.period_px)
+
+
+def test_windows_smaller_than_a_tile_cell_are_not_taken() -> None:
+    """An 8 px window holds no tile's 16 px central cell: it cannot be described (no
+    period), so the detector returns nothing rather than an unmeasurable window."""
+    img = synthetic_grating((96, 96), 0.0, 4.0, "sine", contrast=0.5)
+    assert score_stripe_rois(img, k=2, size=8) == []
+    assert len(score_stripe_rois(img, k=2, size=16)) == 2
 
 
 def test_a_grating_patch_gives_one_window_on_it_with_its_figures() -> None:
@@ -251,8 +293,10 @@ def test_circular_emd_known_answers() -> None:
     assert circular_emd_deg(h, k) == pytest.approx(20.0)
     assert circular_emd_deg(h, wrap) == pytest.approx(20.0)  # across 0°/180°
     assert circular_emd_deg(h, h) == 0.0
-    assert math.isnan(circular_emd_deg(h, np.zeros(180)))
-    assert math.isnan(circular_emd_deg(np.zeros(180), h))
+    with warnings.catch_warnings():  # an empty histogram is NaN without a 0/0 warning
+        warnings.simplefilter("error")
+        assert math.isnan(circular_emd_deg(h, np.zeros(180)))
+        assert math.isnan(circular_emd_deg(np.zeros(180), h))
     half = np.zeros(180)
     half[[10, 100]] = 1
     assert circular_emd_deg(h, half) == pytest.approx(45.0)  # half the mass moves 90°
