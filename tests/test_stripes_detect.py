@@ -21,6 +21,7 @@ from codeccmp.stripes.detect import (
     RoiScore,
     TileMap,
     _describe,
+    _pixel_extent,
     _window_sums,
     score_stripe_rois,
     tile_map,
@@ -142,9 +143,25 @@ def test_describe_takes_the_tiles_whose_central_cell_is_inside() -> None:
                   theta.astype(np.float32), 48, 16)
     t = _describe(tm2, Roi(16, 16, 64, 64), 1.0, 0.5).theta_deg
     assert min(t, 180.0 - t) == pytest.approx(0.0, abs=1e-4)  # float32 angles
-    # No stripe tile inside: NaN figures.
+    # No stripe tile inside: the window, score and extent as given, NaN figures.
     none = _describe(tm, Roi(0, 0, 8, 8), 1.0, 0.5)
-    assert math.isnan(none.amplitude) and math.isnan(none.period_px)
+    assert (none.roi, none.score, none.extent) == (Roi(0, 0, 8, 8), 1.0, 0.5)
+    for v in (none.amplitude, none.coherence, none.periodicity, none.period_px,
+              none.theta_deg):
+        assert math.isnan(v)
+
+
+def test_pixel_extent_counts_the_whole_window() -> None:
+    """Stripes in the lower (or right) half of the window: 32 of 64 rows plus the mask's
+    bleed of one period onto the flat half, 36/64; with the image around the window or
+    not. A non-finite period gives 0."""
+    for size, top in ((64, 32), (96, 48)):
+        g = np.full((size, size), 128.0)
+        g[top:, :] = synthetic_grating((size - top, size), 0.0, 4.0, "sine", contrast=0.3)
+        roi = Roi((size - 64) // 2, (size - 64) // 2, 64, 64)
+        assert _pixel_extent(g, roi, 4.0) == pytest.approx(36 / 64, abs=0.02)
+        assert _pixel_extent(g.T.copy(), roi, 4.0) == pytest.approx(36 / 64, abs=0.02)
+        assert _pixel_extent(g, roi, math.nan) == 0.0
 
 
 def test_windows_smaller_than_a_tile_cell_are_not_taken() -> None:
