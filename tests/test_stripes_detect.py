@@ -23,6 +23,7 @@ from codeccmp.stripes.detect import (
     _describe,
     _pixel_extent,
     _window_sums,
+    find_stripe_rois,
     score_stripe_rois,
     tile_map,
 )
@@ -63,6 +64,8 @@ def test_tile_map_period_and_angle(angle: float, period: float) -> None:
     tm = tile_map(synthetic_grating((64, 64), angle, period, "sine", contrast=0.3))
     assert tm.share.shape == (2, 2)
     np.testing.assert_allclose(tm.period, period, rtol=0.04)  # a bin of 48 px
+    # On the spectrum's axes too the peak is counted once (half-plane): RMS = A / sqrt(2).
+    np.testing.assert_allclose(tm.amplitude, 0.3 * 127.5 / math.sqrt(2), rtol=0.03)
     d = np.abs((tm.theta - angle + 90.0) % 180.0 - 90.0)
     assert d.max() < 1.0
 
@@ -75,6 +78,12 @@ def test_tile_map_of_flat_too_small_and_noise() -> None:
     small = tile_map(np.zeros((47, 200)))
     assert small.share.shape == (0, 10)
     assert small.stripe.shape == (0, 10)
+    assert (small.tile, small.step) == (48, 16)
+    assert tile_map(np.zeros((200, 40))).amplitude.shape == (10, 0)
+    one = tile_map(synthetic_grating((48, 63), 0.0, 6.0, "sine", contrast=0.3))
+    assert one.share.shape == (1, 1)  # exactly one tile fits
+    assert one.stripe.all()
+    assert tile_map(synthetic_grating((63, 48), 0.0, 6.0, "sine")).stripe.all()
     rng = np.random.default_rng(1)
     noise = tile_map(rng.normal(128, 20, (96, 96)))
     assert not noise.stripe.any()
@@ -188,6 +197,7 @@ def test_a_grating_patch_gives_one_window_on_it_with_its_figures() -> None:
     assert r.amplitude == pytest.approx(0.1 * 127.5 / math.sqrt(2), rel=0.03)
     assert r.score == pytest.approx(r.extent * r.amplitude)
     assert r.coherence > 0.9 and r.periodicity > 0.9
+    assert find_stripe_rois(img, size=64) == [r.roi]
     # Keyword arguments of the former texture ranking are accepted and ignored.
     assert score_stripe_rois(img, k=3, size=64, stride=4, sigma_d=2.0) == got
 
@@ -204,6 +214,7 @@ def test_windows_across_a_full_grating_are_disjoint_ranked_and_capped() -> None:
         assert r.score == pytest.approx(16.0)
         assert not any(r.roi.overlaps(o.roi) for o in got[i + 1:])
         assert r.roi.x + 64 <= 160 and r.roi.y + 64 <= 160
+    assert len(find_stripe_rois(img, size=64)) == 3  # k = 3 by default
     # Tiles speak for their central cells, so the outer 16 px are not stripe cells: the
     # first window (raster order among equal scores) starts at (16, 16).
     assert got[0].roi == Roi(16, 16, 64, 64)
@@ -219,6 +230,7 @@ def test_min_extent_decides_a_partly_covered_window() -> None:
     assert kept[0].extent == pytest.approx(0.62, abs=0.05)
     assert score_stripe_rois(img, k=1, size=128, min_extent=0.7) == []
     assert score_stripe_rois(img, k=1, size=128) == kept  # MIN_EXTENT = 0.4
+    assert find_stripe_rois(img, k=1, size=128, min_extent=0.7) == []  # passed through
 
 
 # ---------------------------------------------------------------------------- spectral.py
