@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 import pytest
 
+from codeccmp.errors import UsageError
 from codeccmp.stripes import Roi, synthetic_grating
 from codeccmp.stripes.detect import (
     MIN_EXTENT,
@@ -88,6 +89,29 @@ def test_tile_map_of_flat_too_small_and_noise() -> None:
     noise = tile_map(rng.normal(128, 20, (96, 96)))
     assert not noise.stripe.any()
     assert noise.share.max() < MIN_EXTENT  # white noise: no peak holds much power
+
+
+def test_tile_map_concentration_window_is_15_degrees_either_side() -> None:
+    """Two waves of about the same period in one tile: the weaker 14° off the stronger (on
+    either side) counts as the same orientation, 20.6° off it does not."""
+    y, x = np.mgrid[0:48, 0:48]
+    main = 100 * np.cos(2 * np.pi * 8 * y / 48)  # horizontal stripes, 6 px
+    for dx, inside in ((2, True), (-2, True), (3, False), (-3, False)):  # atan(dx / 8)
+        tm = tile_map(main + 80 * np.cos(2 * np.pi * (dx * x + 8 * y) / 48))
+        assert tm.theta[0, 0] == pytest.approx(0.0, abs=1e-3)
+        assert bool(tm.concentration[0, 0] > 0.85) is inside, (dx, tm.concentration)
+        if not inside:
+            assert tm.concentration[0, 0] < 0.7
+
+
+def test_tile_map_ratios_do_not_depend_on_contrast() -> None:
+    """Share and concentration are ratios of powers: the same for a wave of 0.01 and of
+    100 grey levels (no floor added to their denominators beyond 1e-12)."""
+    y = np.mgrid[0:48, 0:48][0]
+    faint, strong = (tile_map(a * np.cos(2 * np.pi * 8 * y / 48)) for a in (0.01, 100.0))
+    np.testing.assert_allclose(faint.share, strong.share, rtol=1e-4)
+    np.testing.assert_allclose(faint.concentration, strong.concentration, rtol=1e-4)
+    assert faint.share[0, 0] > 0.99
 
 
 def test_tile_map_thresholds_each_test_alone() -> None:
@@ -179,6 +203,18 @@ def test_windows_smaller_than_a_tile_cell_are_not_taken() -> None:
     img = synthetic_grating((96, 96), 0.0, 4.0, "sine", contrast=0.5)
     assert score_stripe_rois(img, k=2, size=8) == []
     assert len(score_stripe_rois(img, k=2, size=16)) == 2
+
+
+def test_window_size_must_fit_the_image() -> None:
+    img = synthetic_grating((64, 128), 0.0, 4.0, "sine", contrast=0.5)
+    for bad in (0, -8, 65, 129):
+        with pytest.raises(UsageError, match=f"ROI size {bad} does not fit the 128x64 image"):
+            score_stripe_rois(img, size=bad)
+    assert len(score_stripe_rois(img, size=64)) == 1  # as tall as the image: fits
+    assert score_stripe_rois(img, size=1) == []  # smaller than a cell: nothing to describe
+    wide = synthetic_grating((128, 64), 0.0, 4.0, "sine", contrast=0.5)
+    assert len(score_stripe_rois(wide, size=64)) == 1
+    assert len(score_stripe_rois(synthetic_grating((160, 160), 0.0, 4.0), size=48)) == 3
 
 
 def test_a_grating_patch_gives_one_window_on_it_with_its_figures() -> None:
