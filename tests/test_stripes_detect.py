@@ -257,6 +257,56 @@ def test_windows_across_a_full_grating_are_disjoint_ranked_and_capped() -> None:
     assert [(r.roi.x, r.roi.y) for r in got] == [(16, 16), (80, 16), (16, 80), (80, 80)]
 
 
+def test_pixel_check_rejections_skip_neighbours_and_stop_after_10k_tries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cell map proposes, the pixel mask confirms. A rejected window rules out the
+    windows shifted by up to a quarter of its side (q cells of 8 px) and the search goes on
+    to the next best, for at most 10 k tries. On a full grating every window inside the
+    stripe cells (16-144 px) scores alike, so they are tried in raster order."""
+    import codeccmp.stripes.detect as detect
+
+    tried: list[tuple[int, int]] = []
+    verdict = {"share": 0.0}
+
+    def pixel_extent(g: np.ndarray, roi: Roi, period: float) -> float:
+        tried.append((roi.x, roi.y))
+        return verdict["share"] if len(tried) <= verdict.get("reject", 10**9) else 1.0
+
+    monkeypatch.setattr(detect, "_pixel_extent", pixel_extent)
+    img = synthetic_grating((160, 160), 0.0, 4.0, "sine", contrast=0.5)
+    # 32 px windows: q = 1 cell, so every second window along a row and every second row.
+    assert score_stripe_rois(img, k=2, size=32) == []
+    assert tried == [(x, y) for y in (16, 32, 48) for x in range(16, 113, 16)][:20]
+    # 64 px windows: q = 2 cells, every third position; 10 tries for k = 1.
+    tried.clear()
+    assert score_stripe_rois(img, k=1, size=64) == []
+    assert tried[:9] == [(x, y) for y in (16, 40, 64) for x in (16, 40, 64)]
+    assert len(tried) == 10
+    # Two rejections, then every window passes: the search goes on past them.
+    tried.clear()
+    verdict["reject"] = 2
+    got = score_stripe_rois(img, k=2, size=32)
+    assert [(r.roi.x, r.roi.y) for r in got] == [(48, 16), (80, 16)]
+    assert tried[:2] == [(16, 16), (32, 16)]
+    # A pixel extent exactly at min_extent is enough.
+    tried.clear()
+    verdict.update(share=0.5, reject=10**9)
+    assert len(score_stripe_rois(img, k=1, size=32, min_extent=0.5)) == 1
+
+
+def test_a_faint_small_patch_is_found_when_min_extent_allows() -> None:
+    """A 32 px grating of RMS 3.2 levels in a 128 px window: extent 0.07, score 0.2. Low
+    scores are still scores: with min_extent 0.05 the window comes back."""
+    img = np.full((128, 128), 128, np.uint8)
+    img[48:80, 48:80] = synthetic_grating((32, 32), 0.0, 4.0, "sine", contrast=0.04)
+    got = score_stripe_rois(img, k=1, size=128, min_extent=0.05)
+    assert len(got) == 1
+    assert got[0].extent == pytest.approx(0.066, abs=0.01)
+    assert got[0].score == pytest.approx(got[0].extent * got[0].amplitude)
+    assert score_stripe_rois(img, k=1, size=128) == []  # MIN_EXTENT 0.4
+
+
 def test_min_extent_decides_a_partly_covered_window() -> None:
     """A 96 px grating in a 128 px image: the only 128 px window is about 62 % stripe
     pixels, kept with min_extent 0.5 and dropped with 0.7."""
