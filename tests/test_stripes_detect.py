@@ -421,3 +421,17 @@ def test_circular_emd_known_answers() -> None:
     coarse2 = np.zeros(36)
     coarse2[3] = 1
     assert circular_emd_deg(coarse, coarse2) == pytest.approx(10.0)  # 5° bins
+
+
+def test_dominant_period_weights_by_gradient_and_keeps_faint_stripes() -> None:
+    """The profile is weighted by |f|²: a 12 px wave √5 times stronger than a 4 px one still
+    loses to it (5 < (12/4)² = 9). A faint wave (0.01 levels) still has a period."""
+    y = np.mgrid[0:64, 0:64][0]
+    mix = np.sin(2 * np.pi * y / 4) + math.sqrt(5) * np.sin(2 * np.pi * y / 12)
+    assert dominant_period(mix) == pytest.approx(4.0, rel=0.02)
+    assert dominant_period(0.01 * np.sin(2 * np.pi * y / 6)) == pytest.approx(6.0, rel=0.03)
+
+
+def test_ring_band_pass_keeps_an_odd_shape() -> None:
+    x = np.random.default_rng(0).normal(size=(33, 35))
+    assert ring_band_pass(x, 4.0).shape == (33, 35)
