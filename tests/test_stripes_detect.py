@@ -440,3 +440,24 @@ def test_ring_band_pass_of_an_odd_width_image() -> None:
     y = ring_band_pass(x, 4.0)
     assert y.shape == (64, 65)
     np.testing.assert_allclose(y[16:-16, 16:-16], x[16:-16, 16:-16], atol=0.06 * x.std())
+
+
+def test_directional_error_when_there_is_little_to_measure() -> None:
+    """No stripe pixel at the given period: period and a zero share come back, the rest NaN.
+    Too few oriented pixels: the contrast figures and counts still come back, the angle
+    figures are NaN."""
+    from codeccmp.stripes import directional_error
+
+    flat = np.full((64, 64), 90, np.uint8)
+    r = directional_error(flat, flat, Roi(8, 8, 48, 48), period_px=4.0)
+    assert (r.n_oriented, r.period_px, r.stripe_share) == (0, 4.0, 0.0)
+    for v in (r.delta_theta_deg, r.flip_share, r.contrast_retention, r.erased_share):
+        assert math.isnan(v)
+    g = synthetic_grating((96, 96), 30.0, 6.0, "sine", contrast=0.4)
+    few = directional_error(g, g, Roi(24, 24, 48, 48), min_oriented_share=2.0)
+    full = directional_error(g, g, Roi(24, 24, 48, 48))
+    assert math.isnan(few.delta_theta_deg) and math.isnan(few.flip_share)
+    assert few.n_oriented == full.n_oriented > 0
+    assert (few.contrast_retention, few.erased_share) == (1.0, 0.0)
+    assert few.period_px == full.period_px == pytest.approx(6.0, rel=0.05)
+    assert few.stripe_share == full.stripe_share > 0.9
