@@ -461,3 +461,22 @@ def test_directional_error_when_there_is_little_to_measure() -> None:
     assert (few.contrast_retention, few.erased_share) == (1.0, 0.0)
     assert few.period_px == full.period_px == pytest.approx(6.0, rel=0.05)
     assert few.stripe_share == full.stripe_share > 0.9
+
+
+def test_directional_error_without_a_period_at_a_corner_and_on_bad_sizes() -> None:
+    from codeccmp.stripes import directional_error
+
+    flat = np.full((64, 64), 90, np.uint8)
+    r = directional_error(flat, flat, Roi(8, 8, 48, 48))  # no period found
+    assert r.n_oriented == 0
+    for v in (r.delta_theta_deg, r.flip_share, r.contrast_retention, r.erased_share,
+              r.period_px, r.stripe_share):
+        assert math.isnan(v)
+    # A region at the image's corner: its margin is cut at row and column 0.
+    g = synthetic_grating((96, 96), 30.0, 6.0, "sine", contrast=0.4)
+    corner = directional_error(g, g, Roi(0, 0, 48, 48))
+    assert corner.period_px == pytest.approx(6.0, rel=0.05)
+    assert corner.n_oriented > 0 and corner.contrast_retention == 1.0
+    assert corner.delta_theta_deg == 0.0
+    with pytest.raises(ValueError, match="differ in size"):
+        directional_error(g, g[:-1], Roi(0, 0, 48, 48))
