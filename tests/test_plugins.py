@@ -198,3 +198,30 @@ def test_codec_config_goes_through_the_hook(tmp_path: Path,
     monkeypatch.setattr(pluggy.PluginManager, "load_setuptools_entrypoints", without_external)
     with pytest.raises(UsageError, match="cannot load plugin file"):
         load_registry([config])
+
+
+@pytest.mark.parametrize(("hook", "body", "message"), [
+    ("register_codecs", "register(object())", "registered <object object at 0x"),
+    ("register_codecs",
+     "from codeccmp.codec import Codec\n    class C(Codec):\n        name = ''\n"
+     "        def encode(self, *a): ...\n        def decode(self, *a): ...\n"
+     "    register(C())", "registered a codec without a name"),
+    ("register_codecs", "raise KeyError('boom')",
+     "failed in register_codecs: KeyError: 'boom'"),
+    ("register_metrics", "register(object())", "not a Metric"),
+    ("register_metrics",
+     "from codeccmp.metric import Metric\n    class M(Metric):\n        name = ''\n"
+     "    register(M())", "registered a metric without a name"),
+])
+def test_a_plugin_registering_something_wrong_is_one_line_exit_2(
+        cli, tmp_path: Path, hook: str, body: str, message: str) -> None:  # noqa: ANN001
+    """A broken plugin is the user's input: one line naming the plugin, exit 2, not an
+    "internal error" (both registries validate through the same helper)."""
+    p = tmp_path / "wrong.py"
+    p.write_text(f"from codeccmp import hookimpl\n@hookimpl\ndef {hook}(register):\n"
+                 f"    {body}\n")
+    r = cli("metrics" if hook == "register_metrics" else "codecs", "--plugin", str(p))
+    assert r.code == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: plugin file:{p.resolve()} ")
+    assert message in lines[0]

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pluggy
 
@@ -58,6 +59,39 @@ def get_plugin_manager(plugin_files: Iterable[str | Path] = ()) -> pluggy.Plugin
     return pm
 
 
+def _collect(hook: pluggy.HookCaller, kind: type, noun: str, into: dict[str, Any],
+             owner: dict[str, str]) -> None:
+    """Call every plugin's ``register_*`` hook with a ``register`` that checks what it is
+    given and records which plugin gave it.
+
+    Why not ``hook(register=...)``: each plugin gets its own ``register`` so that a wrong
+    object, a missing name or a name given twice is reported with the plugin to blame, as
+    a UsageError (one line, exit 2): a broken plugin is input to codeccmp, not its bug.
+    """
+    for impl in hook.get_hookimpls():
+        plugin_name = impl.plugin_name
+
+        def register(obj: Any, _plugin: str = plugin_name) -> None:
+            if not isinstance(obj, kind):
+                raise UsageError(
+                    f"plugin {_plugin} registered {obj!r}, not a {kind.__name__}")
+            if not obj.name:
+                raise UsageError(f"plugin {_plugin} registered a {noun} without a name")
+            if obj.name in into:
+                raise UsageError(f"{noun} name {obj.name!r} registered twice "
+                                 f"(by {owner[obj.name]} and {_plugin})")
+            into[obj.name] = obj
+            owner[obj.name] = _plugin
+
+        try:
+            impl.function(register=register)
+        except UsageError:
+            raise
+        except Exception as exc:  # the plugin's own bug: name it, in one line
+            raise UsageError(f"plugin {plugin_name} failed in {hook.name}: "
+                             f"{type(exc).__name__}: {exc}") from exc
+
+
 class CodecRegistry:
     """All codecs registered by all plugins, by name."""
 
@@ -66,23 +100,7 @@ class CodecRegistry:
         self._codecs: dict[str, Codec] = {}
         self._owner: dict[str, str] = {}
         self._configured: dict[str, Codec] = {}
-        for impl in pm.hook.register_codecs.get_hookimpls():
-            plugin_name = impl.plugin_name
-
-            def register(codec: Codec, _plugin: str = plugin_name) -> None:
-                if not isinstance(codec, Codec):
-                    raise TypeError(f"plugin {_plugin} registered {codec!r}, not a Codec")
-                if not codec.name:
-                    raise TypeError(f"plugin {_plugin} registered a codec without a name")
-                if codec.name in self._codecs:
-                    raise UsageError(
-                        f"codec name {codec.name!r} registered twice "
-                        f"(by {self._owner[codec.name]} and {_plugin})"
-                    )
-                self._codecs[codec.name] = codec
-                self._owner[codec.name] = _plugin
-
-            impl.function(register=register)
+        _collect(pm.hook.register_codecs, Codec, "codec", self._codecs, self._owner)
 
     def names(self) -> list[str]:
         return list(self._codecs)
@@ -122,22 +140,7 @@ class MetricRegistry:
 
         self._metrics: dict[str, Metric] = {}
         self._owner: dict[str, str] = {}
-        for impl in pm.hook.register_metrics.get_hookimpls():
-            plugin_name = impl.plugin_name
-
-            def register(metric: Metric, _plugin: str = plugin_name) -> None:
-                if not isinstance(metric, Metric):
-                    raise TypeError(f"plugin {_plugin} registered {metric!r}, not a Metric")
-                if not metric.name:
-                    raise TypeError(f"plugin {_plugin} registered a metric without a name")
-                if metric.name in self._metrics:
-                    raise UsageError(
-                        f"metric name {metric.name!r} registered twice "
-                        f"(by {self._owner[metric.name]} and {_plugin})")
-                self._metrics[metric.name] = metric
-                self._owner[metric.name] = _plugin
-
-            impl.function(register=register)
+        _collect(pm.hook.register_metrics, Metric, "metric", self._metrics, self._owner)
 
     def names(self) -> list[str]:
         return list(self._metrics)
