@@ -60,7 +60,8 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     "stripes": ("src/codeccmp/stripes*",
                 ["tests/test_stripes_edges.py", "tests/test_stripes.py",
                  "tests/test_stripes_detect.py", "tests/test_stripes_real.py",
-                 "tests/test_known_answers.py", "tests/test_properties.py"], None),
+                 "tests/test_known_answers.py", "tests/test_properties.py",
+                 "tests/test_stripes_roi.py", "tests/test_stripes_field.py"], None),
     # The container format has its own tests; the codec tests (real tiny models) would make
     # each mutant cost a minute and add nothing the format tests do not check.
     "bitstream": ("src/codeccmp_compressai/bitstream.py",
