@@ -1,0 +1,151 @@
+"""Known answers for directional_error's thresholds, weights and counts (error.py), whole
+image and ROI, on synthetic gratings and blank images.
+
+Written against the survivors of mutation testing (benchmarks/mutation.py): which pixels
+count (strictly above each threshold, inside the image's interior), how the share of
+oriented pixels is taken over the whole image when it is processed in strips, that a strip
+with nothing oriented does not end the scan, that Δθ is weighted by the original's
+coherence × energy, and that undefined figures come back as NaN without a warning or an
+error. Small images only (well under a second in all).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from codeccmp.stripes import Roi, directional_error, synthetic_grating
+from codeccmp.stripes import error as stripes_error
+from codeccmp.stripes.field import border_px, orientation_field
+
+
+def _quiet(*args: object, **kwargs: object) -> stripes_error.DirectionalError:
+    """directional_error with every warning turned into an error: NaN must be reported, not
+    computed from an empty array (NumPy's 'Mean of empty slice' warnings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return directional_error(*args, **kwargs)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------- whole image
+
+
+def test_whole_image_thresholds_are_strict_on_a_blank_image() -> None:
+    """A blank image has gradient energy 0 and coherence 0 everywhere. A pixel counts only
+    strictly above both thresholds: at 0 nothing counts; below 0 every interior pixel does
+    ((64 - 2 × border)² of them), and with all weights 0 Δθ is undefined (NaN), as is the
+    contrast retention (no band energy), while nothing flipped or was erased."""
+    z = np.zeros((64, 64), np.uint8)
+    b = border_px()
+    assert b == 8
+    for ct, floor in ((0.0, -1.0), (-1.0, 0.0)):
+        r = _quiet(z, z, coherence_threshold=ct, energy_floor=floor, min_oriented_share=0.0)
+        assert r.n_oriented == 0, (ct, floor)
+        for v in (r.delta_theta_deg, r.flip_share, r.contrast_retention, r.erased_share):
+            assert math.isnan(v)
+    r = _quiet(z, z, coherence_threshold=-1.0, energy_floor=-1.0)
+    assert r.n_oriented == (64 - 2 * b) ** 2
+    assert math.isnan(r.delta_theta_deg) and math.isnan(r.contrast_retention)
+    assert (r.flip_share, r.erased_share) == (0.0, 0.0)
+
+
+def test_whole_image_delta_theta_is_weighted_by_coherence_times_energy() -> None:
+    """Left half: a grating at 3× the contrast of the right half (9× the gradient energy,
+    same coherence), turned by 10° in the reconstruction; right half unchanged. Weighted by
+    energy Δθ is about 10 × 9 / (9 + 1) = 9° (the seam blurs it a little); unweighted it
+    would be 5°, weighted by coherence / energy 1°."""
+    hi = synthetic_grating((96, 96), 30.0, 7.0, contrast=0.6)
+    lo = synthetic_grating((96, 96), 30.0, 7.0, contrast=0.2)
+    a = hi.copy()
+    a[:, 48:] = lo[:, 48:]
+    b = a.copy()
+    b[:, :48] = synthetic_grating((96, 96), 40.0, 7.0, contrast=0.6)[:, :48]
+    r = _quiet(a, b)
+    assert r.delta_theta_deg == pytest.approx(9.0, abs=0.6)
+    assert r.flip_share == 0.0 and r.n_oriented > 0.9 * 80 * 80
+
+
+@pytest.mark.parametrize("strip_rows", [512, 32])
+def test_whole_image_oriented_share_is_over_the_whole_interior(
+        monkeypatch: pytest.MonkeyPatch, strip_rows: int) -> None:
+    """Stripes in the top third only: n oriented pixels out of (96 - 16)² = 6400 interior
+    pixels. ``min_oriented_share`` compares n with the whole image's interior, in one pass or
+    in strips of 32 rows (the last strip's interior alone is 1920): just above n / 6400 the
+    angle figures are NaN, at exactly n / 6400 they are not (n is not fewer than itself)."""
+    monkeypatch.setattr(stripes_error, "STRIP_ROWS", strip_rows)
+    a = np.full((96, 96), 128, np.uint8)
+    a[:32] = synthetic_grating((32, 96), 30.0, 7.0, contrast=0.6)
+    n = _quiet(a, a, min_oriented_share=0.0).n_oriented
+    assert 0 < n < 6400 / 2
+    share = n / 6400
+    assert share * 6400 == n  # the tie is exact in floating point
+    at = _quiet(a, a, min_oriented_share=share)
+    assert (at.n_oriented, at.delta_theta_deg, at.flip_share) == (n, 0.0, 0.0)
+    above = _quiet(a, a, min_oriented_share=share * 1.01)
+    assert above.n_oriented == n
+    for v in (above.delta_theta_deg, above.flip_share, above.contrast_retention,
+              above.erased_share):
+        assert math.isnan(v)
+    # fewer oriented pixels than the share asks for, even with every one of them counted:
+    assert math.isnan(_quiet(a, a, min_oriented_share=0.5).delta_theta_deg)
+
+
+def test_whole_image_goes_on_past_a_strip_with_nothing_oriented(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flat band 80 rows high holds a whole 32-row strip (rows 64-95) at least 24 px from
+    any stripe: no oriented pixel there. The strips below it still count: the turned
+    stripes in the last strip move Δθ and the turned share exactly as in one pass."""
+    a = synthetic_grating((160, 96), 30.0, 7.0, contrast=0.6)
+    a[40:120] = 128
+    b = a.copy()
+    b[128:] = synthetic_grating((32, 96), 60.0, 7.0, contrast=0.6)
+    one = _quiet(a, b)
+    monkeypatch.setattr(stripes_error, "STRIP_ROWS", 32)
+    strips = _quiet(a, b)
+    assert one.flip_share > 0.1 and one.delta_theta_deg > 3.0
+    assert strips.n_oriented == one.n_oriented
+    for k in ("delta_theta_deg", "flip_share", "contrast_retention", "erased_share"):
+        assert getattr(strips, k) == pytest.approx(getattr(one, k), rel=1e-5, abs=1e-7), k
+
+
+# ------------------------------------------------------------------------------ ROI mode
+
+
+def _grating_and_field() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 96 px sine grating and its orientation field over the whole image: a 48 px ROI in
+    the middle has a margin (4 (σt + σd) + 4 periods ≥ 39 px) reaching every edge, so the
+    ROI's fields are these, cropped."""
+    g = synthetic_grating((96, 96), 30.0, 6.0, "sine", contrast=0.4)
+    f = orientation_field(g.astype(np.float64))
+    return g, f.coherence, f.energy
+
+
+def test_roi_thresholds_are_strict() -> None:
+    """With the coherence threshold (or the energy floor) at the highest value in the region
+    no pixel is strictly above it: nothing oriented, angle figures NaN (no minimum share
+    asked for), the contrast figures still there; just below it, at least that pixel counts."""
+    g, coh, en = _grating_and_field()
+    roi = Roi(24, 24, 48, 48)
+    cmax, emax = float(coh[roi.slices].max()), float(en[roi.slices].max())
+    for kw in ({"coherence_threshold": cmax}, {"energy_floor": emax},
+               {"coherence_threshold": 1.0}):
+        r = _quiet(g, g, roi, min_oriented_share=0.0, **kw)
+        assert r.n_oriented == 0, kw
+        assert math.isnan(r.delta_theta_deg) and math.isnan(r.flip_share)
+        assert (r.contrast_retention, r.erased_share, r.stripe_share) == (1.0, 0.0, 1.0)
+    for kw in ({"coherence_threshold": np.nextafter(cmax, 0.0)},
+               {"energy_floor": np.nextafter(emax, 0.0)}):
+        r = _quiet(g, g, roi, min_oriented_share=0.0, **kw)
+        assert r.n_oriented >= 1 and r.delta_theta_deg == 0.0, kw
+
+
+def test_roi_without_stripe_pixels_warns_nothing() -> None:
+    """No stripe pixel at the given period: the NaN figures come from the early return, not
+    from means of empty arrays."""
+    flat = np.full((64, 64), 90, np.uint8)
+    r = _quiet(flat, flat, Roi(8, 8, 48, 48), period_px=4.0)
+    assert (r.n_oriented, r.period_px, r.stripe_share) == (0, 4.0, 0.0)
+    assert math.isnan(r.contrast_retention) and math.isnan(r.erased_share)
