@@ -149,3 +149,24 @@ def test_roi_without_stripe_pixels_warns_nothing() -> None:
     r = _quiet(flat, flat, Roi(8, 8, 48, 48), period_px=4.0)
     assert (r.n_oriented, r.period_px, r.stripe_share) == (0, 4.0, 0.0)
     assert math.isnan(r.contrast_retention) and math.isnan(r.erased_share)
+
+
+def test_whole_image_strips_agree_with_one_pass_to_rounding(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each strip is filtered with a margin covering every filter's reach (the tensor's
+    3 + 12 px, the band's 12 px and its local energy's 12 more), and a Gaussian truncated at
+    4 sigma ignores everything past that, so every pixel's figures in strips are those of one
+    pass over the image: the sums agree to float rounding (1e-12), not just closely. The
+    image: an oblique grating rotated 4° and blurred in the reconstruction, with a seam of
+    faint turned stripes across every strip boundary (rows 32, 64, 96, 128 at 32 rows a strip)."""
+    a = synthetic_grating((150, 90), 25.0, 7.0, contrast=0.6)
+    b = synthetic_grating((150, 90), 29.0, 7.0, contrast=0.4)
+    for top in (20, 56, 88, 120):
+        b[top:top + 12] = synthetic_grating((12, 90), 70.0, 5.0, contrast=0.1)
+    one = _quiet(a, b)
+    monkeypatch.setattr(stripes_error, "STRIP_ROWS", 32)
+    strips = _quiet(a, b)
+    assert one.n_oriented == strips.n_oriented > 0
+    assert 0 < one.erased_share < 1 and 0 < one.flip_share < 1
+    for k in ("delta_theta_deg", "flip_share", "contrast_retention", "erased_share"):
+        assert getattr(strips, k) == pytest.approx(getattr(one, k), rel=1e-12), k
