@@ -170,3 +170,81 @@ def test_whole_image_strips_agree_with_one_pass_to_rounding(
     assert 0 < one.erased_share < 1 and 0 < one.flip_share < 1
     for k in ("delta_theta_deg", "flip_share", "contrast_retention", "erased_share"):
         assert getattr(strips, k) == pytest.approx(getattr(one, k), rel=1e-12), k
+
+
+def test_whole_image_of_a_tiny_image_counts_every_pixel() -> None:
+    """Smaller than twice the border (16 px): the border is kept, row 0 and column 0
+    included; on a blank image with both thresholds below 0 every pixel counts."""
+    z = np.zeros((12, 15), np.uint8)
+    r = _quiet(z, z, coherence_threshold=-1.0, energy_floor=-1.0)
+    assert r.n_oriented == 12 * 15
+
+
+def test_flip_share_counts_only_angles_moved_by_more_than_flip_deg() -> None:
+    """Identical images: every angle moved by exactly 0°, which is not more than 0°."""
+    g = synthetic_grating((96, 96), 30.0, 6.0, "sine", contrast=0.4)
+    for roi in (None, Roi(24, 24, 48, 48)):
+        r = _quiet(g, g, roi, flip_deg=0.0)
+        assert r.n_oriented > 0 and (r.delta_theta_deg, r.flip_share) == (0.0, 0.0), roi
+
+
+def test_whole_image_figures_of_a_faint_grating() -> None:
+    """Float images of amplitude 0.02 grey levels (band energy and weights far below 1, still
+    above the 1e-9 'no energy' guard) with the energy floor at 0: the reconstruction, turned
+    by 10° at 0.6 times the amplitude, keeps 0.6 of the contrast (the band-pass is linear),
+    nothing erased (0.36 of the energy is over the 1/4 limit), and Δθ is about 10°."""
+    y, x = np.mgrid[0:96, 0:96].astype(np.float64)
+
+    def grating(angle: float, amp: float) -> np.ndarray:
+        t = math.radians(angle)  # stripes at `angle` (y up): the gradient is at angle + 90°
+        return amp * np.sin(2 * np.pi * (-math.sin(t) * x - math.cos(t) * y) / 7.0)
+
+    a, b = grating(30.0, 0.02), grating(40.0, 0.012)
+    r = _quiet(a, b, energy_floor=0.0)
+    assert r.n_oriented > 0.9 * 80 * 80
+    assert r.delta_theta_deg == pytest.approx(10.0, abs=0.5)
+    assert r.contrast_retention == pytest.approx(0.6, abs=0.01)
+    assert r.flip_share == 0.0 and r.erased_share == 0.0
+
+
+def test_whole_image_follows_its_definition_at_other_scales() -> None:
+    """The documented figures recomputed from the public pieces, over the whole image at once,
+    with σd = 1, σt = 2 (border 6 px) and other thresholds: the oriented pixels of the
+    original's interior, Δθ weighted by coherence × energy, the turned share, the DoG band's
+    RMS ratio and the erased share (local band energy, smoothed at σt, under 1/4)."""
+    from scipy import ndimage
+
+    from codeccmp.stripes.field import angle_diff_deg, to_luma
+
+    a = synthetic_grating((100, 84), 25.0, 7.0, contrast=0.6)
+    rot = ndimage.rotate(a.astype(float), 12.0, reshape=False, mode="reflect")
+    b = np.clip(np.rint(ndimage.gaussian_filter(rot, 1.2)), 0, 255).astype(np.uint8)
+    b[60:80] = 128
+    sd, st, ct, floor, flip = 1.0, 2.0, 0.6, 30.0, 8.0
+    r = _quiet(a, b, sigma_d=sd, sigma_t=st, coherence_threshold=ct, energy_floor=floor,
+               flip_deg=flip)
+
+    a32, b32 = to_luma(a, np.float32), to_luma(b, np.float32)
+    fa, fb = orientation_field(a32, sd, st), orientation_field(b32, sd, st)
+    bd = border_px(sd, st)
+    assert bd == 6
+    interior = np.zeros(a.shape, bool)
+    interior[bd:-bd, bd:-bd] = True
+    mask = (fa.coherence > ct) & (fa.energy > floor) & interior
+    d = angle_diff_deg(fa.theta, fb.theta)[mask]
+    wts = (fa.coherence * fa.energy)[mask].astype(np.float64)
+
+    def band(g: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(g, 0.7) - ndimage.gaussian_filter(g, 3.0)
+
+    ba, bb = band(a32), band(b32)
+    la = ndimage.gaussian_filter(ba * ba, st)[mask]
+    lb = ndimage.gaussian_filter(bb * bb, st)[mask]
+    assert r.n_oriented == int(mask.sum()) > 1000
+    assert r.delta_theta_deg == pytest.approx(float(np.sum(wts * d) / np.sum(wts)), rel=1e-9)
+    assert r.flip_share == pytest.approx(float(np.mean(d > flip)), rel=1e-12)
+    ea = np.sum(ba[mask].astype(np.float64) ** 2)
+    eb = np.sum(bb[mask].astype(np.float64) ** 2)
+    assert r.contrast_retention == pytest.approx(math.sqrt(eb / ea), rel=1e-9)
+    assert r.erased_share == pytest.approx(float(np.mean(lb < 0.25 * la)), rel=1e-12)
+    assert 0 < r.flip_share < 1 and 0 < r.erased_share < 1
