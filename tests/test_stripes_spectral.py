@@ -80,14 +80,21 @@ def test_ring_band_pass_without_the_seamless_frame_differs_at_the_border() -> No
 
 @pytest.mark.parametrize("period", [3.3, 5.7, 9.1])
 def test_dominant_period_does_not_depend_on_contrast(period: float) -> None:
-    """A period is a length: the same oblique grating at 1/1000 and 1000 times the contrast
-    gives the same period (and the faint one is still found: it has a sharp peak)."""
+    """A period is a length: the same oblique grating at 1/1000 and 1000 times the contrast,
+    or on a bright ground, gives the same period (the faint one is still found: it has a
+    sharp peak), down to the flatness floor."""
     y, x = np.mgrid[0:48, 0:48].astype(np.float64)
     g = np.sin(2 * np.pi * (0.8 * x + 0.6 * y) / period)
     ref = dominant_period(g)
     assert ref == pytest.approx(period, rel=0.08)
     for scale in (1e-3, 1e3):
         assert dominant_period(scale * g) == pytest.approx(ref, rel=1e-9)
+    # nor on the mean grey level (removed before the transform: 200 is not a pattern)
+    assert dominant_period(g + 200.0) == pytest.approx(ref, rel=1e-9)
+    assert dominant_period(1e-3 * g + 200.0) == pytest.approx(ref, rel=1e-9)
+    # but a standard deviation under 1e-6 grey levels is flat: no period
+    assert (1e-7 * g).std() < 1e-6
+    assert dominant_period(1e-7 * g) is None
 
 
 def test_dominant_period_at_the_2px_end_of_its_band() -> None:
