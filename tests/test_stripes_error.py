@@ -248,3 +248,95 @@ def test_whole_image_follows_its_definition_at_other_scales() -> None:
     assert r.contrast_retention == pytest.approx(math.sqrt(eb / ea), rel=1e-9)
     assert r.erased_share == pytest.approx(float(np.mean(lb < 0.25 * la)), rel=1e-12)
     assert 0 < r.flip_share < 1 and 0 < r.erased_share < 1
+
+
+def test_whole_image_border_rule_for_small_images() -> None:
+    """The border (8 px a side) is dropped from images at least twice as wide (16 px): a
+    blank 20×23 image with both thresholds below 0 counts (20 - 16) × (23 - 16) pixels. In
+    an image too small for that every pixel counts, and the share of oriented pixels is
+    taken over all of them: stripes in 6 of 15 columns leave n < 180 oriented pixels, and
+    asking for (n + 1) / 180 gives NaN angles."""
+    z = np.zeros((20, 23), np.uint8)
+    assert _quiet(z, z, coherence_threshold=-1.0, energy_floor=-1.0).n_oriented == 4 * 7
+    g = np.full((12, 15), 128, np.uint8)
+    g[:, :6] = synthetic_grating((12, 6), 80.0, 4.0, contrast=0.6)
+    n = _quiet(g, g, min_oriented_share=0.0).n_oriented
+    assert 0 < n < 180
+    r = _quiet(g, g, min_oriented_share=(n + 1) / 180)
+    assert r.n_oriented == n and math.isnan(r.delta_theta_deg)
+    assert _quiet(g, g, min_oriented_share=n / 180).delta_theta_deg == 0.0
+
+
+def test_roi_follows_its_definition_at_other_scales() -> None:
+    """ROI mode recomputed from the public pieces over the whole image, with σd = 1, σt = 2,
+    a given period of 6 px and other thresholds. The 48 px ROI is 36 px from every edge, and
+    its margin is exactly ceil(4 (σt + σd) + 4 periods) = 36 px, so the code's crop is the
+    whole image: every figure must come out as computed here (to float rounding): the
+    ring band around 6 px, the stripe mask, the contrast retention, the erased share (local
+    ring energy smoothed at one period, under 1/4), and the oriented stripe pixels' Δθ
+    (weighted by coherence × energy) and turned share. A narrower margin changes them."""
+    from scipy import ndimage
+
+    from codeccmp.stripes import stripe_mask
+    from codeccmp.stripes.field import angle_diff_deg, to_luma
+    from codeccmp.stripes.spectral import ring_band_pass
+
+    a = synthetic_grating((120, 120), 25.0, 6.0, "sine", contrast=0.5)
+    rot = ndimage.rotate(a.astype(float), 12.0, reshape=False, mode="reflect")
+    b = np.clip(np.rint(ndimage.gaussian_filter(rot, 1.0)), 0, 255).astype(np.uint8)
+    b[50:62] = np.clip(np.rint(128 + 0.3 * (b[50:62].astype(float) - 128)), 0, 255)
+    roi = Roi(36, 36, 48, 48)
+    sd, st, ct, floor, flip, period = 1.0, 2.0, 0.6, 30.0, 12.0, 6.0
+    assert math.ceil(4 * (st + sd) + 4 * period) == 36
+    r = _quiet(a, b, roi, sigma_d=sd, sigma_t=st, coherence_threshold=ct, energy_floor=floor,
+               flip_deg=flip, period_px=period)
+
+    la_, lb_ = to_luma(a), to_luma(b)
+    ra, rb = ring_band_pass(la_, period), ring_band_pass(lb_, period)
+    stripes = stripe_mask(la_, period, ra)[roi.slices]  # the ROI is inside the interior
+    assert r.stripe_share == pytest.approx(stripes.sum() / 48**2, rel=1e-12)
+    ea = np.mean(ra[roi.slices][stripes] ** 2)
+    eb = np.mean(rb[roi.slices][stripes] ** 2)
+    assert r.contrast_retention == pytest.approx(math.sqrt(eb / ea), rel=1e-9)
+    la = ndimage.gaussian_filter(ra * ra, period)[roi.slices][stripes]
+    lb = ndimage.gaussian_filter(rb * rb, period)[roi.slices][stripes]
+    assert r.erased_share == pytest.approx(float(np.mean(lb < 0.25 * la)), rel=1e-12)
+    fa, fb = orientation_field(la_, sd, st), orientation_field(lb_, sd, st)
+    coh, en = fa.coherence[roi.slices], fa.energy[roi.slices]
+    mask = stripes & (coh > ct) & (en > floor)
+    d = angle_diff_deg(fa.theta[roi.slices], fb.theta[roi.slices])[mask]
+    wts = (coh * en)[mask]
+    assert r.n_oriented == int(mask.sum()) > 1000
+    assert r.delta_theta_deg == pytest.approx(float(np.sum(wts * d) / np.sum(wts)), rel=1e-9)
+    assert r.flip_share == pytest.approx(float(np.mean(d > flip)), rel=1e-12)
+    assert 0 < r.flip_share < 1 and 0 < r.erased_share < 1 and r.period_px == period
+
+
+def test_roi_oriented_share_tie_and_erased_is_relative() -> None:
+    """The minimum share of oriented pixels is over the ROI's interior (48² pixels here): at
+    exactly n / 2304 the angles are reported. 'Erased' is relative to the original's local
+    stripe energy: the same grating at 0.4 of its contrast (0.16 of the energy, under 1/4)
+    is erased everywhere, at 0.6 (0.36) nowhere, whatever the absolute level."""
+    g = synthetic_grating((96, 96), 30.0, 6.0, "sine", contrast=0.4)
+    roi = Roi(24, 24, 48, 48)
+    n = _quiet(g, g, roi, min_oriented_share=0.0).n_oriented
+    assert n > 0 and (n / 48**2) * 48**2 == n
+    assert _quiet(g, g, roi, min_oriented_share=n / 48**2).delta_theta_deg == 0.0
+    a = g.astype(np.float64)
+    for f, erased in ((0.4, 1.0), (0.6, 0.0)):
+        r = _quiet(a, 128 + (a - 128) * f, roi)
+        assert r.erased_share == erased and r.contrast_retention == pytest.approx(f, rel=1e-9)
+
+
+def test_stripe_mask_input_types_given_ring_and_ringing_on_flat_ground() -> None:
+    """8-bit input gives the mask its float copy gives (no integer wrap-around in the high
+    pass); a ring band passed in is the one used (all zeros: no stripe energy, no stripe
+    pixel); ring energy on flat ground (no detail at all) is not a stripe."""
+    from codeccmp.stripes import stripe_mask
+
+    g = synthetic_grating((64, 64), 30.0, 6.0, "sine", contrast=0.4)
+    m = stripe_mask(g, 6.0)
+    assert m.mean() > 0.95
+    assert np.array_equal(m, stripe_mask(g.astype(np.float64), 6.0))
+    assert not stripe_mask(g, 6.0, np.zeros((64, 64))).any()
+    assert not stripe_mask(np.zeros((64, 64)), 6.0, np.full((64, 64), 5.0)).any()
