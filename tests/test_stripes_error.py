@@ -340,3 +340,24 @@ def test_stripe_mask_input_types_given_ring_and_ringing_on_flat_ground() -> None
     assert np.array_equal(m, stripe_mask(g.astype(np.float64), 6.0))
     assert not stripe_mask(g, 6.0, np.zeros((64, 64))).any()
     assert not stripe_mask(np.zeros((64, 64)), 6.0, np.full((64, 64), 5.0)).any()
+
+
+# ------------------------------------------- the orientation field under the figures above
+
+
+def test_orientation_field_coherence_of_a_ramp_and_of_two_gratings() -> None:
+    """A linear ramp has one gradient direction everywhere: a rank-one tensor, coherence 1
+    exactly (its float rounding can exceed 1 by 2e-16; the documented range is [0, 1]).
+    Two equal gratings whose gradients are 0° and 60° apart: coherence is
+    |1 + e^(i 120°)| / 2 = 0.5 (the doubled-angle mean) and the stripes' angle is the mean
+    orientation, gradient at 30°, stripes at 120°."""
+    y, x = np.mgrid[0:64, 0:64].astype(np.float64)
+    c = orientation_field(0.37 * x - 0.81 * y).coherence
+    assert c.max() <= 1.0 and c[16:-16, 16:-16].min() >= 1.0 - 1e-12  # mirrored edges fold it
+    y, x = np.mgrid[0:128, 0:128].astype(np.float64)
+    g = np.sin(2 * np.pi * x / 7) + np.sin(
+        2 * np.pi * (x * math.cos(math.pi / 3) - y * math.sin(math.pi / 3)) / 7)
+    f = orientation_field(g)
+    inner = (slice(30, -30), slice(30, -30))
+    assert float(f.coherence[inner].mean()) == pytest.approx(0.5, abs=0.01)
+    assert float(np.median(f.theta[inner])) == pytest.approx(120.0, abs=1.0)
