@@ -59,9 +59,10 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     # The whole package (field, spectral, detect, error, roi).
     "stripes": ("src/codeccmp/stripes*",
                 ["tests/test_stripes_edges.py", "tests/test_stripes.py",
-                 "tests/test_stripes_detect.py", "tests/test_stripes_real.py",
-                 "tests/test_known_answers.py", "tests/test_properties.py",
-                 "tests/test_stripes_roi.py", "tests/test_stripes_field.py"], None),
+                 "tests/test_stripes_detect.py", "tests/test_stripes_spectral.py",
+                 "tests/test_stripes_error.py", "tests/test_stripes_roi.py",
+                 "tests/test_stripes_field.py", "tests/test_stripes_real.py",
+                 "tests/test_known_answers.py", "tests/test_properties.py"], None),
     # The container format has its own tests; the codec tests (real tiny models) would make
     # each mutant cost a minute and add nothing the format tests do not check.
     "bitstream": ("src/codeccmp_compressai/bitstream.py",
