@@ -361,3 +361,29 @@ def test_orientation_field_coherence_of_a_ramp_and_of_two_gratings() -> None:
     inner = (slice(30, -30), slice(30, -30))
     assert float(f.coherence[inner].mean()) == pytest.approx(0.5, abs=0.01)
     assert float(np.median(f.theta[inner])) == pytest.approx(120.0, abs=1.0)
+
+
+@pytest.mark.parametrize("period", [2.5, 3.0, 6.0])
+def test_stripe_mask_is_its_documented_definition_for_fine_stripes(period: float) -> None:
+    """The mask rebuilt from its docstring (energies smoothed over half a period, ``ed`` from
+    ``gray - G_period * gray``, the share and RMS thresholds), on a patch of stripes on flat
+    ground so that the mask has edges: equal pixel for pixel. Periods under 4 px are where
+    a smoothing of ``max(2, period / 2)`` instead of half a period would move those edges."""
+    from scipy import ndimage
+
+    from codeccmp.stripes.spectral import ring_band_pass
+
+    g = np.full((72, 72), 128.0)
+    patch = synthetic_grating((40, 40), 30.0, period, "sine", contrast=0.4, mean=128.0)
+    g[16:56, 16:56] = patch
+    rb = ring_band_pass(g, period)
+    half = period / 2
+    es = ndimage.gaussian_filter(rb * rb, half)
+    hp = g - ndimage.gaussian_filter(g, period)
+    ed = ndimage.gaussian_filter(hp * hp, half)
+    share, rms = stripes_error.STRIPE_ENERGY_SHARE, stripes_error.STRIPE_MIN_RMS
+    want = (es >= share * ed) & (es * share <= ed) & (es >= rms ** 2)
+    got = stripes_error.stripe_mask(g, period)
+    # The patch (0.31 of the image) and its surroundings, not the ground: edges to check.
+    assert 0.2 < want.mean() < 0.75
+    assert np.array_equal(got, want)
