@@ -180,3 +180,23 @@ def test_flip_orders_a_jpeg_ladder(kodak_ladder) -> None:  # noqa: ANN001
         _, b60 = kodak_ladder[name, 60]
         e10, e60 = flip.compute(a, b10), flip.compute(a, b60)
         assert e10 > e60 > flip.compute(a, a) == 0.0, name
+
+
+def test_ssimulacra2_channel_at_a_time_equals_the_package_maps(ssimulacra2) -> None:  # noqa: ANN001
+    """The scale averages computed one channel at a time (a third of the memory) equal the
+    package's own three-channel ``ssim_map`` and ``edge_diff_map`` on the same blurs, slot for
+    slot, on planes whose channels differ (a channel put in another's slot would show)."""
+    from ssimulacra2 import ssimulacra2 as s2
+
+    from codeccmp_metrics.perceptual import _blurs, _scale_averages
+
+    rng = np.random.default_rng(7)
+    a = rng.random((40, 56, 3), dtype=np.float32) * np.array([0.1, 0.5, 1.0], np.float32)
+    b = np.clip(a + rng.normal(0, [0.01, 0.05, 0.2], a.shape), 0, None).astype(np.float32)
+    mu1, mu2, s11, s22, s12 = _blurs(a, b, a * a, b * b, a * b)
+    want_ssim = s2.ssim_map(mu1, mu2, s11, s22, s12)
+    want_edge = s2.edge_diff_map(a, mu1, b, mu2)
+    one = _scale_averages(s2, a, b)
+    assert len(set(np.round(want_ssim[::2], 4))) == 3  # the channels do differ
+    assert one.avg_ssim == pytest.approx(want_ssim, rel=1e-5, abs=1e-7)
+    assert one.avg_edgediff == pytest.approx(want_edge, rel=1e-5, abs=1e-7)
