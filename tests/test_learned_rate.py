@@ -161,3 +161,45 @@ def test_estimate_without_separable_stages_is_the_same(codec, monkeypatch) -> No
     codec._analyses.clear()
     monkeypatch.setattr(learned.stages, "has_stages", lambda model: False)
     assert codec.estimate_bpp(img, 2) == pytest.approx(staged, rel=1e-9)
+
+
+def test_estimate_counts_a_length_field_per_latent_string(  # noqa: ANN001
+        learned_env, learned_states, learned_save, torch_one_thread) -> None:
+    """A hyperprior's stream holds two strings (y and z): the estimate's header has about
+    3 bytes of length for each, beside the fixed fields (a one-latent model cannot tell
+    ``3 * n`` from ``3 / n``)."""
+    from codeccmp_compressai import bitstream
+    from codeccmp_compressai.codecs import LearnedCodec
+
+    from codeccmp.codec import RunSettings
+
+    arch = "bmshj2018-hyperprior"
+    c = LearnedCodec(arch, "ms-ssim")
+    path, _ = learned_save(learned_env.tmp / "h1.pth", learned_states(arch, 1))
+    c.configure(RunSettings(device="cpu", weights={f"{c.name}:1": str(path)}, offline=True))
+    img = _image()
+    h, w = img.shape[:2]
+    _, lm = c._model(1)
+    with torch.inference_mode():
+        out = lm.model(c._padded_tensor(img, lm))
+    assert len(out["likelihoods"]) == 2
+    bits = sum(float(-torch.log2(p.double()).sum()) for p in out["likelihoods"].values())
+    header = len(bitstream.pack(bitstream.Header(2, "ms-ssim", 1, h, w), [])) + 3 * 2
+    assert c.estimate_bpp(img, 1) == pytest.approx((bits + 8 * header) / (h * w), rel=1e-9)
+
+
+def test_an_encode_after_the_search_reports_its_own_time(codec) -> None:  # noqa: ANN001
+    """The search's analyses run g_a once; the encode that reuses it adds that time to its
+    own (``encode_s``), so it lies between 0 and the whole search's wall time."""
+    import time
+
+    img = _image()
+    px = img.shape[0] * img.shape[1]
+    mid = (8 * codec.encode(img, 2).nbytes / px + 8 * codec.encode(img, 3).nbytes / px) / 2
+    codec._analyses.clear()
+    t0 = time.perf_counter()
+    got = codec.match_rate(img, mid)
+    wall = time.perf_counter() - t0
+    assert got
+    for e in got:
+        assert 0 < e.settings["encode_s"] <= wall, (e.param, e.settings["encode_s"], wall)
