@@ -67,6 +67,8 @@ def _ref_pool(x: np.ndarray) -> np.ndarray:
 
 
 def _ref_ssim_ms_ssim(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(SSIM, MS-SSIM) of two 8-bit images: 5 scales, ReLU on each factor, channels averaged
+    last (pytorch-msssim's definition), all in float64."""
     x = a.reshape(*a.shape[:2], -1) / 255.0
     y = b.reshape(*b.shape[:2], -1) / 255.0
     factors = []
@@ -98,6 +100,7 @@ def _pair(shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _as3(a: np.ndarray) -> np.ndarray:
+    """(H, W) as (H, W, 1), so the reference handles gray and colour alike."""
     return a if a.ndim == 3 else a[..., None]
 
 
