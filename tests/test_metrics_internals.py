@@ -1,0 +1,241 @@
+"""The tiled SSIM internals of codeccmp.metrics against an untiled float64 reference.
+
+``metrics.ssim_ms_ssim`` cuts each scale into 32 × 1024 tiles, filters them in float32 with
+torch's own order of operations and pools between scales in bands of rows. The agreement
+tests in test_metrics_fast.py use images of one tile row and one pooling band, so a tile or
+band boundary off by one, a channel mixed up with another or a buffer shared between two maps
+could go unseen. Here the reference is written out directly, without tiles or torch: the
+Gaussian window in float64, SSIM's formula on whole images per channel, the 2 × 2 average with
+a zero row (column) before an odd side. Sizes are chosen to land on and just past the tile and
+band boundaries. Written against the mutants of metrics.py's internals (benchmarks/mutation.py,
+issue 18).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import sliding_window_view
+
+from codeccmp import metrics
+
+#: float32 against float64: measured up to 2.1e-6 on one pixel (11 × 11) and 1.2e-6 on the
+#: larger images here; a tile, band or channel out of place moves these values by 1e-4 or more.
+TOL = 5e-6
+
+
+def _gauss() -> np.ndarray:
+    """pytorch-msssim's window, in float64: exp(-k²/(2·1.5²)) for k = -5..5, normalised."""
+    k = np.arange(11) - 5.0
+    g = np.exp(-(k**2) / (2 * 1.5**2))
+    return g / g.sum()
+
+
+def _filter(m: np.ndarray) -> np.ndarray:
+    """The window down the columns, then along the rows, over the valid region (H-10, W-10)."""
+    g = _gauss()
+    v = sliding_window_view(m, 11, axis=0) @ g
+    return sliding_window_view(v, 11, axis=1) @ g
+
+
+def _ref_scale(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel means of the SSIM and cs maps of (H, W, C) float64 images in [0, 1]."""
+    c1, c2 = 0.01**2, 0.03**2
+    ssim, cs = [], []
+    for c in range(x.shape[2]):
+        a, b = x[..., c], y[..., c]
+        mu1, mu2 = _filter(a), _filter(b)
+        s11 = _filter(a * a) - mu1 * mu1
+        s22 = _filter(b * b) - mu2 * mu2
+        s12 = _filter(a * b) - mu1 * mu2
+        cs_map = (2 * s12 + c2) / (s11 + s22 + c2)
+        lum = (2 * mu1 * mu2 + c1) / (mu1 * mu1 + mu2 * mu2 + c1)
+        ssim.append(float(np.mean(lum * cs_map)))
+        cs.append(float(np.mean(cs_map)))
+    return np.array(ssim), np.array(cs)
+
+
+def _ref_pool(x: np.ndarray) -> np.ndarray:
+    """2 × 2 average of (H, W, C), a zero row (column) added before an odd side."""
+    h, w = x.shape[:2]
+    p = np.zeros((h + h % 2, w + w % 2, x.shape[2]))
+    p[h % 2:, w % 2:] = x
+    return (p[0::2, 0::2] + p[0::2, 1::2] + p[1::2, 0::2] + p[1::2, 1::2]) / 4
+
+
+def _ref_ssim_ms_ssim(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(SSIM, MS-SSIM) of two 8-bit images: 5 scales, ReLU on each factor, channels averaged
+    last (pytorch-msssim's definition), all in float64."""
+    x = a.reshape(*a.shape[:2], -1) / 255.0
+    y = b.reshape(*b.shape[:2], -1) / 255.0
+    factors = []
+    for level in range(5):
+        s, cs = _ref_scale(x, y)
+        if level == 0:
+            ssim = float(s.mean())
+        factors.append(np.maximum(cs if level < 4 else s, 0))
+        x, y = _ref_pool(x), _ref_pool(y)
+    per_channel = np.prod([f**w for f, w in zip(factors, metrics.MS_SSIM_WEIGHTS,
+                                                    strict=True)], axis=0)
+    return ssim, float(per_channel.mean())
+
+
+def _pair(shape: tuple[int, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A textured image and a copy degraded by a different amount in each channel (so that a
+    channel read in another's place changes its score), with a bright flat corner."""
+    rng = np.random.default_rng(seed)
+    h, w = shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = 120 + 50 * np.sin(xx / 2.9 + yy / 7.3) + 0.3 * (xx - 2 * yy) % 40
+    if len(shape) == 3:
+        base = base[..., None] + np.linspace(-30, 30, shape[2])
+    a = np.clip(base + rng.normal(0, 10, shape), 0, 255)
+    a[: h // 4, : w // 5] = 230
+    amp = np.array([4.0, 15.0, 40.0, 25.0][: shape[2]]) if len(shape) == 3 else 12.0
+    b = np.clip(a + rng.normal(0, 1, shape) * amp, 0, 255)
+    return a.astype(np.uint8), b.astype(np.uint8)
+
+
+def _as3(a: np.ndarray) -> np.ndarray:
+    """(H, W) as (H, W, 1), so the reference handles gray and colour alike."""
+    return a if a.ndim == 3 else a[..., None]
+
+
+@pytest.mark.parametrize("shape", [
+    (11, 11),          # one output pixel
+    (42, 1034),        # exactly one 32 × 1024 tile
+    (43, 1035),        # one row and one column past it: 1-pixel tiles at both edges
+    (45, 1040, 3),     # partial tiles both ways, RGB
+    (11, 1060, 3),     # one output row across two column tiles
+    (75, 19, 2),       # three tile rows, two channels
+    (20, 30, 4),       # four channels
+])
+def test_scale_matches_untiled_float64_per_channel(shape: tuple[int, ...]) -> None:
+    a, b = _pair(shape, sum(shape))
+    ch = 1 if a.ndim == 2 else a.shape[2]
+    want_s, want_cs = _ref_scale(_as3(a) / 255.0, _as3(b) / 255.0)
+    with ThreadPoolExecutor(2) as pool:
+        s, cs = metrics._scale(metrics._planar(a), metrics._planar(b), ch, pool)
+        # The second scale's input: float32 in [0, 1], measured as it is.
+        s32, cs32 = metrics._scale(metrics._planar(a).astype(np.float32) / np.float32(255),
+                                   metrics._planar(b).astype(np.float32) / np.float32(255),
+                                   ch, pool)
+    assert s.shape == cs.shape == (ch,)
+    np.testing.assert_allclose(s, want_s, rtol=0, atol=TOL)
+    np.testing.assert_allclose(cs, want_cs, rtol=0, atol=TOL)
+    np.testing.assert_allclose(s32, want_s, rtol=0, atol=TOL)
+    np.testing.assert_allclose(cs32, want_cs, rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("shape", [(161, 161), (163, 197, 3), (170, 2090)])
+def test_ssim_and_ms_ssim_match_untiled_float64(shape: tuple[int, ...]) -> None:
+    # 2090 px: the first scale has three column tiles, the second two.
+    a, b = _pair(shape, 3)
+    want = _ref_ssim_ms_ssim(a, b)
+    got = metrics.ssim_ms_ssim(a, b)
+    assert got == pytest.approx(want, abs=TOL)
+
+
+@pytest.mark.parametrize(("h", "w", "ch"), [
+    (45, 8001, 3),     # 262144 // (4001 · 3) = 21 rows a band: two bands, odd sides
+    (44, 8000, 3),     # two bands, even sides
+    (271, 4001, 1),    # gray, 131 rows a band: two bands
+    (3, 262201, 1),    # 131101 pixels an output row: bands of one row (262144 // 131101)
+])
+def test_pool_in_bands_is_the_untiled_average(h: int, w: int, ch: int) -> None:
+    rng = np.random.default_rng(h)
+    a = rng.integers(0, 256, (h, w, ch), dtype=np.uint8)
+    want = _ref_pool(a / 255.0)
+    f32 = (a / np.float32(255)).astype(np.float32)
+    with ThreadPoolExecutor(2) as pool:
+        got = metrics._pool(a.reshape(h, -1), ch, pool)
+        got32 = metrics._pool(f32.reshape(h, -1), ch, pool)
+    assert got.dtype == np.float32
+    assert got.shape == ((h + 1) // 2, ((w + 1) // 2) * ch)
+    np.testing.assert_allclose(got.reshape(want.shape), want, rtol=0, atol=1e-7)
+    assert np.array_equal(got32, got)  # float32 input pooled as the same values
+
+
+@pytest.mark.parametrize("shape", [
+    (128, 160),      # gray, 20480 values: torch's native convolution in both passes
+    (138, 160),      # 22080 values, then 128 · 160 = 20480: oneDNN, then native
+    (139, 160),      # 22240, then 129 · 160 = 20640: oneDNN in both passes
+    (40, 60, 3),     # RGB, small: oneDNN (grouped) in both passes
+    (30, 25, 2),
+])
+def test_flat_images_round_as_pytorch_msssim_on_both_sides_of_its_kernel_choice(
+        shape: tuple[int, ...]) -> None:
+    # On flat images σ² is float32 rounding noise, the same at every pixel, and it differs
+    # between a fused multiply-add and a product then a sum by about 1e-5 in SSIM: only the
+    # convolution torch picks for pytorch-msssim's input size rounds as the library does.
+    torch = pytest.importorskip("torch")
+    pm = pytest.importorskip("pytorch_msssim")
+    a, b = np.full(shape, 100, np.uint8), np.full(shape, 140, np.uint8)
+
+    def t(x: np.ndarray):  # noqa: ANN202
+        v = torch.from_numpy(x.astype(np.float32)) / 255.0
+        return v[None, None] if x.ndim == 2 else v.permute(2, 0, 1)[None]
+
+    ref = float(pm.ssim(t(a), t(b), data_range=1.0, win_size=11))
+    assert abs(metrics.ssim(a, b) - ref) < 2e-6
+
+
+def test_to_unit_rounds_as_torch_and_copies_float32() -> None:
+    torch = pytest.importorskip("torch")
+    v = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    out = np.full((16, 16), -1, np.float32)
+    got = metrics._to_unit(v, out=out)
+    assert got is out
+    want = (torch.arange(256, dtype=torch.float) / 255.0).numpy().reshape(16, 16)
+    assert np.array_equal(out, want)  # torch's float32(x) / 255.0, to the bit
+    f = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4)
+    out = np.zeros((3, 4), np.float32)
+    assert metrics._to_unit(f, out=out) is out and np.array_equal(out, f)
+
+
+def test_planar_interleaves_channels_without_copying() -> None:
+    a = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    p = metrics._planar(a)
+    assert p.shape == (2, 12) and np.shares_memory(p, a)
+    assert p[1].tolist() == a[1].ravel().tolist()
+    g = np.arange(15, dtype=np.uint8).reshape(3, 5)
+    assert metrics._planar(g).shape == (3, 5) and np.shares_memory(metrics._planar(g), g)
+    odd = a[:, ::2]  # not contiguous: copied, same values
+    assert np.array_equal(metrics._planar(odd), odd.reshape(2, 8))
+
+
+def test_scratch_reuses_a_buffer_per_slot_and_thread() -> None:
+    first = metrics._scratch(7, (3, 4))
+    assert first.shape == (3, 4) and first.dtype == np.float32
+    again = metrics._scratch(7, (3, 4))
+    smaller = metrics._scratch(7, (2, 5))
+    assert np.shares_memory(first, again) and np.shares_memory(first, smaller)
+    assert smaller.shape == (2, 5)
+    other_slot = metrics._scratch(8, (3, 4))
+    assert not np.shares_memory(first, other_slot)
+    bigger = metrics._scratch(7, (5, 6))
+    assert bigger.shape == (5, 6) and bigger.size == 30
+    assert np.shares_memory(bigger, metrics._scratch(7, (30,)))
+    seen: list[np.ndarray] = []
+    t = threading.Thread(target=lambda: seen.append(metrics._scratch(7, (5, 6))))
+    t.start()
+    t.join()
+    assert seen[0].shape == (5, 6) and not np.shares_memory(seen[0], bigger)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_correlate_is_the_window_along_one_axis(fused: bool) -> None:
+    rng = np.random.default_rng(5)
+    g = _gauss()
+    maps = rng.random((5, 23, 17 * 3), dtype=np.float32)
+    down = metrics._correlate(maps, 13, 1, 1, np.empty((5, 13, 51), np.float32), fused)
+    want = sliding_window_view(maps.astype(np.float64), 11, axis=1) @ g
+    np.testing.assert_allclose(down, want, rtol=0, atol=1e-6)
+    # Along a row of three interleaved channels: taps 3 values apart.
+    along = metrics._correlate(maps, 7 * 3, 3, 2, np.empty((5, 23, 21), np.float32), fused)
+    m = maps.astype(np.float64).reshape(5, 23, 17, 3)
+    want = sliding_window_view(m, 11, axis=2) @ g
+    np.testing.assert_allclose(along.reshape(5, 23, 7, 3), want, rtol=0, atol=1e-6)
