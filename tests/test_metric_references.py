@@ -186,9 +186,8 @@ def test_ssimulacra2_channel_at_a_time_equals_the_package_maps(ssimulacra2) -> N
     """The scale averages computed one channel at a time (a third of the memory) equal the
     package's own three-channel ``ssim_map`` and ``edge_diff_map`` on the same blurs, slot for
     slot, on planes whose channels differ (a channel put in another's slot would show)."""
-    from ssimulacra2 import ssimulacra2 as s2
-
     from codeccmp_metrics.perceptual import _blurs, _scale_averages
+    from ssimulacra2 import ssimulacra2 as s2
 
     rng = np.random.default_rng(7)
     a = rng.random((40, 56, 3), dtype=np.float32) * np.array([0.1, 0.5, 1.0], np.float32)
