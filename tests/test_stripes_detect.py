@@ -560,3 +560,41 @@ def test_a_window_whose_cells_are_exactly_min_extent_is_kept(
     got = detect._pick(tm, g, 64, 1, 0.5)
     assert [r.roi for r in got] == [Roi(16, 16, 64, 64)]
     assert detect._pick(tm, g, 64, 1, 0.51) == []
+
+
+def _concentration_by_definition(tile_img: np.ndarray) -> float:
+    """MIN_CONCENTRATION's definition on one 48 px tile, in exact integer bin geometry:
+    gradient power (|f|² × power of the tapered, mean-free tile; periods 2.5-24 px,
+    half-plane) at 0.7-1.4 × the peak's radius, ends included (compared as 100 n² against
+    49 and 196 times the peak's n², no rounding), and the share of it within 15° of the
+    peak's direction."""
+    n = tile_img.shape[0]
+    taper = np.outer(np.hanning(n), np.hanning(n))
+    p = np.abs(np.fft.rfft2((tile_img - tile_img.mean()) * taper)) ** 2
+    ky = np.fft.fftfreq(n, 1.0 / n).round().astype(int)[:, None] * np.ones((1, n // 2 + 1), int)
+    kx = np.arange(n // 2 + 1)[None, :] * np.ones((n, 1), int)
+    n2 = ky**2 + kx**2
+    band = (n2 * 24**2 >= n**2) & (n2 * 2.5**2 <= n**2) & ~((kx == 0) & (ky < 0))
+    gp = np.where(band, p * n2, 0.0)
+    peak = np.unravel_index(np.argmax(gp), gp.shape)
+    p2 = n2[peak]
+    ring = band & (100 * n2 >= 49 * p2) & (100 * n2 <= 196 * p2)
+    ang = np.degrees(np.arctan2(ky, kx))
+    dang = np.abs((ang - ang[peak] + 90.0) % 180.0 - 90.0)
+    return float(gp[ring & (dang <= 15.0)].sum() / gp[ring].sum())
+
+
+def test_concentration_ring_includes_its_ends_at_0_7_and_1_4_times_the_peak() -> None:
+    """One 48 px tile: the peak on the DFT bin (6, 8) (radius 10 bins, 37°) and two weaker
+    waves off its direction exactly on the ring's ends, bins (0, 7) and (14, 0) (radii 7 and
+    14 bins = 0.7 and 1.4 × 10). Their power counts in the ring: the concentration equals
+    the definition computed in integer geometry, well under 1."""
+    y, x = np.mgrid[0:48, 0:48].astype(np.float64)
+    wave = lambda ky, kx, a: a * np.cos(2 * np.pi * (ky * y + kx * x) / 48)  # noqa: E731
+    img = 128 + wave(6, 8, 40.0) + wave(0, 7, 30.0) + wave(14, 0, 20.0)
+    tm = tile_map(img)
+    assert tm.share.shape == (1, 1)
+    assert tm.period[0, 0] == pytest.approx(4.8)  # the peak is (6, 8)
+    want = _concentration_by_definition(img)
+    assert want < 0.8
+    assert float(tm.concentration[0, 0]) == pytest.approx(want, rel=1e-4)
