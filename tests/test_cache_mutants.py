@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from codeccmp.cache import CachingCodec, ResultCache
 from codeccmp.codec import Codec, Encoded, ParamSpace
@@ -275,3 +276,153 @@ def test_an_entry_with_an_edited_header_is_a_miss(tmp_path: Path) -> None:
     assert b'"encode_s": 0.25' in blob
     path.write_bytes(blob.replace(b'"encode_s": 0.25', b'"encode_s": 0.75'))  # same length
     assert cache.get_trial(key) is None and cache.stats.corrupt == 1
+
+
+def _load_module(name: str, path: Path) -> object:
+    """Import ``path`` as module ``name`` (as ``--plugin`` does); the caller removes it."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_a_codec_keys_on_a_mixin_listed_after_codeccmps_own_classes(tmp_path: Path) -> None:
+    """``class P(Codec, Mixin)`` puts Codec (and ABC) before the mixin in the MRO: the core
+    classes are skipped, not the end of the walk, so editing the mixin's file still gives a
+    new key (a stale result would otherwise be served)."""
+    import sys
+
+    from codeccmp.cache import codec_fingerprint
+    from codeccmp.codec import RunSettings
+    from codeccmp.fileio import file_sha256
+
+    mixin = tmp_path / "mixin_18d.py"
+    mixin.write_text("class Mixin:\n    def library(self): return {}\n")
+    plugin = tmp_path / "plugin_18d.py"
+    plugin.write_text(
+        "from codeccmp.codec import Codec, ParamSpace\nfrom mixin_18d import Mixin\n\n"
+        "class P(Codec, Mixin):\n    name = 'p'\n    family = 'traditional'\n"
+        "    param_space = ParamSpace('quality', 'integer', 1, 9)\n"
+        "    def encode(self, image, param): raise NotImplementedError\n"
+        "    def decode(self, data): raise NotImplementedError\n")
+    try:
+        _load_module("mixin_18d", mixin)
+        codec = _load_module("plugin_18d", plugin).P()
+        names = [c.__name__ for c in type(codec).__mro__]
+        assert names.index("Codec") < names.index("Mixin")  # what this test is about
+        before = codec_fingerprint(codec, RunSettings(), "cpu")["source"]
+        assert before == [file_sha256(plugin), file_sha256(mixin)]
+        mixin.write_text(mixin.read_text() + "# edited\n")
+        after = codec_fingerprint(codec, RunSettings(), "cpu")["source"]
+        assert after == [file_sha256(plugin), file_sha256(mixin)] and after != before
+    finally:
+        sys.modules.pop("mixin_18d", None)
+        sys.modules.pop("plugin_18d", None)
+
+
+def test_a_codec_from_a_module_without_a_file_has_no_source_digest() -> None:
+    """A class made in a module with no ``__file__`` (built in memory, or gone from
+    ``sys.modules``) has no source to hash: its key goes without one, no error."""
+    import sys
+    import types
+
+    from codeccmp.cache import codec_fingerprint, codec_source_digests
+    from codeccmp.codec import RunSettings
+
+    mod = types.ModuleType("memory_codec_18d")  # no __file__
+    exec("from codeccmp.codec import Codec, ParamSpace\n\n"  # noqa: S102 - a test fixture
+         "class M(Codec):\n    name = 'm'\n    family = 'traditional'\n"
+         "    param_space = ParamSpace('quality', 'integer', 1, 9)\n"
+         "    def library(self): return {}\n"
+         "    def encode(self, image, param): raise NotImplementedError\n"
+         "    def decode(self, data): raise NotImplementedError\n", mod.__dict__)
+    mod.M.__module__ = "memory_codec_18d"
+    sys.modules["memory_codec_18d"] = mod
+    try:
+        assert not hasattr(mod, "__file__")
+        assert codec_source_digests(mod.M()) == []
+        assert codec_fingerprint(mod.M(), RunSettings(), "cpu")["source"] == []
+    finally:
+        del sys.modules["memory_codec_18d"]
+    assert codec_source_digests(mod.M()) == []  # the module no longer imported at all
+
+
+class _Learned(Own):
+    name = "lrn"
+
+
+def test_a_missing_weights_file_is_keyed_as_missing_not_an_error(tmp_path: Path) -> None:
+    """``file_digest`` documents ``missing:PATH`` for a file that is gone: the key is still
+    made (the codec itself reports the missing file), and it differs from the key of any
+    real file at that path."""
+    from codeccmp.cache import codec_fingerprint, file_digest
+    from codeccmp.codec import RunSettings
+    from codeccmp.fileio import file_sha256
+
+    gone = tmp_path / "gone.pth"
+    assert file_digest(gone) == f"missing:{gone}"
+    settings = RunSettings(weights={"lrn": str(gone)})
+    fp = codec_fingerprint(_Learned(), settings, "cpu")
+    assert fp["weights"] == {"lrn": f"missing:{gone}"}
+    gone.write_bytes(b"model")
+    assert codec_fingerprint(_Learned(), settings, "cpu")["weights"] == {
+        "lrn": file_sha256(gone)}
+
+
+def test_weights_keys_belong_to_the_codec_named_before_their_first_colon(
+    tmp_path: Path,
+) -> None:
+    """Codec names have no colon (codecspec), so a key's codec is what precedes its first
+    colon, as ``check_weights_codecs`` reads it: ``lrn:3:x`` is lrn's (the ``--weights``
+    parser refuses it, but RunSettings from the API can hold it), and its file is in lrn's
+    key; ``lrnx:3`` and ``other`` are not."""
+    from codeccmp.cache import codec_fingerprint
+    from codeccmp.codec import RunSettings
+    from codeccmp.fileio import file_sha256
+
+    files = {}
+    for k in ("lrn", "lrn:3", "lrn:3:x", "lrnx:3", "other"):
+        files[k] = tmp_path / (k.replace(":", "_") + ".pth")
+        files[k].write_bytes(k.encode())
+    settings = RunSettings(weights={k: str(p) for k, p in files.items()})
+    fp = codec_fingerprint(_Learned(), settings, "cpu")
+    assert fp["weights"] == {k: file_sha256(files[k]) for k in ("lrn", "lrn:3", "lrn:3:x")}
+    before = ResultCache(None).trial_key("img", fp, 5)
+    files["lrn:3:x"].write_bytes(b"retrained")
+    after = codec_fingerprint(_Learned(), settings, "cpu")
+    assert ResultCache(None).trial_key("img", after, 5) != before
+
+
+def test_a_hit_on_a_cache_whose_times_cannot_be_set_is_still_a_hit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A hit refreshes the entry's time for the LRU limit; on a read-only cache (a shared
+    or mounted one) that fails, and the entry must still be served, not the run fail."""
+    import os
+
+    cache = ResultCache.open(tmp_path)
+    key = cache.trial_key("img", {"codec": "x"}, 5)
+    cache.put_trial(key, Encoded(b"abc", 5), 0.25)
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise PermissionError(30, "Read-only file system")
+
+    monkeypatch.setattr(os, "utime", read_only)
+    enc, seconds = cache.get_trial(key)
+    assert (enc.data, enc.param, seconds) == (b"abc", 5, 0.25)
+    assert cache.stats.trial_hits == 1 and cache.stats.corrupt == 0
+
+
+def test_keys_accept_values_json_cannot_write(tmp_path: Path) -> None:
+    """Key parts can hold paths and numpy scalars (a plugin's ``settings.extra``, an option
+    value): the key is still made, and differs exactly when such a value does."""
+    from codeccmp.cache import make_key
+
+    a = make_key("trial", {"extra": {"model": Path("/m/a.pth"), "q": np.int64(3)}})
+    assert a == make_key("trial", {"extra": {"model": Path("/m/a.pth"), "q": np.int64(3)}})
+    assert a != make_key("trial", {"extra": {"model": Path("/m/b.pth"), "q": np.int64(3)}})
+    assert a != make_key("trial", {"extra": {"model": Path("/m/a.pth"), "q": np.int64(4)}})

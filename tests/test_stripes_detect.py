@@ -480,3 +480,121 @@ def test_directional_error_without_a_period_at_a_corner_and_on_bad_sizes() -> No
     assert corner.delta_theta_deg == 0.0
     with pytest.raises(ValueError, match="differ in size"):
         directional_error(g, g[:-1], Roi(0, 0, 48, 48))
+
+
+# ------------------------------------------------------- detect.py: the window search's edges
+
+
+def _bottom_band(h: int = 100, w: int = 96, top: int = 64) -> np.ndarray:
+    """Flat grey with a 4 px grating from row ``top`` to the bottom edge."""
+    img = np.full((h, w), 128, np.uint8)
+    img[top:, :] = synthetic_grating((h - top, w), 0.0, 4.0, "sine", contrast=0.3)
+    return img
+
+
+def test_windows_never_reach_past_the_bottom_or_right_edge() -> None:
+    """Stripes along the bottom (or right) edge of a 100 px image, 64 px windows: on the
+    8 px window grid the last window that fits starts at 32 px, and one at 40 px would end
+    at 104. Whatever the search tries and keeps, every window lies inside the image (here
+    the first window tried, at 16 px, holds too few stripe pixels and its rejection rules
+    out its neighbours; the 40 px window behind them would pass the pixel check)."""
+    for img in (_bottom_band(), _bottom_band().T.copy()):
+        h, w = img.shape
+        for min_extent in (0.4, 0.45):
+            for r in score_stripe_rois(img, k=2, size=64, min_extent=min_extent):
+                assert r.roi.x + r.roi.w <= w and r.roi.y + r.roi.h <= h, r.roi
+
+
+def test_a_rejection_at_the_image_edge_rules_out_row_and_column_0(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 96 px grating, 64 px windows (q = 2 cells of 8 px): the only full window, at
+    (16, 16), is rejected by the pixel check, which rules out every window shifted by up to
+    16 px, i.e. all 25 that fit (x, y in 0..32), rows and columns 0 included. Nothing else
+    is tried."""
+    import codeccmp.stripes.detect as detect
+
+    tried: list[tuple[int, int]] = []
+
+    def reject(g: np.ndarray, roi: Roi, period: float) -> float:
+        tried.append((roi.x, roi.y))
+        return 0.0
+
+    monkeypatch.setattr(detect, "_pixel_extent", reject)
+    img = synthetic_grating((96, 96), 0.0, 4.0, "sine", contrast=0.5)
+    assert score_stripe_rois(img, k=1, size=64) == []
+    assert tried == [(16, 16)]
+
+
+def test_a_window_right_above_or_left_of_a_picked_one_is_still_free() -> None:
+    """Two 64 px stripe areas side by side along the long axis of a 160 × 96 image, the
+    second twice the contrast (RMS 9 against 4.5 levels, under the cap): the stripe cells
+    span 16-144 px, so the two windows are exactly 16-80 and 80-144, the stronger picked
+    first. The weaker one touches it without overlapping and must stay available."""
+    img = np.full((160, 96), 128, np.uint8)
+    img[:80] = synthetic_grating((80, 96), 0.0, 4.0, "sine", contrast=0.05)
+    img[80:] = synthetic_grating((80, 96), 0.0, 4.0, "sine", contrast=0.1)
+    for im, first, second in ((img, (16, 80), (16, 16)),
+                              (img.T.copy(), (80, 16), (16, 16))):
+        got = score_stripe_rois(im, k=2, size=64)
+        assert [(r.roi.x, r.roi.y) for r in got] == [first, second]
+        assert got[0].amplitude == pytest.approx(0.1 * 127.5 / math.sqrt(2), rel=0.05)
+        assert got[1].amplitude == pytest.approx(0.05 * 127.5 / math.sqrt(2), rel=0.05)
+
+
+def test_a_window_whose_cells_are_exactly_min_extent_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tile map (100 × 96 px image) whose tile rows 2 and 3 pass: they speak for cell rows
+    48-80 px, so a 64 px window from 16 to 80 is exactly half stripe cells. "kept only where
+    extent >= min_extent": with min_extent 0.5 it is a candidate (the pixel check stubbed to
+    pass), with 0.51 nothing is."""
+    import codeccmp.stripes.detect as detect
+
+    monkeypatch.setattr(detect, "_pixel_extent", lambda g, roi, period: 1.0)
+    rows = np.zeros((4, 4), np.float32)
+    rows[2:] = 1.0
+    tm = TileMap(rows, rows, rows * 5.0, np.where(rows > 0, 4.0, 0.0).astype(np.float32),
+                 np.zeros((4, 4), np.float32), 48, 16)
+    g = np.zeros((100, 96), np.float32)
+    got = detect._pick(tm, g, 64, 1, 0.5)
+    assert [r.roi for r in got] == [Roi(16, 16, 64, 64)]
+    assert detect._pick(tm, g, 64, 1, 0.51) == []
+
+
+def _concentration_by_definition(tile_img: np.ndarray) -> float:
+    """MIN_CONCENTRATION's definition on one 48 px tile, in exact integer bin geometry:
+    gradient power (|f|² × power of the tapered, mean-free tile; periods 2.5-24 px,
+    half-plane) at 0.7-1.4 × the peak's radius, ends included (compared as 100 n² against
+    49 and 196 times the peak's n², no rounding), and the share of it within 15° of the
+    peak's direction."""
+    n = tile_img.shape[0]
+    taper = np.outer(np.hanning(n), np.hanning(n))
+    p = np.abs(np.fft.rfft2((tile_img - tile_img.mean()) * taper)) ** 2
+    ky = np.fft.fftfreq(n, 1.0 / n).round().astype(int)[:, None] * np.ones((1, n // 2 + 1), int)
+    kx = np.arange(n // 2 + 1)[None, :] * np.ones((n, 1), int)
+    n2 = ky**2 + kx**2
+    band = (n2 * 24**2 >= n**2) & (n2 * 2.5**2 <= n**2) & ~((kx == 0) & (ky < 0))
+    gp = np.where(band, p * n2, 0.0)
+    peak = np.unravel_index(np.argmax(gp), gp.shape)
+    p2 = n2[peak]
+    ring = band & (100 * n2 >= 49 * p2) & (100 * n2 <= 196 * p2)
+    ang = np.degrees(np.arctan2(ky, kx))
+    dang = np.abs((ang - ang[peak] + 90.0) % 180.0 - 90.0)
+    return float(gp[ring & (dang <= 15.0)].sum() / gp[ring].sum())
+
+
+def test_concentration_ring_includes_its_ends_at_0_7_and_1_4_times_the_peak() -> None:
+    """One 48 px tile: the peak on the DFT bin (6, 8) (radius 10 bins, 37°) and two weaker
+    waves off its direction exactly on the ring's ends, bins (0, 7) and (14, 0) (radii 7 and
+    14 bins = 0.7 and 1.4 × 10). Their power counts in the ring: the concentration equals
+    the definition computed in integer geometry, well under 1."""
+    y, x = np.mgrid[0:48, 0:48].astype(np.float64)
+    wave = lambda ky, kx, a: a * np.cos(2 * np.pi * (ky * y + kx * x) / 48)  # noqa: E731
+    img = 128 + wave(6, 8, 40.0) + wave(0, 7, 30.0) + wave(14, 0, 20.0)
+    tm = tile_map(img)
+    assert tm.share.shape == (1, 1)
+    assert tm.period[0, 0] == pytest.approx(4.8)  # the peak is (6, 8)
+    want = _concentration_by_definition(img)
+    assert want < 0.8
+    assert float(tm.concentration[0, 0]) == pytest.approx(want, rel=1e-4)
