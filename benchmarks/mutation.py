@@ -40,7 +40,7 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     "ratematch": ("src/codeccmp/ratematch.py",
                   ["tests/test_ratematch.py", "tests/test_rate_priors.py",
                    "tests/test_ratematch_contract.py", "tests/test_properties.py",
-                   "tests/test_known_answers.py"], None),
+                   "tests/test_known_answers.py", "tests/test_ratematch_cost.py"], None),
     "cache": ("src/codeccmp/cache.py",
               ["tests/test_cache.py", "tests/test_cache_contract.py",
                "tests/test_cache_mutants.py", "tests/test_properties.py",
