@@ -190,7 +190,9 @@ def run(module: str, dest: Path, children: int, resume: bool = False,
     counts: dict[str, int] = {}
     for s in status.values():
         counts[s] = counts.get(s, 0) + 1
-    killed = counts.get("killed", 0) + counts.get("timeout", 0)
+    # A mutant whose tests time out or crash the test process ("segfault": mutmut's name for
+    # any death by signal, e.g. the OOM killer) was detected, as a failing test would be.
+    killed = sum(counts.get(s, 0) for s in ("killed", "timeout", "segfault"))
     # "no tests": no selected test even calls the function: a gap, counted as surviving.
     considered = sum(v for k, v in counts.items() if k not in ("skipped", "not checked"))
     survivors = sorted(k for k, s in status.items()
