@@ -9,6 +9,7 @@ through the same hook (``register_metrics``) as any third-party metric, so ``--m
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 
 import numpy as np
@@ -17,6 +18,29 @@ import numpy as np
 class MetricUnavailable(RuntimeError):
     """Raised by ``compute`` when the metric cannot run here (its library or weights are
     missing); ``availability()`` should have said so first."""
+
+
+@dataclass(frozen=True)
+class ValueRange:
+    """The values a metric can take, so a target outside them (``--match ms-ssim=1.5``) is a
+    usage error rather than a search that can only end at the edge. ``None`` = unbounded."""
+
+    low: float | None = None
+    high: float | None = None
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+
+    def __contains__(self, value: float) -> bool:
+        if self.low is not None and (value < self.low
+                                     or (value == self.low and not self.low_inclusive)):
+            return False
+        return not (self.high is not None
+                    and (value > self.high or (value == self.high and not self.high_inclusive)))
+
+    def __str__(self) -> str:
+        lo = "(-inf" if self.low is None else "([" [self.low_inclusive] + f"{self.low:g}"
+        hi = "inf)" if self.high is None else f"{self.high:g}" + ")]"[self.high_inclusive]
+        return f"{lo}, {hi}"
 
 
 class Metric:
@@ -38,6 +62,9 @@ class Metric:
     #: When chosen (``--metrics``, ``--match``), such a metric is also measured on each ROI's
     #: crop: ``rois[i].metrics`` in the JSON, a column of the report's ROI tables.
     per_roi: bool = False
+    #: The values the metric can take (MS-SSIM ``(0, 1]``, PSNR ``(0, inf)``); unbounded
+    #: by default. ``--match`` refuses a target outside it.
+    value_range: ValueRange = ValueRange()
     #: Unit shown in table headers ("dB", "°", or "").
     unit: str = ""
     #: Distribution names whose versions decide the values, for provenance.
