@@ -5,7 +5,7 @@ Two measurements per image, in one run:
 
 - **metrics**: SSIM and MS-SSIM of the image against a JPEG (quality 30) of it, by
   pytorch-msssim as codeccmp called it before (torch single-threaded, one library call per
-  metric) and by ``codeccmp.metrics`` (tiled, on every core; alone and both in one pass),
+  metric) and by ``codeccmp.measure.metrics`` (tiled, on every core; alone and both in one pass),
   with wall and CPU seconds and the largest difference between the two;
 - **compare**: ``codeccmp compare IMAGE --bpp 0.3`` with the six standard codecs and
   ``--roi none``, in a fresh process under ``/usr/bin/time -v`` (wall seconds, peak resident
@@ -103,8 +103,8 @@ def reference_metrics(a: np.ndarray, b: np.ndarray) -> dict[str, tuple[float, fl
 
 
 def bench_metrics(path: Path, reference: bool) -> dict:
-    from codeccmp import metrics
-    from codeccmp.images import load_image
+    from codeccmp.measure import metrics
+    from codeccmp.model.images import load_image
 
     a = load_image(path).pixels
     buf = io.BytesIO()
@@ -155,7 +155,7 @@ def floor(path: Path, results: list[dict]) -> dict[str, tuple[float, float]]:
     """Per codec: its rate search's encodes (the trial parameters the JSON records, each
     once) and one decode of the chosen bitstream, each timed alone, the image loaded:
     (wall s, CPU s)."""
-    from codeccmp.images import load_image, to_rgb
+    from codeccmp.model.images import load_image, to_rgb
     from codeccmp.plugins import load_registry
 
     img = load_image(path)
@@ -232,7 +232,7 @@ def report_metrics(rows: list[dict]) -> None:
               f"{both[0]:.2f} / {both[1]:.2f} | {ratio} | |")
         print(f"| {r['image']} {r['size']} | PSNR | | {r['psnr'][0]:.2f} / {r['psnr'][1]:.2f} "
               f"| | |")
-    print(f"\n(threads used by codeccmp.metrics: {rows[0]['threads']}; load average now "
+    print(f"\n(threads used by codeccmp.measure.metrics: {rows[0]['threads']}; load average now "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 

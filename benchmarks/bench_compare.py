@@ -79,8 +79,8 @@ def fresh_registry():  # noqa: ANN201 - CodecRegistry
 
 def codeccmp_run(image_path: Path, codec: str, bpp: float, weights: dict[str, str]):  # noqa: ANN201
     from codeccmp.codec import RunSettings
-    from codeccmp.compare import CompareOptions, compare_image
-    from codeccmp.images import load_image
+    from codeccmp.model.images import load_image
+    from codeccmp.pipeline.compare import CompareOptions, compare_image
 
     img = load_image(image_path)
     opts = CompareOptions(target_bpp=bpp, codecs=[codec], rois=None,
@@ -95,8 +95,8 @@ def codeccmp_run(image_path: Path, codec: str, bpp: float, weights: dict[str, st
 def floor_run(image_path: Path, codec: str, param: Any, weights: dict[str, str]) -> float:
     """One encode, one decode, the metrics; returns the bpp it got."""
     from codeccmp.codec import RunSettings
-    from codeccmp.images import load_image, to_gray, to_rgb
-    from codeccmp.metrics import ms_ssim, psnr, ssim
+    from codeccmp.measure.metrics import ms_ssim, psnr, ssim
+    from codeccmp.model.images import load_image, to_gray, to_rgb
 
     img = load_image(image_path)
     c = fresh_registry().get(codec)
@@ -200,7 +200,7 @@ def cli_floor_command(py: str, image: Path, choices: dict[str, Any],
 def ladder_rates(image_path: Path, weights: dict[str, str]) -> dict[int, float]:
     """The real bpp of every quality of the ladder on this image (codeccmp's own encode)."""
     from codeccmp.codec import RunSettings
-    from codeccmp.images import load_image, to_rgb
+    from codeccmp.model.images import load_image, to_rgb
 
     img = load_image(image_path)
     c = fresh_registry().get(LEARNED)
@@ -437,7 +437,7 @@ def main_section(image: Path, names: list[str], args: argparse.Namespace) -> Non
         t_cai = cli_time(cai_cmds)
         t_import = cli_time([[py, "-c", "import torch"]])
         # torch on one thread, as CompressAI's eval_model sets it for itself: what the
-        # metrics would cost if codeccmp.metrics ran torch single-threaded.
+        # metrics would cost if codeccmp.measure.metrics ran torch single-threaded.
         env1 = {**env, "OMP_NUM_THREADS": "1"}
         t_one = statistics.median(run_cli(ccmp_none, env1) for _ in range(args.cli_repeat))
         t_cli_floor = cli_time([cli_floor_command(py, image, choices, weights)])

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from codeccmp.bdrate import bd, clean_curve
+from codeccmp.sweep.bdrate import bd, clean_curve
 
 RATES = [0.1, 0.2, 0.3, 0.45, 0.6, 0.8]
 PSNR = [24.1, 26.8, 28.4, 30.0, 31.2, 32.5]
@@ -80,8 +80,8 @@ def test_non_monotone_points_are_dropped() -> None:
 
 def test_bd_table_against_a_published_reference() -> None:
     """A reference curve as anchor, and as a test curve, beside measured averaged points."""
-    from codeccmp.sweep_average import AveragePoint
-    from codeccmp.sweep_bd import bd_table
+    from codeccmp.sweep.average import AveragePoint
+    from codeccmp.sweep.bd import bd_table
 
     ms_db = [q / 3 for q in PSNR]
     points = [AveragePoint("mine", "traditional", "quality", i, 2, 2, bpp=0.8 * r, psnr=q,

@@ -1,5 +1,5 @@
 """The learned container's limits and the exact reason each kind of damage is refused with.
-Written to kill the mutants that survived ``benchmarks/mutation.py bitstream``."""
+Written to kill the mutants that survived ``benchmarks/mutation/run.py bitstream``."""
 
 from __future__ import annotations
 

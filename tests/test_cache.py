@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codeccmp.cache import (
+from codeccmp.codec import Codec, Encoded, ParamSpace, RunSettings
+from codeccmp.sweep.cache import (
     CachingCodec,
     ResultCache,
     codec_fingerprint,
@@ -17,7 +18,6 @@ from codeccmp.cache import (
     make_key,
     pixels_sha256,
 )
-from codeccmp.codec import Codec, Encoded, ParamSpace, RunSettings
 
 
 class Counting(Codec):

@@ -1,6 +1,6 @@
 """What the cache promises in detail: every input of a codec's fingerprint, the counts it
 reports, and how the caching proxy settles a learned codec's own search. Written to kill the
-mutants that survived ``benchmarks/mutation.py cache`` (see benchmarks/README.md)."""
+mutants that survived ``benchmarks/mutation/run.py cache`` (see benchmarks/README.md)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from codeccmp.cache import CachingCodec, ResultCache, codec_fingerprint
 from codeccmp.codec import Codec, Encoded, OptionSpec, ParamSpace, RunSettings
-from codeccmp.results import CodecResult
+from codeccmp.model.results import CodecResult
+from codeccmp.sweep.cache import CachingCodec, ResultCache, codec_fingerprint
 
 IMG = np.zeros((8, 8), np.uint8)  # 64 px: q bytes = q / 8 bpp
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codeccmp.cache import _LEN, _MAGIC, ResultCache
-from codeccmp.cachedir import TRIM_TO, parse_size, scan, trim
 from codeccmp.errors import UsageError
-from codeccmp.images import from_array
-from codeccmp.sweep import SweepOptions, run_sweep
+from codeccmp.model.images import from_array
+from codeccmp.sweep.cache import _LEN, _MAGIC, ResultCache
+from codeccmp.sweep.cachedir import TRIM_TO, parse_size, scan, trim
+from codeccmp.sweep.runner import SweepOptions, run_sweep
 
 PLUGIN = textwrap.dedent('''
     import os, struct, zlib

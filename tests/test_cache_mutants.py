@@ -2,7 +2,7 @@
 learned codec's own search (targets just inside, exactly on and just outside cached rates),
 the times replayed with cached encodings, counters over repeated hits and misses, and what
 an entry keeps of odd encoder settings. Written to kill the mutants of ``cache.py`` that
-survived ``benchmarks/mutation.py cache`` (see benchmarks/README.md)."""
+survived ``benchmarks/mutation/run.py cache`` (see benchmarks/README.md)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codeccmp.cache import CachingCodec, ResultCache
 from codeccmp.codec import Codec, Encoded, ParamSpace
-from codeccmp.results import CodecResult
+from codeccmp.model.results import CodecResult
+from codeccmp.sweep.cache import CachingCodec, ResultCache
 
 # 4 x 16 = 64 px, not square (a rate from rows x rows would be 16 px): q bytes = q / 8 bpp,
 # so the qualities 10, 20, 30, 40 code at 1.25, 2.5, 3.75 and 5.0 bpp.
@@ -227,9 +227,9 @@ def test_a_codec_keys_on_the_source_file_that_defines_it(tmp_path: Path) -> None
     import importlib.util
     import sys
 
-    from codeccmp.cache import codec_fingerprint, codec_source_digests
     from codeccmp.codec import RunSettings
-    from codeccmp.fileio import file_sha256
+    from codeccmp.model.fileio import file_sha256
+    from codeccmp.sweep.cache import codec_fingerprint, codec_source_digests
 
     plugin = tmp_path / "myplugin_18b.py"
     plugin.write_text(
@@ -296,9 +296,9 @@ def test_a_codec_keys_on_a_mixin_listed_after_codeccmps_own_classes(tmp_path: Pa
     new key (a stale result would otherwise be served)."""
     import sys
 
-    from codeccmp.cache import codec_fingerprint
     from codeccmp.codec import RunSettings
-    from codeccmp.fileio import file_sha256
+    from codeccmp.model.fileio import file_sha256
+    from codeccmp.sweep.cache import codec_fingerprint
 
     mixin = tmp_path / "mixin_18d.py"
     mixin.write_text("class Mixin:\n    def library(self): return {}\n")
@@ -330,8 +330,8 @@ def test_a_codec_from_a_module_without_a_file_has_no_source_digest() -> None:
     import sys
     import types
 
-    from codeccmp.cache import codec_fingerprint, codec_source_digests
     from codeccmp.codec import RunSettings
+    from codeccmp.sweep.cache import codec_fingerprint, codec_source_digests
 
     mod = types.ModuleType("memory_codec_18d")  # no __file__
     exec("from codeccmp.codec import Codec, ParamSpace\n\n"  # noqa: S102 - a test fixture
@@ -359,9 +359,9 @@ def test_a_missing_weights_file_is_keyed_as_missing_not_an_error(tmp_path: Path)
     """``file_digest`` documents ``missing:PATH`` for a file that is gone: the key is still
     made (the codec itself reports the missing file), and it differs from the key of any
     real file at that path."""
-    from codeccmp.cache import codec_fingerprint, file_digest
     from codeccmp.codec import RunSettings
-    from codeccmp.fileio import file_sha256
+    from codeccmp.model.fileio import file_sha256
+    from codeccmp.sweep.cache import codec_fingerprint, file_digest
 
     gone = tmp_path / "gone.pth"
     assert file_digest(gone) == f"missing:{gone}"
@@ -380,9 +380,9 @@ def test_weights_keys_belong_to_the_codec_named_before_their_first_colon(
     colon, as ``check_weights_codecs`` reads it: ``lrn:3:x`` is lrn's (the ``--weights``
     parser refuses it, but RunSettings from the API can hold it), and its file is in lrn's
     key; ``lrnx:3`` and ``other`` are not."""
-    from codeccmp.cache import codec_fingerprint
     from codeccmp.codec import RunSettings
-    from codeccmp.fileio import file_sha256
+    from codeccmp.model.fileio import file_sha256
+    from codeccmp.sweep.cache import codec_fingerprint
 
     files = {}
     for k in ("lrn", "lrn:3", "lrn:3:x", "lrnx:3", "other"):
@@ -420,7 +420,7 @@ def test_a_hit_on_a_cache_whose_times_cannot_be_set_is_still_a_hit(
 def test_keys_accept_values_json_cannot_write(tmp_path: Path) -> None:
     """Key parts can hold paths and numpy scalars (a plugin's ``settings.extra``, an option
     value): the key is still made, and differs exactly when such a value does."""
-    from codeccmp.cache import make_key
+    from codeccmp.sweep.cache import make_key
 
     a = make_key("trial", {"extra": {"model": Path("/m/a.pth"), "q": np.int64(3)}})
     assert a == make_key("trial", {"extra": {"model": Path("/m/a.pth"), "q": np.int64(3)}})

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from codeccmp.compare import CompareOptions, compare_image
-from codeccmp.images import from_array, to_gray
-from codeccmp.metrics import psnr, ssim_ms_ssim
+from codeccmp.measure.metrics import psnr, ssim_ms_ssim
+from codeccmp.model.images import from_array, to_gray
+from codeccmp.pipeline.compare import CompareOptions, compare_image
 from codeccmp.plugins import load_registry
 
 LINE = re.compile(r"^(jpeg|webp): \d+\.\d{3} bpp \(quality \d+\), \d+ encodes?, \d+\.\d s$")
@@ -61,8 +61,8 @@ def test_progress_line_labels_the_parameter_as_the_table_does():
     """A learned checkpoint given as --weights CODEC=PATH is recorded as quality 0; the
     table calls it "ckpt", and so must the progress line."""
     from codeccmp.cli.compare import progress_line
+    from codeccmp.model.results import CodecResult
     from codeccmp.render.tables import param_text
-    from codeccmp.results import CodecResult
 
     ckpt = CodecResult("bls2017", "learned", "ok", param=0, param_name="quality", bpp=0.4123,
                        trials=[{}, {}])
@@ -126,7 +126,7 @@ def test_large_images_code_every_codec_before_importing_torch_and_measuring(monk
     """Above ``LEAN_VALUES`` no encoder runs while torch and the metrics hold memory: every
     codec codes (keeping only its bitstream), then the warm-up, decodes and measurements
     follow; the figures are those of the usual order."""
-    from codeccmp import compare, warmup
+    from codeccmp.pipeline import compare, warmup
 
     image = from_array(_photo(), "photo")
     registry = load_registry()
@@ -181,7 +181,7 @@ def test_a_measuring_failure_is_reported_and_a_good_codec_never_reads_as_failed(
     """``done`` comes after measuring: a codec that coded and decoded but whose metrics
     raised gets the failure line, and one that measured fine never does (the line used to
     come before measuring, when every result still read "failed")."""
-    from codeccmp import compare
+    from codeccmp.pipeline import compare
 
     path = tmp_path / "photo.png"
     Image.fromarray(_photo()).save(path)

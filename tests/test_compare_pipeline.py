@@ -1,7 +1,7 @@
 """The compare pipeline field by field, on in-process fake codecs (milliseconds a test).
 
-Written against the mutants of ``codeccmp/compare.py`` that survived the CLI tests
-(benchmarks/mutation.py, issue 18): every field a result, a comparison and its image record
+Written against the mutants of ``codeccmp/pipeline/compare.py`` that survived the CLI tests
+(benchmarks/mutation/run.py): every field a result, a comparison and its image record
 carry is checked against a value computed here independently (bytes counted, pixels decoded,
 metrics recomputed), and every way a codec can fail, skip, ask for gray replication or report
 progress is exercised once. The fake codec stores its quantised pixels in the bitstream, so a
@@ -18,7 +18,11 @@ import numpy as np
 import pytest
 
 from codeccmp.codec import Codec, CodecUnavailable, Encoded, ParamSpace, RunSettings
-from codeccmp.compare import (
+from codeccmp.errors import UsageError
+from codeccmp.measure.metrics import ms_ssim_db, psnr, ssim_ms_ssim
+from codeccmp.metric import Metric
+from codeccmp.model.images import SourceImage, to_gray, to_rgb
+from codeccmp.pipeline.compare import (
     CompareOptions,
     code_with,
     compare_image,
@@ -28,12 +32,8 @@ from codeccmp.compare import (
     select_codecs,
     validate_bpp,
 )
-from codeccmp.errors import UsageError
-from codeccmp.images import SourceImage, to_gray, to_rgb
-from codeccmp.metric import Metric
-from codeccmp.metrics import ms_ssim_db, psnr, ssim_ms_ssim
-from codeccmp.qualitymatch import QualityTarget
-from codeccmp.ratematch import Trial
+from codeccmp.pipeline.qualitymatch import QualityTarget
+from codeccmp.pipeline.ratematch import Trial
 from codeccmp.stripes import Roi, synthetic_grating
 
 #: Bytes per quality step: quality q adds q * STEP bytes of padding to the pixels.
@@ -424,7 +424,7 @@ def test_explicit_rois_are_analysed_and_recorded() -> None:
 
 
 def test_truth_is_measured_on_the_original_and_each_reconstruction() -> None:
-    from codeccmp.analysis import truth_error
+    from codeccmp.pipeline.analysis import truth_error
 
     img = synthetic_grating((96, 96), 30.0, 8.0)
     truth = {"path": "chart.json", "tiles": [{"x": 0, "y": 0, "w": 96, "h": 96,

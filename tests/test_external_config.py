@@ -264,7 +264,7 @@ def test_make_priors_writes_one_typical_bpp_line_into_the_definition(tmp_path: P
 def test_shipped_definitions_run_only_when_named(tmp_path: Path, no_user_config: Path) -> None:
     """A plain run keeps to the first-party codecs; shipped external ones (mostly the same
     formats through other programs) join when named; a user's own definition joins always."""
-    from codeccmp.compare import select_codecs
+    from codeccmp.pipeline.compare import select_codecs
 
     registry = load_registry([write(tmp_path, MINIMAL)])
     default = {c.name for c in select_codecs(registry, None)}

@@ -21,8 +21,8 @@ import pytest
 from codeccmp_external.codec import ExternalCodec
 
 from codeccmp.codec import CodecError
+from codeccmp.pipeline.ratematch import bits_per_pixel, match_rate
 from codeccmp.plugins import load_registry
-from codeccmp.ratematch import bits_per_pixel, match_rate
 
 COMMON = r"""
 import os, struct, sys, time, zlib

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codeccmp.pipeline.ratematch import match_rate
 from codeccmp.plugins import load_registry
-from codeccmp.ratematch import match_rate
 
 ROOT = Path(__file__).resolve().parents[1]
 

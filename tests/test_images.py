@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from codeccmp.errors import UsageError
-from codeccmp.images import load_image, to_gray, to_rgb
+from codeccmp.model.images import load_image, to_gray, to_rgb
 
 
 def save(tmp_path: Path, img: Image.Image, name: str, **kw) -> Path:  # noqa: ANN003

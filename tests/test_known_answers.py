@@ -13,8 +13,8 @@ import math
 import numpy as np
 import pytest
 
-from codeccmp.metrics import ms_ssim, ms_ssim_db, psnr, ssim
-from codeccmp.ratematch import DEFAULT_TOLERANCE, RateMatch
+from codeccmp.measure.metrics import ms_ssim, ms_ssim_db, psnr, ssim
+from codeccmp.pipeline.ratematch import DEFAULT_TOLERANCE, RateMatch
 from codeccmp.stripes import angle_diff_deg, directional_error, synthetic_grating
 
 torch = pytest.importorskip("torch")

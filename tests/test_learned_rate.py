@@ -1,6 +1,6 @@
 """The learned codec's rate path to the quality: its estimate, and which qualities its own
 search codes for real. Written against surviving mutants of ``LearnedCodec._match_rate`` and
-``_analyse`` (benchmarks/mutation.py, issue 18), on tiny seeded models (tests/conftest.py).
+``_analyse`` (benchmarks/mutation/run.py), on tiny seeded models (tests/conftest.py).
 
 The search's contract (its docstring): the qualities whose *estimates* bracket the target are
 coded, then neighbours are added only while the *real* rates of what is coded do not bracket

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from codeccmp.model.results import CodecResult, Comparison
 from codeccmp.render.report import roi_finding
-from codeccmp.results import CodecResult, Comparison
 from codeccmp.stripes import synthetic_grating
 
 

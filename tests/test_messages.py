@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import one_line, tree
 
-from codeccmp.images import load_image
+from codeccmp.model.images import load_image
 
 # ---------------------------------------------------------------------------- 16-bit RGB
 
@@ -302,9 +302,9 @@ def test_sweep_folds_unusable_codecs_into_one_note(tmp_path: Path, rgb_image: np
                                                    capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from codeccmp.cli.sweep import _render
-    from codeccmp.images import from_array
+    from codeccmp.model.images import from_array
     from codeccmp.plugins import load_registry
-    from codeccmp.sweep import SweepOptions, run_sweep
+    from codeccmp.sweep.runner import SweepOptions, run_sweep
 
     monkeypatch.setenv("COLUMNS", "200")
     plugin = tmp_path / "u.py"

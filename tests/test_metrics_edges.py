@@ -1,7 +1,7 @@
-"""Edges of codeccmp.metrics the known-answer tests do not reach: float and mixed inputs to
+"""Edges of codeccmp.measure.metrics the known-answer tests do not reach: float and mixed inputs to
 MSE, empty images, PSNR's peak, the size limits of SSIM and MS-SSIM, which of the two a
 caller asked for, and the worker count. Written against surviving mutants of metrics.py
-(benchmarks/mutation.py, issue 18); each value here is worked out by hand."""
+(benchmarks/mutation/run.py); each value here is worked out by hand."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from codeccmp import metrics
+from codeccmp.measure import metrics
 
 
 def test_mse_of_float_and_mixed_inputs_is_exact() -> None:

@@ -1,6 +1,6 @@
 """Known answers for PSNR, SSIM and MS-SSIM, and agreement with pytorch-msssim itself.
 
-codeccmp computes SSIM and MS-SSIM in its own tiled code (``codeccmp.metrics``) for speed at
+codeccmp computes SSIM and MS-SSIM in its own tiled code (``codeccmp.measure.metrics``) for speed at
 camera resolution; these tests hold it to pytorch-msssim's definition: closed-form values on
 constant images, the library's own values (within 1e-5) on textured images of awkward sizes,
 and its downsampling to the bit.
@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from codeccmp import metrics
+from codeccmp.measure import metrics
 
 ROOT_SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared"
 
@@ -155,7 +155,7 @@ def test_agrees_with_pytorch_msssim(shape):
 
 
 def test_agrees_with_pytorch_msssim_on_barbara():
-    from codeccmp.images import load_image
+    from codeccmp.model.images import load_image
 
     path = ROOT_SHARED / "images" / "barbara.png"
     if not path.exists():

@@ -1,4 +1,4 @@
-"""The tiled SSIM internals of codeccmp.metrics against an untiled float64 reference.
+"""The tiled SSIM internals of codeccmp.measure.metrics against an untiled float64 reference.
 
 ``metrics.ssim_ms_ssim`` cuts each scale into 32 × 1024 tiles, filters them in float32 with
 torch's own order of operations and pools between scales in bands of rows. The agreement
@@ -7,8 +7,8 @@ band boundary off by one, a channel mixed up with another or a buffer shared bet
 could go unseen. Here the reference is written out directly, without tiles or torch: the
 Gaussian window in float64, SSIM's formula on whole images per channel, the 2 × 2 average with
 a zero row (column) before an odd side. Sizes are chosen to land on and just past the tile and
-band boundaries. Written against the mutants of metrics.py's internals (benchmarks/mutation.py,
-issue 18).
+band boundaries. Written against the mutants of metrics.py's internals that the rest of the
+suite let survive (benchmarks/mutation/run.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from codeccmp import metrics
+from codeccmp.measure import metrics
 
 #: float32 against float64: measured up to 2.1e-6 on one pixel (11 × 11) and 1.2e-6 on the
 #: larger images here; a tile, band or channel out of place moves these values by 1e-4 or more.

@@ -1,4 +1,5 @@
-"""Tests written against deliberate bugs that once slipped through the suite (issue 18).
+"""Tests written against deliberate bugs that once slipped through the suite
+(benchmarks/mutation/deliberate_bugs.py applies each again).
 
 Each test names the mutation it catches; every one was applied by hand and seen to fail it.
 They go through public behaviour (the CLI, ``run_sweep``, ``run_codec``, the cache's
@@ -16,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codeccmp.cache import ResultCache, codec_fingerprint
 from codeccmp.codec import RunSettings
-from codeccmp.compare import CompareOptions, run_codec
-from codeccmp.images import from_array
+from codeccmp.model.images import from_array
+from codeccmp.pipeline.compare import CompareOptions, run_codec
+from codeccmp.sweep.cache import ResultCache, codec_fingerprint
 
 # Codecs whose bitstreams have exactly the number of bytes their one parameter value says,
 # so a test sets the achieved rate, and hence the deviation from the target, to the byte.
@@ -152,7 +153,7 @@ def test_sweep_result_cache_follows_the_roi_setting(tmp_path: Path) -> None:
     """Mutation: the sweep's result key without the measurement settings. A sweep with
     ``--roi none`` then ``auto`` (or other ROIs) must not serve the result without Δθ."""
     from codeccmp.plugins import load_registry
-    from codeccmp.sweep import SweepOptions, run_sweep
+    from codeccmp.sweep.runner import SweepOptions, run_sweep
 
     img = [from_array(_grating_image(), "g")]
     reg = load_registry()
@@ -179,13 +180,13 @@ def test_measuring_code_is_part_of_the_measure_fingerprint(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Mutation: the metric code dropped from the sweep's measurement settings: a changed
     metric must not be served results measured by the old one."""
-    import codeccmp.metrics
-    from codeccmp.sweep import measure_fingerprint
+    import codeccmp.measure.metrics
+    from codeccmp.sweep.runner import measure_fingerprint
 
     before = measure_fingerprint(None)
     changed = tmp_path / "metrics.py"
-    changed.write_text(Path(codeccmp.metrics.__file__).read_text() + "\n# changed\n")
-    monkeypatch.setattr(codeccmp.metrics, "__file__", str(changed))
+    changed.write_text(Path(codeccmp.measure.metrics.__file__).read_text() + "\n# changed\n")
+    monkeypatch.setattr(codeccmp.measure.metrics, "__file__", str(changed))
     assert measure_fingerprint(None) != before
 
 
@@ -212,7 +213,7 @@ def test_sweep_recomputes_when_settings_extra_changes(exact, tmp_path: Path) -> 
     """The same mutation seen by a user: a sweep after changing a learned option served the
     cached bitstreams of the old one."""
     from codeccmp.plugins import load_registry
-    from codeccmp.sweep import SweepOptions, run_sweep
+    from codeccmp.sweep.runner import SweepOptions, run_sweep
 
     plugin, image = exact
     img = [from_array(np.full((H, W), 77, np.uint8), "flat")]

@@ -11,7 +11,7 @@ import pytest
 from conftest import one_line, tree
 
 from codeccmp.errors import UsageError
-from codeccmp.fileio import STAGE_PREFIX, Outputs, atomic_write_bytes, atomic_write_text
+from codeccmp.model.fileio import STAGE_PREFIX, Outputs, atomic_write_bytes, atomic_write_text
 
 
 @pytest.fixture
@@ -153,12 +153,12 @@ def _blocked(tmp_path: Path) -> Path:
 def test_compare_unwritable_output_is_a_usage_error_before_coding(
         cli, image_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
         option: str) -> None:
-    import codeccmp.compare
+    import codeccmp.pipeline.compare
 
     def no_coding(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("coding started before the outputs were checked")
 
-    monkeypatch.setattr(codeccmp.compare, "compare_image", no_coding)
+    monkeypatch.setattr(codeccmp.pipeline.compare, "compare_image", no_coding)
     target = _blocked(tmp_path) / ("x.json" if option in ("--json",) else
                                    "m.png" if option == "--montage" else "dir")
     r = cli("compare", str(image_file), "--bpp", "1", "--codecs", "jpeg", option, str(target))
@@ -252,7 +252,7 @@ def _fail_on(monkeypatch: pytest.MonkeyPatch, pred) -> dict[str, int]:  # noqa: 
 
 def test_a_folder_output_commits_and_rolls_back_with_the_files(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from codeccmp.fileio import staged_tree
+    from codeccmp.model.fileio import staged_tree
 
     old = tmp_path / "html"
     (old / "img").mkdir(parents=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codeccmp.compare import CompareOptions, compare_image
-from codeccmp.images import from_array
-from codeccmp.metrics import psnr
+from codeccmp.measure.metrics import psnr
+from codeccmp.model.images import from_array
+from codeccmp.pipeline.compare import CompareOptions, compare_image
 from codeccmp.plugins import load_registry
 
 TRADITIONAL = ["jpeg", "jpeg2000", "avif", "webp", "heif", "jpegxl"]

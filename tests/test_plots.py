@@ -76,10 +76,10 @@ def test_saved_atomically(tmp_path: Path) -> None:
 
 
 def test_sweep_plot_end_to_end(tmp_path: Path) -> None:
-    from codeccmp.images import from_array
+    from codeccmp.model.images import from_array
     from codeccmp.plugins import load_registry
     from codeccmp.render.plots import plot_sweep, series_from_sweep
-    from codeccmp.sweep import SweepOptions, run_sweep
+    from codeccmp.sweep.runner import SweepOptions, run_sweep
 
     rng = np.random.default_rng(0)
     img = from_array(rng.integers(60, 200, (48, 48, 3), dtype=np.uint8), "noise")

@@ -21,11 +21,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from codeccmp.cache import ResultCache, make_key, pixels_sha256
 from codeccmp.codec import Codec, Encoded, ParamSpace
-from codeccmp.ratematch import bracket_ordered, match_rate
+from codeccmp.pipeline.ratematch import bracket_ordered, match_rate
 from codeccmp.stripes import angle_diff_deg, directional_error, synthetic_grating
-from codeccmp.sweep import parse_targets
+from codeccmp.sweep.cache import ResultCache, make_key, pixels_sha256
+from codeccmp.sweep.runner import parse_targets
 
 IMG = np.zeros((20, 40), np.uint8)  # 800 pixels: bpp = bytes / 100
 
@@ -267,7 +267,7 @@ def test_pixel_hash_follows_every_pixel_and_the_shape(seed: int, data) -> None: 
        st.integers(1, 5), st.integers(1, 5))
 def test_measure_fingerprint_follows_the_roi_settings(a, b, ca, cb) -> None:  # noqa: ANN001
     from codeccmp.stripes import Roi
-    from codeccmp.sweep import measure_fingerprint
+    from codeccmp.sweep.runner import measure_fingerprint
 
     def spec(s):  # noqa: ANN001, ANN202
         return [Roi(1, 2, 30, 40)] if s == "roi" else s

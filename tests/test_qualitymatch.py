@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from codeccmp.codec import Codec, Encoded, ParamSpace
+from codeccmp.measure.metrics import psnr
 from codeccmp.metric import Metric
-from codeccmp.metrics import psnr
-from codeccmp.qualitymatch import QualityTarget, match_quality
-from codeccmp.results import Comparison
+from codeccmp.model.results import Comparison
+from codeccmp.pipeline.qualitymatch import QualityTarget, match_quality
 
 
 class _Jpeg(Codec):
@@ -114,8 +114,8 @@ def test_quality_search_holds_no_trial_reconstructions(rgb_image: np.ndarray) ->
     and a search makes several."""
     import weakref
 
-    from codeccmp.compare import CompareOptions, run_codec
-    from codeccmp.images import from_array
+    from codeccmp.model.images import from_array
+    from codeccmp.pipeline.compare import CompareOptions, run_codec
 
     alive: list[int] = []
     made: list[weakref.ref] = []

@@ -17,7 +17,7 @@ import pytest
 from codeccmp_pillow.codecs import ALL_CODECS, JpegCodec
 
 from codeccmp.codec import Codec, Encoded, Param, ParamSpace, WrappedCodec
-from codeccmp.ratematch import match_rate
+from codeccmp.pipeline.ratematch import match_rate
 
 IMG = np.zeros((100, 100), np.uint8)  # 10 000 pixels: bpp = 8 * nbytes / 10 000
 NUM_PIXELS = IMG.size

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from codeccmp.codec import Codec, Encoded, ParamSpace
-from codeccmp.ratematch import bits_per_pixel, match_rate
+from codeccmp.pipeline.ratematch import bits_per_pixel, match_rate
 
 IMG = np.zeros((20, 40), np.uint8)  # 800 pixels: bpp = nbytes / 100
 
@@ -108,7 +108,7 @@ def test_non_positive_target_rejected() -> None:
 
 def test_bracket_ordered_over_a_plain_rate_function() -> None:
     """What learned codecs search their estimates with: adjacent bracket, each value once."""
-    from codeccmp.ratematch import bracket_ordered
+    from codeccmp.pipeline.ratematch import bracket_ordered
 
     rates = [0.05 * 1.4**q for q in range(8)]  # a quality ladder
     for target in [0.01, 0.05, 0.06, 0.2, 0.5, 0.52, 5.0]:

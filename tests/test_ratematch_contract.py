@@ -1,6 +1,6 @@
 """What the rate search promises besides its choice: the record of every trial, timings,
 tie-breaking, the cost of an interpolated search, argument checks. Written to kill the
-mutants that survived ``benchmarks/mutation.py ratematch`` (see benchmarks/README.md)."""
+mutants that survived ``benchmarks/mutation/run.py ratematch`` (see benchmarks/README.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from codeccmp.codec import Codec, Encoded, ParamSpace
-from codeccmp.ratematch import RateMatch, bracket_ordered, match_rate
+from codeccmp.pipeline.ratematch import RateMatch, bracket_ordered, match_rate
 
 IMG = np.zeros((20, 40), np.uint8)  # 800 pixels: bpp = bytes / 100
 
@@ -163,7 +163,8 @@ def _exponential(q: float) -> float:
 
 
 _SPARSE = (0, 1, 2, 4, 8, *range(10, 101, 10))
-#: (curve, prior) -> encodes over 25 targets from 0.03 to 20 bpp, as of issue 18. A cost
+#: (curve, prior) -> encodes over 25 targets from 0.03 to 20 bpp, as measured when
+#: these bounds were set (2026-12-02). A cost
 #: regression bound: lower these numbers when the search improves.
 _COST = {
     ("photo", "sparse"): 42, ("photo", "x1.8"): 57, ("photo", "x0.3"): 64,

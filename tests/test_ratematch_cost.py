@@ -5,7 +5,7 @@ the cost is the behaviour a user pays for. Each test builds a rate curve and a p
 probe sequence follows by hand from the rules in the docstrings of ``_search_with_prior``,
 ``_predict``, ``_search_ordered`` and ``_search_continuous``, and checks the encodes a
 counting fake codec saw. Written to kill the "cost only" survivors of
-``benchmarks/mutation.py ratematch`` (see benchmarks/README.md).
+``benchmarks/mutation/run.py ratematch`` (see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from codeccmp.codec import Codec, Encoded, Param, ParamSpace
-from codeccmp.ratematch import _prior_log_rates, bracket_ordered, match_rate
+from codeccmp.pipeline.ratematch import _prior_log_rates, bracket_ordered, match_rate
 
 IMG = np.zeros((20, 40), np.uint8)  # 800 pixels: bpp = bytes / 100
 

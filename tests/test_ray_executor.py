@@ -17,9 +17,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_sweep import FAKE_PLUGIN, count, make_image, stable  # noqa: E402
 
 from codeccmp.errors import UsageError  # noqa: E402
-from codeccmp.images import from_array  # noqa: E402
+from codeccmp.model.images import from_array  # noqa: E402
 from codeccmp.plugins import load_registry  # noqa: E402
-from codeccmp.sweep import SweepOptions, run_sweep  # noqa: E402
+from codeccmp.sweep.runner import SweepOptions, run_sweep  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ class _FakeRay:
         return refs[:num_returns], refs[num_returns:]
 
     def get(self, ref):  # noqa: ANN001, ANN201
-        from codeccmp.sweep import TaskOutcome
+        from codeccmp.sweep.runner import TaskOutcome
 
         return TaskOutcome([])
 
@@ -138,8 +138,8 @@ class _FakeRay:
 def test_learned_tasks_ask_for_a_gpu(monkeypatch: pytest.MonkeyPatch, device: str,
                                      gpus: float, want: int) -> None:
     from codeccmp.codec import RunSettings
-    from codeccmp.executors import RayExecutor
-    from codeccmp.sweep import Job, Task
+    from codeccmp.sweep.executors import RayExecutor
+    from codeccmp.sweep.runner import Job, Task
 
     fake = _FakeRay(gpus)
     monkeypatch.setitem(sys.modules, "ray", fake)

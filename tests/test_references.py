@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from codeccmp.errors import UsageError
-from codeccmp.images import from_array, load_image
+from codeccmp.model.images import from_array, load_image
 from codeccmp.references import (
     COMPRESSAI_ROOT,
     DATA,
@@ -274,7 +274,7 @@ def test_sweep_with_references_json_plot_and_export(cli, tmp_path: Path, imgs,
 def test_bd_against_a_reference_file_known_answer(tmp_path: Path) -> None:
     """A reference at twice the measured rates for the same quality: BD-rate −50 %."""
     from codeccmp.plugins import load_registry
-    from codeccmp.sweep import SweepOptions, run_sweep
+    from codeccmp.sweep.runner import SweepOptions, run_sweep
 
     registry = load_registry()
     images = [from_array(make_image(s, 168, 168), f"im{s}") for s in (1, 2)]
@@ -302,7 +302,7 @@ def test_bd_against_a_reference_file_known_answer(tmp_path: Path) -> None:
 
 def test_names_of_codecs_and_references_do_not_clash() -> None:
     """``--reference jpeg`` beside the ``jpeg`` codec: ``ref:jpeg`` is the published one."""
-    from codeccmp.sweep import resolve_anchor
+    from codeccmp.sweep.runner import resolve_anchor
 
     refs = [{"name": "ref:jpeg", "id": "jpeg", "spec": "kodak/jpeg"}]
     assert resolve_anchor("jpeg", ["jpeg", "webp"], refs) == "jpeg"
@@ -314,7 +314,7 @@ def test_names_of_codecs_and_references_do_not_clash() -> None:
 
 def test_reference_curve_is_checked_against_images_in_the_library_api(
         tmp_path: Path, fake_plugin, registry) -> None:
-    from codeccmp.sweep import SweepOptions, run_sweep
+    from codeccmp.sweep.runner import SweepOptions, run_sweep
 
     plugin, counter = fake_plugin
     with pytest.raises(UsageError, match="kodak"):

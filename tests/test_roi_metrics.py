@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from codeccmp.metrics import psnr
+from codeccmp.measure.metrics import psnr
 
 ROI = (16, 8, 64, 56)  # x, y, w, h inside conftest's 96×80 image
 

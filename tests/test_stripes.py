@@ -376,7 +376,7 @@ def test_sweep_cache_fingerprint_covers_every_stripes_module() -> None:
     import pkgutil
 
     import codeccmp.stripes
-    from codeccmp.sweep_tasks import measure_sources
+    from codeccmp.sweep.tasks import measure_sources
 
     mods = {m.name for m in pkgutil.iter_modules(codeccmp.stripes.__path__)}
     hashed = {p.stem for p in measure_sources() if p.parent.name == "stripes"}

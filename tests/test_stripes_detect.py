@@ -2,7 +2,7 @@
 (spectral.py) on synthetic gratings: the tile evidence, the window sums, the picked windows'
 figures, the dominant period, the ring band-pass's gain and the angular spectrum.
 
-Written against the survivors of mutation testing (benchmarks/mutation.py): each test pins a
+Written against the survivors of mutation testing (benchmarks/mutation/run.py): each test pins a
 number the detector or the measurement derives, so that a changed constant or operator
 shows. All images are at most a few hundred pixels a side (well under a second in all).
 """

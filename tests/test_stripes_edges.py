@@ -1,7 +1,7 @@
 """Edges of the stripe analysis that the grating tests do not reach: every luma weight and
 input layout, the border width, bad grating arguments, float32 fields, flat coherence, tiny
 images, and whole-image figures computed strip by strip equal to one pass. Written against
-surviving mutants of codeccmp/stripes (benchmarks/mutation.py, issue 18)."""
+surviving mutants of codeccmp/stripes (benchmarks/mutation/run.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Known answers for directional_error's thresholds, weights and counts (error.py), whole
 image and ROI, on synthetic gratings and blank images.
 
-Written against the survivors of mutation testing (benchmarks/mutation.py): which pixels
+Written against the survivors of mutation testing (benchmarks/mutation/run.py): which pixels
 count (strictly above each threshold, inside the image's interior), how the share of
 oriented pixels is taken over the whole image when it is processed in strips, that a strip
 with nothing oriented does not end the scan, that Δθ is weighted by the original's

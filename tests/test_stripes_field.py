@@ -3,7 +3,7 @@ hand: BT.601 luma of every row of a tall image (strips included) and the error m
 grating's exact grey levels along its normal (sine and box-filtered square, with a phase, with
 clipping at 0 and 255), its direction at 45°, its supersampling factors, and the field of an
 RGB image equal to that of its luma. Written against surviving mutants of
-codeccmp/stripes/field.py (benchmarks/mutation.py, issue 18)."""
+codeccmp/stripes/field.py (benchmarks/mutation/run.py)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ hand: ``--roi`` parsing at each limit (0 accepted, -1 and a zero side refused) w
 one-line message the user sees, ``clip_check`` on every side, ``overlaps`` for rectangles that
 touch (no shared pixel) or share exactly one row/column, and ``default_roi_size`` at its
 rounding and clamps. Written against surviving mutants of codeccmp/stripes/roi.py
-(benchmarks/mutation.py, issue 18)."""
+(benchmarks/mutation/run.py)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 region's border (its mirror padding) and ``dominant_period`` at the ends of its search band
 and at any contrast.
 
-Written against the survivors of mutation testing (benchmarks/mutation.py). The band-pass
+Written against the survivors of mutation testing (benchmarks/mutation/run.py). The band-pass
 answers are exact: a cosine whose mirror image continues it seamlessly, and whose mirrored
 frame (region plus the documented padding of ``min(h - 1, w - 1, ceil(3 period))`` px each
 side) holds a whole number of periods, is one DFT bin at radius 1/period, where the ring's

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from codeccmp.errors import UsageError
-from codeccmp.images import from_array
-from codeccmp.sweep import SweepOptions, parse_targets, run_sweep
+from codeccmp.model.images import from_array
+from codeccmp.sweep.runner import SweepOptions, parse_targets, run_sweep
 
 # A real (if simple) codec: quantise, zlib, count every encode in a file. Written to a
 # file so that worker processes and the CLI load it like any --plugin.
@@ -320,8 +320,8 @@ def test_average_per_quality_pins_one_parameter_for_every_image(tmp_path: Path, 
 
 
 def test_pinned_params_median_low() -> None:
-    from codeccmp.results import CodecResult
-    from codeccmp.sweep import SweepPoint, pinned_params
+    from codeccmp.model.results import CodecResult
+    from codeccmp.sweep.runner import SweepPoint, pinned_params
 
     def pt(image: int, target: float, param: int | None, ok: bool = True) -> SweepPoint:
         r = CodecResult(codec="c", family="traditional", status="ok" if ok else "failed",

@@ -13,8 +13,8 @@ import pytest
 from conftest import one_line
 from PIL import Image
 
-from codeccmp.results import CodecResult
-from codeccmp.sweep_average import SweepPoint, average_points, curve
+from codeccmp.model.results import CodecResult
+from codeccmp.sweep.average import SweepPoint, average_points, curve
 
 
 def _point(image: int, psnr: float, metrics: dict[str, float | None]) -> SweepPoint:
@@ -97,7 +97,7 @@ def test_bad_plot_metric_is_a_usage_error(cli, tmp_path: Path, image_file: Path,
 
 
 def _curve_points(codec: str, rates: list[float], psnrs: list[float]) -> list:
-    from codeccmp.sweep_average import AveragePoint
+    from codeccmp.sweep.average import AveragePoint
 
     return [AveragePoint(codec, "traditional", "target", b, 1, 1, bpp=b, psnr=q,
                          metrics={"psnr": q, "neg": -q}) for b, q in zip(rates, psnrs,
@@ -105,7 +105,7 @@ def _curve_points(codec: str, rates: list[float], psnrs: list[float]) -> list:
 
 
 def test_bd_on_an_extra_metric_matches_psnr_and_handles_lower_is_better() -> None:
-    from codeccmp.sweep_bd import bd_table
+    from codeccmp.sweep.bd import bd_table
 
     rates = [0.25, 0.5, 1.0, 2.0]
     pts = [*_curve_points("a", rates, [28.0, 31.0, 34.5, 38.0]),

@@ -8,8 +8,8 @@ import time
 import numpy as np
 
 from codeccmp.codec import Codec, Encoded, ParamSpace
-from codeccmp.compare import CompareOptions, compare_image
-from codeccmp.images import SourceImage
+from codeccmp.model.images import SourceImage
+from codeccmp.pipeline.compare import CompareOptions, compare_image
 
 IMG = (np.arange(200 * 180 * 3) % 253).astype(np.uint8).reshape(180, 200, 3)
 
@@ -115,7 +115,7 @@ def test_garbage_collector_untouched_in_a_library_call() -> None:
 def test_command_line_run_pauses_collection_while_importing(monkeypatch) -> None:  # noqa: ANN001
     import gc
 
-    from codeccmp import warmup
+    from codeccmp.pipeline import warmup
 
     monkeypatch.setattr(warmup, "_OWN_PROCESS", True)
     seen: list[bool] = []

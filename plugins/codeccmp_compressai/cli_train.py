@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
             if resume is None:
                 raise UsageError("--out is required (the checkpoint to write)")
             out = resume
-        from codeccmp.fileio import check_output
+        from codeccmp.model.fileio import check_output
 
         # Checked before any training: an existing file is never replaced without --force,
         # except the checkpoint being resumed, which the run continues.

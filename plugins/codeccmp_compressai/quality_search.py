@@ -73,7 +73,7 @@ def search_ladder(qualities: Sequence[int], estimate: Callable[[int], float],
     only while the real rates do not yet bracket the target, so the real-closest
     quality is always among those returned.
     """
-    from codeccmp.ratematch import bracket_ordered
+    from codeccmp.pipeline.ratematch import bracket_ordered
 
     qs = sorted(int(q) for q in qualities)
     if len(qs) == 1:

@@ -46,10 +46,10 @@ def _weights_from(obj: Any, path: Path) -> tuple[dict[str, Tensor], dict[str, An
 
 
 def save_checkpoint(payload: Mapping[str, Any], path: Path) -> None:
-    """``torch.save`` to memory, then :func:`codeccmp.fileio.atomic_write_bytes` (a
+    """``torch.save`` to memory, then :func:`codeccmp.model.fileio.atomic_write_bytes` (a
     temporary file beside ``path``, fsync, rename): a reader never sees a half-written
     checkpoint, a crash keeps the previous one, and the file follows the umask."""
-    from codeccmp.fileio import atomic_write_bytes
+    from codeccmp.model.fileio import atomic_write_bytes
 
     buf = io.BytesIO()
     torch.save(dict(payload), buf)

@@ -9,15 +9,24 @@ import random
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
 from codeccmp_compressai.losses import TrainingError
 
-if TYPE_CHECKING:
-    from codeccmp_compressai.training import TrainConfig
+
+class SplitSettings(Protocol):
+    """The fields of ``training.TrainConfig`` that the split reads. A protocol rather than
+    the config class itself, so this module does not import the training loop that
+    imports it (no import cycle between the two)."""
+
+    data: Path
+    val: Path | None
+    val_fraction: float
+    seed: int
+    crop: int
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -59,7 +68,7 @@ class ImageSplit:
     unreadable: int = 0
 
 
-def split_images(config: TrainConfig, seed: int | None = None) -> ImageSplit:
+def split_images(config: SplitSettings, seed: int | None = None) -> ImageSplit:
     """Usable training images (both sides ≥ crop) and held-out validation images.
 
     Without ``config.val`` a fraction of the folder (at least one image, when there are

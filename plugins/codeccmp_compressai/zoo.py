@@ -101,7 +101,7 @@ def import_compressai() -> Any:
     triggers on recent torch (noise on every CLI run, nothing the user can act on).
 
     Thread-safe and complete on return: the pipeline may be importing it on its warm-up
-    thread (``codeccmp.warmup``) when a codec needs it, and a half-initialised
+    thread (``codeccmp.pipeline.warmup``) when a codec needs it, and a half-initialised
     ``compressai`` in ``sys.modules`` must not be handed out. Lean where it can be: without
     torch_geometric (``lean_import``).
     """

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from codeccmp.codec import CodecError, CodecUnavailable
-from codeccmp.fileio import file_mode, file_sha256, remember_sha256
+from codeccmp.model.fileio import file_mode, file_sha256, remember_sha256
 
 _FAILED_DOWNLOADS: dict[str, str] = {}
 #: Set by the first download that could not reach its server at all (not an HTTP error): the

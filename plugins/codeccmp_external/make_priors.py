@@ -63,7 +63,7 @@ def write(path: Path, codec: ExternalCodec, pairs: list[list], note: str) -> Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    from codeccmp_pillow.make_priors import pick_images
+    from codeccmp.model.images import pick_spread
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kodak", type=Path, default=DEFAULT_KODAK)
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--points", type=int, default=9)
     parser.add_argument("--codecs", help="comma-separated subset (default: all)")
     args = parser.parse_args(argv)
-    paths = pick_images(args.kodak, args.images)
+    paths = pick_spread(args.kodak, args.images)
     images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
     wanted = set(args.codecs.split(",")) if args.codecs else None
     for path in shipped_files():

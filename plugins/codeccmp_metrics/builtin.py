@@ -1,4 +1,4 @@
-"""The built-in metrics, wrapping :mod:`codeccmp.metrics` and the stripe analysis.
+"""The built-in metrics, wrapping :mod:`codeccmp.measure.metrics` and the stripe analysis.
 
 The values are exactly those of the fixed ``psnr``/``ms_ssim``/``ssim`` result fields: these
 classes only call the functions there.
@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from codeccmp import metrics as m
+from codeccmp.measure import metrics as m
 from codeccmp.metric import Metric
 
 #: Luma weights (Kr, Kg, Kb). BT.709 is what CompressAI's ``rgb2ycbcr`` uses

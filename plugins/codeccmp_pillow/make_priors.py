@@ -1,6 +1,6 @@
 """Measure the Pillow codecs' typical rate curves and write them to ``rate_priors.py``.
 
-The rate search (``codeccmp.ratematch``) needs only a rough idea of where a codec's rate
+The rate search (``codeccmp.pipeline.ratematch``) needs only a rough idea of where a codec's rate
 lies for each quality to start near the target; it corrects the curve's offset and shape
 from the image's own encodes, and its answer never depends on the prior. So a handful of
 photos and a sparse grid of qualities are enough::
@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from codeccmp.codec import Codec
+from codeccmp.model.images import pick_spread
 
 #: Low qualities, where the curves bend most (JPEG and AVIF flatten below 3, WebP jumps
 #: from quality 0 to 1, HEIF falls fastest).
@@ -53,13 +54,6 @@ def quality_grid(low: int, high: int) -> list[int]:
     return sorted(q for q in grid if low <= q <= high)
 
 
-def pick_images(folder: Path, count: int) -> list[Path]:
-    """``count`` images spread evenly over the folder's sorted PNGs (kodim01, 04, 07, ...)."""
-    files = sorted(folder.glob("*.png"))
-    if len(files) < count:
-        raise SystemExit(f"need {count} PNG images in {folder}, found {len(files)}")
-    step = len(files) / count
-    return [files[int(i * step)] for i in range(count)]
 
 
 def _measure(job: tuple[str, str, list[int]]) -> tuple[str, str, list[float]]:
@@ -136,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    images = pick_images(args.kodak, args.images)
+    images = pick_spread(args.kodak, args.images)
     curves, libraries = measure(images, args.jobs)
     today = datetime.date.today().isoformat()
     made = {name: {"date": today, "images": [p.name for p in images], "libraries": lib}

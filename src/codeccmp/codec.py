@@ -236,7 +236,7 @@ class Codec(ABC):
     def with_options(self, options: Mapping[str, Any], label: str) -> Codec:
         """A copy of this codec using ``options`` (already parsed), named ``label``.
 
-        Options are checked against ``option_specs`` by :mod:`codeccmp.codecspec`, which
+        Options are checked against ``option_specs`` by :mod:`codeccmp.model.codecspec`, which
         calls this; a codec reads them back with :meth:`option` when it encodes. The copy is
         shallow: a codec holding per-instance state that options change must override this.
         """

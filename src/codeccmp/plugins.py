@@ -13,8 +13,8 @@ import pluggy
 
 from codeccmp import hookspecs
 from codeccmp.codec import Codec
-from codeccmp.codecspec import configured, parse_spec
 from codeccmp.errors import UsageError
+from codeccmp.model.codecspec import configured, parse_spec
 
 ENTRY_POINT_GROUP = "codeccmp"
 

@@ -65,12 +65,12 @@ def main(argv: list[str] | None = None, *, own_process: bool = True) -> None:
     """Console entry point: bad input exits 2 with one line on stderr, never a traceback.
 
     ``own_process=False`` runs the command inside someone else's Python process (the tests
-    do): then nothing process-wide is changed (see ``codeccmp.warmup.own_process``).
+    do): then nothing process-wide is changed (see ``codeccmp.pipeline.warmup.own_process``).
     """
     _load_commands()
     if not own_process:
         sys.exit(_run(argv))
-    from codeccmp import warmup
+    from codeccmp.pipeline import warmup
 
     # A command-line run owns its process: the warm-up may keep the cyclic garbage collector
     # off while it imports and freeze what it imported.

@@ -19,8 +19,8 @@ CacheDirOpt = Annotated[Path | None, typer.Option(
 
 
 def _root(cache_dir: Path | None) -> Path:
-    from codeccmp.cache import default_cache_dir
     from codeccmp.errors import UsageError
+    from codeccmp.sweep.cache import default_cache_dir
 
     root = cache_dir or default_cache_dir()
     if root.exists() and not root.is_dir():
@@ -31,8 +31,8 @@ def _root(cache_dir: Path | None) -> Path:
 @cache_app.command("info")
 def info_command(cache_dir: CacheDirOpt = None) -> None:
     """Where the cache is, how many entries of each kind it holds, their size and limit."""
-    from codeccmp.cache import CACHE_VERSION
-    from codeccmp.cachedir import ENV_MAX_SIZE, human, max_size, scan
+    from codeccmp.sweep.cache import CACHE_VERSION
+    from codeccmp.sweep.cachedir import ENV_MAX_SIZE, human, max_size, scan
 
     root = _root(cache_dir)
     usage = scan(root)
@@ -51,7 +51,7 @@ def info_command(cache_dir: CacheDirOpt = None) -> None:
 @cache_app.command("clear")
 def clear_command(cache_dir: CacheDirOpt = None) -> None:
     """Delete every cache entry (the next sweep recomputes everything)."""
-    from codeccmp.cachedir import clear, human
+    from codeccmp.sweep.cachedir import clear, human
 
     root = _root(cache_dir)
     n, size = clear(root)
@@ -66,8 +66,8 @@ def trim_command(
     ] = None,
 ) -> None:
     """Bring the cache under its size limit now, least recently used entries first."""
-    from codeccmp.cachedir import human, trim
-    from codeccmp.cachedir import max_size as limit_of
+    from codeccmp.sweep.cachedir import human, trim
+    from codeccmp.sweep.cachedir import max_size as limit_of
 
     root = _root(cache_dir)
     n, size = trim(root, limit_of(max_size))

@@ -71,8 +71,8 @@ def compare_command(
         plugin_sources,
         run_settings,
     )
-    from codeccmp.compare import CompareOptions, compare_image, select_codecs, validate_bpp
-    from codeccmp.images import load_image
+    from codeccmp.model.images import load_image
+    from codeccmp.pipeline.compare import CompareOptions, compare_image, select_codecs, validate_bpp
     from codeccmp.plugins import load_registry
 
     if (bpp is None) == (match is None):
@@ -93,7 +93,7 @@ def compare_command(
     chosen = metric_registry.select(parse_metric_list(metrics))
     target = None
     if match is not None:
-        from codeccmp.qualitymatch import parse_match
+        from codeccmp.pipeline.qualitymatch import parse_match
 
         target = parse_match(match, metric_registry.get, match_tolerance)
         chosen = [m for m in chosen if m.name != target.metric.name]  # measured already
@@ -108,7 +108,7 @@ def compare_command(
             raise UsageError(f"--html {html} must be a folder of its own (not --out/--report)")
         outputs.add_tree(html, "--html")
     src = load_image(image)
-    from codeccmp.analysis import load_truth
+    from codeccmp.pipeline.analysis import load_truth
 
     options = CompareOptions(target_bpp=bpp or 0.0, match=target, codecs=names,
                              tolerance=tolerance,
@@ -122,7 +122,7 @@ def compare_command(
         result = compare_image(src, registry, options, progress=progress)
 
     _render(result, src.notes, explicit=names is not None)
-    from codeccmp.fileio import atomic_write_text
+    from codeccmp.model.fileio import atomic_write_text
 
     written: list[str] = []
     with outputs:  # every file staged, then moved into place together (or none of them)
@@ -164,8 +164,8 @@ def compare_command(
 def _plan_outputs(selected, force: bool, json_path: Path | None, out: Path | None,  # noqa: ANN001
                   report: Path | None, montage: Path | None, rois):  # noqa: ANN001, ANN202
     """Every file compare may write, checked now (before any coding): an
-    :class:`~codeccmp.fileio.Outputs` that writes them together at the end."""
-    from codeccmp.fileio import Outputs
+    :class:`~codeccmp.model.fileio.Outputs` that writes them together at the end."""
+    from codeccmp.model.fileio import Outputs
 
     outputs = Outputs(force)
     if json_path is not None:
@@ -204,8 +204,8 @@ def _render(result, notes: list[str], explicit: bool) -> None:  # noqa: ANN001 -
 
 def _save_outputs(result, out: Path, relative_to: Path | None = None) -> None:  # noqa: ANN001
     """Each reconstruction as PNG and each bitstream as written; paths recorded in results."""
-    from codeccmp.fileio import atomic_write_bytes
-    from codeccmp.images import save_png
+    from codeccmp.model.fileio import atomic_write_bytes
+    from codeccmp.model.images import save_png
 
     for r in result.results:
         if r.ok and r.reconstruction is not None and r.bitstream is not None:

@@ -79,12 +79,12 @@ def measure_command(
     force: Annotated[bool, typer.Option(help="Overwrite existing --json/--montage files.")] = False,
 ) -> None:
     """PSNR, SSIM, MS-SSIM and per-ROI directional error of each DECODED against ORIGINAL."""
-    from codeccmp.analysis import resolve_rois, roi_figures
     from codeccmp.cli.compare import parse_rois
-    from codeccmp.fileio import Outputs, atomic_write_json
-    from codeccmp.images import load_image, to_gray
-    from codeccmp.metrics import ms_ssim, ms_ssim_db, psnr, ssim
-    from codeccmp.results import _json_safe, environment
+    from codeccmp.measure.metrics import ms_ssim, ms_ssim_db, psnr, ssim
+    from codeccmp.model.fileio import Outputs, atomic_write_json
+    from codeccmp.model.images import load_image, to_gray
+    from codeccmp.model.results import _json_safe, environment
+    from codeccmp.pipeline.analysis import resolve_rois, roi_figures
     from codeccmp.stripes import NO_REGIONS, directional_error
 
     outputs = Outputs(force)  # checked now; written together at the end (or not at all)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from codeccmp.codec import RunSettings
-from codeccmp.codecspec import split_specs
 from codeccmp.errors import UsageError
+from codeccmp.model.codecspec import split_specs
 
 if TYPE_CHECKING:
     from codeccmp.codec import Codec

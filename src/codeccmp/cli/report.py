@@ -26,12 +26,12 @@ def report_command(
     With --html, the HTML folder instead; a sweep's JSON makes the sweep's HTML page.
     """
     from codeccmp.errors import UsageError
-    from codeccmp.fileio import Outputs
-    from codeccmp.rebuild import load_images_for_report
+    from codeccmp.model.fileio import Outputs
+    from codeccmp.model.results import Comparison
+    from codeccmp.pipeline.rebuild import load_images_for_report
     from codeccmp.render.html import check_html_target
     from codeccmp.render.html.sweep import is_sweep, write_sweep_html
     from codeccmp.render.report import write_report
-    from codeccmp.results import Comparison
 
     data = _read_json(results)
     if is_sweep(data):  # a sweep's JSON: its page (curves, BD table, points)

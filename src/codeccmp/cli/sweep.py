@@ -27,7 +27,7 @@ from codeccmp.render.tables import number as _num
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from codeccmp.sweep import SweepResult
+    from codeccmp.sweep.runner import SweepResult
 
 #: File types ``--plot`` can write (matplotlib picks the format from the suffix).
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -122,12 +122,13 @@ def sweep_command(
         plugin_sources,
         run_settings,
     )
-    from codeccmp.compare import select_codecs
-    from codeccmp.fileio import Outputs
-    from codeccmp.images import load_image
+    from codeccmp.model.fileio import Outputs
+    from codeccmp.model.images import load_image
+    from codeccmp.pipeline.compare import select_codecs
     from codeccmp.plugins import load_registry
     from codeccmp.references import DATASET_CHECKS, resolve
-    from codeccmp.sweep import (
+    from codeccmp.sweep.export import check_export_dir, write_compressai
+    from codeccmp.sweep.runner import (
         AVERAGES,
         SweepOptions,
         collect_images,
@@ -135,7 +136,6 @@ def sweep_command(
         resolve_anchor,
         run_sweep,
     )
-    from codeccmp.sweep_export import check_export_dir, write_compressai
 
     if (bpp is None) == (match is None):
         raise UsageError("give either --bpp (targets in rate) or --match METRIC=V1,V2 "
@@ -149,7 +149,7 @@ def sweep_command(
         raise UsageError(f"--executor must be local or ray, got {executor!r}")
     if ray_address is not None and executor != "ray":
         raise UsageError("--ray-address needs --executor ray")
-    from codeccmp.cachedir import max_size
+    from codeccmp.sweep.cachedir import max_size
 
     max_size()  # a bad CODECCMP_CACHE_MAX_SIZE fails now, not after the sweep
     if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
@@ -172,7 +172,7 @@ def sweep_command(
         [*parse_metric_list(metrics), *(m.name for m in plot_metrics)])]  # likewise
     match_metric = None
     if match is not None:
-        from codeccmp.sweep import parse_match_targets
+        from codeccmp.sweep.runner import parse_match_targets
 
         match_metric, targets, match_tolerance = parse_match_targets(
             match, metric_registry.get, match_tolerance)
@@ -220,8 +220,8 @@ def sweep_command(
     with _Progress(quiet) as bar:
         result = run_sweep(sources, registry, options, progress=bar.update if bar else None,
                            on_start=bar.start if bar else None)
-    from codeccmp.cache import default_cache_dir
-    from codeccmp.cachedir import max_size, trim
+    from codeccmp.sweep.cache import default_cache_dir
+    from codeccmp.sweep.cachedir import max_size, trim
 
     trim(cache_dir or default_cache_dir(), max_size())  # the cache's size limit
 
@@ -310,7 +310,7 @@ def bd_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
     """BD-rate and BD-quality against the anchor, on the (averaged) curves."""
     from rich.table import Table
 
-    from codeccmp.sweep import mean_bd_rate
+    from codeccmp.sweep.runner import mean_bd_rate
 
     per_image = bool(result.bd_per_image)
     anchor = next((r["label"] for r in result.references if r["name"] == result.anchor),

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from codeccmp.errors import UsageError
 
 if TYPE_CHECKING:
-    from codeccmp.images import SourceImage
+    from codeccmp.model.images import SourceImage
 
 DATA = Path(__file__).parent / "data"
 COMPRESSAI_ROOT = DATA / "compressai" / "image"
@@ -297,7 +297,7 @@ def check_dataset(ref: Reference, images: Sequence[SourceImage], mode: DatasetCh
         raise UsageError(
             f"reference {ref.spec} was measured on {ref.dataset}, whose images codeccmp "
             "cannot recognise; pass --reference-dataset-check off to compare anyway")
-    from codeccmp.cache import pixels_sha256
+    from codeccmp.model.images import pixels_sha256
 
     by_hash: dict[str, str] = {}
     for fname, h in files.items():

@@ -307,12 +307,12 @@ def make_montage(
 
 
 def _save_atomic(img: Image.Image, path: Path) -> Path:
-    """Encode in memory, then write whole (see :func:`codeccmp.fileio.atomic_write_bytes`):
+    """Encode in memory, then write whole (see :func:`codeccmp.model.fileio.atomic_write_bytes`):
     a reader (a browser showing the report, a concurrent run) never sees a half-written file,
-    and a staged run (:class:`codeccmp.fileio.Outputs`) writes it with its other outputs."""
+    and a staged run (:class:`codeccmp.model.fileio.Outputs`) writes it with its other outputs."""
     import io
 
-    from codeccmp.fileio import atomic_write_bytes
+    from codeccmp.model.fileio import atomic_write_bytes
 
     fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
     buf = io.BytesIO()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from codeccmp.sweep import SweepResult
+    from codeccmp.sweep.runner import SweepResult
 
 #: (attribute of a point, axis label, higher is better) for each panel, in order.
 PANELS = (
@@ -141,7 +141,7 @@ def plot_curves(series: Sequence[Series], path: str | Path, title: str = "",
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    from codeccmp.fileio import atomic_write_bytes
+    from codeccmp.model.fileio import atomic_write_bytes
 
     candidates = list(panels) if panels else list(PANELS)
     panels = [p for p in candidates

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from codeccmp.fileio import atomic_write_text
+from codeccmp.model.fileio import atomic_write_text
+from codeccmp.model.results import CodecResult, Comparison
 from codeccmp.render.tables import param_text
-from codeccmp.results import CodecResult, Comparison
 from codeccmp.stripes.detect import NO_REGIONS
 
 #: Below these a codec "keeps" the stripes' orientation in a ROI (see docs/metrics.md).

@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from codeccmp.results import CodecResult, Comparison
+from codeccmp.model.results import CodecResult, Comparison
 
 
 def number(value: float | None, fmt: str) -> str:

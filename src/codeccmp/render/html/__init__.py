@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from codeccmp.errors import UsageError
-from codeccmp.results import CodecResult, Comparison
+from codeccmp.model.results import CodecResult, Comparison
 
 __all__ = ["check_html_target", "write_folder", "write_html"]
 
@@ -58,7 +58,7 @@ def write_html(cmp: Comparison, out_dir: Path, original: np.ndarray | None,
 def write_folder(out_dir: Path, force: bool, fill: Callable[[Path], None]) -> Path:
     """Let ``fill`` write into a fresh folder beside ``out_dir``, then rename it into place:
     all of the folder or none of it, an old one replaced only with ``force``."""
-    from codeccmp.fileio import staged_tree
+    from codeccmp.model.fileio import staged_tree
 
     tree = staged_tree(out_dir)
     if tree is not None:  # one output of a run: moved into place with the others
@@ -123,7 +123,7 @@ def _swap_in(stage: Path, out_dir: Path) -> None:
 
 def _fill(stage: Path, cmp: Comparison, original: np.ndarray | None,
           recons: Mapping[str, np.ndarray], notes: list[str]) -> None:
-    from codeccmp.images import save_png
+    from codeccmp.model.images import save_png
 
     img_dir = stage / "img"
     img_dir.mkdir()

@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from codeccmp.ratematch import DEFAULT_TOLERANCE
-from codeccmp.results import _json_safe
-from codeccmp.sweep_average import AveragePoint, SweepPoint, _stripe
+from codeccmp.model.results import _json_safe
+from codeccmp.pipeline.ratematch import DEFAULT_TOLERANCE
+from codeccmp.sweep.average import AveragePoint, SweepPoint, _stripe
 
 SCHEMA = "codeccmp-sweep/1"
 
@@ -110,12 +110,12 @@ class SweepResult:
         return buf.getvalue()
 
     def write_csv(self, path: str | Path) -> Path:
-        from codeccmp.fileio import atomic_write_text
+        from codeccmp.model.fileio import atomic_write_text
 
         return atomic_write_text(path, self.to_csv())
 
     def write_json(self, path: str | Path) -> Path:
-        from codeccmp.fileio import atomic_write_text
+        from codeccmp.model.fileio import atomic_write_text
 
         return atomic_write_text(path, self.to_json())
 

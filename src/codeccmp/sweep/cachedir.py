@@ -148,7 +148,7 @@ def trim(root: str | Path, limit: int | None, current_version: int | None = None
     Old-version entries go first, then the least recently used; stale temporary files
     always. Returns (entries, bytes) deleted.
     """
-    from codeccmp.cache import CACHE_VERSION
+    from codeccmp.sweep.cache import CACHE_VERSION
 
     current = CACHE_VERSION if current_version is None else current_version
     usage = scan(root)

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from codeccmp.errors import UsageError
+from codeccmp.measure.metrics import ms_ssim, ms_ssim_supported, psnr
 from codeccmp.metric import Metric, compute_metrics
-from codeccmp.metrics import ms_ssim, ms_ssim_supported, psnr
-from codeccmp.results import CodecResult
+from codeccmp.model.results import CodecResult
 from codeccmp.stripes import (
     NO_REGIONS,
     Roi,

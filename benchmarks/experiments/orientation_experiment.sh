@@ -5,8 +5,8 @@
 # and with the term at a lower λ to bring the rate back (RATE_MATCHED, WEIGHT:λ). Then code
 # the evaluation images with each checkpoint through `codeccmp compare`.
 #
-#   benchmarks/orientation_experiment.sh train     # the fine-tunes, in parallel
-#   benchmarks/orientation_experiment.sh compare   # compare runs, JSON, table, montages
+#   benchmarks/experiments/orientation_experiment.sh train     # the fine-tunes, in parallel
+#   benchmarks/experiments/orientation_experiment.sh compare   # compare runs, JSON, table, montages
 #
 # The weight probe of the docs (100 steps, w = 4 and 16, Barbara only):
 #   OUT=out/s100 STEPS=100 WEIGHTS="4 16" RATE_MATCHED= $0 train
@@ -74,7 +74,7 @@ compare)
     done
   done
   # The table of docs/training.md and one montage per image with every checkpoint side by side.
-  python benchmarks/orientation_table.py "$OUT" ;;
+  python benchmarks/experiments/orientation_table.py "$OUT" ;;
 *)
   echo "usage: $0 train|compare" >&2; exit 2 ;;
 esac

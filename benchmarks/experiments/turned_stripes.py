@@ -1,6 +1,7 @@
 """Which metrics see turned stripes? Controlled distortions of stripe regions, every metric.
 
-    python benchmarks/turned_stripes.py [--images samples/stripes.png samples/barbara.png]
+    python benchmarks/experiments/turned_stripes.py \
+        [--images samples/stripes.png samples/barbara.png]
         [--metrics psnr,ms-ssim,...] [--markdown]
 
 For each stripe region the detector finds (k = 3 per image), in a 192×192 window centred on
@@ -33,12 +34,12 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-from codeccmp.analysis import resolve_rois
-from codeccmp.images import load_image
+from codeccmp.model.images import load_image
+from codeccmp.pipeline.analysis import resolve_rois
 from codeccmp.plugins import load_metrics
 from codeccmp.stripes import Roi
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 DELTAS = (2, 5, 10, 20, 45)
 WIN = 192

@@ -2,14 +2,14 @@
 
 A **job** is one point of a sweep: an (image, codec, target) or, with ``all_qualities``,
 an (image, learned codec, quality) encoded at that quality directly. Each target job is
-exactly what ``codeccmp compare`` does for one codec (:func:`codeccmp.compare.run_codec`),
-with the codec wrapped in a :class:`~codeccmp.cache.CachingCodec` so encodings already made
+exactly what ``codeccmp compare`` does for one codec (:func:`codeccmp.pipeline.compare.run_codec`),
+with the codec wrapped in a :class:`~codeccmp.sweep.cache.CachingCodec` so encodings already made
 for any earlier target are reused. Jobs of one (image, codec) run together as a **task**,
 in order, so they share those encodings even when nothing is cached on disk.
 
 This module is what a worker process (or a Ray worker) runs: :func:`run_task` on a picklable
-:class:`Task`. It imports neither the driver (:mod:`codeccmp.sweep`) nor the executors, so
-:mod:`codeccmp.executors` can import it at the top without an import circle.
+:class:`Task`. It imports neither the driver (:mod:`codeccmp.sweep.runner`) nor the executors, so
+:mod:`codeccmp.sweep.executors` can import it at the top without an import circle.
 """
 
 from __future__ import annotations
@@ -22,15 +22,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from codeccmp.analysis import DEFAULT_ROI_COUNT
-from codeccmp.cache import (
-    CacheStats,
-    CachingCodec,
-    ResultCache,
-    _param_json,
-    codec_fingerprint,
-    pixels_sha256,
-)
 from codeccmp.codec import (
     Codec,
     CodecUnavailable,
@@ -39,11 +30,20 @@ from codeccmp.codec import (
     RunSettings,
     WrappedCodec,
 )
-from codeccmp.compare import CompareOptions, run_codec
-from codeccmp.images import SourceImage
+from codeccmp.model.images import SourceImage
+from codeccmp.model.results import CodecResult
+from codeccmp.pipeline.analysis import DEFAULT_ROI_COUNT
+from codeccmp.pipeline.compare import CompareOptions, run_codec
 from codeccmp.plugins import CodecRegistry
-from codeccmp.results import CodecResult
 from codeccmp.stripes import Roi
+from codeccmp.sweep.cache import (
+    CacheStats,
+    CachingCodec,
+    ResultCache,
+    _param_json,
+    codec_fingerprint,
+    pixels_sha256,
+)
 
 JobKind = Literal["target", "quality", "match"]
 #: Bump when how a result is measured changes (metrics, conventions): results cached under
@@ -129,8 +129,8 @@ class TaskOutcome:
 
 #: Modules whose code decides the measured numbers: their source is part of result keys.
 #: A package counts with every module in it (the stripe analysis is one).
-_MEASURE_MODULES = ("codeccmp.metrics", "codeccmp.stripes", "codeccmp.analysis",
-                    "codeccmp.compare", "codeccmp.ratematch")
+_MEASURE_MODULES = ("codeccmp.measure.metrics", "codeccmp.stripes", "codeccmp.pipeline.analysis",
+                    "codeccmp.pipeline.compare", "codeccmp.pipeline.ratematch")
 
 
 def measure_sources() -> list[Path]:
@@ -173,7 +173,7 @@ def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
     if metrics:  # only when asked: a plain sweep keeps the keys it had
         out["metrics"] = metrics
     if match:  # --match: the metric, tolerance and the quality search's own code
-        import codeccmp.qualitymatch as qm
+        import codeccmp.pipeline.qualitymatch as qm
 
         out["match"] = {**match, "code": hashlib.sha256(
             Path(qm.__file__).read_bytes()).hexdigest()}
@@ -232,7 +232,7 @@ def _run_job(proxy: CachingCodec, image: SourceImage, job: Job, settings: RunSet
             res.notes.append(f"encoded at {proxy.param_space.name} {job.value} directly "
                              "(--all-qualities or --average quality), not rate-matched")
     if rois is not None and res.ok:
-        from codeccmp.analysis import analyse_result
+        from codeccmp.pipeline.analysis import analyse_result
 
         try:
             analyse_result(image.pixels, res, rois, metrics=metrics)
@@ -272,7 +272,7 @@ def run_task(task: Task, registry: CodecRegistry | None = None) -> TaskOutcome:
     metrics = metric_registry.select(task.metrics) if task.metrics else []
     match = None
     if task.match_metric is not None:
-        from codeccmp.qualitymatch import QualityTarget
+        from codeccmp.pipeline.qualitymatch import QualityTarget
 
         match = QualityTarget(metric_registry.get(task.match_metric), math.nan,
                               float(task.match_tolerance or 0.0))

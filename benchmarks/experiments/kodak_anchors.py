@@ -1,4 +1,4 @@
-"""Do our standard codecs agree with the field's published curves? (issue #11, item 7)
+"""Do our standard codecs agree with the field's published curves?
 
 Codes the 24 Kodak images with JPEG, WebP and JPEG 2000 at fixed parameters, averages bpp,
 PSNR-RGB and MS-SSIM-RGB over the images *per parameter* (CompressAI's convention: its
@@ -6,7 +6,7 @@ published curves are per-quality means), and compares each curve with CompressAI
 one at the published rates: our mean curve is interpolated (linearly in log bpp) at every
 published point that lies inside our range, and the difference is reported.
 
-    python benchmarks/kodak_anchors.py [--kodak DIR] [--reference DIR] [--jobs 2]
+    python benchmarks/experiments/kodak_anchors.py [--kodak DIR] [--reference DIR] [--jobs 2]
                                        [--json out.json] [--markdown out.md]
 
 Which of our codecs meets which published curve:
@@ -18,7 +18,7 @@ Which of our codecs meets which published curve:
 - ``jpeg2000`` (OpenJPEG through Pillow, irreversible 9/7 + RGB→YCbCr, our default) against
   CompressAI's curve, which ffmpeg made with ``-pix_fmt yuv444p -c:v libopenjpeg
   -compression_level Q``: expected at or above it. ``jpeg2000[mct=false]`` shows what the
-  missing colour transform cost before issue #11.
+  missing colour transform costs (the plugin's setting until 2026-12-02).
 
 Every bpp is 8 × bytes / pixels of a real bitstream; every reconstruction is decoded from
 those bytes. Runs in a few minutes on two cores.
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 
 #: Our codec spec -> (published file, parameter values). JPEG and WebP: the 19 qualities
@@ -59,8 +59,8 @@ _WORKER: dict[str, Any] = {}
 def _one(job: tuple[str, str, float]) -> dict[str, Any]:
     """Code one image with one codec at one parameter: real bytes, decoded from the bytes."""
     spec, path, param = job
-    from codeccmp.images import load_image
-    from codeccmp.metrics import ms_ssim, psnr
+    from codeccmp.measure.metrics import ms_ssim, psnr
+    from codeccmp.model.images import load_image
     from codeccmp.plugins import load_registry
 
     if "registry" not in _WORKER:  # once per worker process, not once per job
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", type=Path, help="write the comparison tables")
     args = ap.parse_args(argv)
 
-    from codeccmp.codecspec import split_specs
+    from codeccmp.model.codecspec import split_specs
 
     specs = split_specs(args.codecs)
     unknown = [s for s in specs if s not in RUNS]
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(images)} Kodak images, {len(jobs)} encodes + decodes, {elapsed:.0f} s\n")
     print(md)
     if args.json:
-        from codeccmp.results import environment
+        from codeccmp.model.results import environment
 
         args.json.write_text(json.dumps({"images": [p.name for p in images], "rows": rows,
                                          "comparison": report, "environment": environment()},

@@ -20,7 +20,7 @@ import numpy as np
 
 from codeccmp.codec import Codec, Encoded, Param
 from codeccmp.metric import Metric
-from codeccmp.ratematch import Trial, bits_per_pixel, bracket_ordered
+from codeccmp.pipeline.ratematch import Trial, bits_per_pixel, bracket_ordered
 
 _MAX_CONTINUOUS_STEPS = 20
 

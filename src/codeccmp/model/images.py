@@ -217,8 +217,25 @@ def to_gray(pixels: np.ndarray) -> np.ndarray:
 def save_png(pixels: np.ndarray, path: Path) -> None:
     import io
 
-    from codeccmp.fileio import atomic_write_bytes
+    from codeccmp.model.fileio import atomic_write_bytes
 
     buf = io.BytesIO()
     Image.fromarray(pixels).save(buf, format="PNG")
     atomic_write_bytes(path, buf.getvalue())
+
+def pixels_sha256(pixels: np.ndarray) -> str:
+    """Hash of the exact pixels (shape and dtype included), the image part of every key."""
+    arr = np.ascontiguousarray(pixels)
+    h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
+    h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def pick_spread(folder: Path, count: int) -> list[Path]:
+    """``count`` images spread evenly over the folder's sorted PNGs (kodim01, 04, 07, ...):
+    the sample the codec plugins' rate-prior scripts fit their curves on."""
+    files = sorted(Path(folder).glob("*.png"))
+    if len(files) < count:
+        raise SystemExit(f"need {count} PNG images in {folder}, found {len(files)}")
+    step = len(files) / count
+    return [files[int(i * step)] for i in range(count)]

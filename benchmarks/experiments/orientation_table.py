@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Tables and montages of the orientation experiment (docs/training.md), from compare's JSON.
 
-Reads ``OUT/<checkpoint>-<image>.json`` as written by ``benchmarks/orientation_experiment.sh
-compare`` (one ``codeccmp compare`` run per checkpoint and image, each with its
-reconstruction under ``OUT/<checkpoint>-<image>/``) and writes nothing but:
+Reads ``OUT/<checkpoint>-<image>.json`` as written by
+``benchmarks/experiments/orientation_experiment.sh compare`` (one ``codeccmp compare`` run
+per checkpoint and image, each with its reconstruction under ``OUT/<checkpoint>-<image>/``)
+and writes nothing but:
 
 - on stdout, two markdown tables: whole image (bpp, PSNR, MS-SSIM, mean Δθ / turned share /
   contrast retention over the image's stripe ROIs) and per ROI (Δθ, turned share, contrast
@@ -16,7 +17,7 @@ reconstruction under ``OUT/<checkpoint>-<image>/``) and writes nothing but:
 Every figure comes from the JSON files; nothing is measured again. Run from the repository
 root::
 
-    python benchmarks/orientation_table.py out/orient
+    python benchmarks/experiments/orientation_table.py out/orient
 """
 
 from __future__ import annotations
@@ -103,9 +104,9 @@ def tables(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
 
 def montages(runs: dict[str, dict[str, dict[str, Any]]], out: Path,
              only: list[str] | None = None) -> list[Path]:
-    from codeccmp.images import load_image
+    from codeccmp.model.images import load_image
+    from codeccmp.model.results import CodecResult, Comparison
     from codeccmp.render.report import write_montage
-    from codeccmp.results import CodecResult, Comparison
 
     written = []
     for image, by_ckpt in runs.items():

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""The deliberate bugs of issue 18, applied by hand one at a time; each must fail the suite.
+"""Deliberate bugs that once passed the whole suite, applied by hand one at a time; each must fail the suite.
 
-    python benchmarks/issue18_mutations.py [NAME[+NAME] ...]   (default: all)
+    python benchmarks/mutation/deliberate_bugs.py [NAME[+NAME] ...]   (default: all)
 
 Each entry replaces one exact piece of source (NAME+NAME applies several at once), runs the
 tests named with it, reports which failed, and restores the files. A mutant that passes
 every test is a regression of the suite. An entry whose text no longer exists (the code was
-rewritten) is reported as stale: update its pattern. Complements ``mutation.py`` (mutmut's
+rewritten) is reported as stale: update its pattern. Complements ``mutation/run.py`` (mutmut's
 generic mutants) with the specific bugs that once slipped through.
 """
 
@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: name -> (file, exact text, its replacement, test files that must catch it)
 MUTANTS: dict[str, tuple[str, str, str, str]] = {
@@ -28,7 +28,7 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
         "test_known_answers.py test_mutations_caught.py",
     ),
     "tol_default": (
-        "src/codeccmp/ratematch.py",
+        "src/codeccmp/pipeline/ratematch.py",
         "DEFAULT_TOLERANCE = 0.10",
         "DEFAULT_TOLERANCE = 0.20",
         "test_known_answers.py",
@@ -40,7 +40,7 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
         "test_mutations_caught.py",
     ),
     "tol_within": (
-        "src/codeccmp/ratematch.py",
+        "src/codeccmp/pipeline/ratematch.py",
         "return abs(self.deviation) <= tolerance",
         "return abs(self.deviation) <= 2 * tolerance",
         "test_known_answers.py test_mutations_caught.py",
@@ -52,7 +52,7 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
         "test_mutations_caught.py",
     ),
     "tol_ignored_core": (
-        "src/codeccmp/compare.py",
+        "src/codeccmp/pipeline/compare.py",
         "rm.within(options.tolerance)",
         "rm.within(DEFAULT_TOLERANCE)",
         "test_mutations_caught.py",
@@ -70,38 +70,38 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
         "test_mutations_caught.py",
     ),
     "key_measure": (
-        "src/codeccmp/sweep.py",
+        "src/codeccmp/sweep/runner.py",
         '"tolerance": tolerance, "measure": measure})',
         '"tolerance": tolerance})',
         "test_mutations_caught.py",
     ),
     "key_rois": (
-        "src/codeccmp/sweep.py",
+        "src/codeccmp/sweep/runner.py",
         '"tolerance": tolerance, "measure": measure})',
         '"tolerance": tolerance, "measure": {k: v for k, v in measure.items() if k not in ("rois", "roi_count")}})',
         "test_mutations_caught.py",
     ),
     "tol_range_sweep_core": (
-        "src/codeccmp/sweep.py",
+        "src/codeccmp/sweep/runner.py",
         "    if not 0 < options.tolerance < 1:\n",
         "    if False:\n",
         "test_mutations_caught.py",
     ),
-    "key_code": ("src/codeccmp/sweep.py", '"code": h.hexdigest(),', "", "test_mutations_caught.py"),
+    "key_code": ("src/codeccmp/sweep/runner.py", '"code": h.hexdigest(),', "", "test_mutations_caught.py"),
     "extra": (
-        "src/codeccmp/cache.py",
+        "src/codeccmp/sweep/cache.py",
         '            fp["extra"] = settings.extra',
         "            pass",
         "test_mutations_caught.py",
     ),
     "est_compare": (
-        "src/codeccmp/compare.py",
+        "src/codeccmp/pipeline/compare.py",
         "res.bpp = rm.bpp",
         "res.bpp = enc.settings.get('estimated_bpp', rm.bpp)",
         "test_mutations_caught.py",
     ),
     "est_ratematch": (
-        "src/codeccmp/ratematch.py",
+        "src/codeccmp/pipeline/ratematch.py",
         "bpp = bits_per_pixel(enc.nbytes, self.num_pixels)",
         "bpp = enc.settings.get('estimated_bpp') or bits_per_pixel(enc.nbytes, self.num_pixels)",
         "test_mutations_caught.py",
@@ -113,7 +113,7 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
         "test_mutations_caught.py",
     ),
     "db_double": (
-        "src/codeccmp/metrics.py",
+        "src/codeccmp/measure/metrics.py",
         "else -10.0 * math.log10(1.0 - value)",
         "else -20.0 * math.log10(1.0 - value)",
         "test_known_answers.py test_mutations_caught.py",

@@ -391,3 +391,14 @@ def forget_sha256() -> None:
     """Drop every remembered hash (benchmarks measure a cold start with it)."""
     with _SHA256_LOCK:
         _SHA256_MEMO.clear()
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's content (``missing:PATH`` when it is gone).
+
+    Weights files are keyed by content, not by path: retraining into the same path must
+    not serve results of the old model.
+    """
+    try:
+        return file_sha256(path)
+    except OSError:
+        return f"missing:{Path(path)}"

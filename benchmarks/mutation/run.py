@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Mutation testing of codeccmp's core modules with mutmut (slow: run by hand, not in CI).
 
-    python benchmarks/mutation.py [MODULE ...] [--children N] [--resume]
+    python benchmarks/mutation/run.py [MODULE ...] [--children N] [--resume]
 
 MODULE is one of the keys of :data:`MODULES` (default: all). For each, mutmut makes small
 changes to the module (an operator flipped, a constant changed, an argument dropped), runs the
@@ -32,16 +32,16 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: module -> (file to mutate, under the staged src/, or a list of them; tests that exercise
 #: it; mutant-name patterns to run, None for all of the file's mutants).
 MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
-    "ratematch": ("src/codeccmp/ratematch.py",
+    "ratematch": ("src/codeccmp/pipeline/ratematch.py",
                   ["tests/test_ratematch.py", "tests/test_rate_priors.py",
                    "tests/test_ratematch_contract.py", "tests/test_properties.py",
                    "tests/test_known_answers.py", "tests/test_ratematch_cost.py"], None),
-    "cache": ("src/codeccmp/cache.py",
+    "cache": ("src/codeccmp/sweep/cache.py",
               ["tests/test_cache.py", "tests/test_cache_contract.py",
                "tests/test_cache_mutants.py", "tests/test_properties.py",
                "tests/test_mutations_caught.py"], None),
@@ -49,11 +49,11 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
     # test_outputs, test_codec_options, test_measure_report, ...) also reach compare.py,
     # but 78 of them call validate_bpp and 45 code_with: a mutant then cost over a minute
     # on the shared VM (169 of 432 checked in 25 min, 166 killed), so they are left out.
-    "compare": ("src/codeccmp/compare.py",
+    "compare": ("src/codeccmp/pipeline/compare.py",
                 ["tests/test_compare_pipeline.py", "tests/test_compare_lean.py",
                  "tests/test_mutations_caught.py", "tests/test_qualitymatch.py",
                  "tests/test_warmup.py"], None),
-    "metrics": ("src/codeccmp/metrics.py",
+    "metrics": ("src/codeccmp/measure/metrics.py",
                 ["tests/test_metrics_edges.py", "tests/test_metrics_fast.py",
                  "tests/test_metrics_internals.py", "tests/test_known_answers.py"], None),
     # The whole package (field, spectral, detect, error, roi).

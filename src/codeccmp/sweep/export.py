@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from codeccmp.errors import UsageError
 
 if TYPE_CHECKING:
-    from codeccmp.sweep_results import SweepResult
+    from codeccmp.sweep.results import SweepResult
 
 
 def export_name(codec: str) -> str:
@@ -83,7 +83,7 @@ def compressai_curves(result: SweepResult) -> dict[str, dict[str, Any]]:
 
 def write_compressai(result: SweepResult, folder: str | Path) -> list[Path]:
     """Write the files; a new folder appears whole or not at all."""
-    from codeccmp.fileio import atomic_write_text, is_staged
+    from codeccmp.model.fileio import atomic_write_text, is_staged
 
     docs = compressai_curves(result)
     target = Path(folder)

@@ -2,9 +2,9 @@
 
 Plain functions and dataclasses, usable without the CLI::
 
-    from codeccmp.images import load_image
+    from codeccmp.model.images import load_image
     from codeccmp.plugins import load_registry
-    from codeccmp.sweep import SweepOptions, parse_targets, run_sweep
+    from codeccmp.sweep.runner import SweepOptions, parse_targets, run_sweep
 
     res = run_sweep([load_image("kodim01.png")], load_registry(),
                     SweepOptions(targets=parse_targets("0.1:0.5:0.1"), codecs=["jpeg", "webp"]))
@@ -12,11 +12,11 @@ Plain functions and dataclasses, usable without the CLI::
 
 A sweep is a set of **jobs**, one per (image, codec, target) — plus, with ``all_qualities``,
 one per (image, learned codec, quality), encoded at that quality directly — grouped into
-**tasks** of one (image, codec) (:mod:`codeccmp.sweep_tasks`). Tasks go to an executor
-(:mod:`codeccmp.executors`): local processes for traditional codecs while learned models
+**tasks** of one (image, codec) (:mod:`codeccmp.sweep.tasks`). Tasks go to an executor
+(:mod:`codeccmp.sweep.executors`): local processes for traditional codecs while learned models
 run in this process on their device, or a Ray cluster. The points are then averaged over
-images (:mod:`codeccmp.sweep_average`), BD-measured (:mod:`codeccmp.sweep_bd`) and kept in
-a :class:`~codeccmp.sweep_results.SweepResult` (JSON, CSV). This module plans and drives.
+images (:mod:`codeccmp.sweep.average`), BD-measured (:mod:`codeccmp.sweep.bd`) and kept in
+a :class:`~codeccmp.sweep.results.SweepResult` (JSON, CSV). This module plans and drives.
 """
 
 from __future__ import annotations
@@ -28,23 +28,23 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
-from codeccmp.analysis import DEFAULT_ROI_COUNT
-from codeccmp.cache import CacheStats, ResultCache, codec_fingerprint
 from codeccmp.codec import Codec, CodecUnavailable, RunSettings
-from codeccmp.compare import image_record, select_codecs, validate_bpp
 from codeccmp.errors import UsageError
-from codeccmp.executors import make_executor
-from codeccmp.images import SourceImage
+from codeccmp.model.images import SourceImage
+from codeccmp.model.results import CodecResult, environment
+from codeccmp.pipeline.analysis import DEFAULT_ROI_COUNT
+from codeccmp.pipeline.compare import image_record, select_codecs, validate_bpp
+from codeccmp.pipeline.ratematch import DEFAULT_TOLERANCE
 from codeccmp.plugins import CodecRegistry
-from codeccmp.ratematch import DEFAULT_TOLERANCE
-from codeccmp.results import CodecResult, environment
 from codeccmp.stripes import Roi
 
-# The sweep's parts, re-exported: ``from codeccmp.sweep import ...`` is the public API.
-from codeccmp.sweep_average import AveragePoint, SweepPoint, average_points, curve
-from codeccmp.sweep_bd import QUALITY_METRICS, bd_per_image, bd_table, mean_bd_rate
-from codeccmp.sweep_results import SCHEMA, SweepResult
-from codeccmp.sweep_tasks import (
+# The sweep's parts, re-exported: ``from codeccmp.sweep.runner import ...`` is the public API.
+from codeccmp.sweep.average import AveragePoint, SweepPoint, average_points, curve
+from codeccmp.sweep.bd import QUALITY_METRICS, bd_per_image, bd_table, mean_bd_rate
+from codeccmp.sweep.cache import CacheStats, ResultCache, codec_fingerprint
+from codeccmp.sweep.executors import make_executor
+from codeccmp.sweep.results import SCHEMA, SweepResult
+from codeccmp.sweep.tasks import (
     MEASURE_VERSION,
     Job,
     JobKind,
@@ -83,7 +83,7 @@ def parse_match_targets(text: str, lookup: Callable[[str], Any],
                         tolerance: float | None = None) -> tuple[str, list[float], float]:
     """``--match ms-ssim=0.9,0.95`` (ranges as for ``--bpp``) → (metric name, sorted values,
     tolerance); each value checked as ``compare --match`` checks its one value."""
-    from codeccmp.qualitymatch import parse_match
+    from codeccmp.pipeline.qualitymatch import parse_match
 
     name, sep, raw = text.partition("=")
     if not sep or not name.strip() or not raw.strip():
@@ -448,7 +448,7 @@ def _resolve_rois(image: SourceImage, spec: Sequence[Roi] | str | None, count: i
     """The image's stripe ROIs (detected once here, not once per codec); None: no analysis."""
     if spec is None:
         return None
-    from codeccmp.analysis import resolve_rois
+    from codeccmp.pipeline.analysis import resolve_rois
 
     try:
         return resolve_rois(image.pixels, spec, count)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from codeccmp.errors import UsageError
-from codeccmp.images import load_image
-from codeccmp.results import Comparison
+from codeccmp.model.images import load_image
+from codeccmp.model.results import Comparison
 
 
 def load_images_for_report(cmp: Comparison, base: Path

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from codeccmp.results import CodecResult, _json_safe
-from codeccmp.sweep_tasks import JobKind
+from codeccmp.model.results import CodecResult, _json_safe
+from codeccmp.sweep.tasks import JobKind
 
 
 @dataclass
@@ -88,7 +88,7 @@ def average_points(points: Sequence[SweepPoint], families: dict[str, str],
     one curve point per codec setting); ``"target"`` keeps every point, rate-matched
     targets and any ``--all-qualities`` points alike.
     """
-    from codeccmp.metrics import ms_ssim_db
+    from codeccmp.measure.metrics import ms_ssim_db
 
     groups: dict[tuple[str, str, Any], list[CodecResult]] = {}
     order: list[tuple[str, str, Any]] = []

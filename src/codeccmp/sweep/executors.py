@@ -1,7 +1,7 @@
 """Where a sweep's tasks run: local processes (the default) or a Ray cluster.
 
-Both executors run the same function, :func:`codeccmp.sweep_tasks.run_task`, on the same
-picklable :class:`~codeccmp.sweep_tasks.Task` (codec names and plugin files, never codec
+Both executors run the same function, :func:`codeccmp.sweep.tasks.run_task`, on the same
+picklable :class:`~codeccmp.sweep.tasks.Task` (codec names and plugin files, never codec
 objects), against the same on-disk cache, and turn a task that dies into per-job failures
 like any codec failure.
 
@@ -35,7 +35,7 @@ from codeccmp.errors import UsageError
 
 # The worker side lives in sweep_tasks, which imports neither this module nor the sweep
 # driver: no import circle.
-from codeccmp.sweep_tasks import (
+from codeccmp.sweep.tasks import (
     Task,
     TaskOutcome,
     failed_outcome,
@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 DoneFn = Callable[["Task", "TaskOutcome"], None]
 
 #: Modules a forkserver imports once so that workers start warm.
-_PRELOAD = ["numpy", "PIL.Image", "codeccmp.sweep_tasks", "codeccmp.metrics", "pytorch_msssim"]
+_PRELOAD = ["numpy", "PIL.Image", "codeccmp.sweep.tasks", "codeccmp.measure.metrics",
+            "pytorch_msssim"]
 
 # --------------------------------------------------------------------------- worker side
 
@@ -411,7 +412,7 @@ class RayExecutor:
 
 
 def _store_results(task: Task, outcome: TaskOutcome) -> None:
-    from codeccmp.cache import ResultCache
+    from codeccmp.sweep.cache import ResultCache
 
     if not task.cache_root or outcome.fingerprint != task.fingerprint:
         return

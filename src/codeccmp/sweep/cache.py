@@ -8,7 +8,7 @@ Two kinds of entries, both content-addressed by a sha256 key:
   searches over the same range share their first steps; learned models have few qualities).
   Bytes are kept, not just sizes, because the encoding finally chosen is decoded from its
   bytes: a rule of the tool is that reconstructions come from real bitstreams only.
-- **results**: one finished :class:`~codeccmp.results.CodecResult` (rate, quality metrics,
+- **results**: one finished :class:`~codeccmp.model.results.CodecResult` (rate, quality metrics,
   trials) for one (image, codec, target) job, so a rerun of the same sweep decodes nothing
   and measures nothing either.
 
@@ -31,7 +31,7 @@ entry carries its key and a checksum over the whole record (header and payload);
 that fails to parse or verify (truncated, corrupted, edited by hand, from another version,
 a result missing a field) counts as a miss and is recomputed and overwritten.
 
-The cache is kept under a size limit (:mod:`codeccmp.cachedir`: ``codeccmp cache info``,
+The cache is kept under a size limit (:mod:`codeccmp.sweep.cachedir`: ``codeccmp cache info``,
 ``clear``, ``trim``); a hit refreshes its entry's time, so the least recently used go first.
 """
 
@@ -50,7 +50,8 @@ from typing import Any
 import numpy as np
 
 from codeccmp.codec import Codec, Encoded, Param, RunSettings, WrappedCodec
-from codeccmp.fileio import file_sha256
+from codeccmp.model.fileio import file_digest
+from codeccmp.model.images import pixels_sha256
 
 #: Bump when the entry format or the meaning of a key changes; old entries are then ignored.
 #: 2: the checksum covers the whole record; codec keys include the codec's source.
@@ -71,12 +72,6 @@ def default_cache_dir() -> Path:
     return base / "codeccmp"
 
 
-def pixels_sha256(pixels: np.ndarray) -> str:
-    """Hash of the exact pixels (shape and dtype included), the image part of every key."""
-    arr = np.ascontiguousarray(pixels)
-    h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
-    h.update(memoryview(arr).cast("B"))
-    return h.hexdigest()
 
 
 def make_key(kind: str, parts: Mapping[str, Any]) -> str:
@@ -86,16 +81,6 @@ def make_key(kind: str, parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file's content (``missing:PATH`` when it is gone).
-
-    Weights files are keyed by content, not by path: retraining into the same path must
-    not serve results of the old model.
-    """
-    try:
-        return file_sha256(path)
-    except OSError:
-        return f"missing:{Path(path)}"
 
 
 def _dir_listing(path: str | Path) -> list[tuple[str, int, int]]:
@@ -147,7 +132,7 @@ def codec_fingerprint(codec: Codec, settings: RunSettings, device: str) -> dict[
 
 
 #: Modules whose classes are codeccmp's own plumbing, not a codec's code.
-_CORE_MODULES = frozenset({"codeccmp.codec", "codeccmp.cache", "builtins", "abc"})
+_CORE_MODULES = frozenset({"codeccmp.codec", "codeccmp.sweep.cache", "builtins", "abc"})
 
 
 def codec_source_digests(codec: Codec) -> list[str]:
@@ -238,7 +223,7 @@ class ResultCache:
     def _write(self, kind: str, key: str, header: dict[str, Any], payload: bytes = b"") -> None:
         if self.root is None:
             return
-        from codeccmp.fileio import atomic_write_bytes
+        from codeccmp.model.fileio import atomic_write_bytes
 
         try:
             atomic_write_bytes(self._path(kind, key), _serialise(key, header, payload))
@@ -282,7 +267,7 @@ class ResultCache:
 
     def get_result(self, key: str) -> dict[str, Any] | None:
         """A stored result dict that passes the results-file checks, or ``None``."""
-        from codeccmp.results import validate_result
+        from codeccmp.model.results import validate_result
 
         entry = self._read("results", key)
         if entry is None:
@@ -364,7 +349,8 @@ class CachingCodec(WrappedCodec):
     """A codec that serves encodings from the trial cache and records new ones.
 
     It wraps the real codec and is handed to the ordinary rate search and pipeline
-    (:func:`codeccmp.compare.run_codec`), which therefore need to know nothing about caching.
+    (:func:`codeccmp.pipeline.compare.run_codec`), which therefore need to know nothing about
+    caching.
     Decoding always goes to the real codec, from the (cached or fresh) real bytes.
     """
 

@@ -22,8 +22,8 @@ import gc
 import threading
 from collections.abc import Sequence
 
-from codeccmp import metrics
 from codeccmp.codec import Codec, RunSettings, WrappedCodec
+from codeccmp.measure import metrics
 
 
 def needs_warm_up(codec: Codec) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from codeccmp.sweep_average import AveragePoint, SweepPoint, average_points, curve
+from codeccmp.sweep.average import AveragePoint, SweepPoint, average_points, curve
 
 #: The quality metrics a curve can be drawn or BD-measured against (higher is better).
 QUALITY_METRICS = {"psnr": "PSNR (dB)", "ms_ssim_db": "MS-SSIM (dB)"}
@@ -31,7 +31,7 @@ def bd_table(points: Sequence[AveragePoint], codecs: Sequence[str], anchor: str,
     same either way, and its BD-quality given back in the metric's own sign (negative =
     better than the anchor).
     """
-    from codeccmp.bdrate import bd
+    from codeccmp.sweep.bdrate import bd
 
     refs = references or {}
 

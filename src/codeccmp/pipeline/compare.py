@@ -2,8 +2,8 @@
 
 Plain functions over dataclasses, usable from Python without the CLI::
 
-    from codeccmp.compare import CompareOptions, compare_image
-    from codeccmp.images import load_image
+    from codeccmp.pipeline.compare import CompareOptions, compare_image
+    from codeccmp.model.images import load_image
     from codeccmp.plugins import load_registry
 
     cmp = compare_image(load_image("barbara.png"), load_registry(), CompareOptions(0.3))
@@ -20,17 +20,17 @@ from typing import Any
 
 import numpy as np
 
-from codeccmp import warmup
-from codeccmp.analysis import DEFAULT_ROI_COUNT, analyse_result, resolve_rois, truth_error
 from codeccmp.codec import Codec, CodecUnavailable, Encoded, RunSettings
 from codeccmp.errors import UsageError
-from codeccmp.images import SourceImage, to_gray, to_rgb
+from codeccmp.measure.metrics import ms_ssim_db, psnr, ssim_ms_ssim
 from codeccmp.metric import Metric, compute_metrics
-from codeccmp.metrics import ms_ssim_db, psnr, ssim_ms_ssim
+from codeccmp.model.images import SourceImage, to_gray, to_rgb
+from codeccmp.model.results import CodecResult, Comparison, environment
+from codeccmp.pipeline import warmup
+from codeccmp.pipeline.analysis import DEFAULT_ROI_COUNT, analyse_result, resolve_rois, truth_error
+from codeccmp.pipeline.qualitymatch import QualityTarget, match_quality
+from codeccmp.pipeline.ratematch import DEFAULT_TOLERANCE, Trial, match_rate
 from codeccmp.plugins import CodecRegistry
-from codeccmp.qualitymatch import QualityTarget, match_quality
-from codeccmp.ratematch import DEFAULT_TOLERANCE, Trial, match_rate
-from codeccmp.results import CodecResult, Comparison, environment
 from codeccmp.stripes import Roi
 
 #: Above this a target cannot be meant: raw 8-bit RGB is 24 bpp.
@@ -44,7 +44,7 @@ ProgressFn = Callable[[str, str, Any], None]
 #: before any is decoded and measured, with torch (for the metrics, 0.5 GB resident) imported
 #: only then: an encoder's working memory then never adds to torch's and the metrics'. At 24
 #: megapixels libjxl at effort 7 alone takes 2 GB, AVIF and JPEG 2000 0.7 GB. Smaller images
-#: import torch in the background while the first codecs code (``codeccmp.warmup``), which
+#: import torch in the background while the first codecs code (``codeccmp.pipeline.warmup``), which
 #: saves its import time (seconds) from a run that takes seconds.
 LEAN_VALUES = 12_000_000
 
@@ -62,7 +62,7 @@ class CompareOptions:
     #: Ground-truth orientation map of a generated chart (see ``analysis.load_truth``).
     truth: dict[str, Any] | None = None
     #: Import what later codecs need on a background thread while the first ones run
-    #: (``codeccmp.warmup``); off only to measure what it saves.
+    #: (``codeccmp.pipeline.warmup``); off only to measure what it saves.
     warm_up: bool = True
     #: Extra metrics (``--metrics``), resolved from a ``MetricRegistry``; their values go
     #: into ``CodecResult.metrics``.
@@ -328,7 +328,7 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
 
     With ``options.warm_up``, slow imports (torch for the metrics, each codec's
     ``warm_up``) run on a background thread while the codecs that need none of them
-    code; the rest, and every measurement, wait for it (``codeccmp.warmup``). Above
+    code; the rest, and every measurement, wait for it (``codeccmp.pipeline.warmup``). Above
     ``LEAN_VALUES`` every codec codes first, keeping only its chosen bitstream, and the
     imports, decodes and measurements follow.
     """

@@ -2,8 +2,8 @@
 """Run a staged module's mutants against chosen tests in one process (faster than mutmut
 where each surviving mutant would rerun many slow tests in a fresh fork).
 
-    cd STAGE/MODULE/mutants   # made by benchmarks/mutation.py (mutmut's generated tree)
-    python ROOT/benchmarks/mutants_inprocess.py src/codeccmp/stripes/error.py 'x__whole_image' \\
+    cd STAGE/MODULE/mutants   # made by benchmarks/mutation/run.py (mutmut's generated tree)
+    python ROOT/benchmarks/mutation/inprocess.py src/codeccmp/stripes/error.py 'x__whole_image' \\
         tests/test_a.py tests/test_b.py::test_c [--skip verdicts.json] [--out result.json]
 
 Each mutant whose function name matches the regular expression is switched on as mutmut
