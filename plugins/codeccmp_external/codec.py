@@ -54,6 +54,21 @@ def _render(template: tuple[str, ...], values: dict[str, Any]) -> list[str]:
     return [fmt.vformat(arg, (), values) for arg in template]
 
 
+def tool_path(tool: ToolSpec) -> str:
+    """The program's absolute path: ``$env`` if set, else ``program`` (a path or a name on
+    PATH). Raises CodecUnavailable with the reason (and the tool's hint) when it is missing."""
+    given = os.environ.get(tool.env, "") if tool.env else ""
+    name = given or tool.program
+    found = shutil.which(name)
+    if found:
+        return str(Path(found).resolve())
+    hint = f"; {tool.hint}" if tool.hint else ""
+    if given:
+        raise CodecUnavailable(f"{tool.env}={given} is not an executable program{hint}")
+    how = f" (or set {tool.env} to its path)" if tool.env else ""
+    raise CodecUnavailable(f"{name} not found on PATH{how}{hint}")
+
+
 class ExternalCodec(Codec):
     """One codec of a TOML definition (see ``docs/external-codecs.md``)."""
 
@@ -69,16 +84,7 @@ class ExternalCodec(Codec):
     # -- locating what the commands need -------------------------------------------------
 
     def _tool_path(self, key: str, tool: ToolSpec) -> str:
-        given = os.environ.get(tool.env, "") if tool.env else ""
-        name = given or tool.program
-        found = shutil.which(name)
-        if found:
-            return str(Path(found).resolve())
-        hint = f"; {tool.hint}" if tool.hint else ""
-        if given:
-            raise CodecUnavailable(f"{tool.env}={given} is not an executable program{hint}")
-        how = f" (or set {tool.env} to its path)" if tool.env else ""
-        raise CodecUnavailable(f"{name} not found on PATH{how}{hint}")
+        return tool_path(tool)
 
     def _file_path(self, key: str, spec: FileSpec) -> str:
         given = os.environ.get(spec.env, "") if spec.env else ""
