@@ -239,7 +239,7 @@ class ExternalMetric(Metric):
             if value.regex is not None:
                 found = value.regex.search(text)
                 if found is None:
-                    raise ValueError(f"regex {value.regex.pattern!r} does not match "
+                    raise ValueError(f"regex '{value.regex.pattern}' does not match "
                                      f"{_tail(text.encode())[:80]!r}")
                 names = value.regex.groupindex
                 group = "value" if "value" in names else (1 if value.regex.groups else 0)

@@ -125,6 +125,8 @@ def _range(value: Any, where: _Where) -> ValueRange:
 
 def parse_metric(table: Any, path: Path) -> MetricSpec:
     where = _MetricWhere(path)
+    if isinstance(table, dict) and isinstance(table.get("name"), str):
+        where.name = table["name"]  # named in every message, a misspelt field's included
     t = _keys(table, _METRIC_KEYS, "[[metric]]", where)
     name = _typed(t, "name", str, where)
     if not _NAME.match(name):
