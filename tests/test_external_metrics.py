@@ -31,6 +31,7 @@ from codeccmp.plugins import load_metrics
 PROGRAM = r'''
 import json, os, subprocess, sys, time
 import numpy as np
+from PIL import Image
 
 mode, a, b = sys.argv[1:4]
 x = np.asarray(Image.open(a), dtype=np.float64)
@@ -49,6 +50,8 @@ def child():
 
 if mode == "plain":
     print(repr(v))
+elif mode == "mad":  # mean absolute difference: falls as the rate rises, for --match
+    print(repr(float(np.abs(y - x).mean())))
 elif mode == "text":
     print(f"reading {a} and {b}\nsize 96x80, 3 channels\nscore: {v!r} (signed)")
 elif mode == "json":
