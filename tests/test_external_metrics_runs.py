@@ -145,7 +145,7 @@ def test_butteraugli_known_answers(barbara_crop: np.ndarray) -> None:
     # A JPEG ladder is ordered, and quality 10 is plainly visible (> 3).
     q10, q90 = b.compute(a, _jpeg(a, 10)), b.compute(a, _jpeg(a, 90))
     assert q10 > 3 and q10 > q90 > v1
-    # Gray images go in as RGB with equal channels, the same value as doing that by hand.
+    # Gray images are measured (as RGB with equal channels: the 2017 program reads both).
     g, g10 = a[..., 0].copy(), _jpeg(a, 10)[..., 0].copy()
     rgb = np.repeat(g[..., None], 3, axis=2), np.repeat(g10[..., None], 3, axis=2)
     assert b.compute(g, g10) == b.compute(*rgb)
@@ -159,13 +159,18 @@ def test_butteraugli_known_answers(barbara_crop: np.ndarray) -> None:
 def test_butteraugli_in_compare_per_roi(cli, tmp_path: Path, barbara_crop: np.ndarray) -> None:  # noqa: ANN001
     src = tmp_path / "b.png"
     Image.fromarray(barbara_crop).save(src)
-    js = tmp_path / "r.json"
+    js, out = tmp_path / "r.json", tmp_path / "out"
     r = cli("compare", str(src), "--bpp", "0.5", "--codecs", "jpeg", "--metrics",
-            "butteraugli", "--roi", "0,0,64,64", "--json", str(js))
+            "butteraugli", "--roi", "16,32,64,48", "--json", str(js), "--out", str(out))
     assert r.code == 0, r.stderr
-    (res,) = json.loads(js.read_text())["results"]
+    data = json.loads(js.read_text())
+    (res,) = data["results"]
+    recon = _png(out / "jpeg.png")
+    b = load_metrics().get("butteraugli")
     whole, roi = res["metrics"]["butteraugli"], res["rois"][0]["metrics"]["butteraugli"]
-    # A maximum over the image: a region's maximum cannot exceed it by more than what the
-    # crop's edges change (the program sees no context outside the crop); both visible.
-    assert whole > 1 and roi > 1
-    assert json.loads(js.read_text())["settings"]["metrics"]["butteraugli"]
+    # The program on the whole pair and on the region's crops (the crop files codeccmp
+    # writes): the same numbers, and different ones (a region is not the whole image).
+    assert whole == b.compute(barbara_crop, recon) and whole > 1
+    assert roi == b.compute(barbara_crop[32:80, 16:80], recon[32:80, 16:80])
+    assert roi != whole
+    assert data["settings"]["metrics"]["butteraugli"] == b.library()
