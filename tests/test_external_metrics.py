@@ -157,7 +157,7 @@ def _kill(pids: list[int]) -> None:
 @pytest.mark.parametrize(("mode", "value", "extra"), [
     ("plain", "", ""),                                       # stdout, the whole of it
     ("text", r'regex = "score: (\\S+)"', ""),                 # the regex's group
-    ("text", r'regex = "score: (?P<value>\\S+) \\(signed"', ""),  # the named group
+    ("text", r'regex = "(score|value): (?P<value>\\S+) \\(signed"', ""),  # named: wins
     ("json", 'from = "out"\njson = "results.0.score"', 'out = "result.json"'),
     ("stderr", 'from = "stderr"', "exit_codes = [0, 1]"),   # ImageMagick-style exit 1
 ])
