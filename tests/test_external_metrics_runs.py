@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line
 from PIL import Image
 from test_external_metrics import env, exact, metric_toml, write  # noqa: F401 - env: a fixture
 from test_sweep_metrics import two_images  # noqa: F401 - a fixture
@@ -174,3 +175,40 @@ def test_butteraugli_in_compare_per_roi(cli, tmp_path: Path, barbara_crop: np.nd
     assert roi == b.compute(barbara_crop[32:80, 16:80], recon[32:80, 16:80])
     assert roi != whole
     assert data["settings"]["metrics"]["butteraugli"] == b.library()
+
+
+# -- the documented example: ffmpeg's SSIM, read from stderr by a regex -------------------
+
+def _doc_example(tmp_path: Path) -> Path:
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "metrics.md").read_text()
+    block = text.split("<!-- example: ffmpeg-ssim -->\n```toml\n", 1)[1].split("```", 1)[0]
+    return write(tmp_path, block, "ffmpeg-ssim.toml")
+
+
+def test_documented_example_loads_with_every_field(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    from codeccmp_external.metric_config import _METRIC_KEYS, _VALUE_KEYS, load_metric_file
+
+    f = _doc_example(tmp_path)
+    (spec,) = load_metric_file(f)
+    assert set(spec.raw) == _METRIC_KEYS  # "complete (every field there is)"
+    assert set(spec.raw["value"]) == _VALUE_KEYS - {"json"}  # json: the alternative to regex
+    # The error line the docs quote, for the same file with {input} in its command.
+    bad = write(tmp_path, f.read_text().replace('"-i", "{decoded}"', '"-i", "{input}"'),
+                "mine.toml")
+    r = cli("metrics", "--metric-config", str(bad))
+    assert r.code == 2
+    assert one_line(r.stderr) == (
+        f"error: metric config {bad}: metric 'ffmpeg-ssim': command: unknown placeholder "
+        "{input} in '{input}' (known here: decoded, ffmpeg, original, out)")
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+def test_documented_example_measures(tmp_path: Path, barbara_crop: np.ndarray) -> None:
+    m = load_metrics([_doc_example(tmp_path)]).get("ffmpeg-ssim")
+    a = barbara_crop
+    assert m.compute(a, a) == 1.0
+    q10, q90 = m.compute(a, _jpeg(a, 10)), m.compute(a, _jpeg(a, 90))
+    assert 0 < q10 < q90 < 1
+    assert m.library()["ffmpeg-ssim"][0].isdigit()  # "5.1.9-0+deb12u1", say
+    assert m.compute(a[:7, :7], a[:7, :7]) is None  # min_size = 8
