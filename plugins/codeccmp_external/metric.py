@@ -65,7 +65,13 @@ def _run(argv: list[str], cwd: str | None, timeout: float) -> subprocess.Complet
         out, err = proc.communicate(timeout=timeout)
     except BaseException:
         _killpg(proc.pid)
-        proc.communicate()
+        try:  # reap it; a process that left the group (setsid) may hold the pipes open
+            proc.communicate(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+            proc.wait()
         raise
     if _killpg(proc.pid):
         raise ChildProcessError("it exited but left processes running (killed)")
