@@ -40,10 +40,12 @@ v = float(y.mean() - x.mean())
 pidfile = os.environ.get("MEANDIFF_PIDS")
 
 
-def child():
-    """A process of its own that would run for 10 minutes; its pid recorded."""
+def child(detached=True):
+    """A process that would run for 10 minutes, its pid recorded; not detached, it holds
+    this program's stdout and stderr open."""
+    quiet = subprocess.DEVNULL if detached else None
     p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         stdout=quiet, stderr=quiet)
     with open(pidfile, "a") as f:
         f.write(f"{p.pid}\n")
 
@@ -74,6 +76,9 @@ elif mode == "hang":
     time.sleep(600)
 elif mode == "orphan":
     child()
+    print(repr(v))
+elif mode == "orphan-holding":
+    child(detached=False)
     print(repr(v))
 '''
 
@@ -325,17 +330,32 @@ def test_a_hanging_program_and_its_children_are_killed_at_the_timeout(
         _kill(_pids(tmp_path))
 
 
-def test_children_left_running_are_killed_and_reported(tmp_path: Path,
-                                                        rgb_image: np.ndarray) -> None:
+def _wait_dead(pid: int) -> bool:
+    deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+def test_children_left_running_are_killed(tmp_path: Path, rgb_image: np.ndarray) -> None:
     m = metric(tmp_path, mode="orphan")
+    try:
+        a, b = pair(rgb_image)
+        assert m.compute(a, b) == pytest.approx(exact(a, b), abs=1e-12)
+        (pid,) = _pids(tmp_path)
+        assert _wait_dead(pid), "a process the program left behind outlived it"
+    finally:
+        _kill(_pids(tmp_path))
+
+
+def test_a_child_holding_the_output_is_a_timeout_and_killed(tmp_path: Path,
+                                                            rgb_image: np.ndarray) -> None:
+    m = metric(tmp_path, mode="orphan-holding", extra="timeout = 2")
     try:
         values, notes = compute_metrics([m], rgb_image, rgb_image)
         assert values == {"meandiff": None}
-        assert "left processes running" in notes[0] and "m.toml" in notes[0]
+        assert "no result within 2 s" in notes[0] and "m.toml" in notes[0]
         (pid,) = _pids(tmp_path)
-        deadline = time.monotonic() + 5
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not _alive(pid)
+        assert _wait_dead(pid)
     finally:
         _kill(_pids(tmp_path))

@@ -2,20 +2,20 @@
 
 Each call writes the two images as PNG files in a fresh temporary directory (removed
 afterwards, whatever happens), runs the command there with relative file names, and reads
-one number from its output. Everything that can go wrong at run time (the program is
-missing, exits with an unexpected status, prints no number, runs past its timeout, leaves
-processes behind) is one line naming the metric and its file, raised from ``compute``: the
-metric's cell is then empty with that note, and the other metrics and codecs finish
-(:func:`codeccmp.metric.compute_metrics`).
+one number from its output. The program runs through :func:`~codeccmp_external.process.
+run_program`: in its own process group, killed whole on a timeout, and whatever it leaves
+running when it exits is killed too. Everything that can go wrong at run time (the program
+is missing, exits with an unexpected status, prints no number, runs past its timeout, or
+leaves a process holding its output open, which then ends in the timeout) is one line naming
+the metric and its file, raised from ``compute``: the metric's cell is then empty with that
+note, and the other metrics and codecs finish (:func:`codeccmp.metric.compute_metrics`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -35,6 +35,7 @@ from codeccmp_external.codec import (
     tool_path,
 )
 from codeccmp_external.metric_config import MetricSpec
+from codeccmp_external.process import run_program
 
 #: What a number looks like in a program's output (the whole output, stripped, must be one
 #: when neither a regex nor a JSON field is given): decimal or scientific, or inf/nan.
@@ -44,47 +45,6 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?
 
 class MetricProgramError(RuntimeError):
     """The program ran but gave no value: the message is the one line the user sees."""
-
-
-def _run(argv: list[str], cwd: str | None, timeout: float) -> subprocess.CompletedProcess[bytes]:
-    """Run ``argv`` in its own process group; kill the whole group on timeout, on any
-    exception, and after the program exits (children it left behind).
-
-    Why a group: a metric is often a wrapper script, and killing only the process
-    ``subprocess.run`` started would leave its children computing after codeccmp exits.
-    Kept to this one function so that it can call the project's shared runner for external
-    programs instead, once there is one.
-
-    Raises :class:`subprocess.TimeoutExpired` and :class:`OSError` as ``subprocess.run``
-    does, and :class:`ChildProcessError` when the program exited but left processes running
-    in its group (they are killed first).
-    """
-    proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except BaseException:
-        _killpg(proc.pid)
-        try:  # reap it; a process that left the group (setsid) may hold the pipes open
-            proc.communicate(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe is not None:
-                    pipe.close()
-            proc.wait()
-        raise
-    if _killpg(proc.pid):
-        raise ChildProcessError("it exited but left processes running (killed)")
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
-
-
-def _killpg(pgid: int) -> bool:
-    """SIGKILL the group; whether anything was left in it to kill."""
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 def _number(text: str) -> float:
@@ -150,8 +110,8 @@ class ExternalMetric(Metric):
 
     def _version_line(self, argv: list[str]) -> str:
         try:
-            proc = _run(argv, None, _VERSION_TIMEOUT)
-        except (OSError, subprocess.SubprocessError, ChildProcessError):
+            proc = run_program(argv, timeout=_VERSION_TIMEOUT)
+        except (OSError, subprocess.SubprocessError):
             return "unknown"
         lines = [ln.strip() for ln in
                  (proc.stdout + proc.stderr).decode("utf-8", "replace").splitlines() if ln.strip()]
@@ -213,13 +173,11 @@ class ExternalMetric(Metric):
             for key, img in (("original", original), ("decoded", reconstruction)):
                 pixels.write_image(Path(tmp, values[key]), np.ascontiguousarray(img), "png",
                                    "bt601-full")
-            try:
-                proc = _run(argv, tmp, spec.timeout)
+            try:  # in its own process group: a timeout kills what it started too
+                proc = run_program(argv, cwd=tmp, timeout=spec.timeout)
             except subprocess.TimeoutExpired:
                 raise self._fail(f"no result within {spec.timeout:g} s (timeout; the program "
                                  "and its children were killed)") from None
-            except ChildProcessError as exc:
-                raise self._fail(str(exc)) from None
             except OSError as exc:
                 raise self._fail(f"could not start {argv[0]}: {exc}") from None
             if proc.returncode not in spec.exit_codes:
