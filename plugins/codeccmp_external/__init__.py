@@ -1,14 +1,18 @@
-"""First-party plugin: codecs that run external programs, defined in TOML, no Python needed.
+"""First-party plugin: codecs and quality metrics that run external programs, defined in
+TOML, no Python needed.
 
-Three sources, all registered through the ordinary ``register_codecs`` hook:
+Three sources, registered through the ordinary ``register_codecs`` and ``register_metrics``
+hooks:
 
 - the definitions shipped in ``codeccmp_external/codecs/*.toml`` (cjxl, avifenc, cwebp,
-  ffmpeg's x265 and AV1, OpenJPEG, BPG, VTM, HM);
-- the user's own, ``*.toml`` in :func:`user_config_dir` ``/codecs.d``; a user definition
-  with a shipped codec's name replaces the shipped one;
-- files given with ``--codec-config FILE.toml``, each registered as its own plugin: this
-  plugin claims them through the ``load_plugin_file`` hook (:func:`config_plugin`), so they
-  travel to sweep workers with the ``--plugin`` files.
+  ffmpeg's x265 and AV1, OpenJPEG, BPG, VTM, HM) and ``codeccmp_external/metrics/*.toml``
+  (Debian's butteraugli);
+- the user's own, ``*.toml`` in :func:`user_config_dir` ``/codecs.d`` and ``/metrics.d``;
+  a user definition with a shipped one's name replaces the shipped one;
+- files given with ``--codec-config FILE.toml`` (or its alias ``--metric-config``), which
+  may hold ``[[codec]]`` and ``[[metric]]`` tables, each file registered as its own plugin:
+  this plugin claims them through the ``load_plugin_file`` hook (:func:`config_plugin`), so
+  they travel to sweep workers with the ``--plugin`` files.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 
 from codeccmp import hookimpl
 from codeccmp.codec import Codec
+from codeccmp.metric import Metric
 
 
 def user_config_dir() -> Path:
@@ -38,13 +43,22 @@ def _codecs_from(paths: list[Path]) -> list[Codec]:
     return [ExternalCodec(spec) for p in paths for spec in load_file(p)]
 
 
-def shipped_files() -> list[Path]:
-    folder = resources.files("codeccmp_external") / "codecs"
+def _metrics_from(paths: list[Path]) -> list[Metric]:
+    from codeccmp_external.metric import ExternalMetric
+    from codeccmp_external.metric_config import load_metric_file
+
+    return [ExternalMetric(spec) for p in paths for spec in load_metric_file(p)]
+
+
+def shipped_files(kind: str = "codecs") -> list[Path]:
+    """The shipped definitions: ``kind`` is ``codecs`` or ``metrics``."""
+    folder = resources.files("codeccmp_external") / kind
     return sorted(Path(str(f)) for f in folder.iterdir() if f.name.endswith(".toml"))
 
 
-def user_files() -> list[Path]:
-    folder = user_config_dir() / "codecs.d"
+def user_files(kind: str = "codecs") -> list[Path]:
+    """The user's definitions in ``codecs.d`` or ``metrics.d``."""
+    folder = user_config_dir() / f"{kind}.d"
     return sorted(folder.glob("*.toml")) if folder.is_dir() else []
 
 
@@ -60,18 +74,43 @@ def register_codecs(register: Callable[[Codec], None]) -> None:
         register(codec)
 
 
+@hookimpl
+def register_metrics(register: Callable[[Metric], None]) -> None:
+    metrics = {m.name: m for m in _metrics_from(shipped_files("metrics"))}
+    metrics.update({m.name: m for m in _metrics_from(user_files("metrics"))})  # the user's win
+    for metric in metrics.values():
+        register(metric)
+
+
 class _ConfigPlugin:
-    """The codecs of one ``--codec-config`` file, as a plugin object."""
+    """The codecs and metrics of one ``--codec-config`` file, as a plugin object."""
 
     def __init__(self, path: Path) -> None:
+        from codeccmp.errors import UsageError
+        from codeccmp_external.codec import ExternalCodec
+        from codeccmp_external.config import codecs_of, read_document
+        from codeccmp_external.metric import ExternalMetric
+        from codeccmp_external.metric_config import metrics_of
+
         self.path = path
         self.__name__ = f"config:{path.resolve()}"  # its name in the plugin manager
-        self.codecs = _codecs_from([path])  # bad files fail here, before any work
+        # Bad files fail here, before any work.
+        doc = read_document(path, "config", {"codec", "metric"})
+        self.codecs: list[Codec] = [ExternalCodec(s) for s in codecs_of(doc, path)]
+        self.metrics: list[Metric] = [ExternalMetric(s) for s in metrics_of(doc, path)]
+        if not self.codecs and not self.metrics:
+            raise UsageError(f"config {path}: defines no codec or metric (expected "
+                             "[[codec]] or [[metric]] tables)")
 
     @hookimpl
     def register_codecs(self, register: Callable[[Codec], None]) -> None:
         for codec in self.codecs:
             register(codec)
+
+    @hookimpl
+    def register_metrics(self, register: Callable[[Metric], None]) -> None:
+        for metric in self.metrics:
+            register(metric)
 
 
 def config_plugin(path: Path) -> object:

@@ -253,26 +253,41 @@ def parse_codec(table: Any, path: Path) -> CodecSpec:
         check=check, source=str(path), raw=t)
 
 
-def load_file(path: Path) -> list[CodecSpec]:
-    """Every ``[[codec]]`` of one TOML file; any problem is one UsageError line."""
+def read_document(path: Path, label: str, allowed: set[str]) -> dict[str, Any]:
+    """The parsed TOML of a definitions file whose top-level keys are among ``allowed``
+    (``codec``, ``metric``); any problem is one UsageError line starting ``LABEL PATH:``."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"codec config {path}: cannot read: {exc}") from None
+        raise UsageError(f"{label} {path}: cannot read: {exc}") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"codec config {path}: not valid TOML: {exc}") from None
-    unknown = sorted(set(doc) - {"codec"})
+        raise UsageError(f"{label} {path}: not valid TOML: {exc}") from None
+    unknown = sorted(set(doc) - allowed)
     if unknown:
-        raise UsageError(f"codec config {path}: unknown top-level key(s) {', '.join(unknown)}; "
-                         "define codecs as [[codec]] tables")
-    tables = doc.get("codec")
-    if not isinstance(tables, list) or not tables:
-        raise UsageError(f"codec config {path}: defines no codec (expected [[codec]] tables)")
+        kinds = " and ".join(f"[[{k}]]" for k in sorted(allowed))
+        raise UsageError(f"{label} {path}: unknown top-level key(s) {', '.join(unknown)}; "
+                         f"define {kinds} tables")
+    return doc
+
+
+def codecs_of(doc: dict[str, Any], path: Path) -> list[CodecSpec]:
+    """The ``[[codec]]`` tables of a parsed file (none is fine: it may define metrics)."""
+    tables = doc.get("codec", [])
+    if not isinstance(tables, list):
+        raise UsageError(f"codec config {path}: define codecs as [[codec]] tables")
     specs = [parse_codec(t, path) for t in tables]
     names = [s.name for s in specs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise UsageError(f"codec config {path}: codec {dup[0]!r} defined twice")
+    return specs
+
+
+def load_file(path: Path) -> list[CodecSpec]:
+    """Every ``[[codec]]`` of a file that defines codecs only (``codecs.d/``, shipped)."""
+    specs = codecs_of(read_document(path, "codec config", {"codec"}), path)
+    if not specs:
+        raise UsageError(f"codec config {path}: defines no codec (expected [[codec]] tables)")
     return specs

@@ -64,9 +64,9 @@ def register_metrics(register: Callable[[Metric], None]) -> None:
 @hookspec(firstresult=True)
 def load_plugin_file(path: Path) -> object | None:
     """Read a plugin file given with ``--plugin`` or ``--codec-config`` that this plugin
-    understands (``codeccmp_external`` reads ``.toml`` codec definitions): return a plugin
-    object, whose hook implementations are then registered, or ``None`` to leave the file
-    to others.
+    understands (``codeccmp_external`` reads ``.toml`` codec and metric definitions):
+    return a plugin object, whose hook implementations are then registered, or ``None`` to
+    leave the file to others.
 
     The first non-``None`` answer wins; a file no plugin claims is imported as Python.
     The returned object is registered under its ``__name__`` if it has one, else

@@ -25,8 +25,9 @@ CodecsOpt = Annotated[str | None, typer.Option(
 PluginOpt = Annotated[list[Path] | None, typer.Option(
     "--plugin", help="Load a codec plugin from a Python file (repeatable).")]
 CodecConfigOpt = Annotated[list[Path] | None, typer.Option(
-    "--codec-config", help="Load codecs defined in a TOML file (repeatable; see "
-    "docs/external-codecs.md).")]
+    "--codec-config", "--metric-config",
+    help="Load codecs ([[codec]]) and metrics ([[metric]]) defined in a TOML file "
+         "(repeatable; see docs/external-codecs.md and docs/metrics.md).")]
 DeviceOpt = Annotated[str, typer.Option(
     help="Device for learned codecs: auto, cpu, cuda or cuda:N.")]
 WeightsOpt = Annotated[list[str] | None, typer.Option(
@@ -42,7 +43,8 @@ def plugin_sources(plugin: list[Path] | None, codec_config: list[Path] | None) -
     """``--plugin`` and ``--codec-config`` files, in one list for the registry and workers."""
     for path in codec_config or []:
         if path.suffix.lower() != ".toml":
-            raise UsageError(f"--codec-config expects a .toml file, got {path}")
+            raise UsageError(f"--codec-config expects a .toml file (codecs and metrics), "
+                             f"got {path}")
     return [*(plugin or []), *(codec_config or [])]
 
 

@@ -435,12 +435,20 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
 
 
 def metric_versions(registry: CodecRegistry, names: Sequence[str]) -> dict[str, Any]:
-    """``{name: {package: version}}`` of the extra metrics (part of the result keys)."""
+    """``{name: {package: version}}`` of the extra metrics (part of the result keys), with
+    a metric's ``cache_token()`` under ``token`` where it has one: a metric computed by a
+    program (``codeccmp_external``) is known by the program's hash, not by a package."""
     if not names:
         return {}
     from codeccmp.plugins import load_metrics
 
-    return {m.name: dict(m.library()) for m in load_metrics(pm=registry.pm).select(names)}
+    out: dict[str, Any] = {}
+    for m in load_metrics(pm=registry.pm).select(names):
+        out[m.name] = dict(m.library())
+        token = getattr(m, "cache_token", None)  # a program's hash and definition, say
+        if callable(token):
+            out[m.name]["token"] = token()
+    return out
 
 
 def _resolve_rois(image: SourceImage, spec: Sequence[Roi] | str | None, count: int
