@@ -117,9 +117,9 @@ _NAN = math.nan
 
 
 def _empty(retention: float = _NAN, n_stripe: int = 0, period: float = _NAN,
-           share: float = _NAN) -> DirectionalError:
-    return DirectionalError(_NAN, _NAN, _NAN, _NAN, _NAN, retention, 0, n_stripe, _NAN, _NAN,
-                            period, share)
+           share: float = _NAN, n_oriented: int = 0) -> DirectionalError:
+    return DirectionalError(_NAN, _NAN, _NAN, _NAN, _NAN, retention, n_oriented, n_stripe, _NAN,
+                            _NAN, period, share)
 
 
 class _Tally:
@@ -301,6 +301,6 @@ def _whole_image(a_full: np.ndarray, b_full: np.ndarray, coherence_threshold: fl
                            energy_floor=energy_floor, sigma_d=sigma_d, sigma_t=sigma_t))
     n = int(tally.counts.sum())
     if n == 0 or n < min_oriented_share * n_interior:
-        return _empty(_NAN, n)
+        return _empty(_NAN, n, n_oriented=tally.n_angle)
     retention = math.sqrt(eb / ea) if ea > 1e-9 else math.nan
-    return tally.result(retention, tally.n_angle >= min_oriented_share * n_interior)
+    return tally.result(retention, True)  # the share was checked on the stripe pixels above
