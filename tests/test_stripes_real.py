@@ -209,7 +209,7 @@ def test_lee2019_roof_window_by_hand() -> None:
     mse = [res["mse-0.3"], res["mse-0.4"]]
     assert all(r.period_px == pytest.approx(3.3, abs=0.2) for r in ms + mse)
     assert min(r.delta_theta_deg for r in ms) > 5 * max(r.delta_theta_deg for r in mse)
-    assert min(r.flip_share for r in ms) > 0.2 > 0.05 > max(r.flip_share for r in mse)
+    assert min(r.turned_share for r in ms) > 0.2 > 0.05 > max(r.turned_share for r in mse)
     # At the rows' own 3.3 px period the MS-SSIM model kept a third of their contrast (it
     # redraws coarser, slanted streaks); the MSE model keeps most of it.
     assert max(r.contrast_retention for r in ms) < 0.5 < 0.8 < min(r.contrast_retention
