@@ -145,3 +145,24 @@ def test_shares_sum_to_one_over_the_whole_image() -> None:
     _sums_to_one(r)
     assert r.turned_share == pytest.approx(PATCH.w * PATCH.h / (N - 16) ** 2, abs=0.05)
     assert r.turned_deg == pytest.approx(45.0, abs=3.0)
+
+
+@pytest.mark.parametrize("side,defined", [(12, False), (40, True)])
+def test_delta_theta_needs_five_percent_of_the_stripe_pixels_with_an_angle(
+        side: int, defined: bool) -> None:
+    """The patch blurred flat except a square of untouched stripes in its middle: 12² px
+    (1.6 % of the 96² region, a little more with the filters' reach) leaves Δθ undefined,
+    40² (17 %) gives it (0°: those stripes are untouched); the shares are given either way."""
+    g = _grating()
+    flat = np.clip(np.rint(ndimage.gaussian_filter(g.astype(float), 20)), 0, 255)
+    b = _with_patch(g, flat.astype(np.uint8))
+    c = N // 2
+    b[c - side // 2:c + side // 2, c - side // 2:c + side // 2] = \
+        g[c - side // 2:c + side // 2, c - side // 2:c + side // 2]
+    r = directional_error(g, b, INNER)
+    _sums_to_one(r)
+    assert 0 < r.kept_share < 0.3 and r.erased_share > 0.7, r
+    if defined:
+        assert r.n_oriented >= 0.05 * r.n_stripe and r.delta_theta_deg < 1.0, r
+    else:
+        assert r.n_oriented < 0.05 * r.n_stripe and math.isnan(r.delta_theta_deg), r

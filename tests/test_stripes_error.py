@@ -123,13 +123,14 @@ def _grating_and_field() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return g, f.coherence, f.energy
 
 
-def test_roi_thresholds_are_strict() -> None:
+def test_roi_thresholds_are_strict(monkeypatch: pytest.MonkeyPatch) -> None:
     """The original has an angle where the coherence of its stripe band (ring around the
     period) is strictly above the threshold: at the highest value in the region no pixel
     has one (angle figures NaN, no minimum share asked for; every stripe pixel still kept),
     just below it at least that pixel counts."""
     from codeccmp.stripes.spectral import dominant_period, ring_band_pass
 
+    monkeypatch.setattr(stripes_error, "MIN_ANGLE_SHARE", 0.0)
     g, _, _ = _grating_and_field()
     roi = Roi(24, 24, 48, 48)
     period = dominant_period(g[roi.slices].astype(np.float64))

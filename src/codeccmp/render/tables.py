@@ -9,6 +9,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from codeccmp.ratejump import JUMP_PREFIX
 from codeccmp.results import V1_NOTE, CodecResult, Comparison
 
 
@@ -161,6 +162,8 @@ def problems(results: Sequence[CodecResult], brief_skips: bool = False) -> list[
         elif r.within_tolerance is False:
             lines.append(f"{r.codec}: achieved {r.bpp:.3f} bpp, {r.deviation:+.0%} from the "
                          "target: outside tolerance (the closest this codec can get)")
+        if r.ok:  # the row sits on an encoder's discontinuity (codeccmp.ratejump)
+            lines += [f"{r.codec}: {n}" for n in r.notes if n.startswith(JUMP_PREFIX)]
     return lines
 
 
