@@ -101,13 +101,13 @@ def roi_table(cmp: Comparison, index: int) -> str:
 def turned_text(e: Mapping[str, Any]) -> str:
     """The turned share, with how far those pixels turned."""
     t, d = e.get("turned_share"), e.get("turned_deg")
-    return _f(t, ".1%") + ("" if d is None or not t else f" by {d:.0f}°")
+    return _f(t, ".1%") + ("" if d is None or (t or 0) < 0.0005 else f" by {d:.0f}°")
 
 
 def redrawn_text(e: Mapping[str, Any]) -> str:
     """The redrawn share, with the angle the new structure runs at."""
     t, d = e.get("redrawn_share"), e.get("redrawn_deg")
-    return _f(t, ".1%") + ("" if d is None or not t else f" at {d:.0f}°")
+    return _f(t, ".1%") + ("" if d is None or (t or 0) < 0.0005 else f" at {d:.0f}°")
 
 
 def _what_happened(e: Mapping[str, Any]) -> str:
@@ -152,9 +152,11 @@ def roi_finding(cmp: Comparison, index: int) -> str:
     parts = []
     if keep:
         keep.sort()
+        least = min(k for _, k, _ in keep)
+        share = ("every stripe pixel kept" if least >= 0.995
+                 else f"≥ {least:.0%} of stripe pixels kept")
         parts.append(f"{_names([c for _, _, c in keep])} keep{'s' if len(keep) == 1 else ''} "
-                     f"the stripes (≥ {min(k for _, k, _ in keep):.0%} of stripe pixels kept, "
-                     f"Δθ ≤ {max(d for d, _, _ in keep):.1f}°)")
+                     f"the stripes ({share}, Δθ ≤ {max(d for d, _, _ in keep):.1f}°)")
     if spectral:
         moved = [(v, c) for v, c in spectral if v is not None and v >= KEEP_DELTA_DEG]
         still = [c for v, c in spectral if v is None or v < KEEP_DELTA_DEG]
@@ -392,10 +394,10 @@ def classes_line(e: Mapping[str, Any]) -> str:
         return _f(e.get(k), ".0%")
 
     t = f"turned {pct('turned_share')}"
-    if e.get("turned_share") and e.get("turned_deg") is not None:
+    if (e.get("turned_share") or 0) >= 0.005 and e.get("turned_deg") is not None:
         t += f" by {e['turned_deg']:.0f}°"
     r = f"redrawn {pct('redrawn_share')}"
-    if e.get("redrawn_share") and e.get("redrawn_deg") is not None:
+    if (e.get("redrawn_share") or 0) >= 0.005 and e.get("redrawn_deg") is not None:
         r += f" at {e['redrawn_deg']:.0f}°"
     return f"kept {pct('kept_share')}  {t}  {r}  erased {pct('erased_share')}"
 
