@@ -28,7 +28,8 @@ PANELS = (
     ("psnr", "PSNR (dB)", True),
     ("ms_ssim_db", "MS-SSIM (dB)  = −10·log10(1 − MS-SSIM)", True),
     ("delta_theta_deg", "stripe Δθ on ROIs (°, lower is better)", False),
-    ("stripe_classes", "stripe pixels not kept (%): turned + redrawn ━, erased ┅", False),
+    ("stripe_classes", "stripe pixels not kept (%, lower is better)\n"
+     "turned + redrawn: the curve's style; erased: dotted", False),
 )
 #: The panel of the stripe classes: per codec, the share whose direction changed (turned +
 #: redrawn, its line style) and the share erased (a thin dotted line of its colour), so a
@@ -66,8 +67,8 @@ def series_from_sweep(result: SweepResult) -> list[Series]:
     for c in result.codecs:
         pts = [{"bpp": a.bpp, "psnr": a.psnr, "ms_ssim_db": a.ms_ssim_db,
                 "delta_theta_deg": a.delta_theta_deg,
-                "moved_share": _pct_sum(a.turned_share, a.redrawn_share),
-                "erased_share": _pct_sum(a.erased_share),
+                "moved_share": pct_sum(a.turned_share, a.redrawn_share),
+                "erased_share": pct_sum(a.erased_share),
                 **{f"metric:{n}": v for n, v in a.metrics.items()}}
                for a in result.averaged if a.codec == c["name"] and a.complete
                and a.bpp is not None]
@@ -82,7 +83,7 @@ def series_from_sweep(result: SweepResult) -> list[Series]:
     return out
 
 
-def _pct_sum(*shares: float | None) -> float | None:
+def pct_sum(*shares: float | None) -> float | None:
     """The sum of the shares in percent; None when none was measured."""
     vals = [v for v in shares if v is not None]
     return 100.0 * sum(vals) if vals else None

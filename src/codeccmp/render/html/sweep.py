@@ -57,11 +57,13 @@ def _title(data: dict[str, Any]) -> str:
 
 def _series(data: dict[str, Any]) -> list:
     """The curves the CLI's ``--plot`` draws: complete averaged points only."""
-    from codeccmp.render.plots import Series
+    from codeccmp.render.plots import Series, pct_sum
 
     out = []
     for c in data["codecs"]:
-        pts = [{k: a.get(k) for k in ("bpp", "psnr", "ms_ssim_db", "delta_theta_deg")}
+        pts = [{**{k: a.get(k) for k in ("bpp", "psnr", "ms_ssim_db", "delta_theta_deg")},
+                "moved_share": pct_sum(a.get("turned_share"), a.get("redrawn_share")),
+                "erased_share": pct_sum(a.get("erased_share"))}
                for a in data["averaged"] if a["codec"] == c["name"] and a.get("bpp") is not None
                and a.get("n") == a.get("n_images") and a.get("n")]
         if pts:
@@ -108,14 +110,15 @@ def _extra(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _averaged(data: dict[str, Any], n_img: int) -> str:
-    from codeccmp.render.tables import metric_cell
+    from codeccmp.render.tables import classes_cell, metric_cell
 
     has_dtheta = any(a.get("delta_theta_deg") is not None for a in data["averaged"])
     match, extra = _match(data), _extra(data["averaged"])
     head = [("codec", "text"), (f"target {match['metric']}" if match else "target", "num"),
             ("bpp", "num"), ("PSNR dB", "num"), ("MS-SSIM", "num"), ("MS-SSIM dB", "num")]
     head += [(n, "num") for n in extra]
-    head += [("Δθ °", "num")] * has_dtheta + [("images", "num")] * (n_img > 1)
+    head += [("Δθ °", "num"), ("turned / redrawn / erased", "num")] * has_dtheta
+    head += [("images", "num")] * (n_img > 1)
     rows = []
     for a in data["averaged"]:
         target = (f"{a['value']:g}" if a["kind"] in ("target", "match")
@@ -131,7 +134,9 @@ def _averaged(data: dict[str, Any], n_img: int) -> str:
         got = a.get("metrics") or {}
         cells += [_td(got.get(n), metric_cell(got.get(n))) for n in extra]
         if has_dtheta:
-            cells.append(_td(a.get("delta_theta_deg"), _f(a.get("delta_theta_deg"), ".1f")))
+            lost = [a.get(k) for k in ("turned_share", "redrawn_share", "erased_share")]
+            cells += [_td(a.get("delta_theta_deg"), _f(a.get("delta_theta_deg"), ".1f")),
+                      _td(None if None in lost else sum(lost), _e(classes_cell(a)))]
         if n_img > 1:
             cells.append(_td(a["n"], f"{a['n']}/{a['n_images']}"))
         rows.append(f'<tr{" class=miss" if miss else ""}>{"".join(cells)}</tr>')
