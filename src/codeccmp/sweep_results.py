@@ -15,7 +15,9 @@ from codeccmp.ratematch import DEFAULT_TOLERANCE
 from codeccmp.results import _json_safe
 from codeccmp.sweep_average import AveragePoint, SweepPoint, _stripe
 
-SCHEMA = "codeccmp-sweep/1"
+#: 2: the averaged points carry the stripe classes (``turned_share``, ``redrawn_share``,
+#: ``erased_share``) instead of schema 1's overlapping ``flip_share``.
+SCHEMA = "codeccmp-sweep/2"
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The HTML page of a sweep: RD curves, the BD table, every point, provenance.
 
-Built from the sweep's JSON (``codeccmp sweep --json``, schema ``codeccmp-sweep/1``), not
+Built from the sweep's JSON (``codeccmp sweep --json``, schema ``codeccmp-sweep/2``, or 1), not
 from the sweep's in-memory objects, so the page depends only on the file format and can be
 made again later with ``codeccmp report sweep.json --html DIR``. A sweep keeps no
 reconstructions, so there is no image viewer here; ``compare --html`` has one.
@@ -22,11 +22,13 @@ from codeccmp.render.html import (
     write_folder,
 )
 
-SCHEMA = "codeccmp-sweep/1"
+SCHEMA = "codeccmp-sweep/2"
+#: Sweep files this page reads: schema 1 has no stripe classes (their cells stay empty).
+SCHEMAS = ("codeccmp-sweep/1", SCHEMA)
 
 
 def is_sweep(data: Any) -> bool:
-    return isinstance(data, dict) and data.get("schema") == SCHEMA
+    return isinstance(data, dict) and data.get("schema") in SCHEMAS
 
 
 def write_sweep_html(data: dict[str, Any], out_dir: Path, force: bool = False) -> Path:
