@@ -87,6 +87,30 @@ def test_finding_names_who_keeps_and_what_became_of_the_rest() -> None:
     assert "`flat`: erased 100%;" in s or s.endswith("`flat`: erased 100%.")
 
 
+def test_finding_for_a_region_without_stripes_says_so(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    """A region given by hand on flat ground (no period) or on texture without stripe
+    pixels keeps the plain "no stripes" sentence, not a class or a missing-result line."""
+    img = np.full((128, 192), 120, np.uint8)
+    img[:, 64:128] = synthetic_grating((128, 64), 30.0, 6.0)
+    # ±1.5 grey levels: a period is found, but no pixel reaches the mask's RMS of 2.
+    img[:, 128:] = synthetic_grating((128, 64), 30.0, 6.0, contrast=0.012)
+    src = _save(tmp_path / "thirds.png", img)
+    rep = tmp_path / "rep"
+    r = cli("compare", str(src), "--bpp", "1", "--codecs", "jpeg", "--roi", "8,8,48,48",
+            "--roi", "72,40,48,48", "--roi", "144,40,40,48", "--report", str(rep), "-q")
+    assert r.code == 0, r.stderr
+    cmp = Comparison.load(rep / "results.json")
+    nothing = ("No periodic stripe pattern found in this region of the original, so there is "
+               "nothing to measure here.")
+    assert roi_finding(cmp, 0) == nothing
+    assert roi_finding(cmp, 1).startswith("`jpeg` keeps the stripes")
+    faint = cmp.results[0].rois[2]
+    assert faint["period_px"] is not None and faint["stripe_share"] == 0.0
+    assert roi_finding(cmp, 2) == nothing
+    e = cmp.results[0].rois[0]
+    assert e["kept_share"] is None and e["erased_share"] is None
+
+
 def test_finding_of_schema_1_results_keeps_its_old_wording() -> None:
     """Old results files (overlapping turned and erased shares) are still explained."""
     r = CodecResult(codec="gone", family="traditional", status="ok", bpp=0.3, param=1,

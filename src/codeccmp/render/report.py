@@ -131,7 +131,8 @@ def roi_finding(cmp: Comparison, index: int) -> str:
     if not cmp.stripe_classes:
         return _roi_finding_v1(cmp, index)
     rows = [(r, r.rois[index]) for r in cmp.results if r.ok and len(r.rois) > index]
-    if rows and all(e.get("period_px", 0) is None for _, e in rows):
+    if rows and all(e.get("period_px", 0) is None or e.get("stripe_share") == 0
+                    for _, e in rows):  # no period, or no pixel in the stripe mask
         return ("No periodic stripe pattern found in this region of the original, so there is "
                 "nothing to measure here.")
     keep, blurred, other, spectral = [], [], [], []
