@@ -28,6 +28,7 @@ import numpy as np
 from codeccmp.codec import Codec, CodecError, CodecUnavailable, Encoded, Param
 from codeccmp_external import pixels
 from codeccmp_external.config import CodecSpec, FileSpec, ToolSpec
+from codeccmp_external.process import run_program
 
 _SIZE = struct.Struct(">HH")
 _TAIL_CHARS = 600
@@ -106,8 +107,7 @@ class ExternalCodec(Codec):
             if self._reason is None:  # the check runs a program: once per process is enough
                 command, contains, reason = self.spec.check
                 try:
-                    proc = subprocess.run(_render(command, where), capture_output=True,
-                                          stdin=subprocess.DEVNULL, timeout=_VERSION_TIMEOUT)
+                    proc = run_program(_render(command, where), timeout=_VERSION_TIMEOUT)
                     out = proc.stdout + proc.stderr
                     ok = contains.encode() in out
                 except (OSError, subprocess.TimeoutExpired) as exc:
@@ -120,8 +120,7 @@ class ExternalCodec(Codec):
         if not tool.version:
             return "unknown"
         try:
-            proc = subprocess.run([path, *tool.version], capture_output=True,
-                                  stdin=subprocess.DEVNULL, timeout=_VERSION_TIMEOUT)
+            proc = run_program([path, *tool.version], timeout=_VERSION_TIMEOUT)
         except (OSError, subprocess.TimeoutExpired):
             return "unknown"
         lines = [ln.strip() for ln in
@@ -167,9 +166,9 @@ class ExternalCodec(Codec):
     # -- running ----------------------------------------------------------------------
 
     def _run(self, argv: list[str], cwd: str, what: str) -> None:
+        """Run one command; on a timeout or Ctrl-C its whole process group is killed."""
         try:
-            proc = subprocess.run(argv, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL,
-                                  timeout=self.spec.timeout)
+            proc = run_program(argv, cwd=cwd, timeout=self.spec.timeout)
         except subprocess.TimeoutExpired:
             raise CodecError(f"{self.name} {what} timed out after {self.spec.timeout:g} s") \
                 from None
