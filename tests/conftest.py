@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,8 +99,9 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
 
 def run_subprocess(*args: str, cwd: Path | None = None) -> CliResult:
     """Run the installed console script, as a user would (for traceback-free checks)."""
-    proc = subprocess.run([sys.executable, "-m", "codeccmp", *args], capture_output=True,
-                          text=True, cwd=cwd or ROOT, timeout=300)
+    from procs import codeccmp_argv, run  # the group killed on a timeout
+
+    proc = run(codeccmp_argv(*args), cwd=cwd or ROOT, timeout=300)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

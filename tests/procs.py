@@ -29,9 +29,9 @@ def codeccmp_argv(*args: str) -> list[str]:
     return [sys.executable, "-c", _CODECCMP, *args]
 
 
-def python_argv(code: str, *args: str) -> list[str]:
-    """``python -c CODE ARGS``, with Python's SIGINT handler whatever was inherited."""
-    return [sys.executable, "-c", _PYTHON + code, *args]
+def python_argv(code: str, *args: str, flags: Sequence[str] = ()) -> list[str]:
+    """``python FLAGS -c CODE ARGS``, with Python's SIGINT handler whatever was inherited."""
+    return [sys.executable, *flags, "-c", _PYTHON + code, *args]
 
 
 def kill_group(pgid: int) -> None:

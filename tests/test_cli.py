@@ -122,16 +122,14 @@ def test_codecs_lists_families_and_libraries(cli) -> None:  # noqa: ANN001
 
 
 def test_help_and_codecs_do_not_import_torch() -> None:
-    import subprocess
-    import sys
+    from procs import python_argv, run
 
     code = ("import sys; from codeccmp.cli.app import main\n"
             "try: main(sys.argv[1:])\nexcept SystemExit: pass\n"
             "bad = [m for m in ('torch', 'compressai', 'matplotlib') if m in sys.modules]\n"
             "print('HEAVY', bad, file=sys.stderr)")
     for args in (["--help"], ["codecs"], ["compare", "--help"]):
-        p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                           timeout=120)
+        p = run(python_argv(code, *args), timeout=120)
         assert "HEAVY []" in p.stderr, (args, p.stderr[-500:])
 
 

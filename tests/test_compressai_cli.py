@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import functools
 import http.server
-import subprocess
-import sys
 import threading
 
 import pytest
 from codeccmp_compressai import checkpoints, zoo
+from procs import python_argv, run
 
 torch = pytest.importorskip("torch")
 
@@ -48,7 +47,8 @@ def test_import_does_not_load_torch() -> None:
     code = ("import sys, codeccmp_compressai, codeccmp_compressai.codecs, "
             "codeccmp_compressai.cli_models; "
             "assert 'torch' not in sys.modules and 'compressai' not in sys.modules")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    r = run(python_argv(code), timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
 
 
 def test_zoo_table_read_without_import_matches_compressai() -> None:

@@ -73,3 +73,45 @@ def test_bad_inputs(tmp_path: Path, rgb_image: np.ndarray) -> None:
 
 def test_gray_replication_round_trip(gray_image: np.ndarray) -> None:
     assert np.array_equal(to_gray(to_rgb(gray_image)), gray_image)
+
+
+def _with_orientation(path: Path, pixels: np.ndarray, orientation: int, **save: object) -> Path:
+    img = Image.fromarray(pixels)
+    exif = img.getexif()
+    exif[0x0112] = orientation  # ExifTags.Base.Orientation
+    img.save(path, exif=exif, **save)
+    return path
+
+
+def test_a_sideways_camera_jpeg_is_coded_upright_and_says_so(tmp_path: Path) -> None:
+    """A portrait from a camera: stored 48 × 32 (landscape), EXIF orientation 6 (turn 90°
+    clockwise to view). codeccmp codes what a viewer shows: 32 wide, 48 high."""
+    yy, xx = np.mgrid[0:32, 0:48]
+    stored = np.stack([xx * 5, yy * 7, np.full_like(xx, 90)], axis=-1).astype(np.uint8)
+    path = _with_orientation(tmp_path / "portrait.jpg", stored, 6, quality=95)
+    src = load_image(path)
+    assert src.pixels.shape == (48, 32, 3)
+    assert src.notes == ["EXIF orientation 6 applied (rotated 90° clockwise)"]
+    decoded = np.asarray(Image.open(path).convert("RGB")).astype(int)  # as stored
+    # Turned 90° clockwise: the stored image's first column, read bottom to top, is the
+    # upright image's first row.
+    assert np.array_equal(src.pixels, np.rot90(decoded, k=-1))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_as_pillow_turns_it(tmp_path: Path, rgb_image: np.ndarray,
+                                                    orientation: int) -> None:
+    from PIL import ImageOps
+
+    path = _with_orientation(tmp_path / "o.png", rgb_image[:40, :56], orientation)
+    src = load_image(path)
+    want = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    assert np.array_equal(src.pixels, want)
+    assert bool(src.notes) == (orientation != 1)
+
+
+def test_orientation_note_reaches_the_user(cli, tmp_path: Path, rgb_image: np.ndarray) -> None:  # noqa: ANN001
+    path = _with_orientation(tmp_path / "p.png", rgb_image, 8)
+    r = cli("compare", str(path), "--bpp", "1", "--codecs", "jpeg", "--roi", "none", "-q")
+    assert r.code == 0, r.stderr
+    assert "EXIF orientation 8 applied (rotated 90° counter-clockwise)" in r.stderr + r.stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from procs import alive, codeccmp_argv, group_members, run, started
 
 # A codec that sleeps in encode while SLOW_SECONDS says so, and notes each encode's pid.
 SLOW_PLUGIN = textwrap.dedent('''
@@ -58,48 +58,39 @@ def world(tmp_path: Path, rgb_image: np.ndarray) -> Path:
     return tmp_path
 
 
-def _interrupt(world: Path, args: list[str], encodes: int) -> subprocess.CompletedProcess:
+def _interrupt(world: Path, args: list[str], encodes: int,
+               gaps: tuple[float, ...] = ()) -> subprocess.CompletedProcess:
     """Start ``codeccmp ARGS`` in its own process group, wait until ``encodes`` encodes are
-    under way, then Ctrl-C the group as a terminal would."""
+    under way, then Ctrl-C the group as a terminal would (again after each of ``gaps``
+    seconds: a double Ctrl-C). The group is killed on the way out, whatever happened."""
     marker = world / "marker"
     marker.unlink(missing_ok=True)
     env = {**os.environ, "SLOW_MARKER": str(marker), "SLOW_SECONDS": "60",
            "CODECCMP_CACHE_DIR": str(world / "cache")}
-    proc = subprocess.Popen([sys.executable, "-m", "codeccmp", *args], cwd=world, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if marker.exists() and len(marker.read_text().split()) >= encodes:
-            break
-        if proc.poll() is not None:
-            break
-        time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("the slow codec never started")
-    workers = [int(p) for p in marker.read_text().split()]
-    t0 = time.monotonic()
-    os.killpg(proc.pid, signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    elapsed = time.monotonic() - t0
-    assert elapsed < 20, f"took {elapsed:.0f} s to stop"
-    time.sleep(0.5)
-    for pid in set(workers) - {proc.pid}:  # the workers were ended, not left sleeping
-        assert not _alive(pid), f"worker {pid} outlived the run"
-    return subprocess.CompletedProcess(args, proc.returncode, out, err)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (not yet reaped by an init without reaping) counts as gone.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
+    with started(codeccmp_argv(*args), cwd=world, env=env, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True) as proc:
+        deadline = time.monotonic() + 240  # generous: a busy machine starts torch slowly
+        while time.monotonic() < deadline:
+            if marker.exists() and len(marker.read_text().split()) >= encodes:
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the slow codec never started")
+        workers = [int(p) for p in marker.read_text().split()]
+        t0 = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        for gap in gaps:
+            time.sleep(gap)
+            os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        elapsed = time.monotonic() - t0
+        assert elapsed < 20, f"took {elapsed:.0f} s to stop"
+        time.sleep(0.5)
+        for pid in set(workers) - {proc.pid}:  # the workers were ended, not left sleeping
+            assert not alive(pid), f"worker {pid} outlived the run"
+        return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
 def test_ctrl_c_in_a_sweep_with_workers(world: Path) -> None:
@@ -114,8 +105,7 @@ def test_ctrl_c_in_a_sweep_with_workers(world: Path) -> None:
     # The same command runs again without --force.
     env = {**os.environ, "SLOW_MARKER": str(world / "marker"), "SLOW_SECONDS": "0",
            "CODECCMP_CACHE_DIR": str(world / "cache")}
-    again = subprocess.run([sys.executable, "-m", "codeccmp", *args], cwd=world, env=env,
-                           capture_output=True, text=True, timeout=300)
+    again = run(codeccmp_argv(*args), cwd=world, env=env, timeout=300)
     assert again.returncode == 0, again.stderr
     assert (world / "s.json").is_file() and (world / "s.csv").is_file()
 
@@ -141,19 +131,97 @@ def test_ctrl_c_in_train_says_where_the_checkpoint_is(tmp_path: Path) -> None:
         Image.fromarray(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(
             data / f"{i}.png")
     out = tmp_path / "ckpt.pth"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "codeccmp", "train", "bls2017", "--data", str(data), "--out",
-         str(out), "--steps", "100000", "--batch", "1", "--crop", "80", "--N", "8",
-         "--save-every", "1", "--val-every", "100000", "--device", "cpu", "-q"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
-    deadline = time.monotonic() + 180
-    while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert out.exists(), proc.communicate(timeout=5) if proc.poll() is not None else "slow"
-    os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    # Steps enough to be mid-run when Ctrl-C comes (it is sent at the first checkpoint,
+    # step 1), few enough to end on their own; and the group is killed on the way out.
+    argv = codeccmp_argv("train", "bls2017", "--data", str(data), "--out", str(out),
+                         "--steps", "3000", "--batch", "1", "--crop", "80", "--N", "8",
+                         "--save-every", "1", "--val-every", "100000", "--device", "cpu",
+                         "-q")
+    with started(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                 text=True) as proc:
+        deadline = time.monotonic() + 240  # generous: a busy machine imports torch slowly
+        while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert out.exists(), proc.communicate(timeout=5) if proc.poll() is not None else "slow"
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == (f"error: interrupted; checkpoint saved to {out} "
                                             f"(continue with --resume {out})")
+
+
+@pytest.mark.parametrize("gap", [0.005, 0.02, 0.05])
+def test_a_double_ctrl_c_is_as_quiet_as_one(world: Path, gap: float) -> None:
+    """Two Ctrl-Cs 5–50 ms apart (an impatient user, ``timeout -s INT``): the second comes
+    while the run is stopping and must not print a traceback from the interpreter's exit."""
+    args = ["sweep", "img.png", "--bpp", "1", "--codecs", "slow,slow2", "--plugin",
+            "slow.py", "--roi", "none", "-j", "2", "--json", "s.json", "-q"]
+    r = _interrupt(world, args, encodes=2, gaps=(gap,))
+    assert r.returncode == 130
+    assert r.stderr.strip().splitlines() == ["error: interrupted; no output written"], r.stderr
+    assert not (world / "s.json").exists()
+
+
+def test_only_the_first_ctrl_c_interrupts() -> None:
+    """The handler behind the one-line exit: the first SIGINT raises KeyboardInterrupt, a
+    second one during the clean-up does nothing, and one during the exit that follows is
+    ignored (it raised inside ``threading._shutdown`` and printed "Exception ignored")."""
+    from codeccmp.cli.app import _sigint_seen
+
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)  # even in a background job
+    try:
+        cleaned = False
+        with _sigint_seen() as seen:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)  # interrupted: the handler runs at once
+                pytest.fail("the first Ctrl-C did not interrupt")
+            except KeyboardInterrupt:
+                _press_again("the second Ctrl-C interrupted the clean-up")
+                cleaned = True
+        assert seen.seen and cleaned
+        _press_again("a Ctrl-C during the exit raised")
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, saved)
+
+
+def _press_again(failure: str) -> None:
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+    except KeyboardInterrupt:  # caught here: it must fail this test, not stop pytest
+        pytest.fail(failure)
+
+
+def _forkserver_in(pgid: int) -> bool:
+    for pid in group_members(pgid):
+        try:
+            if b"multiprocessing.forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return True
+        except OSError:
+            pass
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="reads Linux's /proc")
+def test_ctrl_c_while_the_workers_forkserver_starts(world: Path) -> None:
+    """The forkserver imports torch before it ignores Ctrl-C itself; a Ctrl-C in those
+    seconds printed its KeyboardInterrupt traceback (or, once it survived, a worker started
+    after the run had gone printed FileNotFoundError): one line, whatever the moment."""
+    args = ["sweep", "img.png", "--bpp", "1", "--codecs", "slow,slow2", "--plugin",
+            "slow.py", "--roi", "none", "-j", "2", "--json", "s.json", "-q"]
+    env = {**os.environ, "SLOW_MARKER": str(world / "marker"), "SLOW_SECONDS": "60",
+           "CODECCMP_CACHE_DIR": str(world / "cache")}
+    with started(codeccmp_argv(*args), cwd=world, env=env, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True) as proc:
+        deadline = time.monotonic() + 240
+        while not _forkserver_in(proc.pid):
+            assert proc.poll() is None and time.monotonic() < deadline, "no forkserver"
+            time.sleep(0.01)
+        time.sleep(0.5)  # into its preload: numpy, then torch (seconds)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["error: interrupted; no output written"], err

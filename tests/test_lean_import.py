@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from procs import python_argv, run
 
 pytest.importorskip("compressai")
 
@@ -38,8 +36,7 @@ def _run(env_full: bool) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "CODECCMP_FULL_COMPRESSAI_IMPORT"}
     if env_full:
         env["CODECCMP_FULL_COMPRESSAI_IMPORT"] = "1"
-    r = subprocess.run([sys.executable, "-W", "ignore", "-c", PROBE], capture_output=True,
-                       text=True, env=env, timeout=120)
+    r = run(python_argv(PROBE, flags=("-W", "ignore")), env=env, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     return dict(line.split(" ", 1) for line in r.stdout.splitlines())
 
@@ -83,7 +80,6 @@ print("fell-back", "KNNGraph" in TRANSFORMS, FactorizedPrior.__name__)
 
 def test_failed_lean_import_falls_back_to_the_full_one() -> None:
     pytest.importorskip("torch_geometric")
-    r = subprocess.run([sys.executable, "-W", "ignore", "-c", FALLBACK], capture_output=True,
-                       text=True, timeout=120)
+    r = run(python_argv(FALLBACK, flags=("-W", "ignore")), timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["fell-back", "True", "FactorizedPrior"]

@@ -166,21 +166,29 @@ def test_pool_in_bands_is_the_untiled_average(h: int, w: int, ch: int) -> None:
     (40, 60, 3),     # RGB, small: oneDNN (grouped) in both passes
     (30, 25, 2),
 ])
-def test_flat_images_round_as_pytorch_msssim_on_both_sides_of_its_kernel_choice(
-        shape: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(("c", "d"), [(12, 18), (100, 140)])
+def test_flat_images_agree_with_pytorch_msssim_on_both_sides_of_its_kernel_choice(
+        shape: tuple[int, ...], c: int, d: int) -> None:
     # On flat images σ² is float32 rounding noise, the same at every pixel, and it differs
-    # between a fused multiply-add and a product then a sum by about 1e-5 in SSIM: only the
-    # convolution torch picks for pytorch-msssim's input size rounds as the library does.
+    # between a fused multiply-add and a product then a sum, and between torch's kernels on
+    # different CPUs and versions (3e-5 in SSIM at 100/140 on one AVX512 machine): both
+    # values must lie within float32's bound around the exact one (tests/flat_ssim.py,
+    # argued there: 8e-5 at 12/18, 5e-3 at 100/140), whichever kernel torch picked.
+    import flat_ssim
+
     torch = pytest.importorskip("torch")
     pm = pytest.importorskip("pytorch_msssim")
-    a, b = np.full(shape, 100, np.uint8), np.full(shape, 140, np.uint8)
+    a, b = np.full(shape, c, np.uint8), np.full(shape, d, np.uint8)
 
     def t(x: np.ndarray):  # noqa: ANN202
         v = torch.from_numpy(x.astype(np.float32)) / 255.0
         return v[None, None] if x.ndim == 2 else v.permute(2, 0, 1)[None]
 
+    want, bound, _, _ = flat_ssim.flat(c, d)
     ref = float(pm.ssim(t(a), t(b), data_range=1.0, win_size=11))
-    assert abs(metrics.ssim(a, b) - ref) < 2e-6
+    got = metrics.ssim(a, b)
+    assert abs(ref - want) <= bound and abs(got - want) <= bound
+    assert abs(got - ref) <= 2 * bound
 
 
 def test_to_unit_rounds_as_torch_and_copies_float32() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import stat
@@ -341,3 +342,97 @@ def test_sweep_export_and_html_folders_fail_with_the_run(cli, image_file: Path, 
     r = cli(*args)
     assert r.code == 0, r.stderr
     assert js.is_file() and (cai / "jpeg.json").is_file() and (html / "index.html").is_file()
+
+
+# ------------------------------------------------- places that refuse files, same places
+
+
+LINUX_PSEUDO = pytest.mark.skipif(not Path("/proc/self").is_dir(),
+                                  reason="needs Linux's /proc and /sys")
+
+
+@LINUX_PSEUDO
+@pytest.mark.parametrize(("option", "target"), [
+    ("--json", "/proc/x/r.json"), ("--out", "/proc/x"), ("--json", "/sys/r.json"),
+    ("--montage", "/proc/m.png"), ("--report", "/proc/x"), ("--html", "/proc/x"),
+])
+def test_compare_probes_each_output_place_before_coding(
+        cli, image_file: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+        option: str, target: str) -> None:
+    """``os.access`` says yes to root on /proc and /sys (and to anyone on a read-only
+    mount): only creating the staging folder shows the output can be written."""
+    import codeccmp.compare
+
+    def no_coding(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("coding started before the outputs were checked")
+
+    monkeypatch.setattr(codeccmp.compare, "compare_image", no_coding)
+    r = cli("compare", str(image_file), "--bpp", "1", "--codecs", "jpeg", option, target)
+    assert r.code == 2, r.stderr
+    line = one_line(r.stderr)
+    assert line.startswith(f"error: cannot write {option} {target}: cannot create files in")
+    assert STAGE_PREFIX not in line  # the user's path, not one they never gave
+
+
+@LINUX_PSEUDO
+def test_sweep_measure_and_train_probe_their_output_places(cli, image_file: Path,  # noqa: ANN001
+                                                           tmp_path: Path) -> None:
+    r = cli("sweep", str(image_file), "--bpp", "1", "--codecs", "jpeg", "--cache-dir",
+            str(tmp_path / "cache"), "--json", "/proc/x/s.json")
+    assert r.code == 2 and one_line(r.stderr).startswith("error: cannot write --json /proc/x")
+    assert not (tmp_path / "cache").exists()  # nothing ran
+    r = cli("measure", str(image_file), str(image_file), "--json", "/sys/m.json")
+    assert r.code == 2 and one_line(r.stderr).startswith("error: cannot write --json /sys/m")
+    if importlib.util.find_spec("codeccmp_compressai") is not None:
+        data = tmp_path / "data"
+        data.mkdir()
+        r = cli("train", "bls2017", "--data", str(data), "--out", "/proc/x/ck.pth")
+        assert r.code == 2
+        assert one_line(r.stderr).startswith("error: cannot write --out /proc/x/ck.pth")
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ("x.png", "x.png"),              # the same name
+    ("x.png", "sub/../x.png"),       # `..` (sub need not exist: the system resolves it so)
+    ("x.png", "link.png"),           # a symlink to the other
+    ("./x.png", "x.png"),
+])
+def test_two_outputs_in_one_file_are_a_usage_error(cli, image_file: Path, tmp_path: Path,  # noqa: ANN001
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   first: str, second: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.png").symlink_to("x.png")
+    r = cli("compare", str(image_file), "--bpp", "1", "--codecs", "jpeg", "--json", first,
+            "--montage", second)
+    assert r.code == 2, r.stderr
+    # Named as the user gave them (as pathlib spells them: "./x.png" is "x.png").
+    assert one_line(r.stderr) == (f"error: --montage {Path(second)} and --json {Path(first)} "
+                                  "are the same file: give each output its own")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_outputs_that_share_a_folder_but_not_a_file_are_fine(tmp_path: Path) -> None:
+    outputs = Outputs()
+    outputs.add_dir(tmp_path / "d", "--out")
+    outputs.add_dir(tmp_path / "d", "--report")  # a folder of files for each: fine
+    outputs.add_file(tmp_path / "d" / "a.png", "--out")
+    outputs.add_file(tmp_path / "d" / "a.png", "--out")  # one option, one output
+    outputs.add_file(tmp_path / "d" / "report.md", "--report")
+    with pytest.raises(UsageError, match="--report .*a.png and --out .*a.png are the same"):
+        outputs.add_file(tmp_path / "d" / "a.png", "--report")
+    with pytest.raises(UsageError, match="--json .*d and --out .*d are the same file"):
+        outputs.add_file(tmp_path / "d", "--json")
+    outputs.add_tree(tmp_path / "h", "--html")
+    with pytest.raises(UsageError,
+                       match=r"--csv .*h/sub/\.\./x.csv and --html .*h are the same place"):
+        outputs.add_file(tmp_path / "h" / "sub" / ".." / "x.csv", "--csv")
+
+
+def test_sweep_outputs_in_one_file_are_a_usage_error(cli, image_file: Path,  # noqa: ANN001
+                                                     tmp_path: Path) -> None:
+    r = cli("sweep", str(image_file), "--bpp", "1", "--codecs", "jpeg", "--cache-dir",
+            str(tmp_path / "cache"), "--json", str(tmp_path / "s.out"), "--csv",
+            str(tmp_path / "s.out"))
+    assert r.code == 2 and "are the same file" in one_line(r.stderr)
+    assert not (tmp_path / "cache").exists()

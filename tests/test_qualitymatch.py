@@ -100,6 +100,14 @@ def test_cli_match_records_and_flags(cli, tmp_path: Path, rgb_image: np.ndarray)
     (("--match", "psnr=x"), "not a number"),
     (("--match", "nope=1"), "unknown metric 'nope'"),
     (("--match", "psnr=30", "--match-tolerance", "0"), "must be positive"),
+    # Targets outside the metric's values: each metric declares its range.
+    (("--match", "ms-ssim=1.5"), "ms-ssim takes values in (0, 1], got 1.5"),
+    (("--match", "ms-ssim=95"), "ms-ssim takes values in (0, 1], got 95"),
+    (("--match", "ssim=0"), "ssim takes values in (0, 1], got 0"),
+    (("--match", "psnr=-3"), "psnr takes values in (0, inf), got -3"),
+    (("--match", "psnr-y=0"), "psnr-y takes values in (0, inf), got 0"),
+    (("--match", "ms-ssim-db=-1"), "ms-ssim-db takes values in (0, inf), got -1"),
+    (("--match", "delta-theta=91"), "delta-theta takes values in [0, 90], got 91"),
 ])
 def test_match_usage_errors(cli, tmp_path: Path, rgb_image: np.ndarray,  # noqa: ANN001
                             args: tuple[str, ...], message: str) -> None:
@@ -131,3 +139,33 @@ def test_quality_search_holds_no_trial_reconstructions(rgb_image: np.ndarray) ->
                     CompareOptions(0.0, match=QualityTarget(_Psnr(), 22.0, 0.5), rois=None))
     assert res.ok and len(res.trials) >= 3
     assert max(alive) == 0, alive  # no earlier reconstruction outlived its measurement
+
+
+def test_every_first_party_metric_declares_a_range_its_values_lie_in(
+        rgb_image: np.ndarray) -> None:
+    """The ranges refuse --match targets, so a range too narrow would refuse real values:
+    each usable metric's value on an identical and a degraded pair must lie inside it
+    (open ends taken as closed: a value may reach its bound, a target may not)."""
+    from codeccmp.metric import ValueRange
+    from codeccmp.plugins import load_metrics
+
+    rng = np.random.default_rng(3)
+    noisy = np.clip(rgb_image.astype(int) + rng.integers(-40, 41, rgb_image.shape), 0,
+                    255).astype(np.uint8)
+    registry = load_metrics()
+    for metric in registry.all():
+        if registry.plugin_of(metric.name).startswith("codeccmp_metrics"):
+            assert metric.value_range != ValueRange(), f"{metric.name} declares no range"
+        if metric.availability() is not None:
+            continue
+        for pair in [(rgb_image, noisy), (rgb_image, rgb_image)]:
+            try:
+                v = metric.compute(*pair)
+            except Exception:  # a metric that cannot run here (weights): not this test's
+                continue
+            if v is not None and np.isfinite(v):
+                # float32 metrics land a few ulps past their bound (piq's HaarPSI of identical
+                # images: 1 + 2.4e-6): 1e-5 of slack, 40 float32 ulps at 1.
+                r = metric.value_range
+                assert r.low is None or v >= r.low - 1e-5, (metric.name, v, str(r))
+                assert r.high is None or v <= r.high + 1e-5, (metric.name, v, str(r))

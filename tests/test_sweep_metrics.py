@@ -153,6 +153,7 @@ def test_sweep_match_targets_quality_as_compare_does(cli, tmp_path: Path,  # noq
     (["--match", "psnr=30,abc"], "--match expects numbers"),
     (["--match", "psnr"], "expected METRIC=V1,V2"),
     (["--match", "psnr=30", "--average", "quality"], "--average quality needs --bpp"),
+    (["--match", "ms-ssim=0.9,1.5"], "ms-ssim takes values in (0, 1], got 1.5"),
 ])
 def test_bad_sweep_match_is_a_usage_error(cli, image_file: Path, args: list[str],  # noqa: ANN001
                                           needle: str) -> None:

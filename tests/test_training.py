@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from procs import python_argv, run
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("compressai")
@@ -239,8 +238,7 @@ def test_cli_train_command(data_dir: Path, tmp_path: Path) -> None:
 def test_cli_module_does_not_import_torch() -> None:
     code = ("import sys, codeccmp_compressai.cli_train as m; "
             "print('torch' in sys.modules, 'compressai' in sys.modules)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+    proc = run(python_argv(code), timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "False"]
 

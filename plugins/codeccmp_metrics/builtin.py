@@ -10,8 +10,14 @@ import math
 
 import numpy as np
 
-from codeccmp.measure import metrics as m
-from codeccmp.metric import Metric
+from codeccmp import metrics as m
+from codeccmp.metric import Metric, ValueRange
+
+#: PSNR of 8-bit images: MSE ≤ 255², so ≥ 0 dB; 0 only for black against white, no target.
+POSITIVE = ValueRange(0.0, None, low_inclusive=False)
+#: SSIM and MS-SSIM: 1 for identical images; pytorch-msssim's MS-SSIM clamps each scale at
+#: 0 (ReLU), and an SSIM at or below 0 (anti-correlated images) is no target for a codec.
+SIMILARITY = ValueRange(0.0, 1.0, low_inclusive=False)
 
 #: Luma weights (Kr, Kg, Kb). BT.709 is what CompressAI's ``rgb2ycbcr`` uses
 #: (compressai/transforms/functional.py), so ``psnr-y`` agrees with CompressAI-based papers;
@@ -33,6 +39,7 @@ class Psnr(Metric):
     unit = "dB"
     per_roi = True
     packages = ("numpy",)
+    value_range = POSITIVE
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
         return m.psnr(original, reconstruction)
@@ -44,6 +51,7 @@ class PsnrY(Metric):
     unit = "dB"
     per_roi = True
     packages = ("numpy",)
+    value_range = POSITIVE
     weights = BT709
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
@@ -76,6 +84,7 @@ class Ssim(Metric):
     description = "SSIM, 11-tap Gaussian window, per channel averaged (pytorch-msssim's definition)"
     per_roi = True
     packages = ("pytorch-msssim", "torch")
+    value_range = SIMILARITY
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
         return m.ssim(original, reconstruction)
@@ -85,6 +94,7 @@ class MsSsim(Metric):
     name = "ms-ssim"
     description = "MS-SSIM, 5 scales (pytorch-msssim's definition, as CompressAI); sides ≥ 161 px"
     packages = ("pytorch-msssim", "torch")
+    value_range = SIMILARITY
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
         return m.ms_ssim(original, reconstruction)
@@ -94,6 +104,7 @@ class MsSsimDb(MsSsim):
     name = "ms-ssim-db"
     description = "MS-SSIM as −10·log10(1 − MS-SSIM), as CompressAI's plots show it"
     unit = "dB"
+    value_range = POSITIVE  # −10·log10(1 − MS-SSIM) over MS-SSIM's (0, 1]
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
         return m.ms_ssim_db(m.ms_ssim(original, reconstruction))
@@ -107,6 +118,7 @@ class DeltaTheta(Metric):
     per_roi = True
     unit = "°"
     packages = ("scipy",)
+    value_range = ValueRange(0.0, 90.0)  # the angle between two orientations (mod 180°)
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
         from codeccmp.stripes import directional_error

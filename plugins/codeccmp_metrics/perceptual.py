@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codeccmp.metric import Metric, MetricUnavailable
+from codeccmp.metric import Metric, MetricUnavailable, ValueRange
 
 #: Directory in torch-hub layout (``DIR/checkpoints/*.pt[h]``) holding LPIPS/DISTS weights
 #: and torchvision's VGG16; codeccmp never downloads them (this machine has no network).
@@ -59,6 +59,8 @@ class _Piq(Metric):
 
 class Vif(_Piq):
     name = "vif"
+    # An information ratio: 1 for identical images, above 1 for sharpened ones.
+    value_range = ValueRange(0.0, None, low_inclusive=False)
     description = "VIF in the pixel domain (Sheikh & Bovik 2006), piq.vif_p; luma"
     function = "vif_p"
     per_roi = True
@@ -66,6 +68,7 @@ class Vif(_Piq):
 
 class Fsim(_Piq):
     name = "fsim"
+    value_range = ValueRange(0.0, 1.0, low_inclusive=False)  # a mean of similarities in (0, 1]
     description = "FSIMc, feature similarity with chroma (Zhang et al. 2011), piq.fsim"
     function = "fsim"
 
@@ -75,6 +78,7 @@ class Fsim(_Piq):
 
 class Gmsd(_Piq):
     name = "gmsd"
+    value_range = ValueRange(0.0, 0.5)  # std. dev. of similarities in (0, 1]: at most 1/2
     description = "gradient magnitude similarity deviation (Xue et al. 2014), piq.gmsd; luma"
     function = "gmsd"
     higher_is_better = False
@@ -83,6 +87,7 @@ class Gmsd(_Piq):
 
 class HaarPsi(_Piq):
     name = "haarpsi"
+    value_range = ValueRange(0.0, 1.0, low_inclusive=False)
     description = "Haar wavelet perceptual similarity (Reisenhofer et al. 2018), piq.haarpsi"
     function = "haarpsi"
 
@@ -163,6 +168,7 @@ def ssimulacra2_score(original: np.ndarray, reconstruction: np.ndarray) -> float
 
 class Ssimulacra2(Metric):
     name = "ssimulacra2"
+    value_range = ValueRange(None, 100.0)  # 100 identical; negative for very poor images
     description = ("SSIMULACRA2 (libjxl's metric; 90 ≈ visually lossless), ssimulacra2 package "
                    "with libjxl's scales and blur edges")
     packages = ("ssimulacra2", "scipy")
@@ -173,6 +179,7 @@ class Ssimulacra2(Metric):
 
 class Flip(Metric):
     name = "flip"
+    value_range = ValueRange(0.0, 1.0)  # a mean of per-pixel errors in [0, 1]
     description = "NVIDIA FLIP, LDR mean error at 67 pixels per degree (flip-evaluator)"
     packages = ("flip-evaluator",)
     higher_is_better = False
@@ -242,6 +249,7 @@ class _PiqNet(Metric):
 
 class Lpips(_PiqNet):
     name = "lpips"
+    value_range = ValueRange(0.0, None)  # a distance
     description = "LPIPS-VGG (Zhang et al. 2018), piq.LPIPS; needs local weights"
     files = ("lpips_weights.pt", VGG16)
     cls = "LPIPS"
@@ -249,6 +257,7 @@ class Lpips(_PiqNet):
 
 class Dists(_PiqNet):
     name = "dists"
+    value_range = ValueRange(0.0, None)  # a distance (its structure term can push it past 1)
     description = "DISTS (Ding et al. 2020), piq.DISTS; needs local weights"
     files = ("dists_weights.pt", VGG16)
     cls = "DISTS"

@@ -113,6 +113,12 @@ class _sigint_seen:
         self.saved = None
 
     def _handler(self, signum: int, frame: object) -> None:
+        # Only the first Ctrl-C interrupts; the run is stopping after it. Another one (a
+        # double press, ``timeout -s INT``) raised in the middle of the clean-up, or in the
+        # interpreter's exit, and printed a traceback ("Exception ignored in
+        # threading._shutdown"); it is now as quiet as the first.
+        if self.seen:
+            return
         self.seen = True
         raise KeyboardInterrupt
 
@@ -128,8 +134,12 @@ class _sigint_seen:
     def __exit__(self, *exc: object) -> None:
         import signal
 
-        if self.saved is not None:
+        if self.saved is not None and not self.seen:
             signal.signal(signal.SIGINT, self.saved)
+        elif self.saved is not None:
+            # Interrupted: the process is about to exit (130); a Ctrl-C during the exit
+            # (threads joined, workers reaped) is ignored rather than printed.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run(argv: list[str] | None) -> int:

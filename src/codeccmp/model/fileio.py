@@ -108,14 +108,30 @@ def _nearest_existing(p: Path) -> Path:
     return p
 
 
-def _check_dir_writable(target: Path, what: str) -> Path:
-    """The existing ancestor folder files for ``target`` will be created under, checked."""
-    base = _nearest_existing(target.parent)
+def _check_dir_writable(target: Path, what: str, folder: Path | None = None) -> Path:
+    """The existing ancestor folder files for ``target`` will be created under (that of
+    ``folder`` when given: the target is a folder to create), checked."""
+    base = _nearest_existing(target.parent if folder is None else folder)
     if not base.is_dir():
         raise UsageError(f"cannot write {what} {target}: {base} is not a directory")
     if not os.access(base, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write {what} {target}: {base} is not writable")
+    _probe(base, target, what)
     return base
+
+
+def _probe(base: Path, target: Path, what: str) -> None:
+    """Create (and remove) a staging folder in ``base``, as the run will, before any work.
+
+    ``os.access`` says yes to root everywhere and knows nothing of read-only mounts or
+    pseudo file systems (``/proc``, ``/sys``): only creating something shows that the
+    staging folder, and so the output, can be made there."""
+    try:
+        Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=base)).rmdir()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"cannot write {what} {target}: cannot create files in {base} "
+                         f"({reason})") from None
 
 
 def check_output(path: str | Path, force: bool, what: str = "") -> Path:
@@ -148,8 +164,9 @@ def check_output_dir(path: str | Path, what: str = "") -> Path:
     if p.is_dir():
         if not os.access(p, os.W_OK | os.X_OK):
             raise UsageError(f"cannot write into {label} {p}: not writable")
+        _probe(p, p, label)
         return p
-    _check_dir_writable(p / "x", label)
+    _check_dir_writable(p, label, folder=p)
     return p
 
 
@@ -181,12 +198,36 @@ class Outputs:
         self._tree_stages: dict[Path, Path] = {}  # tree target -> its own staging folder
         self._lock = threading.Lock()
         self._token: contextvars.Token | None = None
+        #: Where each registered target really is (symlinks and ``..`` resolved) ->
+        #: (kind, option, the path as given), to refuse two outputs in one place.
+        self._places: dict[str, tuple[str, str, str]] = {}
 
     # -- registration (before any work) ---------------------------------------------------
+
+    def _claim(self, given: str | Path, kind: str, what: str) -> None:
+        """Refuse a target that is, or lies inside, another output of this run.
+
+        ``--json x.png --montage x.png`` would write both to one file and lose the first;
+        compared as the system will resolve them (``a/../x.png``, a symlink to ``x.png``).
+        Two options naming one folder of files (``--out D --report D``) are fine: their
+        files are checked one by one. One option registering a file twice is one output."""
+        real = os.path.realpath(given)
+        label = what or "output"
+        for other, (okind, owhat, ogiven) in self._places.items():
+            same = other == real
+            if same and kind == okind and (kind == "dir" or owhat == label):
+                continue
+            inside = (kind == "tree" and other.startswith(real + os.sep)) or \
+                     (okind == "tree" and real.startswith(other + os.sep))
+            if same or inside:
+                raise UsageError(f"{label} {given} and {owhat} {ogiven} are the same "
+                                 f"{'place' if inside else 'file'}: give each output its own")
+        self._places.setdefault(real, (kind, label, str(given)))
 
     def add_file(self, path: str | Path, what: str = "") -> Path:
         p = Path(os.path.abspath(path))
         check_output(p, self.force, what)
+        self._claim(path, "file", what)
         self.files.add(p)
         return p
 
@@ -194,6 +235,7 @@ class Outputs:
         """Every file written under ``path`` is an output (checked as it is written)."""
         p = Path(os.path.abspath(path))
         check_output_dir(p, what)
+        self._claim(path, "dir", what)
         self.dirs.append(p)
         return p
 
@@ -209,6 +251,7 @@ class Outputs:
         if p in self.files or p in self.dirs or any(p in f.parents for f in self.files):
             raise UsageError(f"{label} {p} must be a folder of its own")
         _check_dir_writable(p, label)
+        self._claim(path, "tree", what)
         self.trees.add(p)
         return p
 

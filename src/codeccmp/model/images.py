@@ -124,6 +124,29 @@ def _png_16bit_low_bytes(path: Path, img: Image.Image) -> np.ndarray | None:
         return np.asarray(low, dtype=np.uint8)
 
 
+#: EXIF orientation -> the transpose that displays the image upright: the table of Pillow's
+#: ``ImageOps.exif_transpose``, applied here by hand because the conversions to 8 bits
+#: above make new images without the EXIF block that function reads.
+_ORIENTATIONS = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT, "mirrored left to right"),
+    3: (Image.Transpose.ROTATE_180, "rotated 180°"),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM, "mirrored top to bottom"),
+    5: (Image.Transpose.TRANSPOSE, "mirrored along the main diagonal"),
+    6: (Image.Transpose.ROTATE_270, "rotated 90° clockwise"),
+    7: (Image.Transpose.TRANSVERSE, "mirrored along the anti-diagonal"),
+    8: (Image.Transpose.ROTATE_90, "rotated 90° counter-clockwise"),
+}
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation tag (1, upright, when absent or unreadable)."""
+    try:
+        value = img.getexif().get(0x0112, 1)  # ExifTags.Base.Orientation
+    except Exception:  # a damaged EXIF block: the pixels are still good
+        return 1
+    return value if isinstance(value, int) else 1
+
+
 def load_image(path: str | Path) -> SourceImage:
     """Open and validate ``path``; raise :class:`UsageError` with one clear line otherwise."""
     p = Path(path)
@@ -149,6 +172,7 @@ def load_image(path: str | Path) -> SourceImage:
         raise UsageError(f"image too large: {p}: {exc}") from None
     if getattr(img, "n_frames", 1) > 1:
         notes.append("multi-frame file: first frame used")
+    orientation = _orientation(img)
     if low is not None:
         deep = (np.asarray(img, dtype=np.uint16) << 8) | low
         # Rounded like 16-bit gray (v / 257 onto 0..255), not Pillow's truncation (v >> 8).
@@ -161,6 +185,12 @@ def load_image(path: str | Path) -> SourceImage:
         notes.append("16-bit image reduced to 8 bits (truncated: its layout could not be "
                      "read at 16 bits)")
     img = _to_8bit(img, notes)
+    if orientation in _ORIENTATIONS:
+        # Cameras store portraits sideways and set the EXIF tag; every viewer turns them
+        # upright, and so does codeccmp: the codecs get the picture the user sees.
+        method, words = _ORIENTATIONS[orientation]
+        img = img.transpose(method)
+        notes.append(f"EXIF orientation {orientation} applied ({words})")
     pixels = np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
     h, w = pixels.shape[:2]
     if h < MIN_SIDE or w < MIN_SIDE:

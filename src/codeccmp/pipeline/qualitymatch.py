@@ -65,6 +65,11 @@ def parse_match(text: str, lookup: Callable[[str], Metric],
         raise UsageError(f"--match {text!r}: {raw.strip()!r} is not a number") from None
     if not math.isfinite(value):
         raise UsageError(f"--match {text!r}: the target must be finite")
+    if value not in metric.value_range:
+        # Outside the values the metric can take, a search could only end at the edge of
+        # the codec's range with a note: a typo (ms-ssim=95) is better caught here.
+        raise UsageError(f"--match {text!r}: {metric.name} takes values in "
+                         f"{metric.value_range}, got {value:g}")
     reason = metric.availability()
     if reason:
         raise UsageError(f"metric {metric.name} is not usable here: {reason}")

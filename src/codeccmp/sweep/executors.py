@@ -27,11 +27,13 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from codeccmp.codec import Codec, RunSettings
 from codeccmp.errors import UsageError
+from codeccmp.forkserver import start_forkserver, stop_forkserver
 
 # The worker side lives in sweep_tasks, which imports neither this module nor the sweep
 # driver: no import circle.
@@ -141,6 +143,12 @@ class LocalExecutor:
             with lock:
                 done(task, outcome)
 
+        if pooled:
+            try:
+                start_forkserver(_PRELOAD)
+            except BaseException:  # Ctrl-C, held off while it was spawned, arrives here
+                stop_forkserver()
+                raise
         queue = list(reversed(pooled))  # popped from the end: submission order
         stop = threading.Event()
         lanes = [threading.Thread(target=self._lane, args=(queue, lock, stop, report),
@@ -165,8 +173,15 @@ class LocalExecutor:
             stop.set()
             # Interrupted (Ctrl-C, an error here): each lane ends its worker within one
             # poll; wait for that, so no worker outlives the run or delays the exit.
+            deadline = time.monotonic() + 1.0
             for lane in lanes:
-                lane.join(5.0)
+                lane.join(max(0.0, deadline - time.monotonic()))
+            if any(lane.is_alive() for lane in lanes):
+                # A lane still waits in ``submit`` for the forkserver, busy with its
+                # preload, to start a worker: stop the server, which answers it at once.
+                stop_forkserver()
+                for lane in lanes:
+                    lane.join(5.0)
 
     def _run_here(self, tasks: Sequence[Task], report: DoneFn) -> None:
         for t in tasks:
