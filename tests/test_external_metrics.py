@@ -337,11 +337,20 @@ def _wait_dead(pid: int) -> bool:
     return not _alive(pid)
 
 
-def test_children_left_running_are_killed(tmp_path: Path, rgb_image: np.ndarray) -> None:
-    m = metric(tmp_path, mode="orphan")
+def test_children_left_running_are_killed_and_named(tmp_path: Path,
+                                                     rgb_image: np.ndarray) -> None:
+    """A program that exits leaving a child running misbehaves: the child is killed, and
+    the value is refused with one line naming the metric and its file (what it printed may
+    not be what the background work would have found); the other metrics stand."""
+    m, good = metric(tmp_path, mode="orphan"), metric(tmp_path, name="good")
     try:
         a, b = pair(rgb_image)
-        assert m.compute(a, b) == pytest.approx(exact(a, b), abs=1e-12)
+        values, notes = compute_metrics([m, good], a, b)
+        assert values["meandiff"] is None
+        assert values["good"] == pytest.approx(exact(a, b), abs=1e-12)
+        (note,) = notes
+        assert "metric 'meandiff'" in note and "m.toml" in note and "\n" not in note
+        assert "left processes running after it exited" in note
         (pid,) = _pids(tmp_path)
         assert _wait_dead(pid), "a process the program left behind outlived it"
     finally:

@@ -361,12 +361,12 @@ def test_compare_probes_each_output_place_before_coding(
         option: str, target: str) -> None:
     """``os.access`` says yes to root on /proc and /sys (and to anyone on a read-only
     mount): only creating the staging folder shows the output can be written."""
-    import codeccmp.compare
+    import codeccmp.pipeline.compare
 
     def no_coding(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("coding started before the outputs were checked")
 
-    monkeypatch.setattr(codeccmp.compare, "compare_image", no_coding)
+    monkeypatch.setattr(codeccmp.pipeline.compare, "compare_image", no_coding)
     r = cli("compare", str(image_file), "--bpp", "1", "--codecs", "jpeg", option, target)
     assert r.code == 2, r.stderr
     line = one_line(r.stderr)

@@ -61,6 +61,12 @@ def test_output_and_exit_status_come_back_as_subprocess_run_gives_them() -> None
         run_program(["/nonexistent/program"])
 
 
+def test_a_program_that_waits_for_its_children_left_nothing_behind() -> None:
+    r = run_program(["sh", "-c", "sleep 0.2 & wait; echo done"], timeout=60)
+    assert (r.returncode, r.stdout, r.left_behind) == (0, b"done\n", False)
+    assert run_program(["true"]).left_behind is False
+
+
 def test_a_timeout_kills_the_whole_group(tmp_path: Path) -> None:
     pidfile = tmp_path / "pids"
     with pytest.raises(subprocess.TimeoutExpired):
@@ -77,7 +83,7 @@ def test_children_left_behind_are_killed_when_the_program_exits(tmp_path: Path) 
     r = run_program(shell(pidfile, exit_at_once=True), timeout=60)
     pids = _pids(pidfile)
     try:
-        assert r.returncode == 0
+        assert r.returncode == 0 and r.left_behind  # said, so a caller can refuse the result
         assert _all_gone(pids), f"left running: {group_members(pids[0])}"
     finally:
         _cleanup(pids)

@@ -183,6 +183,9 @@ class ExternalMetric(Metric):
             if proc.returncode not in spec.exit_codes:
                 tail = _tail(proc.stderr) or _tail(proc.stdout) or "no output"
                 raise self._fail(f"exited with status {proc.returncode}: {tail}")
+            if proc.left_behind:  # its number may not be what the background work found
+                raise self._fail("left processes running after it exited (they were "
+                                 "killed); a metric program must finish its work itself")
             text = self._output(proc, Path(tmp, spec.out))
         return self._parse(text)
 

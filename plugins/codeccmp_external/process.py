@@ -30,21 +30,33 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["run_program", "kill_all"]
+__all__ = ["ProgramResult", "run_program", "kill_all"]
 
 _lock = threading.RLock()  # re-entrant: the SIGTERM handler may run while it is held
 _live: dict[int, subprocess.Popen[bytes]] = {}  # pid (= process group id) -> process
 _sigterm_installed = False
 
 
+class ProgramResult(subprocess.CompletedProcess):
+    """``subprocess.CompletedProcess`` plus whether the program left processes of its group
+    running when it exited (they were killed): a caller may count that as a misbehaving
+    program (a metric's value computed in the background is not what it printed)."""
+
+    def __init__(self, args: Any, returncode: int, stdout: bytes, stderr: bytes, *,
+                 left_behind: bool = False) -> None:
+        super().__init__(args, returncode, stdout, stderr)
+        self.left_behind = left_behind
+
+
 def run_program(argv: Sequence[str | os.PathLike[str]], *,
                 cwd: str | os.PathLike[str] | None = None,
                 timeout: float | None = None,
                 input: bytes | None = None,  # noqa: A002 - the name subprocess.run uses
-                env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+                env: Mapping[str, str] | None = None) -> ProgramResult:
     """Run ``argv`` to completion in its own process group and return what it printed.
 
     Like ``subprocess.run(argv, capture_output=True, stdin=DEVNULL, timeout=timeout)``:
@@ -78,8 +90,9 @@ def run_program(argv: Sequence[str | os.PathLike[str]], *,
             raise
         # The leader has exited; children it left in its group (``cmd &``) go too. The
         # group id cannot be reused while any member lives, so this reaches only those.
+        left = _group_alive(proc.pid)
         _signal_group(proc.pid, signal.SIGKILL)
-        return subprocess.CompletedProcess(args, proc.returncode, out, err)
+        return ProgramResult(args, proc.returncode, out, err, left_behind=left)
     finally:
         with _lock:
             _live.pop(proc.pid, None)
@@ -107,6 +120,39 @@ def _drain(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
                 pipe.close()
         proc.wait()
         return b"", b""
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs once its leader has exited.
+
+    Signal 0 also reaches a zombie that its parent has not reaped yet (a child exiting with
+    the leader, about to be reaped by init), so a positive answer is confirmed once after a
+    short pause: only a process that really outlives the leader counts."""
+    for pause in (0.0, 0.05):
+        time.sleep(pause)
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+    return _group_has_live_member(pgid)
+
+
+def _group_has_live_member(pgid: int) -> bool:
+    """A member of the group that is not a zombie (Linux's /proc; elsewhere, any member)."""
+    proc = "/proc"
+    if not os.path.isdir(proc):
+        return True
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"{proc}/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != b"Z":  # state, ppid, pgrp
+            return True
+    return False
 
 
 def _signal_group(pgid: int, sig: int) -> None:

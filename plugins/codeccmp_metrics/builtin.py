@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from codeccmp import metrics as m
+from codeccmp.measure import metrics as m
 from codeccmp.metric import Metric, ValueRange
 
 #: PSNR of 8-bit images: MSE ≤ 255², so ≥ 0 dB; 0 only for black against white, no target.

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from codeccmp.codec import Codec, RunSettings
 from codeccmp.errors import UsageError
-from codeccmp.forkserver import start_forkserver, stop_forkserver
+from codeccmp.sweep.forkserver import start_forkserver, stop_forkserver
 
 # The worker side lives in sweep_tasks, which imports neither this module nor the sweep
 # driver: no import circle.

@@ -1,6 +1,6 @@
 """The sweep's forkserver, started and stopped so that Ctrl-C stays one line.
 
-:mod:`codeccmp.executors` runs traditional codecs in worker processes forked from a
+:mod:`codeccmp.sweep.executors` runs traditional codecs in worker processes forked from a
 ``multiprocessing`` forkserver; these two functions cover the moments the stdlib leaves
 open: the server's own start (its preload runs before it ignores Ctrl-C) and an interrupted
 run whose lane still waits for the server to start a worker.
