@@ -155,6 +155,7 @@ def drift_check(c: dict[str, Any], settings: Any, device: str,
         second = decode_with_latents(name, settings, data)
     except CodecError as exc:
         res["problems"].append(f"{name}: decoding on {device} failed: {exc}")
+        res["ok"] = False
         return res
     res["device_twice"] = compare_decodes(first, second)
     if any(res["device_twice"].get(k) for k in ("latents_differing", "pixels_differing")):
