@@ -89,6 +89,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--kodak-bpp", default="0.1,0.2,0.3,0.5", help="four sweep targets")
     ap.add_argument("--no-kodak", action="store_true", help="leave the sweep out")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per side (median)")
+    ap.add_argument("--repeat-autoregressive", type=int, default=1,
+                    help="timed runs per side for the autoregressive architectures (default "
+                         "1: seconds each even on a GPU, their coders loop in Python)")
     ap.add_argument("--warmup", type=int, default=1,
                     help="untimed runs per side first, alone, for its GPU peak (default 1)")
     ap.add_argument("--cpu-decode-all", action="store_true",
@@ -129,8 +132,8 @@ def validate(args: argparse.Namespace) -> None:
         raise BadInput(f"--bpp must be in (0, 4], got {args.bpp:g}")
     if args.qualities < 2:
         raise BadInput("--qualities must be at least 2 (the rate search needs a choice)")
-    if args.repeat < 1 or args.warmup < 1:
-        raise BadInput("--repeat and --warmup must be at least 1")
+    if min(args.repeat, args.repeat_autoregressive, args.warmup) < 1:
+        raise BadInput("--repeat, --repeat-autoregressive and --warmup must be at least 1")
     try:
         args.kodak_bpp = [float(v) for v in args.kodak_bpp.split(",")]
     except ValueError:
@@ -158,6 +161,12 @@ def validate(args: argparse.Namespace) -> None:
         index = int(dev.split(":")[1]) if ":" in dev else 0
         if index >= torch.cuda.device_count():
             raise BadInput(f"--device {dev}: only {torch.cuda.device_count()} CUDA device(s)")
+
+
+def say(line: str) -> None:
+    """Progress on stderr as each step ends: a run cut short by a time limit (a lent GPU
+    has one) still shows what it measured."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def kodak_images(folder: Path) -> list[Path]:
@@ -195,10 +204,10 @@ def make_ladders(args: argparse.Namespace, rgb: Any, wdir: Path) -> dict[str, An
     out: dict[str, Any] = {}
     for arch in archs:
         t0 = time.perf_counter()
-        out[arch] = {"qualities": ladders.make_ladder(arch, args.size, rates, x, wdir),
+        out[arch] = {"qualities": ladders.make_ladder(arch, args.size, rates, x, wdir,
+                                                      device=args.device),
                      "seconds": round(time.perf_counter() - t0, 2)}
-        print(f"ladder {arch}: {len(rates)} qualities in {out[arch]['seconds']} s",
-              file=sys.stderr)
+        say(f"ladder {arch}: {len(rates)} qualities in {out[arch]['seconds']} s")
     return out
 
 
@@ -304,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_all(args: argparse.Namespace, image: Path, rgb: Any, work: Path) -> dict[str, Any]:
+    from codeccmp_compressai import zoo
+
     from codeccmp.codec import RunSettings
 
     wdir = work / "weights"
@@ -313,12 +324,16 @@ def run_all(args: argparse.Namespace, image: Path, rgb: Any, work: Path) -> dict
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "environment": measure.environment(args.device),
         "image": {"path": str(args.image), "crop": args.crop, "size": list(rgb.shape[:2])},
-        "bpp": args.bpp, "size": args.size, "repeat": args.repeat, "problems": [],
+        "bpp": args.bpp, "size": args.size, "repeat": args.repeat,
+        "repeat_autoregressive": args.repeat_autoregressive, "problems": [],
     }
     report["ladders"] = make_ladders(args, rgb, wdir)
     shared = shared_weights(args)
     report["shared_weights"] = shared
     report["compare"] = compare_runs(args, image, work, wdir, shared)
+    for label, run in report["compare"].items():
+        say(f"compare ({label}): exit {run['rc']}, {run['wall_s']} s, " + ", ".join(
+            f"{c['codec']} {c['status']} {c['bpp'] or 0:.3f} bpp" for c in run["codecs"]))
     settings = {"ladders": RunSettings(device=args.device, weights_dir=str(wdir),
                                        offline=True),
                 "shared": RunSettings(device=args.device, weights=dict(shared), offline=True)}
@@ -335,14 +350,24 @@ def run_all(args: argparse.Namespace, image: Path, rgb: Any, work: Path) -> dict
             drift = measure.drift_check(c, settings[label], args.device,
                                         cpu_decode=_cpu_decode(c["codec"], args))
             report["drift"].append(drift)
+            say(f"drift {c['codec']}: " + ("ok" if drift["ok"] else "; ".join(drift["problems"]))
+                + "".join(f", {k} {drift[k]}" for k in ("device_twice", "cpu") if k in drift))
             report["problems"] += drift["problems"]
+            arch = zoo.split_codec_name(c["codec"])[0].name
+            repeat = (args.repeat_autoregressive if arch in ladders.AUTOREGRESSIVE
+                      else args.repeat)
             timing = measure.time_codec(c["codec"], settings[label], rgb, int(c["quality"]),
-                                        args.repeat, args.warmup)
+                                        repeat, args.warmup)
             report["timing"].append(timing)
+            say(f"timing {c['codec']} q{timing['quality']}: encode {timing['encode_s']} s "
+                f"({timing['encode_ratio']}x CompressAI), decode {timing['decode_s']} s "
+                f"({timing['decode_ratio']}x), GPU peak {timing['gpu_peak_mb']} MB")
             report["problems"] += timing.get("problems", [])
     if not args.no_kodak:
         report["sweep"] = sweep_run(args, work, wdir)
         sw = report["sweep"]
+        say(f"sweep: exit {sw['rc']}, {sw['wall_s']} s, {sw.get('points_ok')} points ok, "
+            f"GPU peak {sw.get('gpu_peak_allocated_mb')} MB")
         expected = len(args.kodak_bpp) * sw["images"]
         if sw["rc"] != 0 or sw.get("points_ok") != expected or sw.get("points_cached"):
             report["problems"].append(f"sweep exited {sw['rc']}, {sw.get('points_ok')} of "

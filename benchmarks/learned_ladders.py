@@ -138,12 +138,15 @@ def scale_for(curve: list[tuple[float, float]], rate: float) -> float:
 
 
 def make_ladder(arch: str, size: str, rates: list[float], x: Any, dest: Path,
-                seed: int = 1) -> list[dict[str, Any]]:
+                seed: int = 1, device: str = "cpu") -> list[dict[str, Any]]:
     """Write one checkpoint per rate (quality 1 = the lowest) into ``dest`` and describe
-    them: quality, path, sha256, scale, and the estimate on ``x`` the scale was fitted to."""
+    them: quality, path, sha256, scale, and the estimate on ``x`` the scale was fitted to.
+    The fitting runs on ``device`` (a GPU makes it seconds at the zoo's sizes); the files
+    hold CPU tensors, as any checkpoint does."""
     import torch
 
-    base = build_model(arch, size, seed)
+    base = build_model(arch, size, seed).to(device)
+    x = x.to(device)
     curve = rate_curve(base, x)
     dest.mkdir(parents=True, exist_ok=True)
     out = []
