@@ -411,6 +411,17 @@ def write_outputs(args: argparse.Namespace, report: dict[str, Any], table: str,
         os.replace(tmp, path)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    # ``timeout`` (how a lent GPU's time limit arrives) sends SIGTERM: unwind like Ctrl-C,
+    # so the child process group is killed and the work folder removed.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    sys.exit(main())
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("error: interrupted; no output written", file=sys.stderr)
+        sys.exit(130)

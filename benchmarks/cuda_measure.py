@@ -193,14 +193,14 @@ def time_codec(name: str, settings: Any, rgb: Any, quality: int, repeat: int,
     from codeccmp_compressai import tensors
     from codeccmp_compressai import weights as wts
 
-    device = settings.device
+    codec = _codec(name, settings)
+    device = codec.device()  # "cuda" -> "cuda:0": the very model instance the codec codes with
     cuda = device.startswith("cuda")
 
     def sync() -> None:
         if cuda:
             torch.cuda.synchronize(device)
 
-    codec = _codec(name, settings)
     lm = wts.get_model(codec.resolutions()[quality], device)
     x = tensors.padded_tensor(rgb, lm, 1, name)
     res: dict[str, Any] = {"codec": name, "quality": quality, "device": device,
