@@ -267,18 +267,24 @@ def sweep_run(args: argparse.Namespace, work: Path, wdir: Path) -> dict[str, Any
     run = measure.run_codeccmp(argv, work / "sweep", args.step_timeout)
     run.update(arch=args.kodak_arch, images=len(images), targets=args.kodak_bpp)
     if json_path.is_file():
-        data = json.loads(json_path.read_text())
-        run["averaged"] = [
-            {"target_bpp": p.get("value"), **{k: p.get(k) for k in ("bpp", "psnr", "ms_ssim", "n")}}
-            for p in data.get("averaged", []) if p.get("codec") == args.kodak_arch]
-        mine = [p for p in data.get("points", [])
-                if (p.get("result") or {}).get("codec") == args.kodak_arch]
-        run["points"] = len(mine)
-        run["points_ok"] = sum(1 for p in mine if p["result"].get("status") == "ok")
-        # --no-cache: a point taken from the cache would time nothing.
-        run["points_cached"] = sum(1 for p in mine if p.get("cached"))
-        run["encodes"] = sum(int(p.get("encodes") or 0) for p in mine)
+        run.update(summarize_sweep(json.loads(json_path.read_text()), args.kodak_arch))
     return run
+
+
+def summarize_sweep(data: dict[str, Any], codec: str) -> dict[str, Any]:
+    """From a sweep's JSON: the mean point per target, how many points there were, how
+    many came out ``ok``, how many came from the cache (with ``--no-cache``, none may: a
+    cached point would time nothing) and how many encodes they took."""
+    mine = [p for p in data.get("points", []) if (p.get("result") or {}).get("codec") == codec]
+    return {
+        "averaged": [{"target_bpp": p.get("value"),
+                      **{k: p.get(k) for k in ("bpp", "psnr", "ms_ssim", "n")}}
+                     for p in data.get("averaged", []) if p.get("codec") == codec],
+        "points": len(mine),
+        "points_ok": sum(1 for p in mine if p["result"].get("status") == "ok"),
+        "points_cached": sum(1 for p in mine if p.get("cached")),
+        "encodes": sum(int(p.get("encodes") or 0) for p in mine),
+    }
 
 
 # --------------------------------------------------------------------------- main

@@ -7,6 +7,7 @@ reports peaks, the input checks) in seconds.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -141,6 +142,27 @@ def test_timing_codes_the_same_payload_as_compressai(ladder) -> None:
             {"codec": ARCH, "status": "ok", "quality": 2, "bpp": 0.31}]}},
         "drift": [], "timing": [t]})
     assert f"| {ARCH} | 2 | 0.310 |" in table and "image 80x64" in table
+
+
+def test_sweep_summary_reads_a_real_sweep(ladder, cli, tmp_path: Path) -> None:
+    """The summary reads what ``codeccmp sweep --json`` writes today (its schema is the
+    sweep's, so a change there must show here, not on a lent GPU): one image, two
+    targets, the tiny ladder, nothing cached."""
+    settings, _ = ladder
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(_image()).save(folder / "a.png")
+    out = tmp_path / "sweep.json"
+    res = cli("sweep", str(folder), "--bpp", "0.3,0.8", "--codecs", ARCH, "--device", "cpu",
+              "--weights-dir", settings.weights_dir, "--offline", "--no-cache", "--cache-dir",
+              str(tmp_path / "cache"), "--roi", "none", "--json", str(out), "-q")
+    assert res.code == 0, res.err
+    got = cuda_check.summarize_sweep(json.loads(out.read_text()), ARCH)
+    assert (got["points"], got["points_ok"], got["points_cached"]) == (2, 2, 0)
+    assert got["encodes"] >= 2
+    assert [p["target_bpp"] for p in got["averaged"]] == [0.3, 0.8]
+    assert all(p["n"] == 1 and p["bpp"] > 0 for p in got["averaged"])
+    assert cuda_check.summarize_sweep(json.loads(out.read_text()), "other")["points"] == 0
 
 
 def test_child_process_reports_its_peaks(tmp_path: Path) -> None:
