@@ -355,6 +355,7 @@ def run_all(args: argparse.Namespace, image: Path, rgb: Any, work: Path) -> dict
                 continue
             drift = measure.drift_check(c, settings[label], args.device,
                                         cpu_decode=_cpu_decode(c["codec"], args))
+            drift["run"] = label  # the shared checkpoints' codecs share names with ladders
             report["drift"].append(drift)
             say(f"drift {c['codec']}: " + ("ok" if drift["ok"] else "; ".join(drift["problems"]))
                 + "".join(f", {k} {drift[k]}" for k in ("device_twice", "cpu") if k in drift))
@@ -364,6 +365,7 @@ def run_all(args: argparse.Namespace, image: Path, rgb: Any, work: Path) -> dict
                       else args.repeat)
             timing = measure.time_codec(c["codec"], settings[label], rgb, int(c["quality"]),
                                         repeat, args.warmup)
+            timing["run"] = label
             report["timing"].append(timing)
             say(f"timing {c['codec']} q{timing['quality']}: encode {timing['encode_s']} s "
                 f"({timing['encode_ratio']}x CompressAI), decode {timing['decode_s']} s "

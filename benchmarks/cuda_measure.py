@@ -68,8 +68,7 @@ def child(stats_path: str, argv: list[str]) -> int:
 
 def peaks() -> dict[str, Any]:
     """This process's peak RSS and, if it used CUDA, torch's allocated/reserved peaks."""
-    out: dict[str, Any] = {
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    out: dict[str, Any] = {"peak_rss_mb": _peak_rss_mb()}
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():
         out["gpu_peak_allocated_mb"] = round(
@@ -79,6 +78,21 @@ def peaks() -> dict[str, Any]:
             max(torch.cuda.max_memory_reserved(i) for i in range(torch.cuda.device_count()))
             / _MB, 1)
     return out
+
+
+def _peak_rss_mb() -> float:
+    """This process's own peak resident memory: ``VmHWM``, the high-water mark of its
+    address space, which starts afresh at exec. Not ``ru_maxrss``: Linux keeps that across
+    fork and exec, so a child reports at least its parent's peak (the script's, with every
+    model loaded) whatever it used itself."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def environment(device: str) -> dict[str, Any]:
@@ -307,17 +321,17 @@ def markdown_table(report: dict[str, Any]) -> str:
              "| codec | q | bpp | decoded again | on CPU | enc s | "
              "CompressAI enc s | × | dec s | CompressAI dec s | × | GPU peak MB |",
              "| --- | ---: | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    drift = {d["codec"]: d for d in report.get("drift", [])}
-    timing = {t["codec"]: t for t in report.get("timing", [])}
+    drift = {(d.get("run"), d["codec"]): d for d in report.get("drift", [])}
+    timing = {(t.get("run"), t["codec"]): t for t in report.get("timing", [])}
     for label, run in report.get("compare", {}).items():
         for c in run["codecs"]:
             name = c["codec"] + (" (shared)" if label == "shared" else "")
             if c["status"] != "ok":
                 lines.append(f"| {name} | {c['status']}: {c['reason']} |" + " |" * 10)
                 continue
-            d, t = drift.get(c["codec"], {}), timing.get(c["codec"], {})
+            d, t = drift.get((label, c["codec"]), {}), timing.get((label, c["codec"]), {})
             cpu = d.get("cpu_decode", "")
-            cpu_cell = _decodes(d.get("cpu")) if "cpu" in d else cpu.split(":")[0]
+            cpu_cell = _decodes(d.get("cpu")) if "cpu" in d else (cpu.split(":")[0] or "–")
             lines.append(
                 f"| {name} | {c['quality']} | {_f(c['bpp'])} | {_decodes(d.get('device_twice'))}"
                 f" | {cpu_cell} | {_f(t.get('encode_s'))} | "
