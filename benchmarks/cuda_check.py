@@ -12,15 +12,17 @@ a CPU, which is how it is kept working:
    (``../shared/weights``) when present.
 2. **compare.** ``codeccmp compare IMAGE --bpp B`` with every learned codec on the device,
    run as a user runs it (a fresh process; wall time, peak RSS and GPU memory peak).
-3. **Drift.** Each bitstream ``compare`` wrote is decoded again on the device twice, and on
-   the CPU where a stream from another device must decode alike (factorized priors: their
-   entropy tables are fixed; other architectures compute their tables from floats on the
-   decoding device, so there a mismatch is reported but expected). The latents the decoder
-   recovers and the pixels are compared between decodes and with ``compare``'s own PNG.
+3. **Drift.** Each bitstream ``compare`` wrote is decoded again on the device, in this
+   process, and must give exactly the pixels ``compare`` decoded in its own (twice on the
+   device, nothing shared); and on the CPU, where a stream from another device must decode
+   to the same latents (factorized priors: their entropy tables are fixed; the other
+   architectures derive their tables from floats computed on the decoding device, so
+   there a mismatch is reported, not failed).
 4. **Timing.** Per architecture, codeccmp's ``encode``/``decode`` (analysis, real
    entropy coding, container, the drift check) against CompressAI's own
-   ``compress``/``decompress`` on the same model and padded image, medians of
-   ``--repeat``, GPU peaks; the ratio is the cost of what codeccmp adds.
+   ``compress``/``decompress`` on the same model and padded image, interleaved, medians of
+   ``--repeat`` (``--repeat-autoregressive`` for the context models), GPU peaks; the ratio
+   is the cost of what codeccmp adds.
 5. **Sweep.** ``codeccmp sweep`` over Kodak (or its first ``--kodak-limit`` images) with
    one architecture at four targets: wall time, peak RSS, GPU memory peak.
 
@@ -32,7 +34,7 @@ repository root::
 
     python benchmarks/cuda_check.py --device cuda --json cuda-check.json --table cuda-check.md
     python benchmarks/cuda_check.py --device cpu --size tiny --crop 192x160 --kodak-limit 2 \\
-        --repeat 1 --json /tmp/cpu.json --table /tmp/cpu.md
+        --json /tmp/cpu.json --table /tmp/cpu.md
 """
 
 from __future__ import annotations
