@@ -58,6 +58,19 @@ def test_scale_for_interpolates_in_log_log_and_clamps() -> None:
     assert learned_ladders.geometric_rates(0.1, 0.4, 3) == pytest.approx([0.1, 0.2, 0.4])
 
 
+def test_ladder_rates_are_kept_inside_what_the_model_reaches() -> None:
+    """A model whose all-zero latent costs 0.2 bpp cannot make a 0.05 bpp quality: the
+    ladder starts at 0.23 (15 % inside the floor) rather than repeating one model; its top,
+    0.5, is reachable and stays; 2.0 is not (the model reaches 1.15: 15 % inside is 1.0)."""
+    curve = [(0, 0.2), (1, 0.2), (2, 0.5), (3, 1.15)]
+    assert learned_ladders.reachable(curve, [0.3, 0.6]) == [0.3, 0.6]  # inside: untouched
+    got = learned_ladders.reachable(curve, [0.05, 0.1, 0.5])
+    assert got == pytest.approx([0.23, (0.23 * 0.5) ** 0.5, 0.5])
+    assert learned_ladders.reachable(curve, [0.3, 2.0]) == pytest.approx([0.3, 1.0])
+    with pytest.raises(ValueError, match="reaches only"):
+        learned_ladders.reachable([(0, 1.0), (1, 1.1)], [0.1, 0.2])
+
+
 def test_ladder_rates_rise_with_quality_in_real_bytes(ladder) -> None:
     """What the rate search relies on: each quality codes the image to more bytes."""
     from codeccmp_compressai.codecs import LearnedCodec
