@@ -288,6 +288,20 @@ def test_device_resolution(monkeypatch) -> None:
     assert "CUDA" in (codec.availability() or "")
 
 
+@pytest.mark.parametrize("spec", ["auto", "cuda", "cuda:0"])
+def test_every_cuda_spec_makes_cudnn_deterministic(monkeypatch, spec: str) -> None:
+    """``--device auto`` (the default) on a GPU machine must get the same cuDNN settings as
+    ``--device cuda``: autotuned kernels decoded the same bytes to different pixels from run
+    to run. Checked on the CPU by making torch report one GPU; nothing touches a device."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    assert devices.resolve_device(spec) == "cuda:0"
+    assert torch.backends.cudnn.deterministic is True
+    assert torch.backends.cudnn.benchmark is False
+
+
 def test_image_too_large_is_refused_before_work(make_codec, monkeypatch) -> None:
     codec = make_codec()
     _, lm = codec._model(1)

@@ -44,7 +44,9 @@ def resolve_device(spec: str) -> str:
 
     has_cuda = torch.cuda.is_available()
     if value == "auto":
-        return "cuda:0" if has_cuda else "cpu"
+        if not has_cuda:
+            return "cpu"
+        value = "cuda:0"  # and on to the settings every CUDA run needs, below
     if not has_cuda:
         raise CodecUnavailable(f"device {value} requested but torch sees no CUDA device")
     index = int(value.split(":", 1)[1]) if ":" in value else 0
