@@ -8,12 +8,15 @@
 #   redraw-wW    λ·((1 − MS-SSIM) + W·L_redraw) + bpp     (--metric ms-ssim+redraw)
 #   smse-wW      λ·((1 − MS-SSIM) + W·L_smse) + bpp       (--metric ms-ssim+stripe-mse)
 #
+# λ is 8.73 unless the name ends in -l<λ> (redraw-w4-l7: the same loss at λ 7, to bring the
+# rate back to plain's).
+#
 # Training runs in stages of STAGE steps (--resume continues exactly, docs/training.md), and
 # each stage's checkpoint is kept as OUT/<run>-s<step>.pth, so the probes at 100 steps and the
 # longer runs come from the same runs.
 #
 #   benchmarks/objective_experiment.sh train RUN...    # e.g. train plain redraw-w4 (in parallel)
-#   benchmarks/objective_experiment.sh compare         # compare runs, then the tables
+#   benchmarks/objective_experiment.sh compare [CKPT...]  # compare runs, then the tables
 #
 # Run from the repository root with the venv active; OUT (default out/objective) holds
 # everything, the checkpoints (*.pth) are not committed.
@@ -27,10 +30,14 @@ STAGE=${STAGE:-100}
 # The orientation experiment's recipe; a resumed stage repeats it (crop, batch and lr are the
 # run's options, not the checkpoint's).
 RECIPE=(--data "$SHARED/datasets/cbsd68" --crop 128 --batch 4 --lr 2e-4 --val-every 100
-        --seed 0 --device cpu --lmbda 8.73)
+        --seed 0 --device cpu)
 mkdir -p "$OUT"
 
-loss_args() {  # the loss options of a run name
+loss_args() {  # the loss options of a run name; a -l<λ> suffix lowers λ from 8.73
+  local lmbda=8.73
+  case "$1" in *-l*) lmbda=${1##*-l} ;; esac
+  echo "--lmbda $lmbda"
+  set -- "${1%-l*}"
   case "$1" in
     plain) echo "--metric ms-ssim" ;;
     orient-w*) echo "--metric ms-ssim+orientation --orientation-weight ${1#orient-w}" ;;
@@ -64,6 +71,28 @@ train)
   export OMP_NUM_THREADS=1  # one torch thread per run: the runs share the cores
   for run in "$@"; do train_one "$run" & done
   wait ;;
+compare)
+  # Each checkpoint is the codec's only quality, so every image is coded at the one rate the
+  # model gives it; the windows are benchmarks/objective_table.py's WINDOWS (kodim22 has
+  # none: whole image only). "start" is the shared checkpoint itself.
+  shift
+  K=$SHARED/datasets/kodak
+  [ $# -gt 0 ] || set -- start plain orient-w4 redraw-w4
+  for ckpt in "$@"; do
+    path=$OUT/$ckpt.pth
+    [ "$ckpt" = start ] && path=$INIT
+    for spec in "$SHARED/images/barbara.png --roi 480,432,96,96 --roi 480,256,96,96" \
+                "$K/kodim08.png --roi 200,110,80,110" \
+                "$K/kodim07.png --roi 192,272,88,88 --roi 192,112,88,88 --roi 320,328,88,88" \
+                "$K/kodim22.png --roi none"; do
+      name=$(basename "${spec%% *}" .png)
+      # shellcheck disable=SC2086
+      nice -n 19 codeccmp compare $spec --bpp 0.4 --codecs bmshj2018-factorized \
+          --weights "bmshj2018-factorized=$path" --device cpu --offline --force \
+          --json "$OUT/$ckpt-$name.json" --out "$OUT/$ckpt-$name" -q
+    done
+  done
+  python benchmarks/objective_table.py "$OUT" ;;
 *)
-  echo "usage: $0 train RUN...|compare" >&2; exit 2 ;;
+  echo "usage: $0 train RUN...|compare [CHECKPOINT...]" >&2; exit 2 ;;
 esac
