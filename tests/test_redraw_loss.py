@@ -112,6 +112,25 @@ def test_redraw_wrap_and_gradient() -> None:
         L.redraw_loss(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16))
 
 
+@pytest.mark.parametrize("e", [0.1, 0.25])
+def test_erase_cost_charges_missing_stripes_below_redrawn_ones(e: float) -> None:
+    """With ``erase_cost`` e the missing share of the original's anisotropy along its own
+    direction costs e: erased stripes e (exactly: a flat image has a zero tensor), stripes
+    kept at half contrast ((½)² of the energy) 0.75·e, kept ones 0, a 90° turn at full
+    contrast 1 + e (the turn's sin² plus all of it missing). Tolerance as above."""
+    x = grating(30)
+    flat = torch.full_like(x, 0.5)
+    assert float(L.redraw_loss(flat, x, e)) == pytest.approx(e, abs=1e-9)
+    assert float(L.redraw_loss(x, x, e)) < 1e-6
+    assert float(L.redraw_loss(grating(30, contrast=0.2), x, e)) == pytest.approx(
+        0.75 * e, abs=5e-3)
+    assert float(L.redraw_loss(grating(120), x, e)) == pytest.approx(1 + e, abs=5e-3)
+    assert float(L.redraw_loss(grating(75), x, e)) > float(L.redraw_loss(flat, x, e))
+    big = grating(30, size=128).float()
+    _, term = L.distortion(torch.full_like(big, 0.5), big, "ms-ssim+redraw", 7, 2.0, e)
+    assert term is not None and float(term) == pytest.approx(e, abs=1e-6)
+
+
 # ------------------------------------------------------------------------- L_smse
 
 
@@ -182,6 +201,7 @@ def test_training_with_the_redraw_term_records_its_weight(tmp_path: Path) -> Non
     ckpt = torch.load(out, weights_only=True)
     assert ckpt["metric"] == "ms-ssim" and ckpt["train_metric"] == "ms-ssim+redraw"
     assert ckpt["stripe_weight"] == 2.5 and ckpt["orientation_weight"] is None
+    assert ckpt["erase_cost"] == 0.0
     assert ckpt["train_config"]["stripe_weight"] == 2.5
     # Resume keeps the loss and the weight; a different weight is refused.
     T.train(T.TrainConfig(**{**cfg.__dict__, "steps": 3, "resume": out, "metric": None,
@@ -200,6 +220,8 @@ def test_training_with_the_redraw_term_records_its_weight(tmp_path: Path) -> Non
         ({"metric": "mse"}, "needs --metric ms-ssim\\+redraw"),
         ({"stripe_weight": 0.0}, "must be positive"),
         ({"stripe_weight": float("nan")}, "must be positive"),
+        ({"metric": "ms-ssim+stripe-mse", "erase_cost": 0.2}, "--erase-cost needs"),
+        ({"erase_cost": -0.1}, "must be at least 0"),
     ],
 )
 def test_stripe_weight_errors(tmp_path: Path, change: dict, message: str) -> None:

@@ -50,6 +50,9 @@ def register(app: typer.Typer) -> None:
         stripe_weight: float | None = typer.Option(
             None, "--stripe-weight", help="w of D = (1−MS-SSIM) + w·term with --metric "
             "ms-ssim+redraw or ms-ssim+stripe-mse (default 1)."),
+        erase_cost: float | None = typer.Option(
+            None, "--erase-cost", help="e of ms-ssim+redraw: what erased stripes cost in its "
+            "term, against up to 1 for redrawn ones (default 0)."),
         lmbda: float | None = typer.Option(
             None, "--lmbda", help="λ of λ·D + bpp; D = 1−MS-SSIM or 255²·MSE. Default: "
             "CompressAI's λ for --quality (8.73 / 0.0067 at quality 3)."),
@@ -118,6 +121,7 @@ def register(app: typer.Typer) -> None:
             save_every=save_every, resume=resume, init=init, quality=quality,
             model_kwargs=overrides, msssim_win=msssim_win, seed=seed, max_minutes=max_minutes,
             orientation_weight=orientation_weight, stripe_weight=stripe_weight,
+            erase_cost=erase_cost,
         )
         reporter = _Reporter(quiet=quiet)
         before = _stamp(out)

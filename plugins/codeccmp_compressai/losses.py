@@ -214,7 +214,7 @@ def orientation_loss(x_hat: Tensor, x: Tensor) -> Tensor:
     return (weight * (1.0 - cos2)).sum() / (2.0 * total)
 
 
-def redraw_loss(x_hat: Tensor, x: Tensor) -> Tensor:
+def redraw_loss(x_hat: Tensor, x: Tensor, erase_cost: float = 0.0) -> Tensor:
     """``sin²Δθ`` where the reconstruction draws oriented structure, nothing where it draws
     none (``--metric ms-ssim+redraw``).
 
@@ -239,6 +239,13 @@ def redraw_loss(x_hat: Tensor, x: Tensor) -> Tensor:
     patch costs next to nothing. The product form avoids the gate's own angle: the cost is
     ``|v_x|·(|v_x̂| − v_x̂·v̂_x) / (2·√(|v_x̂|² + κ²|v_x|²))·√(1 + κ²)``, smooth away from
     ``v_x̂ = 0`` where it is 0. Gradients reach ``x_hat`` only.
+
+    ``erase_cost`` ``e`` (``--erase-cost``, default 0) adds ``e·clamp(1 − v_x̂·v̂_x / |v_x|,
+    0, 1)``, the share of the original's anisotropy missing along its direction: erased
+    stripes then cost ``e``, stripes kept at half their contrast ``0.75·e``, kept ones 0,
+    and a same-contrast 90° turn ``1 + e``. With ``e`` below ½ (what the orientation term
+    charges for erasing) missing stripes still cost less than redrawn ones, but MS-SSIM is
+    no longer the only thing that holds on to the stripes a model can afford.
     """
     o1, o2, mag_o, weight, r1, r2 = _oriented_pixels(x_hat, x)
     total = weight.sum()
@@ -250,8 +257,11 @@ def redraw_loss(x_hat: Tensor, x: Tensor) -> Tensor:
     along = (o1 * r1 + o2 * r2) / mag_o.clamp_min(1e-12)
     k = REDRAW_KAPPA
     cost = (mag_r - along).clamp_min(0.0) * math.sqrt(1.0 + k * k) / torch.sqrt(
-        mag_r * mag_r + (k * mag_o) ** 2 + 1e-12)
-    return (weight * cost).sum() / (2.0 * total)
+        mag_r * mag_r + (k * mag_o) ** 2 + 1e-12) / 2.0
+    if erase_cost:
+        missing = (1.0 - along / mag_o.clamp_min(1e-12)).clamp(0.0, 1.0)
+        cost = cost + erase_cost * missing
+    return (weight * cost).sum() / total
 
 
 def stripe_mse_loss(x_hat: Tensor, x: Tensor) -> Tensor:
@@ -286,8 +296,8 @@ STRIPE_TERMS = {"ms-ssim+orientation": orientation_loss, "ms-ssim+redraw": redra
                 "ms-ssim+stripe-mse": stripe_mse_loss}
 
 
-def distortion(x_hat: Tensor, x: Tensor, metric: str, win: int,
-               weight: float = 0.0) -> tuple[Tensor, Tensor | None]:
+def distortion(x_hat: Tensor, x: Tensor, metric: str, win: int, weight: float = 0.0,
+               erase_cost: float = 0.0) -> tuple[Tensor, Tensor | None]:
     """``(D, stripe term or None)``: ``1 − MS-SSIM``, ``255²·MSE`` or
     ``(1 − MS-SSIM) + w·term`` for the metrics of :data:`STRIPE_TERMS` (the λ conventions
     in the module docstring)."""
@@ -299,6 +309,7 @@ def distortion(x_hat: Tensor, x: Tensor, metric: str, win: int,
     if metric == "ms-ssim":
         return d, None
     if metric in STRIPE_TERMS:
-        term = STRIPE_TERMS[metric](x_hat, x)
+        term = (redraw_loss(x_hat, x, erase_cost) if metric == "ms-ssim+redraw"
+                else STRIPE_TERMS[metric](x_hat, x))
         return d + weight * term, term
     raise TrainingError(f"unknown metric {metric!r}: use {', '.join(METRICS)}")

@@ -120,7 +120,8 @@ class TrainConfig:
     picks the window automatically (see the module docstring). ``orientation_weight`` is
     the ``w`` of ``--metric ms-ssim+orientation`` (default :data:`DEFAULT_ORIENTATION_WEIGHT`;
     an error with any other metric); ``stripe_weight`` likewise the ``w`` of
-    ``ms-ssim+redraw`` and ``ms-ssim+stripe-mse``.
+    ``ms-ssim+redraw`` and ``ms-ssim+stripe-mse``, and ``erase_cost`` the ``e`` of
+    ``ms-ssim+redraw`` (default 0).
     """
 
     model: str
@@ -147,6 +148,7 @@ class TrainConfig:
     msssim_win: int | None = None
     orientation_weight: float | None = None
     stripe_weight: float | None = None
+    erase_cost: float | None = None
     seed: int = 0
     cache_mb: int = 2048
     #: Wall-clock budget: stop cleanly (validate, update, save) once it is spent, so a run
@@ -296,25 +298,13 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     metric = _choose("metric", config.metric, implied_metric, stored, "ms-ssim")
     if metric not in METRICS:
         raise TrainingError(f"unknown metric {metric!r}: use {', '.join(METRICS)}")
-    orient_w: float | None = None
-    if metric == "ms-ssim+orientation":
-        orient_w = float(_choose("orientation weight", config.orientation_weight, None,
-                                 ckpt.get("orientation_weight") if ckpt else None,
-                                 DEFAULT_ORIENTATION_WEIGHT))
-        if not (orient_w > 0 and math.isfinite(orient_w)):
-            raise TrainingError("--orientation-weight must be positive")
-    elif config.orientation_weight is not None:
-        raise TrainingError("--orientation-weight needs --metric ms-ssim+orientation")
-    stripe_w: float | None = None
-    if metric in STRIPE_TERMS and metric != "ms-ssim+orientation":
-        stripe_w = float(_choose("stripe weight", config.stripe_weight, None,
-                                 ckpt.get("stripe_weight") if ckpt else None,
-                                 DEFAULT_STRIPE_WEIGHT))
-        if not (stripe_w > 0 and math.isfinite(stripe_w)):
-            raise TrainingError("--stripe-weight must be positive")
-    elif config.stripe_weight is not None:
-        raise TrainingError("--stripe-weight needs --metric ms-ssim+redraw or "
-                            "ms-ssim+stripe-mse")
+    orient_w = _term_option("orientation weight", config.orientation_weight, ckpt,
+                            DEFAULT_ORIENTATION_WEIGHT, metric, ("ms-ssim+orientation",))
+    stripe_w = _term_option("stripe weight", config.stripe_weight, ckpt,
+                            DEFAULT_STRIPE_WEIGHT, metric,
+                            ("ms-ssim+redraw", "ms-ssim+stripe-mse"))
+    erase_cost = _term_option("erase cost", config.erase_cost, ckpt, 0.0, metric,
+                              ("ms-ssim+redraw",), lowest=0.0)
     table = COMPRESSAI_LMBDA[base_metric(metric)]
     lmbda_default = table.get(config.quality, table[3])
     lmbda = float(_choose("λ", config.lmbda, None, ckpt.get("lmbda") if ckpt else None,
@@ -384,7 +374,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         if k not in ("resume",)
     }
     train_config.update(seed=seed, msssim_win=win if uses_msssim else None,
-                        orientation_weight=orient_w, stripe_weight=stripe_w)
+                        orientation_weight=orient_w, stripe_weight=stripe_w,
+                        erase_cost=erase_cost)
 
     def payload(step: int) -> dict[str, Any]:
         model.update(force=True)
@@ -397,6 +388,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
             "train_metric": metric,
             "orientation_weight": orient_w,
             "stripe_weight": stripe_w,
+            "erase_cost": erase_cost,
             "lmbda": lmbda,
             "steps": step,
             "config": dict(model_cfg),
@@ -429,7 +421,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
                  f"{split.unreadable} unreadable), {len(split.val)} for validation"
                  + (f", MS-SSIM window {win}" if uses_msssim else "")
                  + (f", orientation weight {orient_w:g}" if orient_w is not None else "")
-                 + (f", stripe weight {stripe_w:g}" if stripe_w is not None else "")),
+                 + (f", stripe weight {stripe_w:g}" if stripe_w is not None else "")
+                 + (f", erase cost {erase_cost:g}" if erase_cost else "")),
     ))
     if not val_images:
         _emit(progress, TrainEvent("info", start_step, config.steps,
@@ -455,7 +448,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
             out = model(x)
             bpp = rate_bpp(out["likelihoods"], x.shape[0] * x.shape[2] * x.shape[3])
             dist, orient = distortion(out["x_hat"], x, metric, win,
-                                      orient_w or stripe_w or 0.0)
+                                      orient_w or stripe_w or 0.0, erase_cost or 0.0)
             loss = lmbda * dist + bpp
             if not torch.isfinite(loss):
                 raise TrainingError(
@@ -503,6 +496,25 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         validation=validation,
         seconds=seconds,
     )
+
+
+def _term_option(what: str, given: float | None, ckpt: dict[str, Any] | None,
+                 default: float, metric: str, metrics: tuple[str, ...],
+                 lowest: float | None = None) -> float | None:
+    """A stripe term's parameter (``what`` = "stripe weight" is ``--stripe-weight`` and the
+    checkpoint's ``stripe_weight``): None unless ``metric`` is one of ``metrics`` (an error
+    if it was given anyway), else given, resumed or ``default``; a weight must be positive,
+    a parameter with a ``lowest`` value at least that."""
+    option, key = "--" + what.replace(" ", "-"), what.replace(" ", "_")
+    if metric not in metrics:
+        if given is not None:
+            raise TrainingError(f"{option} needs --metric {' or '.join(metrics)}")
+        return None
+    value = float(_choose(what, given, None, ckpt.get(key) if ckpt else None, default))
+    if not math.isfinite(value) or (value < lowest if lowest is not None else value <= 0):
+        raise TrainingError(f"{option} must be positive" if lowest is None
+                            else f"{option} must be at least {lowest:g}")
+    return value
 
 
 def _choose(what: str, given: Any, implied: Any, stored: Any, default: Any) -> Any:
