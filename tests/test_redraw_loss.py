@@ -114,16 +114,19 @@ def test_redraw_wrap_and_gradient() -> None:
 
 @pytest.mark.parametrize("e", [0.1, 0.25])
 def test_erase_cost_charges_missing_stripes_below_redrawn_ones(e: float) -> None:
-    """With ``erase_cost`` e the missing share of the original's anisotropy along its own
-    direction costs e: erased stripes e (exactly: a flat image has a zero tensor), stripes
-    kept at half contrast ((½)² of the energy) 0.75·e, kept ones 0, a 90° turn at full
-    contrast 1 + e (the turn's sin² plus all of it missing). Tolerance as above."""
+    """With ``erase_cost`` e what is missing along the original's direction costs
+    e·(1 − min(g(ρ_∥), 1)): erased stripes e (exactly: a flat image has a zero tensor),
+    stripes kept at half contrast ((½)² of the energy) e·(1 − g(¼)) = 0.271·e, kept ones 0,
+    a 90° turn at full contrast 1 + e (the turn's sin² plus nothing left along the original
+    direction). Tolerance as above."""
     x = grating(30)
     flat = torch.full_like(x, 0.5)
     assert float(L.redraw_loss(flat, x, e)) == pytest.approx(e, abs=1e-9)
     assert float(L.redraw_loss(x, x, e)) < 1e-6
     assert float(L.redraw_loss(grating(30, contrast=0.2), x, e)) == pytest.approx(
-        0.75 * e, abs=5e-3)
+        (1 - gate(0.25)) * e, abs=5e-3)
+    # Twice the contrast is not rewarded: the gate is capped at 1.
+    assert float(L.redraw_loss(grating(30, contrast=0.8), x, e)) == pytest.approx(0, abs=1e-6)
     assert float(L.redraw_loss(grating(120), x, e)) == pytest.approx(1 + e, abs=5e-3)
     assert float(L.redraw_loss(grating(75), x, e)) > float(L.redraw_loss(flat, x, e))
     big = grating(30, size=128).float()
