@@ -74,7 +74,7 @@ def test_redraw_scales_with_the_drawn_energy_through_the_gate(contrast: float,
                                                               rho: float) -> None:
     """The tensor is quadratic in the luma, so a grating at contrast c against 0.4 has
     ρ = (c/0.4)² exactly; turned by 90°, the cost is g(ρ). Half the contrast: g(¼) = 0.729;
-    a quarter: 0.243; twice: 1.03 (the gate's ceiling √(1 + κ²) ≈ 1.031)."""
+    a quarter: 0.250; twice: 1.03 (the gate's ceiling √(1 + κ²) ≈ 1.031)."""
     x = grating(30)
     v = float(L.redraw_loss(grating(120, contrast=contrast), x))
     assert v == pytest.approx(gate(rho), abs=5e-3), (contrast, v, gate(rho))
