@@ -13,7 +13,7 @@ compare`` (each run coded one image with one checkpoint, on the named windows of
 - the target of the experiment checked for every checkpoint against ``plain``: redrawn share at
   most half of plain's on the trousers and the scarf, Barbara's bpp within ±5 % and MS-SSIM
   no more than 0.005 lower, and no window worse (more redrawn or turned pixels, by more than
-  ``WORSE_PP`` points, or fewer kept).
+  ``WORSE_PP`` points; and, separately, fewer kept).
 
 With ``--montage A,B,C`` it also writes ``OUT/montage-barbara.png``: compare's ROI montage of
 the trousers and the scarf for those checkpoints (``orientation_table.montages``).
@@ -143,7 +143,7 @@ def target(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
         ok &= abs(dr) <= 0.05 and dm >= -0.005
         notes.append(f"bpp {dr:+.1%} {'✓' if abs(dr) <= 0.05 else '✗'}")
         notes.append(f"MS-SSIM {dm:+.4f} {'✓' if dm >= -0.005 else '✗'}")
-        worse = []
+        worse, fewer = [], []
         for image, windows in WINDOWS.items():
             ck = runs.get(image, {})
             if name not in ck or "plain" not in ck:
@@ -153,12 +153,17 @@ def target(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
                 if any(b.get(k) is None or a.get(k) is None for k in CLASS_KEYS):
                     continue
                 up = max(b["redrawn_share"] - a["redrawn_share"],
-                         b["turned_share"] - a["turned_share"],
-                         a["kept_share"] - b["kept_share"]) * 100
+                         b["turned_share"] - a["turned_share"]) * 100
                 if up > WORSE_PP:
                     worse.append(f"{image} {window} (+{up:.0f} pp)")
-        ok &= not worse
-        notes.append("no window worse ✓" if not worse else "worse: " + ", ".join(worse) + " ✗")
+                lost = (a["kept_share"] - b["kept_share"]) * 100
+                if lost > WORSE_PP:
+                    fewer.append(f"{image} {window} (−{lost:.0f} pp)")
+        ok &= not worse and not fewer
+        notes.append("no window more redrawn or turned ✓" if not worse
+                     else "more redrawn or turned: " + ", ".join(worse) + " ✗")
+        notes.append("no window fewer kept ✓" if not fewer
+                     else "fewer kept: " + ", ".join(fewer) + " ✗")
         lines.append(f"- **{name}**: {'MET' if ok else 'not met'}: " + "; ".join(notes))
     return "\n".join(lines)
 
