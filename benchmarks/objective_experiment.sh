@@ -9,14 +9,14 @@
 #   smse-wW      λ·((1 − MS-SSIM) + W·L_smse) + bpp       (--metric ms-ssim+stripe-mse)
 #
 # λ is 8.73 unless the name ends in -l<λ> (redraw-w4-l7: the same loss at λ 7, to bring the
-# rate back to plain's).
+# rate back to plain's); redraw-wW-e<E> sets --erase-cost E (redraw-w4-e0.25-l7.8: both).
 #
 # Training runs in stages of STAGE steps (--resume continues exactly, docs/training.md), and
 # each stage's checkpoint is kept as OUT/<run>-s<step>.pth, so the probes at 100 steps and the
 # longer runs come from the same runs.
 #
 #   benchmarks/objective_experiment.sh train RUN...    # e.g. train plain redraw-w4 (in parallel)
-#   benchmarks/objective_experiment.sh compare [CKPT...]  # compare runs, then the tables
+#   benchmarks/objective_experiment.sh compare [RUN...]   # compare runs at step STEPS, tables
 #
 # Run from the repository root with the venv active; OUT (default out/objective) holds
 # everything, the checkpoints (*.pth) are not committed.
@@ -38,6 +38,7 @@ loss_args() {  # the loss options of a run name; a -l<λ> suffix lowers λ from 
   case "$1" in *-l*) lmbda=${1##*-l} ;; esac
   echo "--lmbda $lmbda"
   set -- "${1%-l*}"
+  case "$1" in *-e*) echo "--erase-cost ${1##*-e}"; set -- "${1%-e*}" ;; esac
   case "$1" in
     plain) echo "--metric ms-ssim" ;;
     orient-w*) echo "--metric ms-ssim+orientation --orientation-weight ${1#orient-w}" ;;
@@ -77,9 +78,12 @@ compare)
   # none: whole image only). "start" is the shared checkpoint itself.
   shift
   K=$SHARED/datasets/kodak
+  # The checkpoints of step STEPS (OUT/<run>-s<STEPS>.pth); the JSON go to OUT/s<STEPS>/.
   [ $# -gt 0 ] || set -- start plain orient-w4 redraw-w4
+  CMP=$OUT/s$STEPS
+  mkdir -p "$CMP"
   for ckpt in "$@"; do
-    path=$OUT/$ckpt.pth
+    path=$OUT/$ckpt-s$STEPS.pth
     [ "$ckpt" = start ] && path=$INIT
     for spec in "$SHARED/images/barbara.png --roi 480,432,96,96 --roi 480,256,96,96" \
                 "$K/kodim08.png --roi 200,110,80,110" \
@@ -89,10 +93,10 @@ compare)
       # shellcheck disable=SC2086
       nice -n 19 codeccmp compare $spec --bpp 0.4 --codecs bmshj2018-factorized \
           --weights "bmshj2018-factorized=$path" --device cpu --offline --force \
-          --json "$OUT/$ckpt-$name.json" --out "$OUT/$ckpt-$name" -q
+          --json "$CMP/$ckpt-$name.json" --out "$CMP/$ckpt-$name" -q
     done
   done
-  python benchmarks/objective_table.py "$OUT" ;;
+  python benchmarks/objective_table.py "$CMP" ;;
 *)
   echo "usage: $0 train RUN...|compare [CHECKPOINT...]" >&2; exit 2 ;;
 esac

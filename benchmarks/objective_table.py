@@ -2,9 +2,10 @@
 """Tables, target check and montage of the redraw experiment (docs/training.md, "Erasing
 rather than redrawing"), from ``codeccmp compare``'s JSON and the checkpoints.
 
-Reads ``OUT/<checkpoint>-<image>.json`` as written by ``benchmarks/objective_experiment.sh
-compare`` (each run coded one image with one checkpoint, on the named windows of
-``WINDOWS``) and ``OUT/<checkpoint>.pth`` for the held-out validation, and prints:
+Reads ``DIR/<checkpoint>-<image>.json`` as written by ``benchmarks/objective_experiment.sh
+compare`` into ``out/objective/s<STEPS>/`` (each run coded one image with one checkpoint, on
+the named windows of ``WINDOWS``) and, for the held-out validation, the checkpoint file each
+run names, and prints:
 
 - per window: the image's bpp, PSNR and MS-SSIM, then the window's kept / turned / redrawn /
   erased shares of stripe pixels (docs/metrics.md, the stripe classes), Δθ and contrast
@@ -15,12 +16,12 @@ compare`` (each run coded one image with one checkpoint, on the named windows of
   no more than 0.005 lower, and no window worse (more redrawn or turned pixels, by more than
   ``WORSE_PP`` points; and, separately, fewer kept).
 
-With ``--montage A,B,C`` it also writes ``OUT/montage-barbara.png``: compare's ROI montage of
+With ``--montage A,B,C`` it also writes ``DIR/montage-barbara.png``: compare's ROI montage of
 the trousers and the scarf for those checkpoints (``orientation_table.montages``).
 
 Every figure comes from the files; nothing is measured again. From the repository root::
 
-    python benchmarks/objective_table.py out/objective --montage plain,orient-w4,redraw-w4
+    python benchmarks/objective_table.py out/objective/s300 --montage plain,orient-w4,redraw-w2
 """
 
 from __future__ import annotations
@@ -101,17 +102,20 @@ def table(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def validation(out: Path, names: list[str]) -> str:
+def validation(runs: dict[str, dict[str, dict[str, Any]]], names: list[str]) -> str:
+    """The last validation record of each checkpoint compare coded with (its
+    ``settings.weights``); the shared start file has none."""
     import torch
 
     lines = ["| checkpoint | steps | bpp | PSNR dB | MS-SSIM | Δθ ° |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for name in names:
-        path = out / f"{name}.pth"
-        if not path.exists():
+        data = next(by[name] for by in runs.values() if name in by)
+        path = Path(result_of(data)["settings"]["weights"])
+        recs = torch.load(path, weights_only=True, map_location="cpu").get("validation")
+        if not recs:
             continue
-        rec = (torch.load(path, weights_only=True, map_location="cpu").get("validation")
-               or [{}])[-1]
+        rec = recs[-1]
         lines.append(f"| {name} | {rec.get('step', '–')} | {_fmt(rec.get('bpp'), '.4f')} | "
                      f"{_fmt(rec.get('psnr'), '.2f')} | {_fmt(rec.get('ms_ssim'), '.4f')} | "
                      f"{_fmt(rec.get('delta_theta_deg'), '.2f')} |")
@@ -170,7 +174,7 @@ def target(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("out", type=Path, help="the experiment's folder (out/objective)")
+    ap.add_argument("out", type=Path, help="one step's compare folder (out/objective/s300)")
     ap.add_argument("--montage", default=None,
                     help="comma-separated checkpoints for Barbara's montage, in this order")
     args = ap.parse_args()
@@ -179,7 +183,7 @@ def main() -> None:
         sys.exit(f"no compare JSON in {args.out}")
     names = sorted({n for by in runs.values() for n in by}, key=ckpt_key)
     print(table(runs), "\n", sep="")
-    print(validation(args.out, names), "\n", sep="")
+    print(validation(runs, names), "\n", sep="")
     print(target(runs))
     if args.montage:
         only = args.montage.split(",")
