@@ -92,7 +92,7 @@ def table(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
             for name in sorted(by_ckpt, key=ckpt_key):
                 r = result_of(by_ckpt[name])
                 f = window_figures(by_ckpt[name], roi) if roi else {}
-                shares = [_fmt(f.get(k), ".0%") for k in CLASS_KEYS]
+                shares = [_fmt(f.get(k), ".1%") for k in CLASS_KEYS]
                 lines.append(
                     f"| {image} | {window} | {name} | {_fmt(r['bpp'], '.4f')} | "
                     f"{_fmt(r['psnr'], '.2f')} | {_fmt(r['ms_ssim'], '.4f')} | "
@@ -140,7 +140,7 @@ def target(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
             v = window_figures(barbara[name], roi)["redrawn_share"]
             met = v is not None and p is not None and v <= 0.5 * p
             ok &= met
-            notes.append(f"{window} redrawn {_fmt(v, '.0%')} vs ≤ {_fmt(0.5 * p, '.0%')} "
+            notes.append(f"{window} redrawn {_fmt(v, '.1%')} vs ≤ {_fmt(0.5 * p, '.1%')} "
                          f"{'✓' if met else '✗'}")
         dr = r["bpp"] / base["bpp"] - 1
         dm = r["ms_ssim"] - base["ms_ssim"]
