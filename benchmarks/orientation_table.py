@@ -5,9 +5,11 @@ Reads ``OUT/<checkpoint>-<image>.json`` as written by ``benchmarks/orientation_e
 compare`` (one ``codeccmp compare`` run per checkpoint and image, each with its
 reconstruction under ``OUT/<checkpoint>-<image>/``) and writes nothing but:
 
-- on stdout, two markdown tables: whole image (bpp, PSNR, MS-SSIM, mean Δθ / turned share /
-  contrast retention over the image's stripe ROIs) and per ROI (Δθ, turned share, contrast
-  retention, erased share), every checkpoint side by side;
+- on stdout, two markdown tables: whole image (bpp, PSNR, MS-SSIM, mean Δθ, the stripe
+  classes ``turned / redrawn / erased`` and contrast retention over the image's stripe ROIs)
+  and per ROI (Δθ, kept, turned, redrawn, erased, contrast retention), every checkpoint side
+  by side. JSON written before the classes (schema 1) shows its ``flip_share`` as turned and
+  no redrawn share: those two shares overlapped;
 - ``OUT/montage-<image>.png``: compare's ROI montage with the original and every checkpoint's
   reconstruction side by side (``codeccmp.render.report.write_montage`` on the runs' results,
   labelled by checkpoint). The ROIs are compare's own: every run on an image found the same
@@ -68,11 +70,24 @@ def result_of(data: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _share(d: dict[str, Any], key: str) -> Any:
+    """A class share; schema 1's ``flip_share`` stands in for ``turned_share``."""
+    if key == "turned_share" and key not in d:
+        return d.get("flip_share")
+    return d.get(key)
+
+
+def _classes(d: dict[str, Any]) -> str:
+    return " / ".join(_fmt(_share(d, k), ".1%")
+                      for k in ("turned_share", "redrawn_share", "erased_share"))
+
+
 def tables(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
-    lines = ["| image | checkpoint | bpp | PSNR dB | MS-SSIM | ROI Δθ ° | ROI turned | "
-             "ROI contrast |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    per_roi = ["| image | ROI x,y,w,h | checkpoint | Δθ ° | turned | contrast | erased |",
-               "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    lines = ["| image | checkpoint | bpp | PSNR dB | MS-SSIM | ROI Δθ ° | "
+             "ROI turned / redrawn / erased | ROI contrast |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    per_roi = ["| image | ROI x,y,w,h | checkpoint | Δθ ° | kept | turned | redrawn | erased "
+               "| contrast |", "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for image, by_ckpt in runs.items():
         names = sorted(by_ckpt, key=_ckpt_key)
         for name in names:
@@ -81,8 +96,7 @@ def tables(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
             lines.append(
                 f"| {image} | {name} | {_fmt(r['bpp'], '.4f')} | {_fmt(r['psnr'], '.2f')} | "
                 f"{_fmt(r['ms_ssim'], '.4f')} | {_fmt(s.get('delta_theta_deg'), '.2f')} | "
-                f"{_fmt(s.get('flip_share'), '.1%')} | "
-                f"{_fmt(s.get('contrast_retention'), '.3f')} |")
+                f"{_classes(s)} | {_fmt(s.get('contrast_retention'), '.3f')} |")
         rois = [tuple(int(v[k]) for k in ("x", "y", "w", "h"))
                 for v in by_ckpt[names[0]]["rois"]]
         for name in names:
@@ -95,9 +109,11 @@ def tables(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
                 per_roi.append(
                     f"| {image} | {','.join(map(str, roi))} | {name} | "
                     f"{_fmt(e.get('delta_theta_deg'), '.2f')} | "
-                    f"{_fmt(e.get('flip_share'), '.1%')} | "
-                    f"{_fmt(e.get('contrast_retention'), '.3f')} | "
-                    f"{_fmt(e.get('erased_share'), '.1%')} |")
+                    f"{_fmt(e.get('kept_share'), '.1%')} | "
+                    f"{_fmt(_share(e, 'turned_share'), '.1%')} | "
+                    f"{_fmt(e.get('redrawn_share'), '.1%')} | "
+                    f"{_fmt(e.get('erased_share'), '.1%')} | "
+                    f"{_fmt(e.get('contrast_retention'), '.3f')} |")
     return "\n".join(lines) + "\n\n" + "\n".join(per_roi)
 
 

@@ -403,6 +403,29 @@ def test_sweep_page_has_curves_bd_table_and_points(sweep_page: Path, made) -> No
     assert _run("report", str(made[0] / "sweep.json")) == 2
 
 
+def test_sweep_page_shows_the_classes_and_reads_schema_1(sweep_page: Path, made,  # noqa: ANN001
+                                                         tmp_path: Path) -> None:
+    """The averaged table has the compact classes cell of each point; a sweep file of schema
+    1 (no classes: ``flip_share``) still makes a page, with those cells empty."""
+    from codeccmp.render.tables import classes_cell
+
+    data = json.loads((made[0] / "sweep.json").read_text())
+    assert data["schema"] == "codeccmp-sweep/2"
+    page = (sweep_page / "index.html").read_text()
+    assert "turned / redrawn / erased" in page
+    for a in data["averaged"]:
+        assert {"turned_share", "redrawn_share", "erased_share"} <= set(a)
+        assert f">{classes_cell(a)}</td>" in page
+    old = {**data, "schema": "codeccmp-sweep/1",
+           "averaged": [{**{k: v for k, v in a.items()
+                            if k not in ("turned_share", "redrawn_share", "erased_share")},
+                         "flip_share": 0.0} for a in data["averaged"]]}
+    js = tmp_path / "old.json"
+    js.write_text(json.dumps(old))
+    assert _run("report", str(js), "--html", str(tmp_path / "old-html")) == 0
+    assert "turned / redrawn / erased" in (tmp_path / "old-html" / "index.html").read_text()
+
+
 def _e_text(text: str) -> str:
     import html
 

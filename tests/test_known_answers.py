@@ -148,7 +148,7 @@ def test_delta_theta_across_the_horizontal_axis(a: float, b: float, want: float)
     err = directional_error(synthetic_grating((64, 64), a, 8),
                             synthetic_grating((64, 64), b, 8))
     assert err.delta_theta_deg == pytest.approx(want, abs=0.3)
-    assert err.flip_share == 0.0
+    assert err.turned_share == 0.0
 
 
 @pytest.mark.parametrize("a,b", [(0, 90), (45, 135), (90, 0), (170, 80)])
@@ -156,7 +156,7 @@ def test_delta_theta_at_right_angles(a: float, b: float) -> None:
     err = directional_error(synthetic_grating((64, 64), a, 8),
                             synthetic_grating((64, 64), b, 8))
     assert err.delta_theta_deg == pytest.approx(90, abs=0.3)
-    assert err.flip_share == 1.0
+    assert err.turned_share == 1.0
 
 
 # --------------------------------------------------------------------------- tolerance

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from codeccmp.render.report import roi_finding
-from codeccmp.results import CodecResult, Comparison
+from codeccmp.results import SCHEMA, SCHEMA_V1, CodecResult, Comparison
 from codeccmp.stripes import synthetic_grating
 
 
@@ -32,8 +32,9 @@ def test_measure_rotated_grating(cli, tmp_path: Path, delta: float) -> None:  # 
     (roi,) = res["rois"]
     assert roi["period_px"] == pytest.approx(8.0, abs=0.3)
     assert roi["delta_theta_deg"] == pytest.approx(delta, abs=1.0)
-    assert roi["flip_share"] == (pytest.approx(0.0, abs=0.02) if delta < 20 else
-                                 pytest.approx(1.0, abs=0.02))
+    assert roi["turned_share"] == (pytest.approx(0.0, abs=0.02) if delta < 20 else
+                                   pytest.approx(1.0, abs=0.02))
+    assert roi["kept_share"] + roi["turned_share"] == pytest.approx(1.0, abs=0.02)
     assert roi["ms_ssim"] is None and "too small" in roi["ms_ssim_note"]
     assert res["ms_ssim"] is not None  # the whole 192 px image is large enough
     assert res["stripes_image"]["delta_theta_deg"] == pytest.approx(delta, abs=1.0)
@@ -53,30 +54,105 @@ def test_measure_errors(cli, tmp_path: Path) -> None:  # noqa: ANN001
     assert r.code == 2 and "bad ROI '1,2,3'" in r.stderr
 
 
-def _result(codec: str, dtheta: float, flip: float, erased: float = 0.0,
-            kept: float = 0.9) -> CodecResult:
+def _result(codec: str, dtheta: float | None, kept: float, turned: float = 0.0,
+            redrawn: float = 0.0, contrast: float = 0.9, turned_deg: float | None = None,
+            redrawn_deg: float | None = None) -> CodecResult:
+    erased = 1.0 - kept - turned - redrawn
     return CodecResult(codec=codec, family="traditional", status="ok", bpp=0.3, param=1,
                        rois=[{"x": 0, "y": 0, "w": 8, "h": 8, "delta_theta_deg": dtheta,
-                              "flip_share": flip, "contrast_retention": kept, "psnr": 30.0,
-                              "ms_ssim": None, "erased_share": erased}])
+                              "kept_share": kept, "turned_share": turned,
+                              "redrawn_share": redrawn, "erased_share": erased,
+                              "turned_deg": turned_deg, "redrawn_deg": redrawn_deg,
+                              "contrast_retention": contrast, "psnr": 30.0, "ms_ssim": None,
+                              "period_px": 4.0}])
 
 
-def test_finding_names_who_keeps_and_who_turns() -> None:
+def test_finding_names_who_keeps_and_what_became_of_the_rest() -> None:
     cmp = Comparison(image={"path": "x.png"}, target_bpp=0.3, tolerance=0.1,
-                     results=[_result("jpeg", 1.2, 0.01), _result("learned", 14.0, 0.35),
-                              _result("avif", 0.8, 0.0), _result("gone", 40.0, 0.6, 0.5, 0.2),
-                              _result("soft", 1.0, 0.0, 0.1, 0.5),
-                              # small Δθ but erased: erased, not "kept"
-                              _result("flat", 0.5, 0.0, 0.9, 0.1)],
+                     results=[_result("jpeg", 1.2, 0.97, 0.01), _result("avif", 0.8, 1.0),
+                              _result("learned", 40.0, 0.0, 0.0, 0.47, 0.04,
+                                      redrawn_deg=68.0),
+                              _result("turner", 25.0, 0.2, 0.8, turned_deg=28.0),
+                              _result("soft", 1.0, 0.95, contrast=0.5),
+                              _result("flat", None, 0.0, contrast=0.02)],
                      rois=[{"x": 0, "y": 0, "w": 8, "h": 8}])
     s = roi_finding(cmp, 0)
-    assert s.startswith("`avif` and `jpeg` keep the stripes' orientation (Δθ ≤ 1.2°)")
-    assert "turned: `learned` by 14.0° (35% of oriented pixels moved > 20°)" in s
-    assert "direction kept but blurred: `soft` (contrast at the stripes' period 0.50)" in s
-    assert ("erased (wiped out rather than turned; Δθ then measures what is left): "
-            "`flat` (90% of stripe pixels kept less than half their contrast, contrast 0.10), "
-            "`gone` (50%") in s
-    assert "`gone` by" not in s and "`flat` keep" not in s
+    assert s.startswith("`avif` and `jpeg` keep the stripes (≥ 97% of stripe pixels kept, "
+                        "Δθ ≤ 1.2°)"), s
+    assert "kept but blurred: `soft` (contrast at the stripes' period 0.50)" in s
+    assert "`flat`: erased 100%" in s
+    assert "`learned`: erased 53%, redrawn 47% at 68°" in s
+    assert "`turner`: turned 80% by 28°, kept 20%" in s
+    # Erased pixels never read as turned: the flat codec's finding names no angle.
+    assert "`flat`: erased 100%;" in s or s.endswith("`flat`: erased 100%.")
+
+
+def test_finding_for_a_region_without_stripes_says_so(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    """A region given by hand on flat ground (no period) or on texture without stripe
+    pixels keeps the plain "no stripes" sentence, not a class or a missing-result line."""
+    img = np.full((128, 192), 120, np.uint8)
+    img[:, 64:128] = synthetic_grating((128, 64), 30.0, 6.0)
+    # ±1.5 grey levels: a period is found, but no pixel reaches the mask's RMS of 2.
+    img[:, 128:] = synthetic_grating((128, 64), 30.0, 6.0, contrast=0.012)
+    src = _save(tmp_path / "thirds.png", img)
+    rep = tmp_path / "rep"
+    r = cli("compare", str(src), "--bpp", "1", "--codecs", "jpeg", "--roi", "8,8,48,48",
+            "--roi", "72,40,48,48", "--roi", "144,40,40,48", "--report", str(rep), "-q")
+    assert r.code == 0, r.stderr
+    cmp = Comparison.load(rep / "results.json")
+    nothing = ("No periodic stripe pattern found in this region of the original, so there is "
+               "nothing to measure here.")
+    assert roi_finding(cmp, 0) == nothing
+    assert roi_finding(cmp, 1).startswith("`jpeg` keeps the stripes")
+    faint = cmp.results[0].rois[2]
+    assert faint["period_px"] is not None and faint["stripe_share"] == 0.0
+    assert roi_finding(cmp, 2) == nothing
+    e = cmp.results[0].rois[0]
+    assert e["kept_share"] is None and e["erased_share"] is None
+
+
+def test_finding_of_schema_1_results_keeps_its_old_wording() -> None:
+    """Old results files (overlapping turned and erased shares) are still explained."""
+    r = CodecResult(codec="gone", family="traditional", status="ok", bpp=0.3, param=1,
+                    rois=[{"x": 0, "y": 0, "w": 8, "h": 8, "delta_theta_deg": 40.0,
+                           "turned_share": 0.6, "erased_share": 0.5,
+                           "contrast_retention": 0.2, "psnr": 30.0, "ms_ssim": None}])
+    cmp = Comparison(image={"path": "x.png"}, target_bpp=0.3, tolerance=0.1, results=[r],
+                     rois=[{"x": 0, "y": 0, "w": 8, "h": 8}], schema=SCHEMA_V1)
+    assert roi_finding(cmp, 0).startswith("Erased (wiped out rather than turned")
+
+
+def test_report_reads_a_schema_1_results_file(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    """A results file of schema 1 (``flip_share``, overlapping ``erased_share``) is read:
+    its table shows the turned and erased shares it has, redrawn as unknown, and says
+    that they overlap; a schema it does not know is refused in one line."""
+    roi = {"x": 0, "y": 0, "w": 8, "h": 8, "delta_theta_deg": 36.8, "flip_share": 0.638,
+           "erased_share": 0.472, "contrast_retention": 0.2, "psnr": 24.0, "ms_ssim": None,
+           "spectral_shift_deg": 11.7, "n_oriented": 40, "period_px": 2.4,
+           "stripe_share": 0.8}
+    old = {"schema": "codeccmp-results/1", "image": {"path": "x.png", "width": 8,
+                                                     "height": 8, "mode": "RGB"},
+           "target_bpp": 0.3, "tolerance": 0.1, "settings": {}, "rois": [roi],
+           "results": [{"codec": "learned", "family": "learned", "status": "ok",
+                        "bpp": 0.3575, "nbytes": 10, "param": 0,
+                        "stripes": {"delta_theta_deg": 36.8, "flip_share": 0.638,
+                                    "erased_share": 0.472, "regions": 1},
+                        "rois": [roi]}]}
+    p = tmp_path / "old.json"
+    p.write_text(json.dumps(old))
+    out = tmp_path / "rep"
+    r = cli("report", str(p), "--out", str(out))
+    assert r.code == 0, r.stderr
+    md = (out / "report.md").read_text()
+    assert "| 36.8 | 64% / – / 47% |" in md
+    assert "schema 1" in md and "turned and erased overlap" in md
+    cmp = Comparison.load(p)
+    assert cmp.schema == SCHEMA_V1 and not cmp.stripe_classes
+    assert json.loads(cmp.to_json())["schema"] == SCHEMA_V1  # saved again as what it is
+    old["schema"] = "codeccmp-results/9"
+    p.write_text(json.dumps(old))
+    r = cli("report", str(p), "--out", str(tmp_path / "rep9"))
+    assert r.code == 2 and "has schema 'codeccmp-results/9'" in r.stderr
 
 
 def test_compare_report_and_rebuild(cli, tmp_path: Path) -> None:  # noqa: ANN001
@@ -96,9 +172,12 @@ def test_compare_report_and_rebuild(cli, tmp_path: Path) -> None:  # noqa: ANN00
                             {"x": 128, "y": 64, "w": 64, "h": 64}]
     for res in data["results"]:
         assert len(res["rois"]) == 2
-        assert {"delta_theta_deg", "flip_share", "contrast_retention", "psnr",
-                "ms_ssim"} <= set(res["rois"][0])
+        assert {"delta_theta_deg", "kept_share", "turned_share", "redrawn_share",
+                "erased_share", "contrast_retention", "psnr", "ms_ssim"} <= set(res["rois"][0])
+        assert sum(res["rois"][0][k] for k in ("kept_share", "turned_share", "redrawn_share",
+                                               "erased_share")) == pytest.approx(1.0)
         assert (rep / res["outputs"]["reconstruction"]).is_file()
+    assert data["schema"] == SCHEMA
     # Rebuild from the JSON alone (into another folder), coding nothing again.
     again = tmp_path / "again"
     r = cli("report", str(rep / "results.json"), "--out", str(again))
@@ -214,11 +293,13 @@ def test_captions_and_table_say_what_they_show() -> None:
     from codeccmp.render.report import montage_caption
     from codeccmp.render.tables import results_table
 
-    r = _result("jpeg", 1.2, 0.01, erased=0.25, kept=0.8)
+    r = _result("learned", 40.0, 0.1, 0.2, 0.3, contrast=0.8, turned_deg=25.0,
+                redrawn_deg=57.0)
     r.ms_ssim = 0.95
     cap = montage_caption(r, 0)
     assert cap.splitlines() == ["0.300 bpp  MS-SSIM 0.9500 (image)",
-                                "ROI: Δθ 1.2°  turned 1%", "erased 25%  contrast 0.80"]
+                                "ROI: Δθ 40.0°  contrast 0.80",
+                                "kept 10%  turned 20% by 25°  redrawn 30% at 57°  erased 40%"]
     # A table over results whose stripe analysis found no region says so under the table.
     r2 = CodecResult(codec="jpeg", family="traditional", status="ok", bpp=0.3, param=1,
                      stripes={"regions": 0, "note": "no stripe regions found: the stripe "
@@ -227,5 +308,5 @@ def test_captions_and_table_say_what_they_show() -> None:
     console = Console(width=200, record=True)
     console.print(results_table(cmp))
     text = console.export_text()
-    assert "erased" in text
+    assert "turned / redrawn / erased" in text
     assert "no stripe regions found: the stripe analysis found nothing to measure" in text

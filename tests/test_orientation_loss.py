@@ -165,7 +165,10 @@ def test_training_with_the_term_saves_a_checkpoint_compare_loads(
     assert ckpt["orientation_weight"] == 2.5
     assert ckpt["train_config"]["orientation_weight"] == 2.5
     record = ckpt["validation"][-1]
-    assert record["step"] == 3 and 0 <= record["delta_theta_deg"] <= 90
+    # Δθ: NaN when every stripe pixel is erased (three steps from a random model: erased
+    # pixels have no orientation), else an angle.
+    d = record["delta_theta_deg"]
+    assert record["step"] == 3 and (d != d or 0 <= d <= 90)
 
     # Resume keeps the loss and its weight; a different weight is refused.
     T.train(T.TrainConfig(**{**cfg.__dict__, "steps": 4, "resume": out, "init": None,

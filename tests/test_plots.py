@@ -14,7 +14,9 @@ from codeccmp.render.plots import PANELS, Series, plot_curves
 def _series(with_stripes: bool) -> list[Series]:
     def pts(a: float, b: float, dtheta: float | None) -> list[dict]:
         return [{"bpp": r, "psnr": a + b * r, "ms_ssim_db": a / 3 + b * r,
-                 "delta_theta_deg": (dtheta - 10 * r) if dtheta is not None else None}
+                 "delta_theta_deg": (dtheta - 10 * r) if dtheta is not None else None,
+                 "moved_share": (dtheta - 20 * r) if dtheta is not None else None,
+                 "erased_share": (50 - 40 * r) if dtheta is not None else None}
                 for r in (0.1, 0.2, 0.3, 0.4, 0.5)]
 
     return [
@@ -40,11 +42,11 @@ def _axes_of(monkeypatch: pytest.MonkeyPatch) -> list:
     return captured
 
 
-def test_three_panels_with_stripes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_four_panels_with_stripes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     figs = _axes_of(monkeypatch)
     out = plot_curves(_series(True), tmp_path / "rd.png", "fabricated stripes")
     img = np.asarray(Image.open(out))
-    assert img.shape[0] > 300 and img.shape[1] > 3 * 400  # three panels side by side
+    assert img.shape[0] > 300 and img.shape[1] > 4 * 400  # four panels side by side
     axes = figs[0].axes
     assert [a.get_ylabel() for a in axes] == [p[1] for p in PANELS]
     learned, anchor, jpeg = axes[0].lines
@@ -52,6 +54,13 @@ def test_three_panels_with_stripes(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert jpeg.get_linestyle() == "--" and jpeg.get_markerfacecolor() == "white"
     assert anchor.get_linewidth() > jpeg.get_linewidth()
     assert len(axes[2].lines) == 2  # jpeg has no Δθ: no curve in that panel
+    # The classes panel: per codec with stripes, turned + redrawn in its own style and
+    # erased as a thin dotted line of the same colour.
+    moved, erased = axes[3].lines[:2]
+    assert moved.get_linestyle() == "-" and erased.get_linestyle() == ":"
+    assert moved.get_color() == erased.get_color() == learned.get_color()
+    assert list(erased.get_ydata()) == [46.0, 42.0, 38.0, 34.0, 30.0]
+    assert len(axes[3].lines) == 4
     labels = [t.get_text() for t in figs[0].legends[0].get_texts()]
     assert "bmshj2018-factorized (learned)" in labels and "jpeg2000 — anchor" in labels
 

@@ -181,7 +181,7 @@ def test_delta_theta_is_zero_for_identical_images(seed: int, shape) -> None:  # 
     img = np.clip(g.astype(np.float64) + rng.normal(0, 20, shape), 0, 255).astype(np.uint8)
     err = directional_error(img, img.copy())
     assert err.delta_theta_deg == 0 or math.isnan(err.delta_theta_deg)
-    assert err.flip_share == 0 or math.isnan(err.flip_share)
+    assert err.turned_share == 0 or math.isnan(err.turned_share)
 
 
 # -------------------------------------------------------------------- --bpp grammar

@@ -451,12 +451,13 @@ def test_directional_error_when_there_is_little_to_measure() -> None:
     flat = np.full((64, 64), 90, np.uint8)
     r = directional_error(flat, flat, Roi(8, 8, 48, 48), period_px=4.0)
     assert (r.n_oriented, r.period_px, r.stripe_share) == (0, 4.0, 0.0)
-    for v in (r.delta_theta_deg, r.flip_share, r.contrast_retention, r.erased_share):
+    for v in (r.delta_theta_deg, r.turned_share, r.contrast_retention, r.erased_share):
         assert math.isnan(v)
     g = synthetic_grating((96, 96), 30.0, 6.0, "sine", contrast=0.4)
     few = directional_error(g, g, Roi(24, 24, 48, 48), min_oriented_share=2.0)
     full = directional_error(g, g, Roi(24, 24, 48, 48))
-    assert math.isnan(few.delta_theta_deg) and math.isnan(few.flip_share)
+    assert math.isnan(few.delta_theta_deg)  # the shares are still given: all kept
+    assert (few.kept_share, few.turned_share) == (1.0, 0.0)
     assert few.n_oriented == full.n_oriented > 0
     assert (few.contrast_retention, few.erased_share) == (1.0, 0.0)
     assert few.period_px == full.period_px == pytest.approx(6.0, rel=0.05)
@@ -469,7 +470,7 @@ def test_directional_error_without_a_period_at_a_corner_and_on_bad_sizes() -> No
     flat = np.full((64, 64), 90, np.uint8)
     r = directional_error(flat, flat, Roi(8, 8, 48, 48))  # no period found
     assert r.n_oriented == 0
-    for v in (r.delta_theta_deg, r.flip_share, r.contrast_retention, r.erased_share,
+    for v in (r.delta_theta_deg, r.turned_share, r.contrast_retention, r.erased_share,
               r.period_px, r.stripe_share):
         assert math.isnan(v)
     # A region at the image's corner: its margin is cut at row and column 0.

@@ -90,7 +90,7 @@ def test_whole_image_in_strips_equals_one_pass(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(stripes_error, "STRIP_ROWS", 32)
     strips = directional_error(a, b)
     assert one.n_oriented == strips.n_oriented > 0
-    for k in ("delta_theta_deg", "flip_share", "contrast_retention", "erased_share"):
+    for k in ("delta_theta_deg", "turned_share", "contrast_retention", "erased_share"):
         x, y = getattr(one, k), getattr(strips, k)
         assert not math.isnan(x) and x == pytest.approx(y, rel=1e-5, abs=1e-7), k
     assert 0 < one.delta_theta_deg < 10
@@ -99,10 +99,12 @@ def test_whole_image_in_strips_equals_one_pass(monkeypatch: pytest.MonkeyPatch) 
 def test_directional_error_to_dict_carries_every_field() -> None:
     from codeccmp.stripes import DirectionalError
 
-    d = DirectionalError(3.0, 0.25, 0.5, 10, 0.125, 6.5, 0.75).to_dict()
-    assert d == {"delta_theta_deg": 3.0, "flip_share": 0.25, "contrast_retention": 0.5,
-                 "n_oriented": 10, "erased_share": 0.125, "period_px": 6.5,
-                 "stripe_share": 0.75}
+    d = DirectionalError(3.0, 0.5, 0.25, 0.125, 0.125, 0.5, 10, 12, 30.0, 57.0, 6.5,
+                         0.75).to_dict()
+    assert d == {"delta_theta_deg": 3.0, "kept_share": 0.5, "turned_share": 0.25,
+                 "redrawn_share": 0.125, "erased_share": 0.125, "turned_deg": 30.0,
+                 "redrawn_deg": 57.0, "contrast_retention": 0.5, "n_oriented": 10,
+                 "n_stripe": 12, "period_px": 6.5, "stripe_share": 0.75}
 
 
 def test_whole_image_contrast_is_the_blurs_transfer_at_the_stripes_frequency() -> None:
@@ -113,7 +115,8 @@ def test_whole_image_contrast_is_the_blurs_transfer_at_the_stripes_frequency() -
     r = directional_error(g, blurred.astype(np.uint8))
     want = math.exp(-((2 * math.pi * 1.5 / 6.0) ** 2) / 2)
     assert r.contrast_retention == pytest.approx(want, abs=0.03)
-    assert r.delta_theta_deg < 2.0
+    # Under half the amplitude everywhere: every stripe pixel erased, none with an angle.
+    assert r.erased_share == 1.0 and math.isnan(r.delta_theta_deg)
 
 
 def test_whole_image_flips_and_erasures_add_up_over_strips(
@@ -128,7 +131,7 @@ def test_whole_image_flips_and_erasures_add_up_over_strips(
     one = directional_error(a, b)
     monkeypatch.setattr(stripes_error, "STRIP_ROWS", 32)
     strips = directional_error(a, b)
-    assert one.flip_share > 0.05 and one.erased_share > 0.05
+    assert one.turned_share > 0.05 and one.erased_share > 0.05
     assert one.n_oriented == strips.n_oriented
-    for k in ("delta_theta_deg", "flip_share", "contrast_retention", "erased_share"):
+    for k in ("delta_theta_deg", "turned_share", "contrast_retention", "erased_share"):
         assert getattr(one, k) == pytest.approx(getattr(strips, k), rel=1e-5, abs=1e-7), k

@@ -264,7 +264,7 @@ def test_csv_and_json(tmp_path: Path, fake_plugin, registry) -> None:
     assert [float(r["target_bpp"]) for r in means] == [0.5, 1.0, 1.5, 2.0]
     assert all(r["n"] == "2" and r["status"] == "ok" for r in means)
     d = json.loads(res.to_json())
-    assert d["schema"] == "codeccmp-sweep/1"
+    assert d["schema"] == "codeccmp-sweep/2"
     assert len(d["points"]) == 8 and len(d["averaged"]) == 4 and len(d["images"]) == 2
     assert d["targets"] == [0.5, 1.0, 1.5, 2.0]
     assert d["points"][0]["result"]["codec"] == "quant"

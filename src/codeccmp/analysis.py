@@ -30,6 +30,9 @@ from codeccmp.stripes import (
 )
 
 DEFAULT_ROI_COUNT = 3
+#: The four class shares (JSON keys), in the order of :data:`codeccmp.stripes.CLASSES`. Each
+#: region's sum to 1, so their means over the regions that have stripe pixels do too.
+STRIPE_SHARES = ("kept_share", "turned_share", "redrawn_share", "erased_share")
 
 
 def resolve_rois(pixels: np.ndarray, rois: Sequence[Roi] | str | None,
@@ -100,9 +103,10 @@ def analyse_result(original: np.ndarray, result: CodecResult, rois: Sequence[Roi
     whole = directional_error(original, recon).to_dict()
     result.stripes = {
         "delta_theta_deg": _mean([e["delta_theta_deg"] for e in result.rois]),
-        "flip_share": _mean([e["flip_share"] for e in result.rois]),
+        **{k: _mean([e.get(k) for e in result.rois]) for k in STRIPE_SHARES},
+        "turned_deg": _mean([e.get("turned_deg") for e in result.rois]),
+        "redrawn_deg": _mean([e.get("redrawn_deg") for e in result.rois]),
         "contrast_retention": _mean([e["contrast_retention"] for e in result.rois]),
-        "erased_share": _mean([e.get("erased_share") for e in result.rois]),
         "spectral_shift_deg": _mean([e.get("spectral_shift_deg") for e in result.rois]),
         "regions": len(rois),
         "image": whole,

@@ -29,6 +29,7 @@ from codeccmp.metric import Metric, compute_metrics
 from codeccmp.metrics import ms_ssim_db, psnr, ssim_ms_ssim
 from codeccmp.plugins import CodecRegistry
 from codeccmp.qualitymatch import QualityTarget, match_quality
+from codeccmp.ratejump import find_jump, jump_note
 from codeccmp.ratematch import DEFAULT_TOLERANCE, Trial, match_rate
 from codeccmp.results import CodecResult, Comparison, environment
 from codeccmp.stripes import Roi
@@ -220,6 +221,12 @@ def _search(coded: Coded, image: SourceImage, options: CompareOptions,
         res.notes.append(
             f"achieved {rm.bpp:.3f} bpp is {rm.deviation:+.0%} from the target "
             f"(tolerance ±{options.tolerance:.0%})")
+    try:  # a discontinuity next to the chosen parameter (see codeccmp.ratejump)
+        jump = find_jump(codec, pixels, enc.param, options.target_bpp, options.tolerance)
+    except Exception:  # noqa: BLE001 - a failing probe only means no note
+        jump = None
+    if jump is not None:
+        res.notes.append(jump_note(codec, jump))
     res.encode_s = rm.encode_s
     res.search_s = rm.search_s
     res.settings = dict(enc.settings)

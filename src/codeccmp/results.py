@@ -19,7 +19,14 @@ from codeccmp import __version__
 from codeccmp.errors import UsageError
 
 Status = Literal["ok", "skipped", "failed"]
-SCHEMA = "codeccmp-results/1"
+#: 2: the stripe figures are four classes per stripe pixel (kept, turned, redrawn, erased;
+#: they sum to 1) and Δθ is over the pixels that still have an angle. 1 had an overlapping
+#: ``flip_share`` (over every oriented pixel) and ``erased_share``; it is still read.
+SCHEMA = "codeccmp-results/2"
+SCHEMA_V1 = "codeccmp-results/1"
+#: Shown wherever results of schema 1 are rendered (their shares overlap).
+V1_NOTE = ("results of schema 1 (older stripe figures): turned and erased overlap there and "
+           "redrawn was not measured; rerun `codeccmp compare` for the four classes")
 
 #: Libraries whose versions decide the numbers; recorded with every result file.
 _TRACKED = (
@@ -92,10 +99,17 @@ class Comparison:
     environment: dict[str, Any] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(
         timespec="seconds"))
+    #: The schema the results were made with (:data:`SCHEMA_V1` when read from an old file).
+    schema: str = SCHEMA
+
+    @property
+    def stripe_classes(self) -> bool:
+        """Whether the stripe figures are the four classes (schema 2 on)."""
+        return self.schema != SCHEMA_V1
 
     def to_dict(self) -> dict[str, Any]:
         return _json_safe({
-            "schema": SCHEMA,
+            "schema": self.schema,
             "image": self.image,
             "target_bpp": self.target_bpp,
             "tolerance": self.tolerance,
@@ -114,6 +128,8 @@ class Comparison:
         problem = validate_comparison(d)
         if problem:
             raise UsageError(f"not a codeccmp results file: {problem}")
+        if d.get("schema") == SCHEMA_V1:
+            d = _upgrade_v1(d)
         return cls(
             image=d["image"],
             target_bpp=None if d["target_bpp"] is None else float(d["target_bpp"]),
@@ -121,6 +137,7 @@ class Comparison:
             results=[CodecResult.from_dict(r) for r in d["results"]],
             settings=d.get("settings", {}), rois=d.get("rois", []),
             environment=d.get("environment", {}), created=d.get("created", ""),
+            schema=SCHEMA_V1 if d.get("schema") == SCHEMA_V1 else SCHEMA,
         )
 
     @classmethod
@@ -143,12 +160,32 @@ class Comparison:
         if isinstance(schema, str) and schema.startswith("codeccmp-sweep/"):
             raise UsageError(f"{p} is a sweep's JSON; `codeccmp report` reads the results of "
                              "`codeccmp compare` (its --json, or results.json in --report)")
-        if schema is not None and schema != SCHEMA:
-            raise UsageError(f"{p} has schema {schema!r}; this codeccmp reads {SCHEMA}")
+        if schema is not None and schema not in (SCHEMA, SCHEMA_V1):
+            raise UsageError(f"{p} has schema {schema!r}; this codeccmp reads {SCHEMA} "
+                             f"and {SCHEMA_V1}")
         try:
             return cls.from_dict(data)
         except UsageError as exc:
             raise UsageError(f"{p}: {exc}") from None
+
+
+def _upgrade_v1(d: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1's stripe figures under schema 2's keys, for the renderers: its
+    ``flip_share`` becomes ``turned_share`` (still overlapping ``erased_share``: every
+    rendering says so, see :data:`V1_NOTE`); kept and redrawn stay unknown (None)."""
+    def fix(e: Any) -> Any:
+        if isinstance(e, dict) and "flip_share" in e:
+            e = dict(e)
+            e["turned_share"] = e.pop("flip_share")
+            e.setdefault("kept_share", None)
+            e.setdefault("redrawn_share", None)
+        return e
+
+    out = dict(d)
+    out["results"] = [{**r, "stripes": fix(r.get("stripes") or {}),
+                       "rois": [fix(e) for e in r.get("rois") or []]}
+                      if isinstance(r, dict) else r for r in d["results"]]
+    return out
 
 
 _NUMBER = (int, float)

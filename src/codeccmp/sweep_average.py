@@ -54,7 +54,10 @@ class AveragePoint:
     ms_ssim_db: float | None = None
     ssim: float | None = None
     delta_theta_deg: float | None = None
-    flip_share: float | None = None
+    #: The stripe classes' shares (means over images; each image's sum to 1).
+    turned_share: float | None = None
+    redrawn_share: float | None = None
+    erased_share: float | None = None
     all_within_tolerance: bool | None = None
     param_name: str | None = None  # what ``value`` is, for fixed-parameter points
     encode_s: float | None = None  # mean seconds per image, of the encode kept
@@ -115,7 +118,9 @@ def average_points(points: Sequence[SweepPoint], families: dict[str, str],
             ms_ssim_db=ms_ssim_db(ms) if ms is not None else None,
             ssim=_mean([r.ssim for r in rs]),
             delta_theta_deg=_mean([_stripe(r, "delta_theta_deg") for r in rs]),
-            flip_share=_mean([_stripe(r, "flip_share") for r in rs]),
+            turned_share=_mean([_stripe(r, "turned_share") for r in rs]),
+            redrawn_share=_mean([_stripe(r, "redrawn_share") for r in rs]),
+            erased_share=_mean([_stripe(r, "erased_share") for r in rs]),
             all_within_tolerance=all(flags) if flags else None,
             param_name=next((r.param_name for r in rs if r.param_name), None),
             encode_s=_mean([r.encode_s for r in rs]), decode_s=_mean([r.decode_s for r in rs]),

@@ -15,7 +15,9 @@ from codeccmp.ratematch import DEFAULT_TOLERANCE
 from codeccmp.results import _json_safe
 from codeccmp.sweep_average import AveragePoint, SweepPoint, _stripe
 
-SCHEMA = "codeccmp-sweep/1"
+#: 2: the averaged points carry the stripe classes (``turned_share``, ``redrawn_share``,
+#: ``erased_share``) instead of schema 1's overlapping ``flip_share``.
+SCHEMA = "codeccmp-sweep/2"
 
 
 @dataclass
@@ -70,7 +72,8 @@ class SweepResult:
     CSV_COLUMNS = (
         "scope", "image", "codec", "family", "kind", "target_bpp", "quality", "param", "bpp",
         "deviation", "within_tolerance", "psnr", "ms_ssim", "ms_ssim_db", "ssim",
-        "delta_theta_deg", "flip_share", "n", "status", "reason", "cached", "target_quality")
+        "delta_theta_deg", "turned_share", "redrawn_share", "erased_share", "n", "status",
+        "reason", "cached", "target_quality")
 
     def to_csv(self) -> str:
         """One row per job (scope ``image``), then one per averaged point (scope ``mean``)."""
@@ -91,7 +94,8 @@ class SweepResult:
                 "bpp": r.bpp, "deviation": r.deviation, "within_tolerance": r.within_tolerance,
                 "psnr": r.psnr, "ms_ssim": r.ms_ssim, "ms_ssim_db": r.ms_ssim_db,
                 "ssim": r.ssim, "delta_theta_deg": _stripe(r, "delta_theta_deg"),
-                "flip_share": _stripe(r, "flip_share"), "n": 1, "status": r.status,
+                **{k: _stripe(r, k) for k in ("turned_share", "redrawn_share",
+                                               "erased_share")}, "n": 1, "status": r.status,
                 "reason": r.reason, "cached": p.cached,
                 "target_quality": p.value if p.kind == "match" else None,
                 **{f"metric:{n}": r.metrics.get(n) for n in extra}}))
@@ -103,7 +107,8 @@ class SweepResult:
                 "quality": a.value if a.kind == "quality" else None, "bpp": a.bpp,
                 "within_tolerance": a.all_within_tolerance, "psnr": a.psnr,
                 "ms_ssim": a.ms_ssim, "ms_ssim_db": a.ms_ssim_db, "ssim": a.ssim,
-                "delta_theta_deg": a.delta_theta_deg, "flip_share": a.flip_share, "n": a.n,
+                "delta_theta_deg": a.delta_theta_deg, "turned_share": a.turned_share,
+                "redrawn_share": a.redrawn_share, "erased_share": a.erased_share, "n": a.n,
                 "status": "ok" if a.complete else ("partial" if a.n else "failed"),
                 "target_quality": a.value if a.kind == "match" else None,
                 **{f"metric:{n}": a.metrics.get(n) for n in extra}}))

@@ -48,7 +48,7 @@ from codeccmp.stripes import Roi
 JobKind = Literal["target", "quality", "match"]
 #: Bump when how a result is measured changes (metrics, conventions): results cached under
 #: the old version are then recomputed from the cached encodings.
-MEASURE_VERSION = 1
+MEASURE_VERSION = 2  # 2: the stripe classes (kept, turned, redrawn, erased)
 
 
 # --------------------------------------------------------------------------- worker side

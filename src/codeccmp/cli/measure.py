@@ -158,20 +158,24 @@ def _print(res: dict) -> None:
         vals = [e[key] for e in r["rois"] if e.get(key) is not None]
         return sum(vals) / len(vals) if vals else None
 
+    from codeccmp.analysis import STRIPE_SHARES
+    from codeccmp.render.report import redrawn_text, turned_text
+    from codeccmp.render.tables import classes_cell
     from codeccmp.stripes import NO_REGIONS
 
     console = stdout_console()
     t = Table(title=f"{res['original']['path']} ({res['width']}×{res['height']})",
               title_justify="left")
     for col in ("decoded", "bpp", "PSNR dB", "SSIM", "MS-SSIM", "MS-SSIM dB", "Δθ ° (ROIs)",
-                "turned", "erased", "contrast"):
+                "turned / redrawn / erased", "contrast"):
         t.add_column(col, justify="left" if col == "decoded" else "right")
     for r in res["results"]:
         ms = "n/a (< 161 px)" if r["ms_ssim"] is None else f"{r['ms_ssim']:.4f}"
         t.add_row(Path(r["decoded"]["path"]).name, f(r.get("bpp"), ".4f"), f(r["psnr"], ".2f"),
                   f(r["ssim"], ".4f"), ms, f(r["ms_ssim_db"], ".2f"),
-                  f(mean(r, "delta_theta_deg"), ".2f"), f(mean(r, "flip_share"), ".1%"),
-                  f(mean(r, "erased_share"), ".1%"), f(mean(r, "contrast_retention"), ".2f"))
+                  f(mean(r, "delta_theta_deg"), ".2f"),
+                  classes_cell({k: mean(r, k) for k in STRIPE_SHARES}),
+                  f(mean(r, "contrast_retention"), ".2f"))
     console.print(t)
     if not res["rois"]:
         console.print(NO_REGIONS.capitalize() + ".", highlight=False)
@@ -179,13 +183,14 @@ def _print(res: dict) -> None:
     for i, roi in enumerate(res["rois"]):
         t = Table(title=f"ROI {i + 1}: {roi['x']},{roi['y']},{roi['w']},{roi['h']}",
                   title_justify="left")
-        for col in ("decoded", "Δθ °", "turned share", "erased share", "spectral shift °",
+        for col in ("decoded", "Δθ °", "kept", "turned", "redrawn", "erased", "spectral shift °",
                     "contrast", "period px", "stripe px", "PSNR dB", "MS-SSIM (ROI)"):
             t.add_column(col, justify="left" if col == "decoded" else "right")
         for r in res["results"]:
             e = r["rois"][i]
             t.add_row(Path(r["decoded"]["path"]).name, f(e["delta_theta_deg"], ".2f"),
-                      f(e["flip_share"], ".1%"), f(e.get("erased_share"), ".1%"),
+                      f(e.get("kept_share"), ".1%"), turned_text(e), redrawn_text(e),
+                      f(e.get("erased_share"), ".1%"),
                       f(e.get("spectral_shift_deg"), ".1f"), f(e["contrast_retention"], ".2f"),
                       f(e.get("period_px"), ".1f"), f(e.get("stripe_share"), ".0%"),
                       f(e["psnr"], ".2f"),

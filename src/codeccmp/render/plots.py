@@ -28,7 +28,13 @@ PANELS = (
     ("psnr", "PSNR (dB)", True),
     ("ms_ssim_db", "MS-SSIM (dB)  = −10·log10(1 − MS-SSIM)", True),
     ("delta_theta_deg", "stripe Δθ on ROIs (°, lower is better)", False),
+    ("stripe_classes", "stripe pixels not kept (%, lower is better)\n"
+     "turned + redrawn: the curve's style; erased: dotted", False),
 )
+#: The panel of the stripe classes: per codec, the share whose direction changed (turned +
+#: redrawn, its line style) and the share erased (a thin dotted line of its colour), so a
+#: codec that turns stripes is not mistaken for one that wipes them out.
+CLASSES_PANEL = "stripe_classes"
 #: The x axis ends this far past the largest measured rate.
 X_MARGIN = 1.15
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
@@ -61,6 +67,8 @@ def series_from_sweep(result: SweepResult) -> list[Series]:
     for c in result.codecs:
         pts = [{"bpp": a.bpp, "psnr": a.psnr, "ms_ssim_db": a.ms_ssim_db,
                 "delta_theta_deg": a.delta_theta_deg,
+                "moved_share": pct_sum(a.turned_share, a.redrawn_share),
+                "erased_share": pct_sum(a.erased_share),
                 **{f"metric:{n}": v for n, v in a.metrics.items()}}
                for a in result.averaged if a.codec == c["name"] and a.complete
                and a.bpp is not None]
@@ -73,6 +81,12 @@ def series_from_sweep(result: SweepResult) -> list[Series]:
         out.append(Series(r["name"], "reference", pts, anchor=r["name"] == result.anchor,
                           reference=True, label=r["label"]))
     return out
+
+
+def pct_sum(*shares: float | None) -> float | None:
+    """The sum of the shares in percent; None when none was measured."""
+    vals = [v for v in shares if v is not None]
+    return 100.0 * sum(vals) if vals else None
 
 
 def sweep_note(result: SweepResult) -> str:
@@ -113,7 +127,7 @@ def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None,
         n = len(result.images)
         title = (Path(str(result.images[0].get("path", ""))).name if n == 1
                  else f"mean over {n} images")
-    panels = None if not quality else (*quality, PANELS[2])
+    panels = None if not quality else (*quality, *PANELS[2:])
     return plot_curves(series_from_sweep(result), path, title, note=sweep_note(result),
                        panels=panels)
 
@@ -144,8 +158,12 @@ def plot_curves(series: Sequence[Series], path: str | Path, title: str = "",
     from codeccmp.fileio import atomic_write_bytes
 
     candidates = list(panels) if panels else list(PANELS)
+
+    def keys(panel: str) -> tuple[str, ...]:
+        return ("moved_share", "erased_share") if panel == CLASSES_PANEL else (panel,)
+
     panels = [p for p in candidates
-              if any(_finite(pt.get(p[0])) for s in series for pt in s.points)]
+              if any(_finite(pt.get(k)) for s in series for pt in s.points for k in keys(p[0]))]
     if not panels:
         panels = candidates[:1]
     fig = Figure(figsize=(5.0 * len(panels), 4.6), layout="constrained")
@@ -171,13 +189,19 @@ def plot_curves(series: Sequence[Series], path: str | Path, title: str = "",
                 "markerfacecolor": color if s.learned else "white",
                 "markeredgecolor": color, "markeredgewidth": 1.4,
             }
-        for ax, (key, _, _) in zip(axes, panels, strict=True):
-            pts = sorted((pt["bpp"], pt[key]) for pt in s.points
-                         if _finite(pt.get("bpp")) and _finite(pt.get(key)))
-            if s.reference and xmax is not None:
-                pts = _clip(pts, xmax)
-            if pts:
-                ax.plot([b for b, _ in pts], [v for _, v in pts], **style)
+        for ax, (panel, _, _) in zip(axes, panels, strict=True):
+            for key in keys(panel):
+                pts = sorted((pt["bpp"], pt[key]) for pt in s.points
+                             if _finite(pt.get("bpp")) and _finite(pt.get(key)))
+                if s.reference and xmax is not None:
+                    pts = _clip(pts, xmax)
+                if not pts:
+                    continue
+                line = style if key != "erased_share" else {
+                    "color": color, "marker": style.get("marker") or "", "markersize": 3,
+                    "linestyle": ":", "linewidth": 1.2, "markerfacecolor": "white",
+                    "markeredgecolor": color}
+                ax.plot([b for b, _ in pts], [v for _, v in pts], **line)
         label = ((s.label or s.codec) + (" (learned)" if s.learned else "")
                  + (" — anchor" if s.anchor else ""))
         handles.append(Line2D([], [], label=label, **style))

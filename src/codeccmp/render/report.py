@@ -14,15 +14,19 @@ from typing import Any
 import numpy as np
 
 from codeccmp.fileio import atomic_write_text
-from codeccmp.render.tables import param_text
-from codeccmp.results import CodecResult, Comparison
+from codeccmp.render.tables import classes_cell, param_text
+from codeccmp.results import V1_NOTE, CodecResult, Comparison
 from codeccmp.stripes.detect import NO_REGIONS
 
 #: Below these a codec "keeps" the stripes' orientation in a ROI (see docs/metrics.md).
 KEEP_DELTA_DEG = 3.0
 KEEP_FLIP = 0.05
-#: From this share of oriented pixels that lost over half their stripe amplitude on, a codec
-#: is said to wipe the stripes out rather than turn them (Δθ then measures what is left).
+#: A codec "keeps the stripes" in a ROI where at least this share of its stripe pixels is
+#: kept; otherwise the finding names each class holding at least ``CLASS_SHARE`` of them.
+KEEP_SHARE = 0.9
+CLASS_SHARE = 0.05
+#: Schema 1 results only: from this erased share on a codec was said to wipe the stripes
+#: out rather than turn them.
 ERASED_SHARE = 0.3
 #: Below this contrast retention (at the stripes' own period) a codec that kept the stripes'
 #: direction is said to blur them.
@@ -48,7 +52,7 @@ def results_markdown(cmp: Comparison) -> str:
     head = ["codec", "family", "param", "bpp", "Δ target", "PSNR dB", "MS-SSIM", "MS-SSIM dB",
             *extra]
     if has_stripes:
-        head += ["Δθ ° (ROIs)", "turned share", "erased share"]
+        head += ["Δθ ° (ROIs)", "turned / redrawn / erased"]
     head += ["enc s", "dec s", "device"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in cmp.results:
@@ -66,9 +70,7 @@ def results_markdown(cmp: Comparison) -> str:
                _f(r.ms_ssim, ".4f"), _f(r.ms_ssim_db, ".2f")]
         row += [metric_cell(r.metrics.get(n)) for n in extra]
         if has_stripes:
-            row += [_f(r.stripes.get("delta_theta_deg"), ".1f"),
-                    _f(r.stripes.get("flip_share"), ".1%"),
-                    _f(r.stripes.get("erased_share"), ".1%")]
+            row += [_f(r.stripes.get("delta_theta_deg"), ".1f"), classes_cell(r.stripes)]
         row += [_f(r.encode_s, ".3f"), _f(r.decode_s, ".3f"), r.device or ""]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -80,8 +82,8 @@ def roi_table(cmp: Comparison, index: int) -> str:
     entries = [(r, r.rois[index]) for r in cmp.results if r.ok and len(r.rois) > index]
     # The per_roi metrics of --metrics/--match, measured on the region's crop.
     extra = list(dict.fromkeys(n for _, e in entries for n in e.get("metrics") or {}))
-    head = ["codec", "bpp", "PSNR dB", "MS-SSIM", *extra, "Δθ °", "turned share",
-            "erased share", "spectral shift °", "contrast retention"]
+    head = ["codec", "bpp", "PSNR dB", "MS-SSIM", *extra, "Δθ °", "kept", "turned",
+            "redrawn", "erased", "spectral shift °", "contrast retention"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r, e in entries:
         got = e.get("metrics") or {}
@@ -89,20 +91,105 @@ def roi_table(cmp: Comparison, index: int) -> str:
             f"`{r.codec}`", _f(r.bpp, ".3f"), _f(e.get("psnr"), ".2f"),
             _f(e.get("ms_ssim"), ".4f", "n/a"), *(metric_cell(got.get(n)) for n in extra),
             _f(e.get("delta_theta_deg"), ".1f"),
-            _f(e.get("flip_share"), ".1%"), _f(e.get("erased_share"), ".1%"),
+            _f(e.get("kept_share"), ".1%"), turned_text(e), redrawn_text(e),
+            _f(e.get("erased_share"), ".1%"),
             _f(e.get("spectral_shift_deg"), ".1f"),
             _f(e.get("contrast_retention"), ".2f")]) + " |")
     return "\n".join(lines)
 
 
+def turned_text(e: Mapping[str, Any]) -> str:
+    """The turned share, with how far those pixels turned."""
+    t, d = e.get("turned_share"), e.get("turned_deg")
+    return _f(t, ".1%") + ("" if d is None or (t or 0) < 0.0005 else f" by {d:.0f}°")
+
+
+def redrawn_text(e: Mapping[str, Any]) -> str:
+    """The redrawn share, with the angle the new structure runs at."""
+    t, d = e.get("redrawn_share"), e.get("redrawn_deg")
+    return _f(t, ".1%") + ("" if d is None or (t or 0) < 0.0005 else f" at {d:.0f}°")
+
+
+def _what_happened(e: Mapping[str, Any]) -> str:
+    """A codec's classes in a region, largest first: "erased 53 %, redrawn 47 % at 68°"."""
+    parts = []
+    for share, text in sorted((
+            (e.get("kept_share") or 0.0, "kept {:.0%}"),
+            (e.get("turned_share") or 0.0, "turned {:.0%}" + (
+                f" by {e['turned_deg']:.0f}°" if e.get("turned_deg") is not None else "")),
+            (e.get("redrawn_share") or 0.0, "redrawn {:.0%}" + (
+                f" at {e['redrawn_deg']:.0f}°" if e.get("redrawn_deg") is not None else "")),
+            (e.get("erased_share") or 0.0, "erased {:.0%}")), key=lambda t: -t[0]):
+        if share >= CLASS_SHARE:
+            parts.append(text.format(share))
+    return ", ".join(parts)
+
+
 def roi_finding(cmp: Comparison, index: int) -> str:
-    """One sentence: which codecs keep the stripes in this ROI, which blur, erase or turn them."""
+    """One sentence: which codecs keep the stripes in this ROI, and for each of the others
+    what became of them (turned by, redrawn at, erased), largest class first."""
+    if not cmp.stripe_classes:
+        return _roi_finding_v1(cmp, index)
+    rows = [(r, r.rois[index]) for r in cmp.results if r.ok and len(r.rois) > index]
+    if rows and all(e.get("period_px", 0) is None or e.get("stripe_share") == 0
+                    for _, e in rows):  # no period, or no pixel in the stripe mask
+        return ("No periodic stripe pattern found in this region of the original, so there is "
+                "nothing to measure here.")
+    keep, blurred, other, spectral = [], [], [], []
+    for r, e in rows:
+        kept = e.get("kept_share")
+        if kept is None:
+            continue
+        if kept >= KEEP_SHARE:
+            c = e.get("contrast_retention")
+            if c is not None and c < BLUR_RETENTION:
+                blurred.append((c, r.codec))
+            elif e.get("delta_theta_deg") is None:
+                spectral.append((e.get("spectral_shift_deg"), r.codec))
+            else:
+                keep.append((e["delta_theta_deg"], kept, r.codec))
+        else:
+            other.append((kept, r.codec, _what_happened(e)))
+    parts = []
+    if keep:
+        keep.sort()
+        least = min(k for _, k, _ in keep)
+        share = ("every stripe pixel kept" if least >= 0.995
+                 else f"≥ {least:.0%} of stripe pixels kept")
+        parts.append(f"{_names([c for _, _, c in keep])} keep{'s' if len(keep) == 1 else ''} "
+                     f"the stripes ({share}, Δθ ≤ {max(d for d, _, _ in keep):.1f}°)")
+    if spectral:
+        moved = [(v, c) for v, c in spectral if v is not None and v >= KEEP_DELTA_DEG]
+        still = [c for v, c in spectral if v is None or v < KEEP_DELTA_DEG]
+        if still:
+            parts.append(f"{_names(still)} keep{'s' if len(still) == 1 else ''} the pattern at "
+                         "its period (no single direction here, a check pattern or a weave: by "
+                         "the angular spectrum its orientations hold)")
+        if moved:
+            parts.append("pattern kept at its period but its orientation energy moved by " +
+                         ", ".join(f"{v:.1f}° for `{c}`" for v, c in sorted(moved,
+                                                                              reverse=True)))
+    if blurred:
+        blurred.sort()
+        parts.append("kept but blurred: " + ", ".join(
+            f"`{c}` (contrast at the stripes' period {v:.2f})" for v, c in blurred))
+    if other:
+        other.sort()
+        parts.append("; ".join(f"`{c}`: {what}" for _, c, what in other))
+    if not parts:
+        return "No codec produced a result for this region."
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
+def _roi_finding_v1(cmp: Comparison, index: int) -> str:
+    """Schema 1's finding (overlapping turned and erased shares), for old results files."""
     keep, turn, blank, spectral, erased, blurred = [], [], [], [], [], []
     for r in cmp.results:
         if not r.ok or len(r.rois) <= index:
             continue
         e = r.rois[index]
-        d, flip = e.get("delta_theta_deg"), e.get("flip_share")
+        d, flip = e.get("delta_theta_deg"), e.get("turned_share")
         kept = e.get("contrast_retention")
         if (e.get("erased_share") or 0) >= ERASED_SHARE:
             erased.append((e["erased_share"], r.codec, kept))
@@ -256,10 +343,15 @@ def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None 
         for i, roi in enumerate(cmp.rois):
             out += [f"### ROI {i + 1}: x={roi['x']}, y={roi['y']}, {roi['w']}×{roi['h']}", "",
                     roi_finding(cmp, i), "", roi_table(cmp, i), ""]
-        out += ["Δθ: coherence- and energy-weighted mean orientation change of the stripes; "
-                "turned share: oriented pixels whose orientation moved by more than 20°; "
-                "erased share: stripe pixels where the codec kept less than half the stripes' "
-                "amplitude at their own period (then Δθ measures what is left, not a turn); "
+        out += [(f"Note: {V1_NOTE}. " if not cmp.stripe_classes else "") +
+                "Each stripe pixel of a region is in one class: kept (still there at the "
+                "stripes' own period, at most 20° off), turned (there, more than 20° off; "
+                "\"by\": their mean turn), redrawn (gone at that period, with strongly "
+                "oriented new structure at another angle in its place; \"at\": its mean angle "
+                "off the stripes) or erased (gone, nothing oriented left, or what is left "
+                "keeps the stripes' direction); the four sum to 100 %. Δθ: coherence- and "
+                "energy-weighted mean orientation change over the kept, turned and redrawn "
+                "pixels (erased ones have no orientation); "
                 "all on the region's stripe pixels only; spectral shift: how far the band-pass "
                 "energy moved between orientations (earth mover's distance of the angular "
                 "spectra; applies to check patterns too); "
@@ -292,11 +384,23 @@ def roi_caption(bpp: float | None, image_ms_ssim: float | None, e: Mapping[str, 
     if e.get("delta_theta_deg") is None and e.get("spectral_shift_deg") is not None:
         turn = f"ROI: spectral shift {e['spectral_shift_deg']:.1f}°"
     else:
-        turn = (f"ROI: Δθ {_f(e.get('delta_theta_deg'), '.1f')}°  "
-                f"turned {_f(e.get('flip_share'), '.0%')}")
-    kept = (f"erased {_f(e.get('erased_share'), '.0%')}  "
-            f"contrast {_f(e.get('contrast_retention'), '.2f')}")
-    return f"{head}\n{turn}\n{kept}"
+        turn = f"ROI: Δθ {_f(e.get('delta_theta_deg'), '.1f')}°"
+    turn += f"  contrast {_f(e.get('contrast_retention'), '.2f')}"
+    return f"{head}\n{turn}\n{classes_line(e)}"
+
+
+def classes_line(e: Mapping[str, Any]) -> str:
+    """A caption's class line: every class's share, the turn and the redrawn angle."""
+    def pct(k: str) -> str:
+        return _f(e.get(k), ".0%")
+
+    t = f"turned {pct('turned_share')}"
+    if (e.get("turned_share") or 0) >= 0.005 and e.get("turned_deg") is not None:
+        t += f" by {e['turned_deg']:.0f}°"
+    r = f"redrawn {pct('redrawn_share')}"
+    if (e.get("redrawn_share") or 0) >= 0.005 and e.get("redrawn_deg") is not None:
+        r += f" at {e['redrawn_deg']:.0f}°"
+    return f"kept {pct('kept_share')}  {t}  {r}  erased {pct('erased_share')}"
 
 
 def montage_caption(r: CodecResult, index: int) -> str:

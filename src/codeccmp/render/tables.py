@@ -9,7 +9,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from codeccmp.results import CodecResult, Comparison
+from codeccmp.ratejump import JUMP_PREFIX
+from codeccmp.results import V1_NOTE, CodecResult, Comparison
 
 
 def number(value: float | None, fmt: str) -> str:
@@ -38,6 +39,15 @@ def param_text(r: CodecResult) -> str:
 _param = param_text
 
 
+def classes_cell(stripes: dict[str, Any]) -> str:
+    """The compact class cell: ``turned / redrawn / erased`` shares of the stripe pixels
+    (kept is the rest: the four sum to 100 %). A dash where a class was not measured."""
+    if stripes.get("erased_share") is None and stripes.get("turned_share") is None:
+        return "–"
+    return " / ".join(number(stripes.get(k), ".0%")
+                      for k in ("turned_share", "redrawn_share", "erased_share"))
+
+
 def results_table(cmp: Comparison, title: str | None = None,
                   hide_skipped: bool = False) -> Table:
     """Codec, parameter, bpp and its deviation, quality, timings; flags missed targets.
@@ -64,15 +74,17 @@ def results_table(cmp: Comparison, title: str | None = None,
         t.add_column(name, justify="right")
     if has_stripes:
         t.add_column("Δθ °", justify="right")
-        # "turned", not "flip": FLIP is NVIDIA's metric, which --metrics can add.
-        t.add_column("turned", justify="right")
-        t.add_column("erased", justify="right")
+        # "turned", not "flip": FLIP is NVIDIA's metric, which --metrics can add. The
+        # classes in one compact cell (kept is the rest).
+        t.add_column("turned / redrawn / erased", justify="right")
     if has_truth:
         t.add_column("θ vs truth °", justify="right")
     t.add_column("enc s", justify="right")
     t.add_column("dec s", justify="right")
     t.add_column("device")
     notes = {r.stripes.get("note") for r in cmp.results if r.stripes.get("note")}
+    if not cmp.stripe_classes and has_stripes:
+        notes.add(V1_NOTE)
     if notes:  # the detector found no stripe region: say so under the table
         t.caption = "; ".join(sorted(notes))
     for r in cmp.results:
@@ -84,7 +96,7 @@ def results_table(cmp: Comparison, title: str | None = None,
         if not r.ok:
             status = Text(r.status, style="yellow" if r.status == "skipped" else "red")
             row: list[Text | str] = [name, status, "", "", "", "", ""] + [""] * len(extra)
-            row += [""] * (3 * has_stripes + has_truth)
+            row += [""] * (2 * has_stripes + has_truth)
             t.add_row(*row, "", "", r.device or "")
             continue
         if match is not None:  # Δ target: the quality reached minus the one asked for
@@ -99,9 +111,7 @@ def results_table(cmp: Comparison, title: str | None = None,
                _num(r.ms_ssim, ".4f"), _num(r.ms_ssim_db, ".2f")]
         row += [metric_cell(r.metrics.get(n)) for n in extra]
         if has_stripes:
-            row += [_num(r.stripes.get("delta_theta_deg"), ".1f"),
-                    _num(r.stripes.get("flip_share"), ".1%"),
-                    _num(r.stripes.get("erased_share"), ".1%")]
+            row += [_num(r.stripes.get("delta_theta_deg"), ".1f"), classes_cell(r.stripes)]
         if has_truth:
             row += [_num(r.stripes.get("truth", {}).get("mean_abs_error_deg"), ".2f")]
         row += [_num(r.encode_s, ".3f"), _num(r.decode_s, ".3f"), r.device or ""]
@@ -152,6 +162,8 @@ def problems(results: Sequence[CodecResult], brief_skips: bool = False) -> list[
         elif r.within_tolerance is False:
             lines.append(f"{r.codec}: achieved {r.bpp:.3f} bpp, {r.deviation:+.0%} from the "
                          "target: outside tolerance (the closest this codec can get)")
+        if r.ok:  # the row sits on an encoder's discontinuity (codeccmp.ratejump)
+            lines += [f"{r.codec}: {n}" for n in r.notes if n.startswith(JUMP_PREFIX)]
     return lines
 
 

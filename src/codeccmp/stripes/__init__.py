@@ -7,13 +7,14 @@ measure it directly, on regions that really are stripes and at the stripes' own 
 - :mod:`.field`: the structure-tensor orientation field and the angle conventions;
 - :mod:`.spectral`: the stripes' period, a ring band-pass around it, the angular spectrum;
 - :mod:`.detect`: windows that are stripes (periodic, oriented, contrasted, extended);
-- :mod:`.error`: Δθ, turned share (JSON key ``flip_share``), contrast retention and erased
-  share on the stripe pixels;
+- :mod:`.classes`: each stripe pixel kept, turned, redrawn or erased;
+- :mod:`.error`: the class shares, Δθ and contrast retention on the stripe pixels;
 - :mod:`.roi`: the ``Roi`` rectangle.
 
 Only numpy and scipy are imported, so the CLI stays fast to start.
 """
 
+from codeccmp.stripes.classes import CLASSES, ERASED_ENERGY_RATIO, REDRAWN_ENERGY_RATIO
 from codeccmp.stripes.detect import (
     NO_REGIONS,
     RoiScore,
@@ -52,6 +53,9 @@ from codeccmp.stripes.spectral import (
 
 __all__ = [
     "BAND_SIGMAS",
+    "CLASSES",
+    "ERASED_ENERGY_RATIO",
+    "REDRAWN_ENERGY_RATIO",
     "DEFAULT_COHERENCE_THRESHOLD",
     "DEFAULT_ENERGY_FLOOR",
     "DEFAULT_FLIP_DEG",

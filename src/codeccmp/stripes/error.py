@@ -19,11 +19,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from codeccmp.stripes.classes import (
+    CLASSES,
+    REDRAWN,
+    TURNED,
+    PixelClasses,
+    classify,
+)
 from codeccmp.stripes.field import (
     DEFAULT_COHERENCE_THRESHOLD,
     DEFAULT_SIGMA_D,
     DEFAULT_SIGMA_T,
-    angle_diff_deg,
     border_px,
     orientation_field,
     to_luma,
@@ -36,6 +42,12 @@ from codeccmp.stripes.spectral import dominant_period, ring_band_pass
 DEFAULT_ENERGY_FLOOR: float = 16.0
 #: Below this share of oriented pixels in a region, the angle statistics are NaN (undefined).
 DEFAULT_MIN_ORIENTED_SHARE: float = 0.01
+#: In a region, Δθ needs at least this share of the stripe pixels to still have an angle
+#: (kept, turned or redrawn where the original has one direction): a Δθ of 57° resting on
+#: the 2 % of a trouser leg that a codec redrew, the other 98 % erased, would read as a
+#: turn of the whole region in a table's mean. The redrawn and turned angles themselves
+#: (``redrawn_deg``, ``turned_deg``) are still given.
+MIN_ANGLE_SHARE: float = 0.05
 #: An oriented pixel whose angle moved by more than this counts as "flipped".
 DEFAULT_FLIP_DEG: float = 20.0
 #: Difference-of-Gaussians scales (px) of the whole-image stripe band: >= 50 % response for
@@ -46,38 +58,42 @@ BAND_SIGMAS: tuple[float, float] = (0.7, 3.0)
 STRIPE_ENERGY_SHARE: float = 0.35
 #: ...and the ring band's local RMS is at least this many grey levels.
 STRIPE_MIN_RMS: float = 2.0
-#: Erased: the reconstruction keeps less than 1/4 of the local stripe energy (1/2 amplitude).
-ERASED_ENERGY_RATIO: float = 0.25
 #: Rows per strip in whole-image mode (memory: a few arrays of STRIP_ROWS x width float64).
 STRIP_ROWS: int = 512
 
 
 @dataclass(frozen=True)
 class DirectionalError:
-    """How far a reconstruction's stripes turned, and how much of their contrast survived.
+    """Where a reconstruction's stripes went: kept, turned, redrawn or erased, and by how much.
 
-    - ``delta_theta_deg``: mean |Δθ| over the strongly oriented stripe pixels of the
-      original, weighted by the original's coherence × energy; angles wrap at 180°, so it lies
-      in [0, 90].
-    - ``flip_share``: share of those pixels whose angle moved by more than ``flip_deg``.
+    - ``kept_share``, ``turned_share``, ``redrawn_share``, ``erased_share``: shares of the
+      stripe pixels in each class (:mod:`codeccmp.stripes.classes`); they sum to 1.
+    - ``delta_theta_deg``: mean |Δθ| over the pixels that still have an orientation (kept,
+      turned and redrawn, where the original has a single direction), weighted by the
+      original stripes' coherence × energy; angles wrap at 180°, so it lies in [0, 90].
+      Erased pixels never enter it; NaN where too few pixels have an angle.
+    - ``turned_deg``, ``redrawn_deg``: the same mean over the turned, the redrawn pixels only
+      (how far they turned; at what angle the new structure runs).
     - ``contrast_retention``: RMS of the reconstruction's stripe band over the original's, on
       the stripe pixels (1 = kept, 0 = erased, > 1 = added detail or noise). In a ROI the band
       is a narrow ring around the stripes' own period (``period_px``).
-    - ``n_oriented``: how many pixels the angle statistics rest on.
-    - ``erased_share``: share of the stripe pixels where the reconstruction kept less than half
-      the original's local stripe amplitude. Where stripes are erased, Δθ measures the direction
-      of whatever is left (folds, block edges), so read Δθ and the turned share next to this.
+    - ``n_stripe``: stripe pixels classified; ``n_oriented``: those Δθ rests on.
     - ``period_px``: the stripes' period in the region (NaN: no periodic pattern found).
     - ``stripe_share``: share of the region's pixels in the stripe mask.
 
-    Fields are NaN where undefined (too few oriented pixels; no stripe-band energy).
+    Fields are NaN where undefined (no stripe pixels; too few oriented pixels).
     """
 
     delta_theta_deg: float
-    flip_share: float
+    kept_share: float
+    turned_share: float
+    redrawn_share: float
+    erased_share: float
     contrast_retention: float
     n_oriented: int
-    erased_share: float = math.nan
+    n_stripe: int = 0
+    turned_deg: float = math.nan
+    redrawn_deg: float = math.nan
     period_px: float = math.nan
     stripe_share: float = math.nan
 
@@ -89,13 +105,65 @@ class DirectionalError:
 
         return {
             "delta_theta_deg": clean(self.delta_theta_deg),
-            "flip_share": clean(self.flip_share),
+            "kept_share": clean(self.kept_share),
+            "turned_share": clean(self.turned_share),
+            "redrawn_share": clean(self.redrawn_share),
+            "erased_share": clean(self.erased_share),
+            "turned_deg": clean(self.turned_deg),
+            "redrawn_deg": clean(self.redrawn_deg),
             "contrast_retention": clean(self.contrast_retention),
             "n_oriented": int(self.n_oriented),
-            "erased_share": clean(self.erased_share),
+            "n_stripe": int(self.n_stripe),
             "period_px": clean(self.period_px),
             "stripe_share": clean(self.stripe_share),
         }
+
+
+_NAN = math.nan
+
+
+def _empty(retention: float = _NAN, n_stripe: int = 0, period: float = _NAN,
+           share: float = _NAN, n_oriented: int = 0) -> DirectionalError:
+    return DirectionalError(_NAN, _NAN, _NAN, _NAN, _NAN, retention, n_oriented, n_stripe, _NAN,
+                            _NAN, period, share)
+
+
+class _Tally:
+    """Class counts and angle sums accumulated over one region or over strips of an image."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(len(CLASSES), dtype=np.int64)
+        self.n_angle = 0
+        self.sw = self.swd = 0.0
+        self.by_class = {TURNED: [0.0, 0.0], REDRAWN: [0.0, 0.0]}
+
+    def add(self, pc: PixelClasses) -> None:
+        self.counts += pc.counts()
+        ok = (pc.label >= 0) & np.isfinite(pc.delta)
+        w, d, lab = pc.weight[ok], pc.delta[ok], pc.label[ok]
+        self.n_angle += int(ok.sum())
+        self.sw += float(np.sum(w, dtype=np.float64))
+        self.swd += float(np.sum(w * d, dtype=np.float64))
+        for c, acc in self.by_class.items():
+            sel = lab == c
+            acc[0] += float(np.sum(w[sel], dtype=np.float64))
+            acc[1] += float(np.sum(w[sel] * d[sel], dtype=np.float64))
+
+    def result(self, retention: float, enough: bool, period: float = _NAN,
+               share: float = _NAN) -> DirectionalError:
+        n = int(self.counts.sum())
+        if n == 0:
+            return _empty(retention, 0, period, share)
+        shares = self.counts / n
+        angles = enough and self.n_angle > 0 and self.sw > 0
+
+        def mean(c: int) -> float:
+            sw, swd = self.by_class[c]
+            return swd / sw if sw > 0 else _NAN
+
+        return DirectionalError(self.swd / self.sw if angles else _NAN, *map(float, shares),
+                                retention, self.n_angle, n,
+                                mean(TURNED), mean(REDRAWN), period, share)
 
 
 def _interior(region: Roi, width: int, height: int, sigma_d: float, sigma_t: float) -> np.ndarray:
@@ -154,13 +222,15 @@ def directional_error(
     """Directional distortion of ``recon`` against ``orig`` inside ``roi`` (or the whole image).
 
     ROI mode: the region's period (``period_px``, or ``dominant_period`` of the original's
-    region), its stripe mask and ring band-pass, then the statistics on the stripe pixels
-    that are also strongly oriented (coherence above ``coherence_threshold``, energy above
-    ``energy_floor``, not within ``border_px`` of the image edge). Fields are computed on the
-    region plus a margin, then cropped, so the region's edge does not bias them. If fewer than
-    ``min_oriented_share`` of the region's pixels qualify (a flat patch, a check pattern), the
-    angle fields are NaN rather than an average over a handful of pixels; with no periodic
-    pattern at all every field is NaN.
+    region), its stripe mask and ring band-pass; every stripe pixel (not within
+    ``border_px`` of the image edge) is then classed kept, turned, redrawn or erased
+    (:func:`codeccmp.stripes.classes.classify`). Fields are computed on the region plus a
+    margin, then cropped, so the region's edge does not bias them. If fewer than
+    ``min_oriented_share`` of the region's pixels still have an angle (a check pattern, a
+    patch blurred flat), the angle fields are NaN rather than an average over a handful of
+    pixels; the shares are still given. With no periodic pattern at all every field is NaN.
+    Whole-image mode: the stripe pixels are the strongly oriented ones (coherence above
+    ``coherence_threshold``, energy above ``energy_floor``) and the band is the fixed one.
     """
     a_full, b_full = np.asarray(orig), np.asarray(recon)
     if a_full.shape[:2] != b_full.shape[:2]:
@@ -176,7 +246,7 @@ def directional_error(
     if period is None:
         period = dominant_period(to_luma(a_full[region.slices]))
     if period is None:
-        return DirectionalError(math.nan, math.nan, math.nan, 0, math.nan)
+        return _empty()
     m = int(math.ceil(4 * (sigma_t + sigma_d) + 4 * period))
     y0, y1 = max(region.y - m, 0), min(region.y + region.h + m, h)
     x0, x1 = max(region.x - m, 0), min(region.x + region.w + m, w)
@@ -190,27 +260,17 @@ def directional_error(
     ns = int(stripes.sum())
     share = ns / float(region.w * region.h)
     if ns == 0:
-        return DirectionalError(math.nan, math.nan, math.nan, 0, math.nan, period, 0.0)
+        return _empty(_NAN, 0, period, 0.0)
     ea = float(np.mean(ra[inner][stripes] ** 2))
     eb = float(np.mean(rb[inner][stripes] ** 2))
     retention = math.sqrt(eb / ea) if ea > 1e-9 else math.nan
-    s = max(1.0, period)
-    la = ndimage.gaussian_filter(ra * ra, s, mode="reflect")[inner][stripes]
-    lb = ndimage.gaussian_filter(rb * rb, s, mode="reflect")[inner][stripes]
-    erased = float(np.mean(lb < ERASED_ENERGY_RATIO * la))
-
-    fa = orientation_field(a, sigma_d, sigma_t)
-    fb = orientation_field(b, sigma_d, sigma_t)
-    coh, en = fa.coherence[inner], fa.energy[inner]
-    mask = stripes & (coh > coherence_threshold) & (en > energy_floor)
-    n = int(mask.sum())
-    if n == 0 or n < min_oriented_share * int(interior.sum()):
-        return DirectionalError(math.nan, math.nan, retention, n, erased, period, share)
-    d = angle_diff_deg(fa.theta[inner], fb.theta[inner])[mask]
-    wts = (coh * en)[mask]
-    delta = float(np.sum(wts * d) / np.sum(wts))
-    flip = float(np.mean(d > flip_deg))
-    return DirectionalError(delta, flip, retention, n, erased, period, share)
+    tally = _Tally()
+    tally.add(classify(a, b, ra, rb, inner, stripes, max(1.0, period), flip_deg=flip_deg,
+                       coherence_threshold=coherence_threshold, energy_floor=energy_floor,
+                       sigma_d=sigma_d, sigma_t=sigma_t))
+    enough = tally.n_angle >= max(1.0, min_oriented_share * int(interior.sum()),
+                                  MIN_ANGLE_SHARE * ns)
+    return tally.result(retention, enough, period, share)
 
 
 def _whole_image(a_full: np.ndarray, b_full: np.ndarray, coherence_threshold: float,
@@ -224,36 +284,30 @@ def _whole_image(a_full: np.ndarray, b_full: np.ndarray, coherence_threshold: fl
     """
     h, w = a_full.shape[:2]
     m = int(math.ceil(4 * (sigma_t + sigma_d) + 4 * BAND_SIGMAS[1]))
-    n = n_interior = n_flip = n_erased = 0
-    sw = swd = ea = eb = 0.0
+    n_interior = 0
+    ea = eb = 0.0
+    tally = _Tally()
     for top in range(0, h, STRIP_ROWS):
         bottom = min(top + STRIP_ROWS, h)
         y0, y1 = max(top - m, 0), min(bottom + m, h)
         a = to_luma(a_full[y0:y1], np.float32)
         b = to_luma(b_full[y0:y1], np.float32)
-        inner = slice(top - y0, bottom - y0)
+        inner = (slice(top - y0, bottom - y0), slice(0, w))
         fa = orientation_field(a, sigma_d, sigma_t)
-        fb = orientation_field(b, sigma_d, sigma_t)
         coh, en = fa.coherence[inner], fa.energy[inner]
         interior = _interior(Roi(0, top, w, bottom - top), w, h, sigma_d, sigma_t)
         mask = (coh > coherence_threshold) & (en > energy_floor) & interior
         n_interior += int(interior.sum())
         if not mask.any():
             continue
-        n += int(mask.sum())
-        d = angle_diff_deg(fa.theta[inner], fb.theta[inner])[mask]
-        wts = (coh * en)[mask]
-        sw += float(wts.sum(dtype=np.float64))
-        swd += float(np.sum(wts * d, dtype=np.float64))
-        n_flip += int(np.sum(d > flip_deg))
         ba, bb = _band_pass(a), _band_pass(b)
         ea += float(np.sum(ba[inner][mask].astype(np.float64) ** 2))
         eb += float(np.sum(bb[inner][mask].astype(np.float64) ** 2))
-        la = ndimage.gaussian_filter(ba * ba, sigma_t, mode="reflect")[inner][mask]
-        lb = ndimage.gaussian_filter(bb * bb, sigma_t, mode="reflect")[inner][mask]
-        n_erased += int(np.sum(lb < ERASED_ENERGY_RATIO * la))
+        tally.add(classify(a, b, ba, bb, inner, mask, sigma_t, flip_deg=flip_deg,
+                           coherence_threshold=coherence_threshold,
+                           energy_floor=energy_floor, sigma_d=sigma_d, sigma_t=sigma_t))
+    n = int(tally.counts.sum())
     if n == 0 or n < min_oriented_share * n_interior:
-        return DirectionalError(math.nan, math.nan, math.nan, n, math.nan)
+        return _empty(_NAN, n, n_oriented=tally.n_angle)
     retention = math.sqrt(eb / ea) if ea > 1e-9 else math.nan
-    return DirectionalError(swd / sw if sw > 0 else math.nan, n_flip / n, retention, n,
-                            n_erased / n)
+    return tally.result(retention, True)  # the share was checked on the stripe pixels above

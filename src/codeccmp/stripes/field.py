@@ -114,6 +114,18 @@ class OrientationField:
     energy: np.ndarray
 
 
+def structure_tensor(gray: np.ndarray, sigma_d: float = DEFAULT_SIGMA_D,
+                     sigma_t: float = DEFAULT_SIGMA_T) -> tuple[np.ndarray, ...]:
+    """The smoothed tensor's entries ``(jxx, jyy, jxy)`` (y up), for measures that need more
+    than the field's angle: the stripe classes project a tensor onto another direction."""
+    return _tensor(gray, sigma_d, sigma_t)
+
+
+def field_from_tensor(jxx: np.ndarray, jyy: np.ndarray, jxy: np.ndarray) -> OrientationField:
+    """The orientation field of given tensor entries (see :func:`orientation_field`)."""
+    return _field_from_tensor(jxx, jyy, jxy)
+
+
 def _tensor(gray: np.ndarray, sigma_d: float, sigma_t: float) -> tuple[np.ndarray, ...]:
     g = np.asarray(gray)
     if g.dtype != np.float32:  # float32 input stays float32 (whole-image mode: memory, speed)

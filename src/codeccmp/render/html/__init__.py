@@ -239,7 +239,13 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
 
 
 def _results_table(cmp: Comparison) -> str:
-    from codeccmp.render.tables import extra_metric_names, metric_cell, param_text
+    from codeccmp.render.tables import (
+        classes_cell,
+        extra_metric_names,
+        metric_cell,
+        param_text,
+    )
+    from codeccmp.results import V1_NOTE
 
     has_stripes = any(r.stripes for r in cmp.results)
     match = cmp.settings.get("match")
@@ -247,7 +253,7 @@ def _results_table(cmp: Comparison) -> str:
     head = [("codec", "text"), ("family", "text"), ("param", "num")]
     head += [(h, "num") for h, _, _ in _COLUMNS] + [(n, "num") for n in extra]
     if has_stripes:
-        head += [("Δθ ° (ROIs)", "num"), ("turned share", "num")]
+        head += [("Δθ ° (ROIs)", "num"), ("turned / redrawn / erased", "num")]
     head += [("enc s", "num"), ("dec s", "num"), ("device", "text")]
     rows = []
     for r in cmp.results:
@@ -268,8 +274,9 @@ def _results_table(cmp: Comparison) -> str:
             cells.append(_td(v, text))
         cells += [_td(r.metrics.get(n), metric_cell(r.metrics.get(n))) for n in extra]
         if has_stripes:
-            d, fl = r.stripes.get("delta_theta_deg"), r.stripes.get("flip_share")
-            cells += [_td(d, _f(d, ".1f")), _td(fl, _f(fl, ".1%"))]
+            d, kept = r.stripes.get("delta_theta_deg"), r.stripes.get("kept_share")
+            lost = None if kept is None else 1.0 - kept  # sorts by the share not kept
+            cells += [_td(d, _f(d, ".1f")), _td(lost, _e(classes_cell(r.stripes)))]
         cells += [_td(r.encode_s, _f(r.encode_s, ".3f")), _td(r.decode_s, _f(r.decode_s, ".3f")),
                   _td(r.device or "")]
         cls = ' class="miss"' if r.within_tolerance is False else ""
@@ -286,6 +293,8 @@ def _results_table(cmp: Comparison) -> str:
         foot = ('<p class="miss">⚠ outside the rate tolerance (the closest each codec could '
                 "get): " + ", ".join(f"<code>{_e(r.codec)}</code> {r.bpp:.3f} bpp"
                                      for r in flagged) + "</p>")
+    if has_stripes and not cmp.stripe_classes:
+        foot += f"<p>Note: {_e(V1_NOTE)}.</p>"
     codec_notes = [(r.codec, n) for r in cmp.results if r.ok for n in r.notes]
     if codec_notes:
         foot += "<ul>" + "".join(f"<li><code>{_e(c)}</code>: {_e(n)}</li>"

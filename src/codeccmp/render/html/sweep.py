@@ -1,6 +1,6 @@
 """The HTML page of a sweep: RD curves, the BD table, every point, provenance.
 
-Built from the sweep's JSON (``codeccmp sweep --json``, schema ``codeccmp-sweep/1``), not
+Built from the sweep's JSON (``codeccmp sweep --json``, schema ``codeccmp-sweep/2``, or 1), not
 from the sweep's in-memory objects, so the page depends only on the file format and can be
 made again later with ``codeccmp report sweep.json --html DIR``. A sweep keeps no
 reconstructions, so there is no image viewer here; ``compare --html`` has one.
@@ -22,11 +22,13 @@ from codeccmp.render.html import (
     write_folder,
 )
 
-SCHEMA = "codeccmp-sweep/1"
+SCHEMA = "codeccmp-sweep/2"
+#: Sweep files this page reads: schema 1 has no stripe classes (their cells stay empty).
+SCHEMAS = ("codeccmp-sweep/1", SCHEMA)
 
 
 def is_sweep(data: Any) -> bool:
-    return isinstance(data, dict) and data.get("schema") == SCHEMA
+    return isinstance(data, dict) and data.get("schema") in SCHEMAS
 
 
 def write_sweep_html(data: dict[str, Any], out_dir: Path, force: bool = False) -> Path:
@@ -57,11 +59,13 @@ def _title(data: dict[str, Any]) -> str:
 
 def _series(data: dict[str, Any]) -> list:
     """The curves the CLI's ``--plot`` draws: complete averaged points only."""
-    from codeccmp.render.plots import Series
+    from codeccmp.render.plots import Series, pct_sum
 
     out = []
     for c in data["codecs"]:
-        pts = [{k: a.get(k) for k in ("bpp", "psnr", "ms_ssim_db", "delta_theta_deg")}
+        pts = [{**{k: a.get(k) for k in ("bpp", "psnr", "ms_ssim_db", "delta_theta_deg")},
+                "moved_share": pct_sum(a.get("turned_share"), a.get("redrawn_share")),
+                "erased_share": pct_sum(a.get("erased_share"))}
                for a in data["averaged"] if a["codec"] == c["name"] and a.get("bpp") is not None
                and a.get("n") == a.get("n_images") and a.get("n")]
         if pts:
@@ -108,14 +112,15 @@ def _extra(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _averaged(data: dict[str, Any], n_img: int) -> str:
-    from codeccmp.render.tables import metric_cell
+    from codeccmp.render.tables import classes_cell, metric_cell
 
     has_dtheta = any(a.get("delta_theta_deg") is not None for a in data["averaged"])
     match, extra = _match(data), _extra(data["averaged"])
     head = [("codec", "text"), (f"target {match['metric']}" if match else "target", "num"),
             ("bpp", "num"), ("PSNR dB", "num"), ("MS-SSIM", "num"), ("MS-SSIM dB", "num")]
     head += [(n, "num") for n in extra]
-    head += [("Δθ °", "num")] * has_dtheta + [("images", "num")] * (n_img > 1)
+    head += [("Δθ °", "num"), ("turned / redrawn / erased", "num")] * has_dtheta
+    head += [("images", "num")] * (n_img > 1)
     rows = []
     for a in data["averaged"]:
         target = (f"{a['value']:g}" if a["kind"] in ("target", "match")
@@ -131,7 +136,9 @@ def _averaged(data: dict[str, Any], n_img: int) -> str:
         got = a.get("metrics") or {}
         cells += [_td(got.get(n), metric_cell(got.get(n))) for n in extra]
         if has_dtheta:
-            cells.append(_td(a.get("delta_theta_deg"), _f(a.get("delta_theta_deg"), ".1f")))
+            lost = [a.get(k) for k in ("turned_share", "redrawn_share", "erased_share")]
+            cells += [_td(a.get("delta_theta_deg"), _f(a.get("delta_theta_deg"), ".1f")),
+                      _td(None if None in lost else sum(lost), _e(classes_cell(a)))]
         if n_img > 1:
             cells.append(_td(a["n"], f"{a['n']}/{a['n_images']}"))
         rows.append(f'<tr{" class=miss" if miss else ""}>{"".join(cells)}</tr>')

@@ -1,0 +1,99 @@
+"""Quality jumps next to the rate-matched parameter: does the row sit on a discontinuity?
+
+Why: an encoder may switch strategy between two neighbouring settings. libjxl 0.12 (through
+pillow-jxl-plugin) downsamples the image 2x2 from distance 10 on: on Barbara quality 18
+(distance 10.02) gives 0.359 bpp at 25.3 dB and quality 19 (distance 9.53) 0.321 bpp at
+27.8 dB. The rate search only sees bytes, so at 0.3 bpp it settles on quality 13, below the
+switch, and the row describes the switch, not the format at that rate. This module looks for
+such a jump near the chosen parameter and words a note for the results.
+
+How, cheaply: PSNR rises with the parameter on a smooth encoder, so if it moves by at most
+``JUMP_DB`` between the chosen value and the one ``REACH`` steps away, no pair of neighbours
+in between can jump by more; only when it moves more is the span bisected (about log2
+``REACH`` more encodes) down to the neighbouring pair with the jump. Each probe is a real
+encode and a decode from its bytes. Only fine-grained integer scales (at least
+``MIN_VALUES`` values) are checked: a learned model's few qualities are meant to be far
+apart, and continuous rate control has no neighbours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from codeccmp.codec import Codec, Param
+from codeccmp.metrics import psnr
+from codeccmp.ratematch import bits_per_pixel
+
+#: A PSNR step larger than this between neighbouring parameter values is a discontinuity.
+JUMP_DB: float = 1.0
+#: How many parameter steps on each side of the chosen value are looked at.
+REACH: int = 6
+#: How every such note begins (the terminal prints these notes under the table).
+JUMP_PREFIX = "PSNR jumps by"
+#: Parameter scales with fewer values than this are not checked (see module docstring).
+MIN_VALUES: int = 16
+
+
+def find_jump(codec: Codec, pixels: np.ndarray, chosen: Param, target_bpp: float,
+              tolerance: float) -> tuple[tuple[Param, float, float], tuple[Param, float, float],
+                                         ] | None:
+    """The neighbouring pair ``((p, bpp, psnr), (q, bpp, psnr))`` within ``REACH`` steps of
+    ``chosen`` whose PSNR differs by more than ``JUMP_DB`` with at least one of the two
+    within ``tolerance`` of the target rate (the largest such jump), or None."""
+    space = codec.param_space
+    if space.kind != "integer" or space.high - space.low + 1 < MIN_VALUES:
+        return None
+    lo, hi = int(space.low), int(space.high)
+    num_pixels = pixels.shape[0] * pixels.shape[1]
+    seen: dict[int, tuple[float, float]] = {}
+
+    def probe(p: int) -> tuple[float, float]:
+        if p not in seen:
+            enc = codec.encode(pixels, p)
+            seen[p] = (bits_per_pixel(enc.nbytes, num_pixels),
+                       psnr(pixels, codec.decode(enc.data)))
+        return seen[p]
+
+    def near(p: int) -> bool:
+        return abs(probe(p)[0] - target_bpp) <= tolerance * target_bpp
+
+    best: tuple[float, int, int] | None = None
+    c = int(chosen)
+    for end in (max(lo, c - REACH), min(hi, c + REACH)):
+        a, b = sorted((c, end))
+        if b - a < 1 or abs(probe(b)[1] - probe(a)[1]) <= JUMP_DB:
+            continue
+        best = _bisect(a, b, probe, near, best)
+    if best is None:
+        return None
+    _, a, b = best
+    return (a, *probe(a)), (b, *probe(b))
+
+
+def _bisect(a: int, b: int, probe: Callable[[int], tuple[float, float]],
+            near: Callable[[int], bool],
+            best: tuple[float, int, int] | None) -> tuple[float, int, int] | None:
+    """Narrow ``[a, b]`` (PSNR differing by more than ``JUMP_DB``) to neighbours, following
+    the half with the larger PSNR change; keep the largest jump found near the target."""
+    while b - a > 1:
+        m = (a + b) // 2
+        left = abs(probe(m)[1] - probe(a)[1])
+        right = abs(probe(b)[1] - probe(m)[1])
+        a, b = (a, m) if left >= right else (m, b)
+    step = abs(probe(b)[1] - probe(a)[1])
+    if step > JUMP_DB and (near(a) or near(b)) and (best is None or step > best[0]):
+        return step, a, b
+    return best
+
+
+def jump_note(codec: Codec, pair: tuple[tuple[Param, float, float],
+                                        tuple[Param, float, float]]) -> str:
+    """The results' note for a jump found by :func:`find_jump`."""
+    (p, bp, qp), (q, bq, qq) = pair
+    name = codec.param_space.name
+    return (f"{JUMP_PREFIX} {abs(qq - qp):.1f} dB between {name} {p} ({bp:.3f} bpp, "
+            f"{qp:.2f} dB) and {q} ({bq:.3f} bpp, {qq:.2f} dB) next to the chosen {name}: "
+            "this row sits on a discontinuity of the encoder (a switch of its strategy), "
+            "so its figures describe that switch as much as the format at this rate")

@@ -1,0 +1,109 @@
+"""The rate search's neighbours: a PSNR jump of more than 1 dB next to the chosen parameter is
+named in the notes (the JPEG XL row at 0.3 bpp sat below libjxl's switch to 2x2 resampling).
+
+The codec here is made up so every answer is known: quality q writes q·64 bytes of a
+100×100 grey image (q·64·8 / 10⁴ bpp) and decodes to the image plus a fixed pattern of
+amplitude a(q), so PSNR = 20·log10(255 / RMS) moves by exactly 20·log10 of the amplitude
+ratio between neighbours: smooth steps of 0.1 dB, and one step of 3 dB where asked.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from codeccmp.codec import Codec, Encoded, ParamSpace
+from codeccmp.metrics import psnr
+from codeccmp.ratejump import JUMP_DB, REACH, find_jump, jump_note
+
+IMG = np.full((100, 100), 128, np.uint8)
+# ±1 checkerboard: RMS 1 per unit amplitude, and exact in 8 bits for integer amplitudes.
+PATTERN = np.where((np.indices(IMG.shape).sum(axis=0) % 2) == 0, 1.0, -1.0)
+
+
+class Stepped(Codec):
+    name = "stepped"
+    family = "traditional"
+    param_space = ParamSpace("quality", "integer", 1, 60)
+
+    def __init__(self, jump_at: int | None = None, jump_db: float = 3.0) -> None:
+        self.jump_at, self.jump_db = jump_at, jump_db
+        self.encodes: list[int] = []
+
+    def amplitude(self, q: int) -> float:
+        """Falls 0.1 dB per step; from ``jump_at`` on, ``jump_db`` lower in one step."""
+        db = 0.1 * q + (self.jump_db if self.jump_at is not None and q >= self.jump_at else 0)
+        return 40.0 * 10 ** (-db / 20)
+
+    def library(self) -> dict[str, str]:
+        return {}
+
+    def encode(self, image: np.ndarray, param: int) -> Encoded:
+        self.encodes.append(int(param))
+        return Encoded(int(param).to_bytes(2, "big") * (32 * int(param)), int(param))
+
+    def decode(self, data: bytes) -> np.ndarray:
+        q = int.from_bytes(data[:2], "big")
+        return np.clip(128 + self.amplitude(q) * PATTERN, 0, 255).astype(np.uint8)
+
+
+def _bpp(q: int) -> float:
+    return q * 64 * 8 / IMG.size
+
+
+def test_the_made_up_codec_is_what_the_docstring_says() -> None:
+    c = Stepped(jump_at=21)
+    p = {q: psnr(IMG, c.decode(c.encode(IMG, q).data)) for q in (10, 11, 20, 21)}
+    # 8-bit rounding of the amplitude (integers around 26-40 here) moves each PSNR by at
+    # most 20·log10(1 + 0.5/26) = 0.17 dB.
+    assert p[11] - p[10] == pytest.approx(0.1, abs=0.35)
+    assert p[21] - p[20] == pytest.approx(3.1, abs=0.35)
+
+
+def test_a_jump_next_to_the_chosen_quality_is_found_and_named() -> None:
+    c = Stepped(jump_at=21)
+    found = find_jump(c, IMG, 19, _bpp(19), 0.1)  # 20 (1.024 bpp) within 10 % of 0.973
+    assert found is not None
+    (a, bpp_a, psnr_a), (b, bpp_b, psnr_b) = found
+    assert (a, b) == (20, 21) and bpp_b == _bpp(21)
+    assert psnr_b - psnr_a > JUMP_DB
+    note = jump_note(c, found)
+    assert note.startswith(f"PSNR jumps by {psnr_b - psnr_a:.1f} dB between quality 20")
+    assert "discontinuity" in note
+    # Cheap: the two far ends, then a bisection of the span with the jump.
+    assert len(set(c.encodes)) <= 2 + math.ceil(math.log2(REACH)) + 1
+
+
+def test_a_smooth_codec_gets_no_note_for_two_encodes() -> None:
+    c = Stepped()
+    assert find_jump(c, IMG, 30, _bpp(30), 0.1) is None
+    assert sorted(set(c.encodes)) == [30 - REACH, 30, 30 + REACH]
+
+
+def test_small_steps_that_add_up_are_not_a_jump() -> None:
+    """0.2 dB a step over 6 steps is 1.2 dB from end to end, more than JUMP_DB, yet no two
+    neighbours differ by more than 0.2 dB (+ 0.17 rounding): the bisection finds no jump."""
+    c = Stepped()
+    c.amplitude = lambda q: 40.0 * 10 ** (-0.2 * q / 20)
+    assert find_jump(c, IMG, 31, _bpp(31), 0.1) is None
+
+
+def test_a_jump_beyond_reach_or_far_from_the_target_rate_is_not_named() -> None:
+    assert find_jump(Stepped(jump_at=19 + REACH + 2), IMG, 19, _bpp(19), 0.1) is None
+    # Within reach, but both sides of the jump (q 20, 21: 1.02, 1.08 bpp) are more than
+    # 10 % away from the target of 0.8 bpp.
+    assert find_jump(Stepped(jump_at=21), IMG, 16, 0.8, 0.1) is None
+
+
+def test_a_small_jump_is_not_named() -> None:
+    assert find_jump(Stepped(jump_at=21, jump_db=0.5), IMG, 19, _bpp(19), 0.1) is None
+
+
+def test_coarse_or_continuous_parameters_are_not_checked() -> None:
+    c = Stepped(jump_at=3)
+    c.param_space = ParamSpace("quality", "integer", 1, 8)  # a learned model's few qualities
+    assert find_jump(c, IMG, 2, _bpp(2), 0.5) is None and c.encodes == []
+    c.param_space = ParamSpace("rate", "continuous", 0.01, 4.0)
+    assert find_jump(c, IMG, 2, _bpp(2), 0.5) is None and c.encodes == []
