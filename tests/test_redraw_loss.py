@@ -234,3 +234,34 @@ def test_stripe_weight_errors(tmp_path: Path, change: dict, message: str) -> Non
     with pytest.raises(T.TrainingError, match=message):
         T.train(T.TrainConfig(**{**base, **change}))
     assert not (tmp_path / "x.pth").exists()
+
+
+def test_cli_options_reach_the_checkpoint(tmp_path: Path, cli) -> None:
+    import typer
+    from codeccmp_compressai.cli_train import register
+    from typer.testing import CliRunner
+
+    app = typer.Typer()
+    register(app)
+
+    @app.command()
+    def other() -> None:  # keeps "train" a subcommand
+        pass
+
+    data = _write_gratings(tmp_path / "data", n=2)
+    out = tmp_path / "cli.pth"
+    res = CliRunner().invoke(app, [
+        "train", "bls2017", "--data", str(data), "--out", str(out), "--steps", "2", "--batch",
+        "1", "--crop", "80", "--N", "8", "--val-every", "2", "--metric", "ms-ssim+redraw",
+        "--stripe-weight", "3", "--erase-cost", "0.1"])
+    assert res.exit_code == 0, res.output
+    assert "stripe weight 3, erase cost 0.1" in res.output and "stripe term" in res.output
+    ckpt = torch.load(out, weights_only=True)
+    assert (ckpt["train_metric"], ckpt["stripe_weight"], ckpt["erase_cost"]) == (
+        "ms-ssim+redraw", 3.0, 0.1)
+    # Through the real CLI, a weight for a loss without the term is one line and exit 2.
+    bad = cli("train", "bls2017", "--data", str(data), "--out", str(tmp_path / "y.pth"),
+              "--steps", "1", "--crop", "80", "--N", "8", "--metric", "mse",
+              "--stripe-weight", "3")
+    assert bad.code == 2 and "--stripe-weight needs --metric" in bad.stderr
+    assert not (tmp_path / "y.pth").exists()
