@@ -229,5 +229,5 @@ def test_cli_option(tmp_path: Path) -> None:
         "1", "--crop", "80", "--N", "8", "--val-every", "2", "--metric", "ms-ssim+orientation",
         "--orientation-weight", "4"])
     assert res.exit_code == 0, res.output
-    assert "L_orient" in res.output and "Δθ" in res.output
+    assert "stripe term" in res.output and "Δθ" in res.output
     assert torch.load(out, weights_only=True)["orientation_weight"] == 4.0

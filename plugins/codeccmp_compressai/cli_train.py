@@ -38,12 +38,21 @@ def register(app: typer.Typer) -> None:
                                   "recursively)."),
         out: Path | None = typer.Option(None, "--out", help="Checkpoint to write (default with "
                                         "--resume: the resumed file)."),
-        metric: str | None = typer.Option(None, "--metric", help="ms-ssim (default), mse, or "
+        metric: str | None = typer.Option(None, "--metric", help="ms-ssim (default), mse, "
                                           "ms-ssim+orientation (MS-SSIM plus a term that "
-                                          "keeps the stripes' direction; docs/training.md)."),
+                                          "keeps the stripes' direction), ms-ssim+redraw (a "
+                                          "term that charges stripes redrawn at another "
+                                          "angle, not erased ones) or ms-ssim+stripe-mse "
+                                          "(MSE on stripe pixels); docs/training.md."),
         orientation_weight: float | None = typer.Option(
             None, "--orientation-weight", help="w of D = (1−MS-SSIM) + w·L_orient with "
             "--metric ms-ssim+orientation (default 1)."),
+        stripe_weight: float | None = typer.Option(
+            None, "--stripe-weight", help="w of D = (1−MS-SSIM) + w·term with --metric "
+            "ms-ssim+redraw or ms-ssim+stripe-mse (default 1)."),
+        erase_cost: float | None = typer.Option(
+            None, "--erase-cost", help="e of ms-ssim+redraw: what erased stripes cost in its "
+            "term, against up to 1 for redrawn ones (default 0)."),
         lmbda: float | None = typer.Option(
             None, "--lmbda", help="λ of λ·D + bpp; D = 1−MS-SSIM or 255²·MSE. Default: "
             "CompressAI's λ for --quality (8.73 / 0.0067 at quality 3)."),
@@ -111,7 +120,8 @@ def register(app: typer.Typer) -> None:
             val_fraction=val_fraction, val_every=val_every, val_max=val_max,
             save_every=save_every, resume=resume, init=init, quality=quality,
             model_kwargs=overrides, msssim_win=msssim_win, seed=seed, max_minutes=max_minutes,
-            orientation_weight=orientation_weight,
+            orientation_weight=orientation_weight, stripe_weight=stripe_weight,
+            erase_cost=erase_cost,
         )
         reporter = _Reporter(quiet=quiet)
         before = _stamp(out)
@@ -215,7 +225,7 @@ class _Reporter:
                     f"step {event.step}/{event.total}: loss "
                     f"{sum(self._loss) / len(self._loss):.4f}  bpp "
                     f"{sum(self._bpp) / len(self._bpp):.3f}"
-                    + (f"  L_orient {sum(self._orient) / len(self._orient):.4f}"
+                    + (f"  stripe term {sum(self._orient) / len(self._orient):.4f}"
                        if self._orient else "")
                     + f"  ({rate:.2f} s/step)"
                 )

@@ -12,8 +12,9 @@ The recipe is the one of the papers and of CompressAI's example trainer:
   (``−log2`` of the likelihoods over all latents, divided by the number of pixels) and
   ``D`` either ``1 − MS-SSIM`` (pytorch-msssim, ``data_range=1``) or ``255²·MSE``. So for
   MS-SSIM, λ is "bits per pixel worth one unit of 1 − MS-SSIM"; for MSE the 255² makes λ
-  the value CompressAI quotes (0.0067 for its quality 3). ``ms-ssim+orientation`` adds
-  ``w·L_orient``, a directional-fidelity term (:mod:`codeccmp_compressai.losses`);
+  the value CompressAI quotes (0.0067 for its quality 3). ``ms-ssim+orientation``,
+  ``ms-ssim+redraw`` and ``ms-ssim+stripe-mse`` add a weighted stripe term
+  (:mod:`codeccmp_compressai.losses`);
 - Adam on all weights except the entropy bottlenecks' quantiles, and a second Adam on the
   auxiliary loss that fits those quantiles (Ballé et al. 2018, Appendix 6.1), which is what
   makes ``update()`` build compact coding tables;
@@ -56,6 +57,7 @@ from codeccmp_compressai.losses import (  # noqa: F401 - re-exported
     METRICS,
     MSSSIM_MIN_AUTO_WIN,
     MSSSIM_WIN,
+    STRIPE_TERMS,
     TrainingError,
     base_metric,
     distortion,
@@ -100,6 +102,9 @@ COMPRESSAI_LMBDA: dict[str, dict[int, float]] = {
 }
 #: ``--orientation-weight`` when ``--metric ms-ssim+orientation`` is given without it.
 DEFAULT_ORIENTATION_WEIGHT = 1.0
+#: ``--stripe-weight`` when ``--metric ms-ssim+redraw`` / ``ms-ssim+stripe-mse`` is given
+#: without it.
+DEFAULT_STRIPE_WEIGHT = 1.0
 
 
 # ------------------------------------------------------------------------------ config
@@ -114,7 +119,9 @@ class TrainConfig:
     ``model_kwargs`` overrides constructor sizes (``{"N": 64}``). ``msssim_win=None``
     picks the window automatically (see the module docstring). ``orientation_weight`` is
     the ``w`` of ``--metric ms-ssim+orientation`` (default :data:`DEFAULT_ORIENTATION_WEIGHT`;
-    an error with any other metric).
+    an error with any other metric); ``stripe_weight`` likewise the ``w`` of
+    ``ms-ssim+redraw`` and ``ms-ssim+stripe-mse``, and ``erase_cost`` the ``e`` of
+    ``ms-ssim+redraw`` (default 0).
     """
 
     model: str
@@ -140,6 +147,8 @@ class TrainConfig:
     model_kwargs: dict[str, int] = field(default_factory=dict)
     msssim_win: int | None = None
     orientation_weight: float | None = None
+    stripe_weight: float | None = None
+    erase_cost: float | None = None
     seed: int = 0
     cache_mb: int = 2048
     #: Wall-clock budget: stop cleanly (validate, update, save) once it is spent, so a run
@@ -289,15 +298,13 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     metric = _choose("metric", config.metric, implied_metric, stored, "ms-ssim")
     if metric not in METRICS:
         raise TrainingError(f"unknown metric {metric!r}: use {', '.join(METRICS)}")
-    orient_w: float | None = None
-    if metric == "ms-ssim+orientation":
-        orient_w = float(_choose("orientation weight", config.orientation_weight, None,
-                                 ckpt.get("orientation_weight") if ckpt else None,
-                                 DEFAULT_ORIENTATION_WEIGHT))
-        if not (orient_w > 0 and math.isfinite(orient_w)):
-            raise TrainingError("--orientation-weight must be positive")
-    elif config.orientation_weight is not None:
-        raise TrainingError("--orientation-weight needs --metric ms-ssim+orientation")
+    orient_w = _term_option("orientation weight", config.orientation_weight, ckpt,
+                            DEFAULT_ORIENTATION_WEIGHT, metric, ("ms-ssim+orientation",))
+    stripe_w = _term_option("stripe weight", config.stripe_weight, ckpt,
+                            DEFAULT_STRIPE_WEIGHT, metric,
+                            ("ms-ssim+redraw", "ms-ssim+stripe-mse"))
+    erase_cost = _term_option("erase cost", config.erase_cost, ckpt, 0.0, metric,
+                              ("ms-ssim+redraw",), lowest=0.0)
     table = COMPRESSAI_LMBDA[base_metric(metric)]
     lmbda_default = table.get(config.quality, table[3])
     lmbda = float(_choose("λ", config.lmbda, None, ckpt.get("lmbda") if ckpt else None,
@@ -367,7 +374,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         if k not in ("resume",)
     }
     train_config.update(seed=seed, msssim_win=win if uses_msssim else None,
-                        orientation_weight=orient_w)
+                        orientation_weight=orient_w, stripe_weight=stripe_w,
+                        erase_cost=erase_cost)
 
     def payload(step: int) -> dict[str, Any]:
         model.update(force=True)
@@ -375,10 +383,12 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
             "format": FORMAT,
             "model": arch,
             # What the model is for (``compare`` matches it to the codec's metric), then the
-            # loss it was trained with and the orientation term's weight (None without it).
+            # loss it was trained with and its stripe term's weight (None without one).
             "metric": base_metric(metric),
             "train_metric": metric,
             "orientation_weight": orient_w,
+            "stripe_weight": stripe_w,
+            "erase_cost": erase_cost,
             "lmbda": lmbda,
             "steps": step,
             "config": dict(model_cfg),
@@ -410,7 +420,9 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
                  f"{len(split.train)} training images ({split.skipped_small} too small, "
                  f"{split.unreadable} unreadable), {len(split.val)} for validation"
                  + (f", MS-SSIM window {win}" if uses_msssim else "")
-                 + (f", orientation weight {orient_w:g}" if orient_w is not None else "")),
+                 + (f", orientation weight {orient_w:g}" if orient_w is not None else "")
+                 + (f", stripe weight {stripe_w:g}" if stripe_w is not None else "")
+                 + (f", erase cost {erase_cost:g}" if erase_cost else "")),
     ))
     if not val_images:
         _emit(progress, TrainEvent("info", start_step, config.steps,
@@ -435,7 +447,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
                 aux_optimizer.zero_grad(set_to_none=True)
             out = model(x)
             bpp = rate_bpp(out["likelihoods"], x.shape[0] * x.shape[2] * x.shape[3])
-            dist, orient = distortion(out["x_hat"], x, metric, win, orient_w or 0.0)
+            dist, orient = distortion(out["x_hat"], x, metric, win,
+                                      orient_w or stripe_w or 0.0, erase_cost or 0.0)
             loss = lmbda * dist + bpp
             if not torch.isfinite(loss):
                 raise TrainingError(
@@ -483,6 +496,25 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         validation=validation,
         seconds=seconds,
     )
+
+
+def _term_option(what: str, given: float | None, ckpt: dict[str, Any] | None,
+                 default: float, metric: str, metrics: tuple[str, ...],
+                 lowest: float | None = None) -> float | None:
+    """A stripe term's parameter (``what`` = "stripe weight" is ``--stripe-weight`` and the
+    checkpoint's ``stripe_weight``): None unless ``metric`` is one of ``metrics`` (an error
+    if it was given anyway), else given, resumed or ``default``; a weight must be positive,
+    a parameter with a ``lowest`` value at least that."""
+    option, key = "--" + what.replace(" ", "-"), what.replace(" ", "_")
+    if metric not in metrics:
+        if given is not None:
+            raise TrainingError(f"{option} needs --metric {' or '.join(metrics)}")
+        return None
+    value = float(_choose(what, given, None, ckpt.get(key) if ckpt else None, default))
+    if not math.isfinite(value) or (value < lowest if lowest is not None else value <= 0):
+        raise TrainingError(f"{option} must be positive" if lowest is None
+                            else f"{option} must be at least {lowest:g}")
+    return value
 
 
 def _choose(what: str, given: Any, implied: Any, stored: Any, default: Any) -> Any:
