@@ -2,10 +2,10 @@
 """Tables, target check and montage of the redraw experiment (docs/training.md, "Erasing
 rather than redrawing"), from ``codeccmp compare``'s JSON and the checkpoints.
 
-Reads ``DIR/<checkpoint>-<image>.json`` as written by ``benchmarks/objective_experiment.sh
-compare`` into ``out/objective/s<STEPS>/`` (each run coded one image with one checkpoint, on
-the named windows of ``WINDOWS``) and, for the held-out validation, the checkpoint file each
-run names, and prints:
+Reads ``DIR/<checkpoint>-<image>.json`` as written by
+``benchmarks/experiments/objective_experiment.sh compare`` into ``out/objective/s<STEPS>/``
+(each run coded one image with one checkpoint, on the named windows of ``WINDOWS``) and,
+for the held-out validation, the checkpoint file each run names, and prints:
 
 - per window: the image's bpp, PSNR and MS-SSIM, then the window's kept / turned / redrawn /
   erased shares of stripe pixels (docs/metrics.md, the stripe classes), Δθ and contrast
@@ -21,7 +21,8 @@ the trousers and the scarf for those checkpoints (``orientation_table.montages``
 
 Every figure comes from the files; nothing is measured again. From the repository root::
 
-    python benchmarks/objective_table.py out/objective/s300 --montage plain,orient-w4,redraw-w2
+    python benchmarks/experiments/objective_table.py out/objective/s300 \
+        --montage plain,orient-w4,redraw-w2
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The experiment of docs/training.md ("Erasing rather than redrawing"): fine-tune the shared
 # MS-SSIM CPU model from the same start, on the same crops, with the same seed and steps as the
-# orientation experiment (benchmarks/orientation_experiment.sh), with three objectives:
+# orientation experiment (benchmarks/experiments/orientation_experiment.sh), with three objectives:
 #
 #   plain        λ·(1 − MS-SSIM) + bpp
 #   orient-w4    λ·((1 − MS-SSIM) + 4·L_orient) + bpp
@@ -15,8 +15,8 @@
 # each stage's checkpoint is kept as OUT/<run>-s<step>.pth, so the probes at 100 steps and the
 # longer runs come from the same runs.
 #
-#   benchmarks/objective_experiment.sh train RUN...    # e.g. train plain redraw-w4 (in parallel)
-#   benchmarks/objective_experiment.sh compare [RUN...]   # compare runs at step STEPS, tables
+#   benchmarks/experiments/objective_experiment.sh train RUN...    # e.g. train plain redraw-w4 (in parallel)
+#   benchmarks/experiments/objective_experiment.sh compare [RUN...]   # compare runs at step STEPS, tables
 #
 # Run from the repository root with the venv active; OUT (default out/objective) holds
 # everything, the checkpoints (*.pth) are not committed.
@@ -74,7 +74,7 @@ train)
   wait ;;
 compare)
   # Each checkpoint is the codec's only quality, so every image is coded at the one rate the
-  # model gives it; the windows are benchmarks/objective_table.py's WINDOWS (kodim22 has
+  # model gives it; the windows are benchmarks/experiments/objective_table.py's WINDOWS (kodim22 has
   # none: whole image only). "start" is the shared checkpoint itself.
   shift
   K=$SHARED/datasets/kodak
@@ -96,7 +96,7 @@ compare)
           --json "$CMP/$ckpt-$name.json" --out "$CMP/$ckpt-$name" -q
     done
   done
-  python benchmarks/objective_table.py "$CMP" ;;
+  python benchmarks/experiments/objective_table.py "$CMP" ;;
 *)
   echo "usage: $0 train RUN...|compare [CHECKPOINT...]" >&2; exit 2 ;;
 esac
