@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+import scipy  # scipy.ndimage loads on first use: a run without stripes skips its 0.3 s
 
 from codeccmp.stripes.field import (
     DEFAULT_COHERENCE_THRESHOLD,
@@ -112,7 +112,7 @@ def _interior(region: Roi, width: int, height: int, sigma_d: float, sigma_t: flo
 
 def _band_pass(g: np.ndarray) -> np.ndarray:
     s1, s2 = BAND_SIGMAS
-    return ndimage.gaussian_filter(g, s1, mode="reflect") - ndimage.gaussian_filter(
+    return scipy.ndimage.gaussian_filter(g, s1, mode="reflect") - scipy.ndimage.gaussian_filter(
         g, s2, mode="reflect"
     )
 
@@ -131,9 +131,9 @@ def stripe_mask(gray: np.ndarray, period: float, ring: np.ndarray | None = None)
     g = np.asarray(gray, dtype=np.float64)
     rb = ring_band_pass(g, period) if ring is None else ring
     s = max(1.0, period / 2)
-    es = ndimage.gaussian_filter(rb * rb, s, mode="reflect")
-    hp = g - ndimage.gaussian_filter(g, period, mode="reflect")
-    ed = ndimage.gaussian_filter(hp * hp, s, mode="reflect")
+    es = scipy.ndimage.gaussian_filter(rb * rb, s, mode="reflect")
+    hp = g - scipy.ndimage.gaussian_filter(g, period, mode="reflect")
+    ed = scipy.ndimage.gaussian_filter(hp * hp, s, mode="reflect")
     return ((es >= STRIPE_ENERGY_SHARE * ed) & (es * STRIPE_ENERGY_SHARE <= ed)
             & (es >= STRIPE_MIN_RMS**2))
 
@@ -195,8 +195,8 @@ def directional_error(
     eb = float(np.mean(rb[inner][stripes] ** 2))
     retention = math.sqrt(eb / ea) if ea > 1e-9 else math.nan
     s = max(1.0, period)
-    la = ndimage.gaussian_filter(ra * ra, s, mode="reflect")[inner][stripes]
-    lb = ndimage.gaussian_filter(rb * rb, s, mode="reflect")[inner][stripes]
+    la = scipy.ndimage.gaussian_filter(ra * ra, s, mode="reflect")[inner][stripes]
+    lb = scipy.ndimage.gaussian_filter(rb * rb, s, mode="reflect")[inner][stripes]
     erased = float(np.mean(lb < ERASED_ENERGY_RATIO * la))
 
     fa = orientation_field(a, sigma_d, sigma_t)
@@ -249,8 +249,8 @@ def _whole_image(a_full: np.ndarray, b_full: np.ndarray, coherence_threshold: fl
         ba, bb = _band_pass(a), _band_pass(b)
         ea += float(np.sum(ba[inner][mask].astype(np.float64) ** 2))
         eb += float(np.sum(bb[inner][mask].astype(np.float64) ** 2))
-        la = ndimage.gaussian_filter(ba * ba, sigma_t, mode="reflect")[inner][mask]
-        lb = ndimage.gaussian_filter(bb * bb, sigma_t, mode="reflect")[inner][mask]
+        la = scipy.ndimage.gaussian_filter(ba * ba, sigma_t, mode="reflect")[inner][mask]
+        lb = scipy.ndimage.gaussian_filter(bb * bb, sigma_t, mode="reflect")[inner][mask]
         n_erased += int(np.sum(lb < ERASED_ENERGY_RATIO * la))
     if n == 0 or n < min_oriented_share * n_interior:
         return DirectionalError(math.nan, math.nan, math.nan, n, math.nan)
