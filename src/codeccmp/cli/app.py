@@ -163,6 +163,13 @@ def _run_app(argv: list[str] | None) -> int:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _interrupted()
+    except BrokenPipeError:
+        # The reader went away (``| head``): like any Unix filter, stop without a word.
+        # Standard output is pointed at /dev/null so that Python's own flush at exit does
+        # not fail again (the recipe of Python's signal documentation).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
     except OSError as exc:
         # The system refused (disk full, permission, a file gone): not a bug of ours, so
         # the system's own words, without "internal error". Outputs are written through

@@ -49,7 +49,7 @@ def metrics_command(
     from codeccmp.render.console import stdout_console
 
     t = Table(title="quality metrics (--metrics NAME,...; --match NAME=VALUE)",
-              title_justify="left")
+              title_justify="default")
     for col in ("metric", "better", "library", "usable", "description"):
         t.add_column(col, overflow="fold")
     for r in rows:

@@ -52,7 +52,7 @@ def results_table(cmp: Comparison, title: str | None = None,
     at = (f"{cmp.target_bpp:g} bpp" if match is None else
           f"{match['metric']} {match['value']:g} (±{match['tolerance']:g})")
     t = Table(title=title or f"{cmp.image.get('path', '')} at {at}",
-              title_justify="left")
+              title_justify="default")
     t.add_column("codec", style="bold")
     t.add_column("param", justify="right")
     t.add_column("bpp", justify="right")
@@ -183,7 +183,7 @@ def skipped_note(skipped: Sequence[tuple[str, str]]) -> str:
 
 
 def codecs_table(rows: Sequence[dict[str, Any]]) -> Table:
-    t = Table(title="Registered codecs", title_justify="left",
+    t = Table(title="Registered codecs", title_justify="default",
               caption="options: set as NAME[KEY=VALUE,...] in --codecs; default in brackets",
               caption_justify="left")
     with_weights = any(r.get("weights") for r in rows)
