@@ -19,7 +19,9 @@ app = typer.Typer(
     name="codeccmp",
     help="Compare learned and standard image codecs at the same bitrate, with real bitstreams.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell (typer's):
+    # commands, options, files, and codec and metric names (codeccmp.cli.complete).
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )

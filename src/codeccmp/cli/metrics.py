@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from codeccmp.cli.app import app
+from codeccmp.cli.complete import metric_completions
 from codeccmp.cli.options import CodecConfigOpt, PluginOpt, plugin_sources
 
 MetricsOpt = Annotated[str | None, typer.Option(
-    "--metrics",
+    "--metrics", autocompletion=metric_completions,
     help="Extra quality columns, comma-separated (e.g. psnr-y,ssimulacra2); "
          "`codeccmp metrics` lists them. JSON and CSV carry them under 'metrics'.")]
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from codeccmp.cli.app import app
+from codeccmp.cli.complete import metric_completions
 from codeccmp.cli.metrics import MetricsOpt
 from codeccmp.cli.options import (
     CodecConfigOpt,
@@ -88,6 +89,7 @@ def sweep_command(
         help="Write RD curves (PSNR, MS-SSIM dB, and Δθ when measured): .png, .pdf or .svg.")
     ] = None,
     plot_metric: Annotated[list[str] | None, typer.Option(
+        autocompletion=metric_completions,
         help="Quality axis of --plot: any registered metric (repeatable, one panel each), "
              "in place of PSNR and MS-SSIM dB; computed as if named in --metrics.")] = None,
     jobs: Annotated[int | None, typer.Option(
