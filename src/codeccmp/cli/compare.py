@@ -64,6 +64,9 @@ def compare_command(
         help="Flag codecs whose quality misses the --match value by more than this (metric "
              "units; default 0.25 dB for PSNR, 0.0025 for MS-SSIM, 1 % otherwise).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Also show each codec's search on stderr: every trial's "
+                                "parameter, bytes, bpp and distance from the target.")] = False,
 ) -> int:
     """Code IMAGE with every codec at the bitrate closest to --bpp and compare the results."""
     from codeccmp.cli.options import (
@@ -126,6 +129,11 @@ def compare_command(
 
     # ``--json -``: standard output holds exactly the JSON document; the table goes to stderr.
     _render(result, src.notes, explicit=names is not None, to_stderr=is_stdout(json_path))
+    if verbose:  # on stderr, like any log: standard output keeps the table or the JSON
+        from codeccmp.render.console import stdout_console
+        from codeccmp.render.tables import trials_table
+
+        stdout_console(stderr=True).print(trials_table(result))
 
     written: list[str] = []
     with outputs:  # every file staged, then moved into place together (or none of them)

@@ -109,6 +109,38 @@ def results_table(cmp: Comparison, title: str | None = None,
     return t
 
 
+def trials_table(cmp: Comparison) -> Table:
+    """Every codec's search, trial by trial in the order they ran: parameter, bytes, bpp and
+    its distance from the target (or, matching quality, the metric each trial reached); ✓
+    marks the trial the codec settled on. What ``--verbose`` shows (the JSON's trials)."""
+    match = cmp.settings.get("match")
+    t = Table(title="rate search" if match is None else f"quality search ({match['metric']})",
+              title_justify="default")
+    for col, just in (("codec", "left"), ("#", "right"), ("param", "right"),
+                      ("bytes", "right"), ("bpp", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    t.add_column("Δ target" if match is None else match["metric"], justify="right")
+    t.add_column("chosen")
+    for r in cmp.results:
+        if not r.trials:
+            continue
+        chosen_at = max((i for i, tr in enumerate(r.trials) if tr.get("param") == r.param),
+                        default=None)  # the last trial at the chosen parameter
+        for i, tr in enumerate(r.trials):
+            bpp = tr.get("bpp")
+            if match is None:
+                dev = (number(bpp / cmp.target_bpp - 1, "+.1%")
+                       if bpp is not None and cmp.target_bpp else "–")
+            else:
+                dev = metric_cell(tr.get(match["metric"]))
+            param = tr.get("param")
+            t.add_row(Text(r.codec if i == 0 else ""), str(i + 1),
+                      "–" if param is None else f"{param:.4g}" if isinstance(param, float)
+                      else str(param), str(tr.get("nbytes", "–")), number(bpp, ".4f"), dev,
+                      "✓" if i == chosen_at else "")
+    return t
+
+
 def metric_cell(value: float | None) -> str:
     """An extra metric's cell: 2 decimals for dB-like values, 4 for values in [0, 10)."""
     if value is None or not math.isfinite(value):
