@@ -78,6 +78,9 @@ def sweep_command(
     csv_path: Annotated[Path | None, typer.Option(
         "--csv", help="Write one row per point and per averaged point as CSV ('-': standard "
                       "output).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Directory for each point's bitstream and reconstruction (PNG), one folder "
+             "per image, as compare --out.")] = None,
     compressai_json: Annotated[Path | None, typer.Option(
         "--compressai-json", help="Write the averaged curves into this folder, one file per "
         "codec in CompressAI's eval_model format (python -m compressai.utils.plot reads them)."
@@ -200,6 +203,8 @@ def sweep_command(
     for path, opt in ((json_path, "--json"), (csv_path, "--csv")):
         if path is not None:
             outputs.add_file(path, opt)
+    if out is not None:
+        outputs.add_dir(out, "--out")
     if compressai_json is not None:
         check_export_dir(compressai_json, selected_names, force)
         outputs.add_dir(compressai_json, "--compressai-json")
@@ -211,6 +216,11 @@ def sweep_command(
         outputs.add_file(plot, "--plot")
     files = collect_images(image)
     sources = [load_image(f) for f in files]
+    if out is not None:  # the files of the points known now, checked before any coding
+        from codeccmp.sweep_outputs import expected_files
+
+        for path in expected_files(out, sources, selected, targets, match_metric):
+            outputs.add_file(path, "--out")
     options = SweepOptions(
         targets=targets, codecs=names, all_qualities=all_qualities, tolerance=tolerance,
         settings=settings, anchor=anchor, jobs=jobs, cache_read=not no_cache,
@@ -236,6 +246,11 @@ def sweep_command(
     _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes] + result.notes,
             explicit=names is not None, to_stderr=is_stdout(json_path) or is_stdout(csv_path))
     with outputs:
+        if out is not None:  # first: the JSON then records where each file went
+            from codeccmp.sweep_outputs import save_points
+
+            for note in save_points(result, sources, registry, settings, out, cache_dir):
+                typer.echo(f"note: {note}", err=True)
         if json_path is not None:
             result.write_json(json_path)
         if csv_path is not None:
