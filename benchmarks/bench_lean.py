@@ -11,10 +11,13 @@ times (median wall; the largest peak resident set size):
 - ``codeccmp compare IMAGE --bpp 0.3 --codecs jpeg --roi none`` (the rate search, PSNR,
   SSIM, MS-SSIM, the table), the same with the stripe analysis, and the six standard codecs.
 
-Run from the repository root; ``--src DIR`` measures another checkout (its ``src`` and
-``plugins``) instead of this one, e.g. the commit before the change::
+Run from the repository root; ``--src DIR`` (repeatable) measures other checkouts (their
+``src`` and ``plugins``) instead of this one, e.g. the commit before the change
+(``git archive COMMIT src plugins | tar -x -C DIR``). With several, the runs alternate
+between them, so that a machine whose load changes meanwhile (a shared VM) weighs on each
+alike::
 
-    python benchmarks/bench_lean.py [--image samples/barbara.png] [--repeat 5] [--src DIR]
+    python benchmarks/bench_lean.py [--image samples/barbara.png] [--repeat 5] [--src DIR]...
 
 Peak memory is ``ru_maxrss`` of each child from ``os.wait4``; this process imports nothing
 heavy, so the high-water mark a child inherits over fork and exec is below every figure.
@@ -75,16 +78,17 @@ def main() -> None:
     ap.add_argument("--image", type=Path, default=ROOT / "samples" / "barbara.png")
     ap.add_argument("--bpp", type=float, default=0.3)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--src", type=Path, default=ROOT, help="checkout to measure")
+    ap.add_argument("--src", type=Path, action="append", help="checkout to measure")
     ap.add_argument("--no-six", action="store_true", help="skip the six-codec run")
     args = ap.parse_args()
-    env = {**os.environ, "PYTHONPATH": f"{args.src / 'src'}{os.pathsep}{args.src / 'plugins'}",
-           "CODECCMP_OFFLINE": "1"}
+    srcs = args.src or [ROOT]
+    envs = [{**os.environ, "PYTHONPATH": f"{s / 'src'}{os.pathsep}{s / 'plugins'}",
+             "CODECCMP_OFFLINE": "1"} for s in srcs]
     image = str(args.image.resolve())
+    base = [sys.executable, "-c", PROBE, "compare", image, "--bpp", str(args.bpp)]
     with tempfile.TemporaryDirectory() as tmp:
         js = Path(tmp) / "r.json"
-        base = [sys.executable, "-c", PROBE, "compare", image, "--bpp", str(args.bpp)]
-        measure([*base, "--codecs", "jpeg", "--roi", "none", "--json", str(js)], env)
+        measure([*base, "--codecs", "jpeg", "--roi", "none", "--json", str(js)], envs[0])
         quality = int(json.loads(js.read_text())["results"][0]["param"])
     runs = {
         f"floor: Pillow JPEG q={quality}, encode + decode": [sys.executable, "-c", FLOOR,
@@ -95,16 +99,22 @@ def main() -> None:
     if not args.no_six:
         runs["compare --codecs (six standard) --roi none"] = [*base, "--codecs", STANDARD,
                                                                "--roi", "none"]
-    print(f"{args.image.name}, {args.bpp} bpp, source {args.src}, "
-          f"median of {args.repeat} (peak: largest)\n")
-    print("| run | wall s | peak MB | torch imported |")
-    print("| --- | ---: | ---: | --- |")
+    print(f"{args.image.name}, {args.bpp} bpp, median of {args.repeat} (peak: largest); "
+          f"sources alternate run by run\n")
+    print("| run | source | wall s | peak MB | torch imported |")
+    print("| --- | --- | ---: | ---: | --- |")
     for name, cmd in runs.items():
-        got = [measure(cmd, env) for _ in range(args.repeat)]
-        torch = "–" if name.startswith("floor") else \
-            "yes" if "torch imported: True" in got[-1][2] else "no"
-        print(f"| {name} | {statistics.median(g[0] for g in got):.2f} | "
-              f"{max(g[1] for g in got):.0f} | {torch} |", flush=True)
+        envs_here = envs[:1] if name.startswith("floor") else envs
+        got: list[list[tuple[float, float, str]]] = [[] for _ in envs_here]
+        for _ in range(args.repeat):
+            for i, env in enumerate(envs_here):
+                got[i].append(measure(cmd, env))
+        for i, g in enumerate(got):
+            torch = "–" if name.startswith("floor") else \
+                "yes" if "torch imported: True" in g[-1][2] else "no"
+            src = "–" if name.startswith("floor") else str(srcs[i])
+            print(f"| {name} | {src} | {statistics.median(x[0] for x in g):.2f} | "
+                  f"{max(x[1] for x in g):.0f} | {torch} |", flush=True)
 
 
 if __name__ == "__main__":

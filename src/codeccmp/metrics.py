@@ -154,7 +154,8 @@ def _loaded_torch() -> Any:
     """torch if something in this process imported it already (a learned codec, a
     torch-based metric), else ``None``: measuring never imports it (half a gigabyte and
     1.5 s that a standard-codec run must not pay), but where it is loaded its fused
-    multiply-add is 30 times faster than ``_fma``'s exact emulation, with the same bits."""
+    multiply-add is faster than ``_fma``'s exact emulation (MS-SSIM + SSIM of a 720×576
+    pair: 0.1 s against 0.75 s on the development VM), with the same bits."""
     return sys.modules.get("torch")
 
 
