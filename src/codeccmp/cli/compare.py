@@ -127,8 +127,10 @@ def compare_command(
 
     from codeccmp.fileio import atomic_write_text, is_stdout
 
-    # ``--json -``: standard output holds exactly the JSON document; the table goes to stderr.
-    _render(result, src.notes, explicit=names is not None, to_stderr=is_stdout(json_path))
+    # ``--json -`` (or ``--montage -``): standard output holds exactly that document; the
+    # table goes to stderr.
+    _render(result, src.notes, explicit=names is not None,
+            to_stderr=is_stdout(json_path) or is_stdout(montage))
     if verbose:  # on stderr, like any log: standard output keeps the table or the JSON
         from codeccmp.render.console import stdout_console
         from codeccmp.render.tables import trials_table
