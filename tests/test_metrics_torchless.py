@@ -51,26 +51,59 @@ def test_fma_agrees_with_torchs_fused_multiply_add() -> None:
         assert np.array_equal(acc, want)
 
 
+_REAL_BLAS_AXPY = metrics._blas_axpy  # before any test patches it
+
+
+def _use(path: str, monkeypatch, torch) -> None:  # noqa: ANN001
+    """Make the fused taps go through one implementation: SciPy's BLAS, torch, or NumPy."""
+    axpy = _REAL_BLAS_AXPY()
+    if path == "blas" and axpy is None:
+        pytest.skip("SciPy's BLAS saxpy is not a fused multiply-add here")
+    monkeypatch.setattr(metrics, "_blas_axpy", lambda: axpy if path == "blas" else None)
+    monkeypatch.setattr(metrics, "_loaded_torch", lambda: torch if path == "torch" else None)
+
+
+@pytest.mark.parametrize("path", ["blas", "numpy"])
 @pytest.mark.parametrize("shape", [(170, 203, 3), (180, 171), (40, 1100), (12, 30, 3)])
-def test_numpy_path_gives_the_bits_of_the_torch_path(shape, monkeypatch) -> None:  # noqa: ANN001
-    """Measuring uses torch where something already loaded it and NumPy otherwise; a run's
-    figures must not depend on which codecs came with it."""
+def test_every_path_gives_the_bits_of_the_torch_path(shape, path, monkeypatch) -> None:  # noqa: ANN001
+    """Measuring uses SciPy's BLAS, torch where something already loaded it, or NumPy; a
+    run's figures must not depend on which codecs came with it or on what is installed."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(sum(shape))
     a = rng.integers(0, 256, shape, dtype=np.uint8)
     a[: shape[0] // 3] = 200  # a flat band: σ² is rounding noise there, the hard case
     b = np.clip(a.astype(int) + rng.integers(-9, 10, shape), 0, 255).astype(np.uint8)
-    monkeypatch.setattr(metrics, "_loaded_torch", lambda: torch)
+    _use("torch", monkeypatch, torch)
     with_torch = metrics.ssim_ms_ssim(a, b)
-    monkeypatch.setattr(metrics, "_loaded_torch", lambda: None)
-    assert metrics.ssim_ms_ssim(a, b) == with_torch
+    x, y = metrics._planar(a), metrics._planar(b)
+    ch = 1 if a.ndim == 2 else 3
     with ThreadPoolExecutor(1) as pool:  # and the maps themselves, to the bit
-        x, y = metrics._planar(a), metrics._planar(b)
-        ch = 1 if a.ndim == 2 else 3
-        numpy_maps = metrics._scale(x, y, ch, pool)
-        monkeypatch.setattr(metrics, "_loaded_torch", lambda: torch)
+        torch_maps = metrics._scale(x, y, ch, pool)
+        _use(path, monkeypatch, torch)
+        assert metrics.ssim_ms_ssim(a, b) == with_torch
         assert all(np.array_equal(u, v) for u, v in
-                   zip(numpy_maps, metrics._scale(x, y, ch, pool), strict=True))
+                   zip(torch_maps, metrics._scale(x, y, ch, pool), strict=True))
+
+
+def test_a_blas_that_rounds_twice_is_not_used() -> None:
+    """The check that decides whether SciPy's saxpy may serve: an axpy that rounds the
+    product before adding (no fused multiply-add), or one that rounds the float64 sum to
+    float32 (double rounding), is refused; an exact one is taken."""
+    def product_then_sum(x, y, a):  # noqa: ANN001, ANN202
+        y += np.multiply(x, np.float32(a))
+        return y
+
+    def double_rounding(x, y, a):  # noqa: ANN001, ANN202
+        y[...] = (x.astype(np.float64) * float(a) + y).astype(np.float32)
+        return y
+
+    def exact(x, y, a):  # noqa: ANN001, ANN202
+        metrics._fma(x.reshape(1, -1), np.float32(a), y.reshape(1, -1))
+        return y
+
+    assert not metrics._axpy_is_fma(product_then_sum)
+    assert not metrics._axpy_is_fma(double_rounding)
+    assert metrics._axpy_is_fma(exact)
 
 
 PROBE = """

@@ -282,8 +282,13 @@ def _correlate(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndarray,
     Tap by tap from the first, each a fused multiply-add or, not ``fused``, a product then
     a sum: the order and rounding of the convolution that torch runs inside pytorch-msssim
     (see ``_scale``), so the filtered maps are the same to the bit on x86. NumPy has no
-    fused multiply-add: torch's ``addcmul_`` where torch is loaded, else ``_fma``, which
-    computes the same bits."""
+    fused multiply-add: the BLAS ``saxpy`` that SciPy ships where it is one (checked once,
+    ``_blas_axpy``), else torch's ``addcmul_`` where torch is loaded, else ``_fma``: the
+    same bits each, at 0.1 ns, 0.1 ns and about 5 ns a value."""
+    axpy = _blas_axpy() if fused else None
+    if axpy is not None and maps.ndim == 3 and maps.flags.c_contiguous \
+            and out.flags.c_contiguous and axis in (1, 2):
+        return _correlate_blas(maps, n, step, axis, out, axpy)
     torch = _loaded_torch() if fused else None
     if torch is not None:
         src, dst, win = torch.from_numpy(maps), torch.from_numpy(out), _torch_window(torch)
@@ -307,6 +312,87 @@ def _correlate(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndarray,
         for k in range(1, WIN_SIZE):
             _fma(tap(k)[m], WINDOW[k], out[m])
     return out
+
+
+def _correlate_blas(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndarray,
+                    axpy: Any) -> np.ndarray:
+    """``_correlate``'s fused taps as one ``saxpy`` (y += w·x, a fused multiply-add per
+    value) per map and tap over the maps' flat memory. Down the rows a tap is a contiguous
+    block; along a row it is the whole block shifted by ``k·step`` values, computed at full
+    width and cut to the ``n`` outputs after (an output's taps never cross its row's end,
+    so the values computed past it are never read)."""
+    for m in range(maps.shape[0]):
+        src = maps[m].reshape(-1)
+        if axis == 1:
+            acc = out[m].reshape(-1)
+            np.multiply(src[:acc.size], WINDOW[0], out=acc)
+            for k in range(1, WIN_SIZE):
+                axpy(src, acc, n=acc.size, a=WINDOW[k], offx=k * step * maps.shape[2])
+        else:
+            wide = _scratch(9, (maps.shape[1], maps.shape[2]))
+            acc = wide.reshape(-1)
+            np.multiply(src, WINDOW[0], out=acc)
+            for k in range(1, WIN_SIZE):
+                axpy(src, acc, n=acc.size - k * step, a=WINDOW[k], offx=k * step)
+            out[m] = wide[:, :n]
+    return out
+
+
+_AXPY: Any = None  # resolved on first use: a checked saxpy, or False
+
+
+def _blas_axpy() -> Any:
+    """SciPy's BLAS ``saxpy``, if it computes ``y + a·x`` rounded once (a fused
+    multiply-add, as OpenBLAS's kernels on x86 with FMA and ARM do), else ``None``.
+
+    Checked once against ``_fma`` (exact by construction) on lengths that reach the
+    kernels' blocks and tails, with every window tap, and on the inputs where a product
+    rounded first, or a sum rounded twice, gives another float32. OpenBLAS is loaded
+    single-threaded when this is the first to load it (``OPENBLAS_NUM_THREADS`` is read
+    then and restored after): the tiles already use every core."""
+    global _AXPY
+    if _AXPY is None:
+        _AXPY = _load_axpy() or False
+    return _AXPY or None
+
+
+def _load_axpy() -> Any:
+    try:
+        if "scipy.linalg" in sys.modules:
+            from scipy.linalg import blas
+        else:
+            saved = os.environ.get("OPENBLAS_NUM_THREADS")
+            os.environ["OPENBLAS_NUM_THREADS"] = "1"
+            try:
+                from scipy.linalg import blas
+            finally:
+                if saved is None:
+                    del os.environ["OPENBLAS_NUM_THREADS"]
+                else:
+                    os.environ["OPENBLAS_NUM_THREADS"] = saved
+        axpy = blas.saxpy
+    except Exception:  # no SciPy BLAS here: the exact emulation serves
+        return None
+    return axpy if _axpy_is_fma(axpy) else None
+
+
+def _axpy_is_fma(axpy: Any) -> bool:
+    rng = np.random.default_rng(20261206)
+    for size in (1, 5, 16, 33, 255, 1024, 10007, 20011):  # blocks, tails, threaded sizes
+        for w in WINDOW[:6]:
+            x = rng.random(size, dtype=np.float32) ** 3  # products over many binades
+            y = rng.random(size, dtype=np.float32)
+            want = y.copy()
+            _fma(x.reshape(1, -1), w, want.reshape(1, -1))
+            got = axpy(x, y, a=w)
+            if got is not y and not np.shares_memory(got, y) or not np.array_equal(got, want):
+                return False
+        # 1 + a·w with a·w just above 2**-24: once rounded 1 + 2**-23; rounded twice, 1
+        tie_a, tie_w = np.float32(12584048 * 2.0**-24), np.float32(11183801 * 2.0**-47)
+        got = axpy(np.full(size, tie_a, np.float32), np.ones(size, np.float32), a=tie_w)
+        if not np.all(got == np.float32(1 + 2.0**-23)):
+            return False
+    return True
 
 
 def _torch_window(torch: Any) -> tuple[Any, ...]:
