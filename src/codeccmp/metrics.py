@@ -133,6 +133,8 @@ def ssim_ms_ssim(a: np.ndarray, b: np.ndarray, want_ssim: bool = True,
     x, y = _planar(a), _planar(b)
     levels = len(MS_SSIM_WEIGHTS) if want_ms_ssim else 1
     cs_levels: list[np.ndarray] = []
+    if channels > 1 or x.size > _NATIVE_CONV_MAX:
+        _blas_axpy()  # resolved here, before the tile threads need it
     with _torch_one_thread(), \
             ThreadPoolExecutor(threads(), thread_name_prefix="codeccmp-ssim") as pool:
         for level in range(levels):
@@ -339,6 +341,7 @@ def _correlate_blas(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndar
 
 
 _AXPY: Any = None  # resolved on first use: a checked saxpy, or False
+_AXPY_LOCK = threading.Lock()
 
 
 def _blas_axpy() -> Any:
@@ -351,8 +354,9 @@ def _blas_axpy() -> Any:
     single-threaded when this is the first to load it (``OPENBLAS_NUM_THREADS`` is read
     then and restored after): the tiles already use every core."""
     global _AXPY
-    if _AXPY is None:
-        _AXPY = _load_axpy() or False
+    with _AXPY_LOCK:  # once, even when the first tiles of two threads ask together
+        if _AXPY is None:
+            _AXPY = _load_axpy() or False
     return _AXPY or None
 
 
