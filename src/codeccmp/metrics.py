@@ -155,9 +155,10 @@ def ssim_ms_ssim(a: np.ndarray, b: np.ndarray, want_ssim: bool = True,
 def _loaded_torch() -> Any:
     """torch if something in this process imported it already (a learned codec, a
     torch-based metric), else ``None``: measuring never imports it (half a gigabyte and
-    1.5 s that a standard-codec run must not pay), but where it is loaded its fused
-    multiply-add is faster than ``_fma``'s exact emulation (MS-SSIM + SSIM of a 720×576
-    pair: 0.1 s against 0.75 s on the development VM), with the same bits."""
+    1.5 s that a standard-codec run must not pay), but where it is loaded and SciPy's BLAS
+    failed its check, its fused multiply-add is faster than ``_fma``'s exact emulation
+    (MS-SSIM + SSIM of a 720×576 pair: 0.1 s against 0.75 s on the development VM), with
+    the same bits."""
     return sys.modules.get("torch")
 
 
