@@ -330,15 +330,28 @@ def _correlate_blas(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndar
             acc = out[m].reshape(-1)
             np.multiply(src[:acc.size], WINDOW[0], out=acc)
             for k in range(1, WIN_SIZE):
-                axpy(src, acc, n=acc.size, a=WINDOW[k], offx=k * step * maps.shape[2])
+                _axpy_chunks(axpy, src, acc, acc.size, WINDOW[k], k * step * maps.shape[2])
         else:
             wide = _scratch(9, (maps.shape[1], maps.shape[2]))
             acc = wide.reshape(-1)
             np.multiply(src, WINDOW[0], out=acc)
             for k in range(1, WIN_SIZE):
-                axpy(src, acc, n=acc.size - k * step, a=WINDOW[k], offx=k * step)
+                _axpy_chunks(axpy, src, acc, acc.size - k * step, WINDOW[k], k * step)
             out[m] = wide[:, :n]
     return out
+
+
+#: OpenBLAS computes an axpy of up to 10000 values on the calling thread (its
+#: ``interface/axpy.c``); a longer one would start its own threads inside the tile threads,
+#: which already use every core, and however SciPy's OpenBLAS was loaded.
+_AXPY_CHUNK = 8192
+
+
+def _axpy_chunks(axpy: Any, src: np.ndarray, acc: np.ndarray, n: int, w: np.float32,
+                 offx: int) -> None:
+    """``acc[:n] += w · src[offx:offx + n]`` as saxpy calls of at most ``_AXPY_CHUNK``."""
+    for i in range(0, n, _AXPY_CHUNK):
+        axpy(src, acc, n=min(_AXPY_CHUNK, n - i), a=w, offx=offx + i, offy=i)
 
 
 _AXPY: Any = None  # resolved on first use: a checked saxpy, or False
