@@ -364,9 +364,7 @@ def _blas_axpy() -> Any:
 
     Checked once against ``_fma`` (exact by construction) on lengths that reach the
     kernels' blocks and tails, with every window tap, and on the inputs where a product
-    rounded first, or a sum rounded twice, gives another float32. OpenBLAS is loaded
-    single-threaded when this is the first to load it (``OPENBLAS_NUM_THREADS`` is read
-    then and restored after): the tiles already use every core."""
+    rounded first, or a sum rounded twice, gives another float32."""
     global _AXPY
     with _AXPY_LOCK:  # once, even when the first tiles of two threads ask together
         if _AXPY is None:
@@ -376,18 +374,8 @@ def _blas_axpy() -> Any:
 
 def _load_axpy() -> Any:
     try:
-        if "scipy.linalg" in sys.modules:
-            from scipy.linalg import blas
-        else:
-            saved = os.environ.get("OPENBLAS_NUM_THREADS")
-            os.environ["OPENBLAS_NUM_THREADS"] = "1"
-            try:
-                from scipy.linalg import blas
-            finally:
-                if saved is None:
-                    del os.environ["OPENBLAS_NUM_THREADS"]
-                else:
-                    os.environ["OPENBLAS_NUM_THREADS"] = saved
+        from scipy.linalg import blas
+
         axpy = blas.saxpy
     except Exception:  # no SciPy BLAS here: the exact emulation serves
         return None
@@ -396,7 +384,7 @@ def _load_axpy() -> Any:
 
 def _axpy_is_fma(axpy: Any) -> bool:
     rng = np.random.default_rng(20261206)
-    for size in (1, 5, 16, 33, 255, 1024, 10007, 20011):  # blocks, tails, threaded sizes
+    for size in (1, 5, 16, 33, 255, 1024, 8191, _AXPY_CHUNK):  # blocks, tails, the longest
         for w in WINDOW[:6]:
             x = rng.random(size, dtype=np.float32) ** 3  # products over many binades
             y = rng.random(size, dtype=np.float32)
