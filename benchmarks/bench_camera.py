@@ -110,7 +110,6 @@ def bench_metrics(path: Path, reference: bool) -> dict:
     buf = io.BytesIO()
     Image.fromarray(a).save(buf, format="JPEG", quality=30)
     b = np.asarray(Image.open(buf).convert(Image.fromarray(a).mode))
-    metrics.warm_up()  # imports are not the metric's time
     row: dict = {"image": path.name, "size": f"{a.shape[1]}×{a.shape[0]}",
                  "threads": metrics.threads()}
     row["new_ms_ssim"] = timed(lambda: metrics.ms_ssim(a, b))

@@ -127,8 +127,35 @@ def test_published_references_are_drawn_apart(tmp_path: Path,
     assert legend.get_title().get_text() == "mean over 24 images per quality"
     # x range from the measured curves (0.1..0.5 bpp), not the reference's 3.2 bpp;
     # the reference is cut just past the edge.
-    assert ax.get_xlim()[1] == pytest.approx(0.5 * 1.15)
+    # 0.1 bpp is within a quarter of the 0.4 bpp span from 0: the axis starts at 0.
+    assert ax.get_xlim() == pytest.approx((0.0, 0.5 + 0.08 * 0.4))
     assert max(ref.get_xdata()) == pytest.approx(0.8)
+
+
+def test_rate_axis_starts_near_the_data(tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 0.2–0.4 bpp sweep fills its panels: the axis spans the data plus 8 % of its span
+    each side (0.184–0.416), not 0–0.46; a published curve is cut one point past each
+    edge, so the quality axis fits what is shown."""
+    figs = _axes_of(monkeypatch)
+    pts = [{"bpp": r, "psnr": 20 + 10 * r, "ms_ssim_db": 8 + 10 * r} for r in (0.2, 0.3, 0.4)]
+    ref = [{"bpp": r, "psnr": 18 + 10 * r, "ms_ssim_db": 7 + 10 * r}
+           for r in (0.02, 0.1, 0.15, 0.25, 0.35, 0.5, 2.0)]
+    plot_curves([Series("jpeg", "traditional", pts),
+                 Series("ref:vtm", "reference", ref, reference=True)], tmp_path / "rd.png")
+    ax = figs[0].axes[0]
+    assert ax.get_xlim() == pytest.approx((0.184, 0.416))
+    assert list(ax.lines[1].get_xdata()) == pytest.approx([0.15, 0.25, 0.35, 0.5])
+    lo, hi = ax.get_ylim()
+    assert lo > 18 + 10 * 0.1 - 1  # not stretched down to the reference's 0.02 bpp point
+
+
+def test_x_range_edges() -> None:
+    from codeccmp.render.plots import x_range
+
+    assert x_range([]) is None
+    assert x_range([0.3]) == pytest.approx((0.27, 0.33))  # one rate: ±10 %
+    assert x_range([0.05, 1.0]) == pytest.approx((0.0, 1.076))
 
 
 def test_sweep_note_says_how_points_were_averaged() -> None:

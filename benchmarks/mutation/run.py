@@ -55,7 +55,8 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
                  "tests/test_warmup.py"], None),
     "metrics": ("src/codeccmp/measure/metrics.py",
                 ["tests/test_metrics_edges.py", "tests/test_metrics_fast.py",
-                 "tests/test_metrics_internals.py", "tests/test_known_answers.py"], None),
+                 "tests/test_metrics_internals.py", "tests/test_known_answers.py",
+                 "tests/test_metrics_torchless.py"], None),
     # The whole package (field, spectral, detect, error, roi).
     "stripes": ("src/codeccmp/stripes*",
                 ["tests/test_stripes_edges.py", "tests/test_stripes.py",

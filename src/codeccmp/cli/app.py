@@ -19,7 +19,9 @@ app = typer.Typer(
     name="codeccmp",
     help="Compare learned and standard image codecs at the same bitrate, with real bitstreams.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell (typer's):
+    # commands, options, files, and codec and metric names (codeccmp.cli.complete).
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -173,6 +175,13 @@ def _run_app(argv: list[str] | None) -> int:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _interrupted()
+    except BrokenPipeError:
+        # The reader went away (``| head``): like any Unix filter, stop without a word.
+        # Standard output is pointed at /dev/null so that Python's own flush at exit does
+        # not fail again (the recipe of Python's signal documentation).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
     except OSError as exc:
         # The system refused (disk full, permission, a file gone): not a bug of ours, so
         # the system's own words, without "internal error". Outputs are written through

@@ -31,7 +31,8 @@ def compare_command(
     tolerance: Annotated[float, typer.Option(
         help="Flag codecs whose achieved bpp deviates more than this fraction.")] = 0.10,
     json_path: Annotated[Path | None, typer.Option(
-        "--json", help="Write all results and provenance as JSON.")] = None,
+        "--json", help="Write all results and provenance as JSON ('-': standard output, the "
+                       "table then on stderr).")] = None,
     out: Annotated[Path | None, typer.Option(
         help="Directory for each reconstruction (PNG) and bitstream.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
@@ -63,6 +64,9 @@ def compare_command(
         help="Flag codecs whose quality misses the --match value by more than this (metric "
              "units; default 0.25 dB for PSNR, 0.0025 for MS-SSIM, 1 % otherwise).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Also show each codec's search on stderr: every trial's "
+                                "parameter, bytes, bpp and distance from the target.")] = False,
 ) -> int:
     """Code IMAGE with every codec at the bitrate closest to --bpp and compare the results."""
     from codeccmp.cli.options import (
@@ -121,8 +125,17 @@ def compare_command(
     with _progress(quiet, len(selected), explicit=names is not None) as progress:
         result = compare_image(src, registry, options, progress=progress)
 
-    _render(result, src.notes, explicit=names is not None)
-    from codeccmp.model.fileio import atomic_write_text
+    from codeccmp.model.fileio import atomic_write_text, is_stdout
+
+    # ``--json -`` (or ``--montage -``): standard output holds exactly that document; the
+    # table goes to stderr.
+    _render(result, src.notes, explicit=names is not None,
+            to_stderr=is_stdout(json_path) or is_stdout(montage))
+    if verbose:  # on stderr, like any log: standard output keeps the table or the JSON
+        from codeccmp.render.console import stdout_console
+        from codeccmp.render.tables import trials_table
+
+        stdout_console(stderr=True).print(trials_table(result))
 
     written: list[str] = []
     with outputs:  # every file staged, then moved into place together (or none of them)
@@ -189,11 +202,13 @@ def _plan_outputs(selected, force: bool, json_path: Path | None, out: Path | Non
     return outputs
 
 
-def _render(result, notes: list[str], explicit: bool) -> None:  # noqa: ANN001 - Comparison
+def _render(result, notes: list[str], explicit: bool,  # noqa: ANN001 - Comparison
+            to_stderr: bool = False) -> None:
     from codeccmp.render.console import stderr_console, stdout_console
     from codeccmp.render.tables import problems, results_table
 
-    console, err = stdout_console(), stderr_console()
+    err = stderr_console()
+    console = stdout_console(stderr=True) if to_stderr else stdout_console()
     for n in notes:
         err.print(f"[yellow]warning:[/] {n}")
     console.print(results_table(result, hide_skipped=not explicit))

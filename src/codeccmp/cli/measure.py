@@ -165,7 +165,7 @@ def _print(res: dict) -> None:
 
     console = stdout_console()
     t = Table(title=f"{res['original']['path']} ({res['width']}×{res['height']})",
-              title_justify="left")
+              title_justify="default")
     for col in ("decoded", "bpp", "PSNR dB", "SSIM", "MS-SSIM", "MS-SSIM dB", "Δθ ° (ROIs)",
                 "turned / redrawn / erased", "contrast"):
         t.add_column(col, justify="left" if col == "decoded" else "right")
@@ -182,7 +182,7 @@ def _print(res: dict) -> None:
         return
     for i, roi in enumerate(res["rois"]):
         t = Table(title=f"ROI {i + 1}: {roi['x']},{roi['y']},{roi['w']},{roi['h']}",
-                  title_justify="left")
+                  title_justify="default")
         for col in ("decoded", "Δθ °", "kept", "turned", "redrawn", "erased", "spectral shift °",
                     "contrast", "period px", "stripe px", "PSNR dB", "MS-SSIM (ROI)"):
             t.add_column(col, justify="left" if col == "decoded" else "right")

@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from codeccmp.cli.app import app
+from codeccmp.cli.complete import metric_completions
 from codeccmp.cli.options import CodecConfigOpt, PluginOpt, plugin_sources
 
 MetricsOpt = Annotated[str | None, typer.Option(
-    "--metrics",
+    "--metrics", autocompletion=metric_completions,
     help="Extra quality columns, comma-separated (e.g. psnr-y,ssimulacra2); "
          "`codeccmp metrics` lists them. JSON and CSV carry them under 'metrics'.")]
 
@@ -49,7 +50,7 @@ def metrics_command(
     from codeccmp.render.console import stdout_console
 
     t = Table(title="quality metrics (--metrics NAME,...; --match NAME=VALUE)",
-              title_justify="left")
+              title_justify="default")
     for col in ("metric", "better", "library", "usable", "description"):
         t.add_column(col, overflow="fold")
     for r in rows:

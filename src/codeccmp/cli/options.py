@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from codeccmp.cli.complete import codec_completions
 from codeccmp.codec import RunSettings
 from codeccmp.errors import UsageError
 from codeccmp.model.codecspec import split_specs
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 # Options shared by the commands that run codecs: one definition, one help text.
 CodecsOpt = Annotated[str | None, typer.Option(
+    autocompletion=codec_completions,
     help="Comma-separated codecs (default: every codec usable here), each NAME or "
          "NAME[KEY=VALUE,...] with encoder options, e.g. 'heif,heif[chroma=420],avif[speed=2]' "
          "(quote it for the shell; `codeccmp codecs` lists each codec's options).")]

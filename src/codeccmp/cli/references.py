@@ -44,7 +44,7 @@ def references_command(
     from codeccmp.render.console import stdout_console
 
     t = Table(title="Published RD curves (sweep --reference ID, or DATASET/ID for a "
-                    "non-Kodak set; --reference FILE.json for any other)", title_justify="left",
+                    "non-Kodak set; --reference FILE.json for any other)", title_justify="default",
               caption="From CompressAI's results/ at commit 869a9f5 (its LICENSE ships with "
                       "them); each is a mean over the data set's images per quality.",
               caption_justify="left")

@@ -13,7 +13,8 @@ from codeccmp.cli.app import app
 @app.command("report")
 def report_command(
     results: Annotated[Path, typer.Argument(
-        help="A results JSON written by compare (or by sweep, with --html).")],
+        help="A results JSON written by compare (or by sweep, with --html); '-' reads it "
+             "from standard input.")],
     out: Annotated[Path | None, typer.Option(
         help="Directory for report.md and its images (default: beside the JSON).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing report.")] = False,
@@ -42,7 +43,12 @@ def report_command(
         check_html_target(html, force)
         typer.echo(f"html: {write_sweep_html(data, html, force)}", err=True)
         return
-    cmp = Comparison.load(results)
+    stdin = str(results) == "-"
+    if stdin and out is None and html is None:
+        raise UsageError("results read from standard input (-): give --out DIR or --html DIR "
+                         "for the report")
+    cmp = Comparison.from_dict(data) if stdin else Comparison.load(results)
+    base = Path.cwd() if stdin else results.parent  # where saved reconstructions are found
     out_dir = out or results.parent
     markdown = html is None or out is not None
     outputs = Outputs(force)  # checked now; written together, so a failure leaves nothing
@@ -53,7 +59,7 @@ def report_command(
             outputs.add_file(out_dir / "montage.png", "--out")
     if html is not None:
         outputs.add_tree(html, "--html")
-    original, recons, notes = load_images_for_report(cmp, results.parent)
+    original, recons, notes = load_images_for_report(cmp, base)
     for n in notes:
         typer.echo(f"warning: {n}", err=True)
     written = []
@@ -71,9 +77,15 @@ def report_command(
 
 def _read_json(path: Path):  # noqa: ANN202 - any JSON value
     import json
+    import sys
 
     from codeccmp.errors import UsageError
 
+    if str(path) == "-":  # standard input, as every Unix filter reads it
+        try:
+            return json.loads(sys.stdin.read())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UsageError(f"standard input is not valid JSON: {exc}") from None
     if path.is_dir():
         raise UsageError(f"{path} is a directory; expected the results JSON (the --json of "
                          "compare, or results.json inside its --report folder)")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from codeccmp.cli.app import app
+from codeccmp.cli.complete import metric_completions
 from codeccmp.cli.metrics import MetricsOpt
 from codeccmp.cli.options import (
     CodecConfigOpt,
@@ -71,10 +72,15 @@ def sweep_command(
     tolerance: Annotated[float, typer.Option(
         help="Flag points whose achieved bpp deviates more than this fraction.")] = 0.10,
     json_path: Annotated[Path | None, typer.Option(
-        "--json", help="Write every point, the averages, BD numbers and provenance as JSON.")
+        "--json", help="Write every point, the averages, BD numbers and provenance as JSON "
+                       "('-': standard output, the tables then on stderr).")
     ] = None,
     csv_path: Annotated[Path | None, typer.Option(
-        "--csv", help="Write one row per point and per averaged point as CSV.")] = None,
+        "--csv", help="Write one row per point and per averaged point as CSV ('-': standard "
+                      "output).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Directory for each point's bitstream and reconstruction (PNG), one folder "
+             "per image, as compare --out.")] = None,
     compressai_json: Annotated[Path | None, typer.Option(
         "--compressai-json", help="Write the averaged curves into this folder, one file per "
         "codec in CompressAI's eval_model format (python -m compressai.utils.plot reads them)."
@@ -86,6 +92,7 @@ def sweep_command(
         help="Write RD curves (PSNR, MS-SSIM dB, and Δθ when measured): .png, .pdf or .svg.")
     ] = None,
     plot_metric: Annotated[list[str] | None, typer.Option(
+        autocompletion=metric_completions,
         help="Quality axis of --plot: any registered metric (repeatable, one panel each), "
              "in place of PSNR and MS-SSIM dB; computed as if named in --metrics.")] = None,
     jobs: Annotated[int | None, typer.Option(
@@ -196,6 +203,8 @@ def sweep_command(
     for path, opt in ((json_path, "--json"), (csv_path, "--csv")):
         if path is not None:
             outputs.add_file(path, opt)
+    if out is not None:
+        outputs.add_dir(out, "--out")
     if compressai_json is not None:
         check_export_dir(compressai_json, selected_names, force)
         outputs.add_dir(compressai_json, "--compressai-json")
@@ -207,6 +216,11 @@ def sweep_command(
         outputs.add_file(plot, "--plot")
     files = collect_images(image)
     sources = [load_image(f) for f in files]
+    if out is not None:  # the files of the points known now, checked before any coding
+        from codeccmp.sweep.outputs import expected_files
+
+        for path in expected_files(out, sources, selected, targets, match_metric):
+            outputs.add_file(path, "--out")
     options = SweepOptions(
         targets=targets, codecs=names, all_qualities=all_qualities, tolerance=tolerance,
         settings=settings, anchor=anchor, jobs=jobs, cache_read=not no_cache,
@@ -225,9 +239,18 @@ def sweep_command(
 
     trim(cache_dir or default_cache_dir(), max_size())  # the cache's size limit
 
+    from codeccmp.model.fileio import is_stdout
+
+    # ``--json -`` or ``--csv -``: standard output holds exactly that document; the tables
+    # go to stderr.
     _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes] + result.notes,
-            explicit=names is not None)
+            explicit=names is not None, to_stderr=is_stdout(json_path) or is_stdout(csv_path))
     with outputs:
+        if out is not None:  # first: the JSON then records where each file went
+            from codeccmp.sweep.outputs import save_points
+
+            for note in save_points(result, sources, registry, settings, out, cache_dir):
+                typer.echo(f"note: {note}", err=True)
         if json_path is not None:
             result.write_json(json_path)
         if csv_path is not None:
@@ -269,7 +292,7 @@ def averaged_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
            if result.average == "quality" else
            f"averaged per target {match['metric']}" if match else "averaged per target bpp")
     t = Table(title=f"RD points: {title}" + (f" ({how})" if n_img > 1 else ""),
-              title_justify="left")
+              title_justify="default")
     t.add_column("codec", style="bold")
     t.add_column("parameter" if result.average != "target" else
                  f"target {match['metric']}" if match else "target", justify="right")
@@ -309,6 +332,7 @@ def averaged_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
 def bd_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
     """BD-rate and BD-quality against the anchor, on the (averaged) curves."""
     from rich.table import Table
+    from rich.text import Text
 
     from codeccmp.sweep.runner import mean_bd_rate
 
@@ -316,7 +340,7 @@ def bd_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
     anchor = next((r["label"] for r in result.references if r["name"] == result.anchor),
                   result.anchor)
     t = Table(title=f"BD against {anchor} ({result.bd_method}; negative BD-rate = "
-                    f"fewer bits for the same quality)", title_justify="left")
+                    f"fewer bits for the same quality)", title_justify="default")
     t.add_column("codec", style="bold")
     t.add_column("BD-rate PSNR", justify="right")
     t.add_column("BD-PSNR dB", justify="right")
@@ -334,7 +358,8 @@ def bd_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
         if codec in hide:
             continue
         p, m = psnr[codec], msssim.get(codec, {})
-        row = [labels.get(codec, codec), _pct(p.get("bd_rate_percent")),
+        # Text, not a str: rich would read the options of jpeg[optimize=false] as markup.
+        row = [Text(labels.get(codec, codec)), _pct(p.get("bd_rate_percent")),
                _num(p.get("bd_quality"), "+.2f"), _pct(m.get("bd_rate_percent")),
                _num(m.get("bd_quality"), "+.2f"),
                *(_pct(result.bd[k].get(codec, {}).get("bd_rate_percent")) for k in extra)]
@@ -369,13 +394,14 @@ def unusable_codecs(result: SweepResult) -> dict[str, str]:
     return out
 
 
-def _render(result: SweepResult, notes: list[str], explicit: bool = False) -> None:
+def _render(result: SweepResult, notes: list[str], explicit: bool = False,
+            to_stderr: bool = False) -> None:
     """The tables, then the notes. Codecs not usable here get no rows (they would be all
     dashes) and, unless named with --codecs, one folded note, as in ``compare``."""
     from codeccmp.render.console import stderr_console, stdout_console
     from codeccmp.render.tables import skipped_note
 
-    console, err = stdout_console(), stderr_console()
+    console, err = stdout_console(stderr=to_stderr), stderr_console()
     for n in notes:
         err.print(f"[yellow]warning:[/] {n}", highlight=False)
     for r in result.references:
@@ -429,22 +455,27 @@ class _Progress:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
+            MofNCompleteColumn,
             Progress,
             SpinnerColumn,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
+        # The job count is set before the first job runs (``start``); rich's own columns
+        # show the count, and the time left once a job has finished.
         self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                            TextColumn("{task.completed}/{task.total} jobs"),
-                            TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+                            MofNCompleteColumn(), TextColumn("jobs"), TimeElapsedColumn(),
+                            TextColumn("eta"), TimeRemainingColumn(),
+                            console=Console(stderr=True), transient=True)
         self.bar.__enter__()
-        self.task = self.bar.add_task("sweeping", total=None)
+        self.task = self.bar.add_task("planning", total=None)
         return self
 
     def start(self, total: int) -> None:
         assert self.bar is not None
-        self.bar.update(self.task, total=total)
+        self.bar.update(self.task, total=total, description="sweeping")
 
     def update(self, task, outcome) -> None:  # noqa: ANN001 - sweep Task, TaskOutcome
         assert self.bar is not None

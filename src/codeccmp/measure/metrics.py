@@ -17,19 +17,20 @@ Why not pytorch-msssim itself: its depthwise ``conv2d`` runs at about 20 million
 second on a CPU core, it holds a dozen full-size float32 maps at once (gigabytes at camera
 resolution), and SSIM and MS-SSIM each redo the same first scale. Here each scale is cut into
 tiles of a few megabytes that stay in the processor's cache, the tiles run on all cores
-(NumPy and torch release the GIL in their array loops), buffers are reused from tile to tile,
+(NumPy releases the GIL in its array loops), buffers are reused from tile to tile,
 and one pass yields both SSIM and MS-SSIM.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -53,20 +54,16 @@ TILE_ROWS = 32
 TILE_COLS = 1024
 
 
-@functools.cache
-def _window():  # noqa: ANN202 - tuple of 0-d torch tensors
-    """pytorch-msssim's ``_fspecial_gauss_1d(11, 1.5)``, computed as it computes it (torch's
-    float32 ``exp``, divided by the float32 sum), as 0-d tensors for ``addcmul_``.
-
-    The taps' sum matters more than the taps: SSIM subtracts μ² from the filtered x², so a
-    window summing to 1 + ε shifts every σ² by about ε·μ², and at ε = 6e-8 (NumPy's ``exp``
-    and sum) SSIM moved by 3e-6."""
-    import torch
-
-    coords = torch.arange(WIN_SIZE, dtype=torch.float) - WIN_SIZE // 2
-    g = torch.exp(-(coords**2) / (2 * WIN_SIGMA**2))
-    g /= g.sum()
-    return tuple(g.unbind())
+#: pytorch-msssim's ``_fspecial_gauss_1d(11, 1.5)`` as torch computes it (its float32
+#: ``exp``, divided by the float32 sum), as float32 bit patterns: computed here with NumPy the
+#: taps' sum moved, and the taps' sum matters more than the taps (SSIM subtracts μ² from the
+#: filtered x², so a window summing to 1 + ε shifts every σ² by about ε·μ²; at ε = 6e-8,
+#: NumPy's ``exp`` and sum, SSIM moved by 3e-6). Kept as constants so that measuring never
+#: imports torch (a standard-codec run must not pay its 0.5 GB and 1.5 s); a test recomputes
+#: them with torch.
+_WINDOW_BITS = (0x3A86CAB8, 0x3BF8FF01, 0x3D13758C, 0x3DDFF87F, 0x3E5A1E1F, 0x3E8832B0,
+                0x3E5A1E1F, 0x3DDFF87F, 0x3D13758C, 0x3BF8FF01, 0x3A86CAB8)
+WINDOW = np.array(_WINDOW_BITS, np.uint32).view(np.float32)
 
 
 def threads() -> int:
@@ -107,11 +104,6 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     return math.inf if m == 0 else 10.0 * math.log10(peak * peak / m)
 
 
-def warm_up() -> None:
-    """Import torch now (seconds): see ``Codec.warm_up``."""
-    _window()
-
-
 def ms_ssim_supported(shape: tuple[int, ...]) -> bool:
     return min(shape[:2]) >= MS_SSIM_MIN_SIDE
 
@@ -144,6 +136,8 @@ def ssim_ms_ssim(a: np.ndarray, b: np.ndarray, want_ssim: bool = True,
     x, y = _planar(a), _planar(b)
     levels = len(MS_SSIM_WEIGHTS) if want_ms_ssim else 1
     cs_levels: list[np.ndarray] = []
+    if channels > 1 or x.size > _NATIVE_CONV_MAX:
+        _blas_axpy()  # resolved here, before the tile threads need it
     with _torch_one_thread(), \
             ThreadPoolExecutor(threads(), thread_name_prefix="codeccmp-ssim") as pool:
         for level in range(levels):
@@ -161,13 +155,25 @@ def ssim_ms_ssim(a: np.ndarray, b: np.ndarray, want_ssim: bool = True,
     return ssim_value, float(per_channel.mean())
 
 
+def _loaded_torch() -> Any:
+    """torch if something in this process imported it already (a learned codec, a
+    torch-based metric), else ``None``: measuring never imports it (half a gigabyte and
+    1.5 s that a standard-codec run must not pay), but where it is loaded and SciPy's BLAS
+    failed its check, its fused multiply-add is faster than ``_fma``'s exact emulation
+    (MS-SSIM + SSIM of a 720×576 pair: 0.1 s against 0.75 s on the development VM), with
+    the same bits."""
+    return sys.modules.get("torch")
+
+
 @contextmanager
 def _torch_one_thread() -> Iterator[None]:
-    """torch single-threaded inside each tile (the tile workers inherit this setting): the
-    tiles already use every core, and torch's own threads on top of them would only spin
-    at barriers."""
-    import torch
-
+    """torch (where loaded) single-threaded inside each tile (the tile workers inherit this
+    setting): the tiles already use every core, and torch's own threads on top of them
+    would only spin at barriers."""
+    torch = _loaded_torch()
+    if torch is None:
+        yield
+        return
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -252,15 +258,15 @@ def _tile(x: np.ndarray, y: np.ndarray, ch: int, r: int, c: int, nr: int, nc: in
 _local = threading.local()
 
 
-def _scratch(slot: int, shape: tuple[int, ...]) -> np.ndarray:
-    """A float32 work array of this thread, reused from tile to tile: a fresh array of a
-    megabyte comes from ``mmap`` and costs a page fault per 4 KiB on first touch, which took
-    as long as the arithmetic."""
+def _scratch(slot: int, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+    """A work array (float32 unless told) of this thread, reused from tile to tile: a fresh
+    array of a megabyte comes from ``mmap`` and costs a page fault per 4 KiB on first touch,
+    which took as long as the arithmetic."""
     bufs = _local.__dict__.setdefault("bufs", {})
     n = math.prod(shape)
     buf = bufs.get(slot)
-    if buf is None or buf.size < n:
-        buf = bufs[slot] = np.empty(n, np.float32)
+    if buf is None or buf.size < n or buf.dtype != dtype:
+        buf = bufs[slot] = np.empty(n, dtype)
     return buf[:n].reshape(shape)
 
 
@@ -279,22 +285,161 @@ def _correlate(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndarray,
     ``step`` values apart (1 down the rows; the channel count along a row of interleaved
     channels).
 
-    Tap by tap from the first, each a fused multiply-add (torch's ``addcmul_`` on NumPy's
-    memory, no copy) or, not ``fused``, a product then a sum: the order and rounding of the
-    convolution that torch runs inside pytorch-msssim (see ``_scale``), so the filtered maps
-    are the same to the bit on x86. NumPy has no fused multiply-add."""
-    import torch
-
-    win = _window()
-    src, dst = torch.from_numpy(maps), torch.from_numpy(out)
-    torch.mul(src.narrow(axis, 0, n), win[0], out=dst)
-    tmp = None if fused else torch.from_numpy(_scratch(5, out.shape))
-    for k in range(1, WIN_SIZE):
-        if fused:
+    Tap by tap from the first, each a fused multiply-add or, not ``fused``, a product then
+    a sum: the order and rounding of the convolution that torch runs inside pytorch-msssim
+    (see ``_scale``), so the filtered maps are the same to the bit on x86. NumPy has no
+    fused multiply-add: the BLAS ``saxpy`` that SciPy ships where it is one (checked once,
+    ``_blas_axpy``), else torch's ``addcmul_`` where torch is loaded, else ``_fma``: the
+    same bits each, at 0.1 ns, 0.1 ns and about 5 ns a value."""
+    axpy = _blas_axpy() if fused else None
+    if axpy is not None and maps.ndim == 3 and maps.flags.c_contiguous \
+            and out.flags.c_contiguous and axis in (1, 2):
+        return _correlate_blas(maps, n, step, axis, out, axpy)
+    torch = _loaded_torch() if fused else None
+    if torch is not None:
+        src, dst, win = torch.from_numpy(maps), torch.from_numpy(out), _torch_window(torch)
+        torch.mul(src.narrow(axis, 0, n), win[0], out=dst)
+        for k in range(1, WIN_SIZE):
             dst.addcmul_(src.narrow(axis, k * step, n), win[k])
-        else:
-            dst.add_(torch.mul(src.narrow(axis, k * step, n), win[k], out=tmp))
+        return out
+
+    def tap(k: int) -> np.ndarray:
+        index = [slice(None)] * maps.ndim
+        index[axis] = slice(k * step, k * step + n)
+        return maps[tuple(index)]
+
+    np.multiply(tap(0), WINDOW[0], out=out)
+    if not fused:
+        tmp = _scratch(5, out.shape)
+        for k in range(1, WIN_SIZE):
+            out += np.multiply(tap(k), WINDOW[k], out=tmp)
+        return out
+    for m in range(out.shape[0]):  # one map at a time: float64 scratch of one map's size
+        for k in range(1, WIN_SIZE):
+            _fma(tap(k)[m], WINDOW[k], out[m])
     return out
+
+
+def _correlate_blas(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndarray,
+                    axpy: Any) -> np.ndarray:
+    """``_correlate``'s fused taps as one ``saxpy`` (y += w·x, a fused multiply-add per
+    value) per map and tap over the maps' flat memory. Down the rows a tap is a contiguous
+    block; along a row it is the whole block shifted by ``k·step`` values, computed at full
+    width and cut to the ``n`` outputs after (an output's taps never cross its row's end,
+    so the values computed past it are never read)."""
+    for m in range(maps.shape[0]):
+        src = maps[m].reshape(-1)
+        if axis == 1:
+            acc = out[m].reshape(-1)
+            np.multiply(src[:acc.size], WINDOW[0], out=acc)
+            for k in range(1, WIN_SIZE):
+                _axpy_chunks(axpy, src, acc, acc.size, WINDOW[k], k * step * maps.shape[2])
+        else:
+            wide = _scratch(9, (maps.shape[1], maps.shape[2]))
+            acc = wide.reshape(-1)
+            np.multiply(src, WINDOW[0], out=acc)
+            for k in range(1, WIN_SIZE):
+                _axpy_chunks(axpy, src, acc, acc.size - k * step, WINDOW[k], k * step)
+            out[m] = wide[:, :n]
+    return out
+
+
+#: OpenBLAS computes an axpy of up to 10000 values on the calling thread (its
+#: ``interface/axpy.c``); a longer one would start its own threads inside the tile threads,
+#: which already use every core, and however SciPy's OpenBLAS was loaded.
+_AXPY_CHUNK = 8192
+
+
+def _axpy_chunks(axpy: Any, src: np.ndarray, acc: np.ndarray, n: int, w: np.float32,
+                 offx: int) -> None:
+    """``acc[:n] += w · src[offx:offx + n]`` as saxpy calls of at most ``_AXPY_CHUNK``."""
+    for i in range(0, n, _AXPY_CHUNK):
+        axpy(src, acc, n=min(_AXPY_CHUNK, n - i), a=w, offx=offx + i, offy=i)
+
+
+_AXPY: Any = None  # resolved on first use: a checked saxpy, or False
+_AXPY_LOCK = threading.Lock()
+
+
+def _blas_axpy() -> Any:
+    """SciPy's BLAS ``saxpy``, if it computes ``y + a·x`` rounded once (a fused
+    multiply-add, as OpenBLAS's kernels on x86 with FMA and ARM do), else ``None``.
+
+    Checked once against ``_fma`` (exact by construction) on lengths that reach the
+    kernels' blocks and tails, with every window tap, and on the inputs where a product
+    rounded first, or a sum rounded twice, gives another float32."""
+    global _AXPY
+    with _AXPY_LOCK:  # once, even when the first tiles of two threads ask together
+        if _AXPY is None:
+            _AXPY = _load_axpy() or False
+    return _AXPY or None
+
+
+def _load_axpy() -> Any:
+    try:
+        from scipy.linalg import blas
+
+        axpy = blas.saxpy
+    except Exception:  # no SciPy BLAS here: the exact emulation serves
+        return None
+    return axpy if _axpy_is_fma(axpy) else None
+
+
+def _axpy_is_fma(axpy: Any) -> bool:
+    rng = np.random.default_rng(20261206)
+    for size in (1, 5, 16, 33, 255, 1024, 8191, _AXPY_CHUNK):  # blocks, tails, the longest
+        for w in WINDOW[:6]:
+            x = rng.random(size, dtype=np.float32) ** 3  # products over many binades
+            y = rng.random(size, dtype=np.float32)
+            want = y.copy()
+            _fma(x.reshape(1, -1), w, want.reshape(1, -1))
+            got = axpy(x, y, a=w)
+            if got is not y and not np.shares_memory(got, y) or not np.array_equal(got, want):
+                return False
+        # 1 + a·w with a·w just above 2**-24: once rounded 1 + 2**-23; rounded twice, 1
+        tie_a, tie_w = np.float32(12584048 * 2.0**-24), np.float32(11183801 * 2.0**-47)
+        got = axpy(np.full(size, tie_a, np.float32), np.ones(size, np.float32), a=tie_w)
+        if not np.all(got == np.float32(1 + 2.0**-23)):
+            return False
+    return True
+
+
+def _torch_window(torch: Any) -> tuple[Any, ...]:
+    """``WINDOW`` as 0-d float32 tensors for ``addcmul_`` (made once)."""
+    global _TORCH_WINDOW
+    if _TORCH_WINDOW is None:
+        _TORCH_WINDOW = tuple(torch.from_numpy(WINDOW.copy()).unbind())
+    return _TORCH_WINDOW
+
+
+_TORCH_WINDOW: tuple[Any, ...] | None = None
+
+#: Bits of a float64 below float32's precision (52 − 23), and their pattern at a midpoint
+#: between two float32 values (for normal numbers; the maps hold none smaller).
+_LOW_BITS = np.uint64((1 << 29) - 1)
+_HALF_BITS = np.uint64(1 << 28)
+
+
+def _fma(a: np.ndarray, w: np.float32, acc: np.ndarray) -> None:
+    """``acc = a * w + acc`` in float32 rounded once, as a fused multiply-add rounds
+    (``acc`` contiguous).
+
+    The product of two float32 values is exact in float64 (24 + 24 significant bits ≤ 53);
+    their float64 sum is rounded, and rounding that to float32 again is wrong only where the
+    float64 sum fell exactly half-way between two float32 values while the exact sum was
+    not (double rounding). Those places (about one value in 2^28) are found by their bits,
+    and the exact remainder of the sum (Knuth's TwoSum) decides which way they go."""
+    shape = acc.shape
+    p = np.multiply(a, np.float64(w), out=_scratch(6, shape, np.float64), dtype=np.float64)
+    s = np.add(p, acc, out=_scratch(7, shape, np.float64))
+    low = np.bitwise_and(s.view(np.uint64), _LOW_BITS, out=_scratch(8, shape, np.uint64))
+    ties = np.flatnonzero(low == _HALF_BITS)
+    if ties.size:
+        pt, st, old = p.ravel()[ties], s.ravel()[ties], acc.ravel()[ties].astype(np.float64)
+        bb = st - pt
+        err = (pt - (st - bb)) + (old - bb)  # TwoSum: pt + old == st + err exactly
+        s.ravel()[ties] = np.where(err == 0, st, np.nextafter(st, np.copysign(np.inf, err)))
+    np.copyto(acc, s, casting="same_kind")
 
 
 def _pool(x: np.ndarray, ch: int, pool: ThreadPoolExecutor) -> np.ndarray:

@@ -14,6 +14,10 @@
   written whole by one writer (an HTML report) is one output too (``add_tree``): staged
   complete and swapped into place with the files, the folder it replaces (``--force``)
   deleted only once every move has succeeded.
+- A stream is not a file to replace: ``-`` is standard output (as for ``cat``, ``jq`` and
+  every Unix filter), ``/dev/stdout`` too, and an existing FIFO or device
+  (``--json >(jq .)``) is written as it is, without ``--force``. Inside :class:`Outputs`
+  what goes to a stream is held until every file is in place, then written.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -69,11 +74,54 @@ def _write_new(path: Path, data: bytes | memoryview) -> None:
         raise
 
 
+#: The file name that means standard output (and, read, standard input).
+STDIO = "-"
+_STD_NAMES = {"/dev/stdout": STDIO, "/dev/fd/1": STDIO, "/proc/self/fd/1": STDIO}
+
+
+def stream_name(path: str | Path | None) -> str | None:
+    """``"-"`` for standard output (``-``, ``/dev/stdout``), the path for an existing
+    FIFO, socket or device, else ``None`` (a regular file, or one to create)."""
+    if path is None:
+        return None
+    text = str(path)
+    if text == STDIO or text in _STD_NAMES:
+        return STDIO
+    p = Path(text)
+    if p.exists() and not p.is_file() and not p.is_dir():
+        return text
+    return None
+
+
+def is_stdout(path: str | Path | None) -> bool:
+    """Whether ``path`` names standard output."""
+    return stream_name(path) == STDIO
+
+
+def _write_stream(name: str, data: bytes | memoryview) -> None:
+    if name == STDIO:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with open(name, "wb") as f:
+        f.write(data)
+
+
 def atomic_write_bytes(path: str | Path, data: bytes | memoryview) -> Path:
     """Write ``data`` to ``path`` whole; into the staging folder while :class:`Outputs` is
-    active and ``path`` is one of its targets. Returns ``path`` (the final location)."""
+    active and ``path`` is one of its targets. Returns ``path`` (the final location).
+    A stream (``-``: standard output) is written as it is, once the run's files are in
+    place when :class:`Outputs` is active."""
     p = Path(path)
     active = _ACTIVE.get()
+    stream = stream_name(path)
+    if stream is not None:
+        if active is not None and stream in active.streams:
+            active.streams[stream] = bytes(data)
+        else:
+            _write_stream(stream, data)
+        return p
     staged = active.staged_path(p) if active is not None else None
     _write_new(staged or p, data)
     return p
@@ -194,6 +242,8 @@ class Outputs:
         self.files: set[Path] = set()
         self.dirs: list[Path] = []
         self.trees: set[Path] = set()
+        #: Streams (``-`` or a FIFO/device) and what to write to each at commit.
+        self.streams: dict[str, bytes | None] = {}
         self._stages: dict[Path, Path] = {}  # existing base folder -> its staging folder
         self._tree_stages: dict[Path, Path] = {}  # tree target -> its own staging folder
         self._lock = threading.Lock()
@@ -225,6 +275,13 @@ class Outputs:
         self._places.setdefault(real, (kind, label, str(given)))
 
     def add_file(self, path: str | Path, what: str = "") -> Path:
+        stream = stream_name(path)
+        if stream is not None:
+            if stream == STDIO and STDIO in self.streams:
+                raise UsageError(f"{what or 'output'} -: standard output is taken by another "
+                                 "output already; give only one of them as -")
+            self.streams[stream] = None
+            return Path(stream)
         p = Path(os.path.abspath(path))
         check_output(p, self.force, what)
         self._claim(path, "file", what)
@@ -303,6 +360,10 @@ class Outputs:
             self._token = None
         if exc_type is None:
             self.commit()
+            streams, self.streams = self.streams, {k: None for k in self.streams}
+            for name, data in streams.items():  # last: nothing after them can fail
+                if data is not None:
+                    _write_stream(name, data)
         else:
             self.discard()
 

@@ -4,8 +4,8 @@ A learned codec's first ``encode`` imports torch and compressai: about 3 s of on
 the development machine, more than the standard codecs' whole rate searches. Imports that
 wait until they are needed sit on the critical path; started at the beginning of a run they
 overlap the standard codecs' work (Pillow's encoders release the GIL) and use the second
-core. What is warmed: torch and pytorch-msssim for the metrics, then each available codec's
-``Codec.warm_up``.
+core. What is warmed: each available codec's ``Codec.warm_up`` (the metrics import nothing heavy:
+a run with only standard codecs never imports torch).
 
 Python cannot import one package graph from two threads at once safely: a thread that
 imports a torch submodule while another is half-way through ``import torch`` can be handed
@@ -23,7 +23,6 @@ import threading
 from collections.abc import Sequence
 
 from codeccmp.codec import Codec, RunSettings, WrappedCodec
-from codeccmp.measure import metrics
 
 
 def needs_warm_up(codec: Codec) -> bool:
@@ -74,7 +73,7 @@ def _warm(codecs: Sequence[Codec]) -> None:
     if paused:
         gc.disable()
     try:
-        for fn in (metrics.warm_up, *(c.warm_up for c in codecs)):
+        for fn in (c.warm_up for c in codecs):
             with contextlib.suppress(Exception):  # failures resurface where they matter
                 fn()
     finally:

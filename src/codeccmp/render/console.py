@@ -11,10 +11,13 @@ from rich.console import Console
 PIPE_WIDTH = 160
 
 
-def stdout_console() -> Console:
-    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
-        return Console()
-    return Console(width=PIPE_WIDTH)
+def stdout_console(stderr: bool = False) -> Console:
+    """The console for tables: standard output, or standard error when standard output
+    carries a document (``--json -``)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty() or os.environ.get("COLUMNS"):
+        return Console(stderr=stderr)
+    return Console(width=PIPE_WIDTH, stderr=stderr)
 
 
 def stderr_console() -> Console:

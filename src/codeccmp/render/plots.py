@@ -36,7 +36,6 @@ PANELS = (
 #: codec that turns stripes is not mistaken for one that wipes them out.
 CLASSES_PANEL = "stripe_classes"
 #: The x axis ends this far past the largest measured rate.
-X_MARGIN = 1.15
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 
 
@@ -132,14 +131,32 @@ def plot_sweep(result: SweepResult, path: str | Path, title: str | None = None,
                        panels=panels)
 
 
-def _clip(pts: list[tuple[float, float]], xmax: float) -> list[tuple[float, float]]:
-    """The points up to ``xmax`` and the first beyond it (so the line reaches the edge)."""
-    out = []
-    for b, v in pts:
-        out.append((b, v))
-        if b > xmax:
-            break
-    return out
+def x_range(rates: Sequence[float]) -> tuple[float, float] | None:
+    """The rate axis for measured ``rates``: the data with a margin each side, from 0 only
+    when the lowest rate is near 0 anyway (within a quarter of the data's span). A sweep
+    over 0.2–0.4 bpp drawn from 0 would leave half of every panel empty."""
+    if not rates:
+        return None
+    lo, hi = min(rates), max(rates)
+    span = hi - lo
+    pad = 0.08 * span if span > 0 else 0.1 * hi
+    if lo <= 0.25 * span:
+        return 0.0, hi + pad
+    return lo - pad, hi + pad
+
+
+def _clip(pts: list[tuple[float, float]], xmin: float,
+          xmax: float) -> list[tuple[float, float]]:
+    """The points from ``xmin`` up to ``xmax`` and one beyond each end (so the line reaches
+    the edges, and the quality axis fits what is shown)."""
+    inside = [i for i, (b, _) in enumerate(pts) if xmin <= b <= xmax]
+    if not inside:
+        before = [i for i, (b, _) in enumerate(pts) if b < xmin]
+        after = [i for i, (b, _) in enumerate(pts) if b > xmax]
+        keep = before[-1:] + after[:1]
+        return [pts[i] for i in keep] if len(keep) == 2 else []
+    first, last = max(0, inside[0] - 1), min(len(pts) - 1, inside[-1] + 1)
+    return pts[first:last + 1]
 
 
 def _finite(v: float | None) -> bool:
@@ -173,7 +190,7 @@ def plot_curves(series: Sequence[Series], path: str | Path, title: str = "",
     # set the x range, and the references are drawn over it.
     measured = [pt["bpp"] for s in series if not s.reference for pt in s.points
                 if _finite(pt.get("bpp"))]
-    xmax = max(measured) * X_MARGIN if measured else None
+    xlim = x_range(measured)
     handles = []
     for i, s in enumerate(series):
         color = colors[i % len(colors)]
@@ -193,8 +210,8 @@ def plot_curves(series: Sequence[Series], path: str | Path, title: str = "",
             for key in keys(panel):
                 pts = sorted((pt["bpp"], pt[key]) for pt in s.points
                              if _finite(pt.get("bpp")) and _finite(pt.get(key)))
-                if s.reference and xmax is not None:
-                    pts = _clip(pts, xmax)
+                if s.reference and xlim is not None:
+                    pts = _clip(pts, *xlim)
                 if not pts:
                     continue
                 line = style if key != "erased_share" else {
@@ -206,8 +223,8 @@ def plot_curves(series: Sequence[Series], path: str | Path, title: str = "",
                  + (" — anchor" if s.anchor else ""))
         handles.append(Line2D([], [], label=label, **style))
     for ax, (_, label, better_up) in zip(axes, panels, strict=True):
-        if xmax is not None:
-            ax.set_xlim(0, xmax)
+        if xlim is not None:
+            ax.set_xlim(*xlim)
         ax.set_xlabel("rate (bpp)")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)

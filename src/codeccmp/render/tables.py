@@ -62,7 +62,7 @@ def results_table(cmp: Comparison, title: str | None = None,
     at = (f"{cmp.target_bpp:g} bpp" if match is None else
           f"{match['metric']} {match['value']:g} (±{match['tolerance']:g})")
     t = Table(title=title or f"{cmp.image.get('path', '')} at {at}",
-              title_justify="left")
+              title_justify="default")
     t.add_column("codec", style="bold")
     t.add_column("param", justify="right")
     t.add_column("bpp", justify="right")
@@ -116,6 +116,38 @@ def results_table(cmp: Comparison, title: str | None = None,
             row += [_num(r.stripes.get("truth", {}).get("mean_abs_error_deg"), ".2f")]
         row += [_num(r.encode_s, ".3f"), _num(r.decode_s, ".3f"), r.device or ""]
         t.add_row(*row)
+    return t
+
+
+def trials_table(cmp: Comparison) -> Table:
+    """Every codec's search, trial by trial in the order they ran: parameter, bytes, bpp and
+    its distance from the target (or, matching quality, the metric each trial reached); ✓
+    marks the trial the codec settled on. What ``--verbose`` shows (the JSON's trials)."""
+    match = cmp.settings.get("match")
+    t = Table(title="rate search" if match is None else f"quality search ({match['metric']})",
+              title_justify="default")
+    for col, just in (("codec", "left"), ("#", "right"), ("param", "right"),
+                      ("bytes", "right"), ("bpp", "right")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    t.add_column("Δ target" if match is None else match["metric"], justify="right")
+    t.add_column("chosen")
+    for r in cmp.results:
+        if not r.trials:
+            continue
+        chosen_at = max((i for i, tr in enumerate(r.trials) if tr.get("param") == r.param),
+                        default=None)  # the last trial at the chosen parameter
+        for i, tr in enumerate(r.trials):
+            bpp = tr.get("bpp")
+            if match is None:
+                dev = (number(bpp / cmp.target_bpp - 1, "+.1%")
+                       if bpp is not None and cmp.target_bpp else "–")
+            else:
+                dev = metric_cell(tr.get(match["metric"]))
+            param = tr.get("param")
+            t.add_row(Text(r.codec if i == 0 else ""), str(i + 1),
+                      "–" if param is None else f"{param:.4g}" if isinstance(param, float)
+                      else str(param), str(tr.get("nbytes", "–")), number(bpp, ".4f"), dev,
+                      "✓" if i == chosen_at else "")
     return t
 
 
@@ -195,7 +227,7 @@ def skipped_note(skipped: Sequence[tuple[str, str]]) -> str:
 
 
 def codecs_table(rows: Sequence[dict[str, Any]]) -> Table:
-    t = Table(title="Registered codecs", title_justify="left",
+    t = Table(title="Registered codecs", title_justify="default",
               caption="options: set as NAME[KEY=VALUE,...] in --codecs; default in brackets",
               caption_justify="left")
     with_weights = any(r.get("weights") for r in rows)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+import scipy  # scipy.ndimage loads on first use (see error.py)
 
 from codeccmp.stripes.field import (
     angle_diff_deg,
@@ -87,8 +87,8 @@ def classify(a: np.ndarray, b: np.ndarray, band_a: np.ndarray, band_b: np.ndarra
     about one period. Everything is filtered on the margin-padded arrays and then cropped to
     ``inner``, so the region's edge does not bias it.
     """
-    la = ndimage.gaussian_filter(band_a * band_a, smooth, mode="reflect")[inner]
-    lb = ndimage.gaussian_filter(band_b * band_b, smooth, mode="reflect")[inner]
+    la = scipy.ndimage.gaussian_filter(band_a * band_a, smooth, mode="reflect")[inner]
+    lb = scipy.ndimage.gaussian_filter(band_b * band_b, smooth, mode="reflect")[inner]
     present = lb >= ERASED_ENERGY_RATIO * la
     fa = orientation_field(band_a, sigma_d, sigma_t)
     fb = orientation_field(band_b, sigma_d, sigma_t)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import ndimage
+import scipy  # scipy.ndimage loads on first use: a run without stripes skips its 0.3 s
 
 #: Derivative-of-Gaussian scale (px). Real stripes in photographs go down to ~3 px periods (the
 #: kodim08 roof rows are 3.3 px); at sigma 1.0 such stripes are attenuated to 16 % and the
@@ -130,11 +130,11 @@ def _tensor(gray: np.ndarray, sigma_d: float, sigma_t: float) -> tuple[np.ndarra
     g = np.asarray(gray)
     if g.dtype != np.float32:  # float32 input stays float32 (whole-image mode: memory, speed)
         g = g.astype(np.float64)
-    gx = ndimage.gaussian_filter(g, sigma_d, order=(0, 1), mode="reflect")
-    gy = -ndimage.gaussian_filter(g, sigma_d, order=(1, 0), mode="reflect")  # y points up
-    jxx = ndimage.gaussian_filter(gx * gx, sigma_t, mode="reflect")
-    jyy = ndimage.gaussian_filter(gy * gy, sigma_t, mode="reflect")
-    jxy = ndimage.gaussian_filter(gx * gy, sigma_t, mode="reflect")
+    gx = scipy.ndimage.gaussian_filter(g, sigma_d, order=(0, 1), mode="reflect")
+    gy = -scipy.ndimage.gaussian_filter(g, sigma_d, order=(1, 0), mode="reflect")  # y points up
+    jxx = scipy.ndimage.gaussian_filter(gx * gx, sigma_t, mode="reflect")
+    jyy = scipy.ndimage.gaussian_filter(gy * gy, sigma_t, mode="reflect")
+    jxy = scipy.ndimage.gaussian_filter(gx * gy, sigma_t, mode="reflect")
     return jxx, jyy, jxy
 
 

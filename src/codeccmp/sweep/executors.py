@@ -52,8 +52,8 @@ if TYPE_CHECKING:
 DoneFn = Callable[["Task", "TaskOutcome"], None]
 
 #: Modules a forkserver imports once so that workers start warm.
-_PRELOAD = ["numpy", "PIL.Image", "codeccmp.sweep.tasks", "codeccmp.measure.metrics",
-            "pytorch_msssim"]
+#: Not torch: a sweep of standard codecs never needs it (the metrics are NumPy's).
+_PRELOAD = ["numpy", "PIL.Image", "codeccmp.sweep.tasks", "codeccmp.measure.metrics"]
 
 # --------------------------------------------------------------------------- worker side
 
@@ -291,7 +291,9 @@ def _exit_code(pool: Any) -> str:
 
 
 class _torch_threads:
-    """Run a traditional-codec task with torch (used by the metrics) on one thread.
+    """Run a traditional-codec task with torch (used by the metrics where it is loaded: an
+    earlier learned task or a torch-based metric loaded it) on one thread; where torch is
+    not loaded, leave it so.
 
     The worker processes already use every core; on a 2-vCPU VM shared with other jobs,
     torch's default of one thread per core made MS-SSIM + SSIM of a 720×576 image take
@@ -304,18 +306,15 @@ class _torch_threads:
         self.saved: int | None = None
 
     def __enter__(self) -> None:
-        if self.n is None:
+        torch = sys.modules.get("torch")
+        if self.n is None or torch is None:
             return
-        import torch
-
         self.saved = torch.get_num_threads()
         torch.set_num_threads(self.n)
 
     def __exit__(self, *exc: object) -> None:
         if self.saved is not None:
-            import torch
-
-            torch.set_num_threads(self.saved)
+            sys.modules["torch"].set_num_threads(self.saved)
 
 
 def _split(tasks: list[Task], workers: int) -> list[Task]:

@@ -336,6 +336,8 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
             """Answer ``batch`` from the cache where possible and run the rest."""
             nonlocal planned
             jobs.extend(batch)
+            if on_start is not None:  # every job, at once; less what the cache answers below
+                on_start(planned + sum(job.codec not in skipped for job in batch))
             pending: dict[tuple[int, str], list[Job]] = {}
             for job in batch:
                 if job.codec in skipped:

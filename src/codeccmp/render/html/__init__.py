@@ -241,7 +241,6 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
 def _results_table(cmp: Comparison) -> str:
     from codeccmp.model.results import V1_NOTE
     from codeccmp.render.tables import (
-        classes_cell,
         extra_metric_names,
         metric_cell,
         param_text,
@@ -252,8 +251,9 @@ def _results_table(cmp: Comparison) -> str:
     extra = extra_metric_names(cmp.results)  # the --metrics columns (and the --match one)
     head = [("codec", "text"), ("family", "text"), ("param", "num")]
     head += [(h, "num") for h, _, _ in _COLUMNS] + [(n, "num") for n in extra]
+    shares = _share_columns(cmp.results)
     if has_stripes:
-        head += [("Δθ ° (ROIs)", "num"), ("turned / redrawn / erased", "num")]
+        head += [("Δθ ° (ROIs)", "num")] + [(label, "num") for _, label in shares]
     head += [("enc s", "num"), ("dec s", "num"), ("device", "text")]
     rows = []
     for r in cmp.results:
@@ -274,9 +274,9 @@ def _results_table(cmp: Comparison) -> str:
             cells.append(_td(v, text))
         cells += [_td(r.metrics.get(n), metric_cell(r.metrics.get(n))) for n in extra]
         if has_stripes:
-            d, kept = r.stripes.get("delta_theta_deg"), r.stripes.get("kept_share")
-            lost = None if kept is None else 1.0 - kept  # sorts by the share not kept
-            cells += [_td(d, _f(d, ".1f")), _td(lost, _e(classes_cell(r.stripes)))]
+            d = r.stripes.get("delta_theta_deg")
+            cells += [_td(d, _f(d, ".1f"))]
+            cells += [_td(r.stripes.get(k), _f(r.stripes.get(k), ".1%")) for k, _ in shares]
         cells += [_td(r.encode_s, _f(r.encode_s, ".3f")), _td(r.decode_s, _f(r.decode_s, ".3f")),
                   _td(r.device or "")]
         cls = ' class="miss"' if r.within_tolerance is False else ""
@@ -299,8 +299,29 @@ def _results_table(cmp: Comparison) -> str:
     if codec_notes:
         foot += "<ul>" + "".join(f"<li><code>{_e(c)}</code>: {_e(n)}</li>"
                                  for c, n in codec_notes) + "</ul>"
-    return (f'<table class="sortable" id="results-table"><thead><tr>{ths}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>{foot}")
+    # In a box of its own that scrolls sideways: a wide table never widens the page.
+    return (f'<div class="scroll"><table class="sortable" id="results-table"><thead><tr>'
+            f"{ths}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>{foot}")
+
+
+#: The stripe pixels' shares the tables show, in this order, with their column labels;
+#: other ``*_share`` fields a result carries follow under their own names.
+_SHARE_LABELS = {"kept_share": "kept", "flip_share": "turned", "turned_share": "turned",
+                 "redrawn_share": "redrawn", "erased_share": "erased"}
+
+
+def _share_columns(results: list[Any]) -> list[tuple[str, str]]:
+    """(field, label) of every share of stripe pixels the results carry (the CLI table's
+    turned and erased; kept/turned/redrawn/erased where the analysis gives the four)."""
+    keys = {k for r in results if r.ok for k, v in r.stripes.items()
+            if k.endswith("_share") and (v is None or isinstance(v, (int, float)))}
+    known = [k for k in _SHARE_LABELS if k in keys]
+    labels = [_SHARE_LABELS[k] for k in known]
+    if "flip_share" in known and "turned_share" in known:  # one "turned" column
+        known.remove("flip_share")
+        labels.remove("turned")
+    others = sorted(keys - set(_SHARE_LABELS))
+    return list(zip(known, labels, strict=True)) + [(k, k[:-len("_share")]) for k in others]
 
 
 def _missing(cmp: Comparison) -> str:
@@ -320,8 +341,10 @@ def _overview(cmp: Comparison, pictures: list[dict[str, Any]]) -> str:
         f'width:{100 * r["w"] / w:.4f}%;height:{100 * r["h"] / h:.4f}%">{i + 1}</a>'
         for i, r in enumerate(cmp.rois))
     k = max(1, 320 // max(w, h))  # enlarge a tiny image (whole pixels) so its ROIs can be hit
-    return (f'<div class="overview"><img src="{pictures[0]["src"]}" alt="the original, '
-            f'ROIs outlined" width="{k * w}" height="{k * h}">{boxes}</div>')
+    # The box is as wide as the picture at every window width (the CSS caps both together),
+    # so the regions, placed in percent of the box, land on the picture's pixels.
+    return (f'<div class="overview" style="width:{k * w}px"><img src="{pictures[0]["src"]}" '
+            f'alt="the original, ROIs outlined" width="{k * w}" height="{k * h}">{boxes}</div>')
 
 
 def _truth(cmp: Comparison) -> str:
@@ -346,8 +369,9 @@ def _provenance(cmp: Comparison) -> str:
         f"<td>{_e(r.device or '')}</td><td>{_settings(r)}</td></tr>"
         for r in cmp.results if r.ok)
     return ("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
-            "<table><thead><tr><th>codec</th><th>library</th><th>device</th><th>settings</th>"
-            f"</tr></thead><tbody>{rows}</tbody></table>")
+            '<div class="scroll"><table><thead><tr><th>codec</th><th>library</th>'
+            "<th>device</th><th>settings</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table></div>")
 
 
 def _settings(r: CodecResult) -> str:
@@ -394,7 +418,8 @@ def _md_table(md: str) -> str:
     head = "".join(f"<th>{c}</th>" for c in cells(lines[0]))
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in cells(ln)) + "</tr>"
                    for ln in lines[2:])
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+            "</table></div>")
 
 
 def _safe(name: str) -> str:

@@ -227,11 +227,12 @@ def _provenance(data: dict[str, Any]) -> str:
         + "</td></tr>" for c, r in settings.items())
     return ("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
             "<p>Settings of each codec's first point:</p>"
-            "<table><thead><tr><th>codec</th><th>library</th><th>device</th><th>settings</th>"
-            f"</tr></thead><tbody>{rows}</tbody></table>")
+            '<div class="scroll"><table><thead><tr><th>codec</th><th>library</th>'
+            "<th>device</th><th>settings</th>"
+            f"</tr></thead><tbody>{rows}</tbody></table></div>")
 
 
 def _table(ident: str, head: list[tuple[str, str]], rows: list[str]) -> str:
     ths = "".join(f'<th data-type="{t}" tabindex="0">{_e(h)}</th>' for h, t in head)
-    return (f'<table class="sortable" id="{ident}"><thead><tr>{ths}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>")
+    return (f'<div class="scroll"><table class="sortable" id="{ident}"><thead><tr>{ths}'
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")

@@ -1,0 +1,121 @@
+#!/usr/bin/env python
+"""Peak memory and wall time of standard-codec ``compare`` runs against a bare Pillow floor.
+
+A run with no learned codec and no torch-based metric must not import torch: it costs about
+1.5 s and half a gigabyte for nothing. Each command runs in a fresh process, ``--repeat``
+times (median wall; the largest peak resident set size):
+
+- **floor**: a bare Python process that opens the image with Pillow, encodes it once as JPEG
+  at the quality codeccmp chose (optimised Huffman tables, 4:2:0, as codeccmp's JPEG) and
+  decodes it: the least any tool that codes the image once can do;
+- ``codeccmp compare IMAGE --bpp 0.3 --codecs jpeg --roi none`` (the rate search, PSNR,
+  SSIM, MS-SSIM, the table), the same with the stripe analysis, and the six standard codecs.
+
+Run from the repository root; ``--src DIR`` (repeatable) measures other checkouts (their
+``src`` and ``plugins``) instead of this one, e.g. the commit before the change
+(``git archive COMMIT src plugins | tar -x -C DIR``). With several, the runs alternate
+between them, so that a machine whose load changes meanwhile (a shared VM) weighs on each
+alike::
+
+    python benchmarks/bench_lean.py [--image samples/barbara.png] [--repeat 5] [--src DIR]...
+
+Peak memory is ``ru_maxrss`` of each child from ``os.wait4``; this process imports nothing
+heavy, so the high-water mark a child inherits over fork and exec is below every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STANDARD = "jpeg,jpeg2000,webp,avif,heif,jpegxl"
+
+FLOOR = """
+import io, sys
+from PIL import Image
+im = Image.open(sys.argv[1]); im.load()
+buf = io.BytesIO()
+im.convert("RGB").save(buf, format="JPEG", quality=int(sys.argv[2]), optimize=True)
+out = Image.open(io.BytesIO(buf.getvalue())); out.load()
+"""
+
+PROBE = """
+import sys
+from codeccmp.cli.app import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("torch imported:", "torch" in sys.modules, file=sys.stderr)
+"""
+
+
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall s, peak MB, stderr tail) of one fresh process."""
+    with tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err,
+                                cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        tail = err.read().decode(errors="replace")[-2000:]
+    if proc.returncode:
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{tail}")
+    return wall, usage.ru_maxrss / 1024, tail
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--image", type=Path, default=ROOT / "samples" / "barbara.png")
+    ap.add_argument("--bpp", type=float, default=0.3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--src", type=Path, action="append", help="checkout to measure")
+    ap.add_argument("--no-six", action="store_true", help="skip the six-codec run")
+    args = ap.parse_args()
+    srcs = args.src or [ROOT]
+    envs = [{**os.environ, "PYTHONPATH": f"{s / 'src'}{os.pathsep}{s / 'plugins'}",
+             "CODECCMP_OFFLINE": "1"} for s in srcs]
+    image = str(args.image.resolve())
+    base = [sys.executable, "-c", PROBE, "compare", image, "--bpp", str(args.bpp)]
+    with tempfile.TemporaryDirectory() as tmp:
+        js = Path(tmp) / "r.json"
+        measure([*base, "--codecs", "jpeg", "--roi", "none", "--json", str(js)], envs[0])
+        quality = int(json.loads(js.read_text())["results"][0]["param"])
+    runs = {
+        f"floor: Pillow JPEG q={quality}, encode + decode": [sys.executable, "-c", FLOOR,
+                                                              image, str(quality)],
+        "compare --codecs jpeg --roi none": [*base, "--codecs", "jpeg", "--roi", "none"],
+        "compare --codecs jpeg (stripes)": [*base, "--codecs", "jpeg"],
+    }
+    if not args.no_six:
+        runs["compare --codecs (six standard) --roi none"] = [*base, "--codecs", STANDARD,
+                                                               "--roi", "none"]
+    print(f"{args.image.name}, {args.bpp} bpp, median of {args.repeat} (peak: largest); "
+          f"sources alternate run by run\n")
+    print("| run | source | wall s | peak MB | torch imported |")
+    print("| --- | --- | ---: | ---: | --- |")
+    for name, cmd in runs.items():
+        envs_here = envs[:1] if name.startswith("floor") else envs
+        got: list[list[tuple[float, float, str]]] = [[] for _ in envs_here]
+        for _ in range(args.repeat):
+            for i, env in enumerate(envs_here):
+                got[i].append(measure(cmd, env))
+        for i, g in enumerate(got):
+            torch = "–" if name.startswith("floor") else \
+                "yes" if "torch imported: True" in g[-1][2] else "no"
+            src = "–" if name.startswith("floor") else str(srcs[i])
+            print(f"| {name} | {src} | {statistics.median(x[0] for x in g):.2f} | "
+                  f"{max(x[1] for x in g):.0f} | {torch} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""SSIM and MS-SSIM without torch: the same bits as with it, and a standard-codec run that
+never imports torch (nor compressai)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codeccmp.measure import metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# a * w == 2**-24 + 251120 * 2**-71 exactly (A * W = 2**47 + 251120, found by search): added
+# to 1.0 its float64 sum rounds to 1 + 2**-24, exactly half-way between the float32 values 1
+# and 1 + 2**-23, while the exact sum is above it. A fused multiply-add gives 1 + 2**-23;
+# rounding the float64 sum to float32 gives 1 (ties to even).
+_A = np.float32(12584048 * 2.0**-24)
+_W = np.float32(11183801 * 2.0**-47)
+
+
+def test_fma_rounds_once_where_double_rounding_would_not() -> None:
+    up = np.float32(1 + 2.0**-23)
+    assert float(_A) * float(_W) == 2.0**-24 + 251120 * 2.0**-71  # the premise, exactly
+    half = np.float32(2.0**-12)  # half * half == 2**-24: an exact tie, to even (1.0)
+    a = np.array([_A, -_A, half, np.float32(0.5), _A], np.float32)
+    w_ = [_W, _W, half, np.float32(0.25), _W]
+    acc = np.array([1, -1, 1, 2, 3], np.float32)
+    for i in range(a.size):  # one scalar weight per call, as the window's taps come
+        one = acc[i:i + 1]
+        metrics._fma(a[i:i + 1], np.float32(w_[i]), one)
+    # above the tie: up; its mirror: down; an exact tie: to even; exact sums: exact; a tiny
+    # product beside 3 (not at a float32 midpoint): 3.
+    assert acc.tolist() == [float(up), -float(up), 1.0, 2.125, 3.0]
+
+
+def test_fma_agrees_with_torchs_fused_multiply_add() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    a = rng.random((64, 300), dtype=np.float32) ** 3  # products spanning many binades
+    acc = rng.random((64, 300), dtype=np.float32)
+    for w in metrics.WINDOW:
+        want = torch.from_numpy(acc.copy()).addcmul_(torch.from_numpy(a),
+                                                     torch.tensor(w)).numpy()
+        metrics._fma(a, w, acc)
+        assert np.array_equal(acc, want)
+
+
+_REAL_BLAS_AXPY = metrics._blas_axpy  # before any test patches it
+
+
+def _use(path: str, monkeypatch, torch) -> None:  # noqa: ANN001
+    """Make the fused taps go through one implementation: SciPy's BLAS, torch, or NumPy."""
+    axpy = _REAL_BLAS_AXPY()
+    if path == "blas" and axpy is None:
+        pytest.skip("SciPy's BLAS saxpy is not a fused multiply-add here")
+    monkeypatch.setattr(metrics, "_blas_axpy", lambda: axpy if path == "blas" else None)
+    monkeypatch.setattr(metrics, "_loaded_torch", lambda: torch if path == "torch" else None)
+
+
+@pytest.mark.parametrize("path", ["blas", "numpy"])
+@pytest.mark.parametrize("shape", [(170, 203, 3), (180, 171), (40, 1100), (12, 30, 3)])
+def test_every_path_gives_the_bits_of_the_torch_path(shape, path, monkeypatch) -> None:  # noqa: ANN001
+    """Measuring uses SciPy's BLAS, torch where something already loaded it, or NumPy; a
+    run's figures must not depend on which codecs came with it or on what is installed."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(sum(shape))
+    a = rng.integers(0, 256, shape, dtype=np.uint8)
+    a[: shape[0] // 3] = 200  # a flat band: σ² is rounding noise there, the hard case
+    b = np.clip(a.astype(int) + rng.integers(-9, 10, shape), 0, 255).astype(np.uint8)
+    _use("torch", monkeypatch, torch)
+    with_torch = metrics.ssim_ms_ssim(a, b)
+    x, y = metrics._planar(a), metrics._planar(b)
+    ch = 1 if a.ndim == 2 else 3
+    with ThreadPoolExecutor(1) as pool:  # and the maps themselves, to the bit
+        torch_maps = metrics._scale(x, y, ch, pool)
+        _use(path, monkeypatch, torch)
+        assert metrics.ssim_ms_ssim(a, b) == with_torch
+        assert all(np.array_equal(u, v) for u, v in
+                   zip(torch_maps, metrics._scale(x, y, ch, pool), strict=True))
+
+
+def test_a_blas_that_rounds_twice_is_not_used() -> None:
+    """The check that decides whether SciPy's saxpy may serve: an axpy that rounds the
+    product before adding (no fused multiply-add), or one that rounds the float64 sum to
+    float32 (double rounding), is refused; an exact one is taken."""
+    def product_then_sum(x, y, a):  # noqa: ANN001, ANN202
+        y += np.multiply(x, np.float32(a))
+        return y
+
+    def double_rounding(x, y, a):  # noqa: ANN001, ANN202
+        y[...] = (x.astype(np.float64) * float(a) + y).astype(np.float32)
+        return y
+
+    def exact(x, y, a):  # noqa: ANN001, ANN202
+        metrics._fma(x.reshape(1, -1), np.float32(a), y.reshape(1, -1))
+        return y
+
+    assert not metrics._axpy_is_fma(product_then_sum)
+    assert not metrics._axpy_is_fma(double_rounding)
+    assert metrics._axpy_is_fma(exact)
+
+
+PROBE = """
+import sys
+from codeccmp.cli.app import main
+try:
+    main(sys.argv[1:], own_process=False)
+except SystemExit as exc:
+    print("exit", exc.code)
+print("heavy", sorted(m for m in ("torch", "compressai", "pytorch_msssim", "torchvision")
+                      if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("extra", [["--roi", "none"], ["--metrics", "psnr-y,ssim"]])
+def test_standard_codec_run_never_imports_torch(tmp_path: Path, extra: list[str]) -> None:
+    """The run's own process, torch importable (the test is about not importing it): a
+    JPEG-only compare with stripes, MS-SSIM, SSIM and the report written."""
+    pytest.importorskip("torch")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run(
+        [sys.executable, "-c", PROBE, "compare", str(ROOT / "samples" / "barbara.png"),
+         "--bpp", "0.3", "--codecs", "jpeg", "--json", str(tmp_path / "r.json"), *extra],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert "exit 0" in r.stdout, r.stderr[-2000:]
+    assert "heavy []" in r.stdout, r.stdout[-500:]
