@@ -57,12 +57,12 @@ def test_results_table_has_the_stripe_shares_and_the_hint_names_s(wide: Path) ->
     page = (wide / "report" / "index.html").read_text()
     heads = re.findall(r"<th [^>]*>([^<]*)</th>", page.split('id="results-table"')[1]
                        .split("</thead>")[0])
-    assert heads[heads.index("Δθ ° (ROIs)") + 1:][:2] == ["turned", "erased"]
+    assert heads[heads.index("Δθ ° (ROIs)") + 1:][:4] == ["kept", "turned", "redrawn", "erased"]
     res = {r["codec"]: r for r in json.loads((wide / "r.json").read_text())["results"]}
     body = page.split('id="results-table"')[1].split("</tbody>")[0]
     for codec, r in res.items():
         row = body.split(f"<code>{codec}</code>")[1].split("</tr>")[0]
-        for key in ("flip_share", "erased_share"):
+        for key in ("kept_share", "turned_share", "redrawn_share", "erased_share"):
             assert f'data-v="{r["stripes"][key]!r}"' in row or \
                 f'data-v="{r["stripes"][key]}"' in row, (codec, key, row)
     assert "<kbd>s</kbd> back to the split" in page

@@ -55,7 +55,7 @@ def test_sweep_out_saves_the_measured_points(cli, tmp_path: Path) -> None:  # no
 def test_sweep_out_without_a_cache_codes_again(cli, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """No cache to take the bytes from: coded again at the chosen parameter (the codecs are
     deterministic), the same bytes."""
-    from codeccmp.sweep.runner import cache as cache_mod
+    from codeccmp.sweep import cache as cache_mod
 
     img = _img(tmp_path)
     monkeypatch.setenv("CODECCMP_CACHE_DIR", str(tmp_path / "c1"))
