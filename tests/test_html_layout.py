@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from test_html_report import browser, shots  # noqa: F401 - the module's browser fixtures
+from test_html_report import _run, browser, shots  # noqa: F401 - browser fixtures, the CLI
 
 from codeccmp.stripes import synthetic_grating
 
@@ -26,14 +26,6 @@ ROIS = [(40, 60, 96, 96), (400, 200, 128, 128), (640, 400, 80, 80)]
 WIDTHS = (500, 800, 1280, 1920)
 
 
-def _run(*args: str) -> int:
-    from codeccmp.cli.app import main
-
-    try:
-        main(list(args), own_process=False)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from PIL import Image
 from test_sweep import fake_plugin, make_image, options, registry  # noqa: F401 - fixtures
 
 from codeccmp.model.images import from_array
-from codeccmp.sweep.runner import run_sweep
 from codeccmp.sweep import runner as sweep_mod
+from codeccmp.sweep.runner import run_sweep
 
 
 def test_job_count_is_known_before_any_work(tmp_path: Path, fake_plugin, registry,  # noqa: ANN001, F811

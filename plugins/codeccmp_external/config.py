@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import string
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,17 +272,24 @@ def read_document(path: Path, label: str, allowed: set[str]) -> dict[str, Any]:
     return doc
 
 
-def codecs_of(doc: dict[str, Any], path: Path) -> list[CodecSpec]:
-    """The ``[[codec]]`` tables of a parsed file (none is fine: it may define metrics)."""
-    tables = doc.get("codec", [])
+def tables_of(doc: Mapping[str, Any], path: Path, kind: str,
+              parse: Callable[[Any, Path], Any]) -> list[Any]:
+    """The ``[[kind]]`` tables of a parsed file, each parsed, names unique (none is fine: a
+    file may define codecs, metrics or both)."""
+    tables = doc.get(kind, [])
     if not isinstance(tables, list):
-        raise UsageError(f"codec config {path}: define codecs as [[codec]] tables")
-    specs = [parse_codec(t, path) for t in tables]
+        raise UsageError(f"{kind} config {path}: define {kind}s as [[{kind}]] tables")
+    specs = [parse(t, path) for t in tables]
     names = [s.name for s in specs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
-        raise UsageError(f"codec config {path}: codec {dup[0]!r} defined twice")
+        raise UsageError(f"{kind} config {path}: {kind} {dup[0]!r} defined twice")
     return specs
+
+
+def codecs_of(doc: dict[str, Any], path: Path) -> list[CodecSpec]:
+    """The ``[[codec]]`` tables of a parsed file (none is fine: it may define metrics)."""
+    return tables_of(doc, path, "codec", parse_codec)
 
 
 def load_file(path: Path) -> list[CodecSpec]:

@@ -26,6 +26,7 @@ from codeccmp_external.config import (
     _typed,
     _Where,
     read_document,
+    tables_of,
 )
 
 #: Placeholders of a metric's command: the two images, and the file the program may write.
@@ -172,15 +173,7 @@ def parse_metric(table: Any, path: Path) -> MetricSpec:
 
 def metrics_of(doc: Mapping[str, Any], path: Path) -> list[MetricSpec]:
     """The ``[[metric]]`` tables of a parsed file (none is fine: it may define codecs)."""
-    tables = doc.get("metric", [])
-    if not isinstance(tables, list):
-        raise UsageError(f"metric config {path}: define metrics as [[metric]] tables")
-    specs = [parse_metric(t, path) for t in tables]
-    names = [s.name for s in specs]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise UsageError(f"metric config {path}: metric {dup[0]!r} defined twice")
-    return specs
+    return tables_of(doc, path, "metric", parse_metric)
 
 
 def load_metric_file(path: Path) -> list[MetricSpec]:
