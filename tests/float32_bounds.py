@@ -140,16 +140,25 @@ def _scale(x: np.ndarray, y: np.ndarray, eps: float,
 
     d_sxx = d_var(exx, mx * mx, sxx, sx)
     d_syy = d_var(eyy, my * my, syy, sy)
-    d_sxy = ((FILTER + U) * exy + (2 * FILTER + U) * mx * my + U * np.abs(sxy)
-             + eps * (sy * np.sqrt(exx) + sx * np.sqrt(eyy)))
-    # cs = N / D, both perturbed; D's perturbation kept in the denominator.
+    # cs = N / D: (N + δN)/(D + δD) − cs = (δN − cs·δD)/(D + δD) exactly, and in
+    # δN − cs·δD the errors of μ̃x, μ̃y (relative α, β: the filter's 22u) enter through
+    # μ̃x², μ̃y² and μ̃xμ̃y together: 2αμx(cs·μx − μy) + 2βμy(cs·μy − μx), nearly cancelling
+    # where cs ≈ 1 and μx ≈ μy. The filtered x², y², xy (23u each), the three products and
+    # subtractions (u each), the input's ε and cs's own roundings are bounded one by one.
     num, den = 2 * sxy + C2, sxx + syy + C2
     cs = num / den
-    d_num = 2 * d_sxy + U * C2 + U * np.abs(num)
+    acs = np.abs(cs)
+    d_mix = (FILTER * (np.abs(2 * mx * (cs * mx - my)) + np.abs(2 * my * (cs * my - mx)))
+             + (FILTER + U) * (2 * exy + acs * (exx + eyy))
+             + U * (2 * mx * my + acs * (mx * mx + my * my))
+             + U * (2 * np.abs(sxy) + acs * (np.abs(sxx) + np.abs(syy)))
+             + 2 * eps * (sy * np.sqrt(exx) + sx * np.sqrt(eyy))
+             + acs * 2 * eps * (sx * np.sqrt(exx) + sy * np.sqrt(eyy))
+             + U * (np.abs(num) + C2) + acs * U * (np.abs(sxx + syy) + den + C2))
     d_den = d_sxx + d_syy + U * C2 + U * np.abs(sxx + syy) + U * den
     margin = den - d_den
-    b_cs = (d_num + np.abs(cs) * d_den) / margin
-    b_cs += U * (np.abs(cs) + b_cs)                     # the division
+    b_cs = d_mix / margin
+    b_cs += U * (acs + b_cs)                            # the division
     # luminance: first order in δμ (the derivative), then its own six roundings and C1's.
     n1, d1 = 2 * mx * my + C1, mx * mx + my * my + C1
     lum = n1 / d1
