@@ -20,7 +20,11 @@ filtered map is a sum of non-negative terms):
   machine: exp may round otherwise elsewhere) is not the exact Gaussian; it is known, so its
   effect is not bounded but computed: everything below is evaluated in float64 with the
   float32 taps, and the exact difference between the definition's value and that value (a
-  few 1e-8 for our taps: they sum to 1 − 0.5u) is added to the bound.
+  few 1e-8 for our taps: they sum to 1 − 0.5u) is added to the bound. So that a wrong
+  window is not absorbed into its own allowance, the taps must first be what float32 can
+  give: pytorch-msssim's are exp of a rounded argument (|k²/4.5| ≤ 5.6: 5.6u) within an ulp
+  (2u), divided by their float32 sum (10u) and rounded (u), so each is within 27u of the
+  exact tap, and they sum to 1 within 11u (``check_taps``; ours: 4.4u and 0.5u).
 - **Filtering.** Each pass sums 11 non-negative products: in any order, fused or not,
   within 11u of the exact sum; two passes 22u. x² (and xy) is itself rounded once (u), μ²
   is a product of two values within 22u (45u), and the subtraction rounds once (u·|σ²|):
@@ -57,6 +61,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 U = 2.0**-24
 C1, C2 = 0.01**2, 0.03**2
+TAP = 27 * U            # each float32 tap against the exact Gaussian tap
+ETA = 11 * U            # the float32 taps' sum against 1
 FILTER = 22 * U         # two passes of 11 non-negative terms, any order, fused or not
 FINAL = 20 * U          # pytorch-msssim's float32 powers, product and channel mean
 SECOND_ORDER = 1.001    # the terms of order u² (below 100u of the first-order ones)
@@ -123,11 +129,20 @@ def _exact(x: np.ndarray, y: np.ndarray, g: np.ndarray | None) -> tuple[np.ndarr
     return (2 * mx * my + C1) / (mx * mx + my * my + C1) * cs, cs
 
 
+def check_taps(taps: np.ndarray) -> None:
+    """Fail unless ``taps`` are a float32 computation of the window (see Taps above)."""
+    t = np.asarray(taps, np.float64)
+    assert t.shape == (11,), t.shape
+    assert np.all(np.abs(t / gauss() - 1) <= TAP), "a tap is not the window's"
+    assert abs(t.sum() - 1) <= ETA, "the taps do not sum to 1"
+
+
 def _scale(x: np.ndarray, y: np.ndarray, eps: float,
            taps: np.ndarray) -> dict[str, np.ndarray]:
     """Per-window float64 maps of one scale with the float32 ``taps``: SSIM, cs and bounds
     on their float32 errors, for (H, W) float64 images whose float32 inputs are within
     ``eps`` of them, relatively."""
+    check_taps(taps)
     mx, my, exx, eyy, exy = _maps(x, y, taps)
     sxx, syy, sxy = exx - mx * mx, eyy - my * my, exy - mx * my
     sx, sy = np.sqrt(np.maximum(sxx, 0)), np.sqrt(np.maximum(syy, 0))
