@@ -113,7 +113,7 @@ def torch_sum_depth(n: int, threads: int | None = None) -> int:
         top = math.ceil(m / step**3)          # the last of the 4 levels is unbounded
         # 3 levels of ``step``, the top, 3 more streams, the scalar tail and the lanes
         worst = max(worst, 3 * step + top + 3 + 2 * lanes)
-    return worst + threads
+    return min(worst, n - 1) + threads  # a value takes part in at most n - 1 additions
 
 
 def _maps(x: np.ndarray, y: np.ndarray, g: np.ndarray | None) -> tuple[np.ndarray, ...]:
