@@ -287,3 +287,23 @@ def test_correlate_is_the_window_along_one_axis(fused: bool) -> None:
     m = maps.astype(np.float64).reshape(5, 23, 17, 3)
     want = sliding_window_view(m, 11, axis=2) @ g
     np.testing.assert_allclose(along.reshape(5, 23, 7, 3), want, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(("c", "d"), [(12, 18), (100, 140)])
+def test_float32_bounds_on_flat_images_agree_with_flat_ssims_closed_form(c: int, d: int) -> None:
+    # The same worst case derived twice: per window from the images (float32_bounds, used on
+    # the textured images here and in test_metrics_fast) and in closed form for flat images
+    # (flat_ssim). The per-window one keeps the correlation of μ's errors and the taps' exact
+    # effect, so it is the tighter of the two (3e-5 against 8e-5 at 12/18, 1.7e-3 against
+    # 5e-3 at 100/140); both must hold our value, which on a flat image carries float32's
+    # real rounding noise (3e-5 off the definition at 100/140), not an average of it.
+    import flat_ssim
+
+    a, b = np.full((176, 176), c, np.uint8), np.full((176, 176), d, np.uint8)
+    s, tol_s, ms, tol_ms = float32_bounds.ssim_ms_ssim(a, b, metrics.WINDOW)
+    want, bound, want_ms, bound_ms = flat_ssim.flat(c, d)
+    # flat_ssim starts from float32(c)/255, the definition here from c/255: within 1e-7
+    assert s == pytest.approx(want, abs=1e-7) and ms == pytest.approx(want_ms, abs=1e-7)
+    assert 0 < tol_s <= bound and 0 < tol_ms <= bound_ms
+    got_s, got_ms = metrics.ssim_ms_ssim(a, b)
+    assert abs(got_s - s) <= tol_s and abs(got_ms - ms) <= tol_ms
