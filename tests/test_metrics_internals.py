@@ -307,3 +307,24 @@ def test_float32_bounds_on_flat_images_agree_with_flat_ssims_closed_form(c: int,
     assert 0 < tol_s <= bound and 0 < tol_ms <= bound_ms
     got_s, got_ms = metrics.ssim_ms_ssim(a, b)
     assert abs(got_s - s) <= tol_s and abs(got_ms - ms) <= tol_ms
+
+
+@pytest.mark.parametrize(("c", "d"), [(12, 18), (100, 140), (230, 200)])
+def test_float32_bounds_cs_term_is_its_closed_form_on_flat_images(c: int, d: int) -> None:
+    # The helper's cs bound written out by hand for flat images (σ = 0, cs = 1, every
+    # window alike), so that a term lost or mistyped in float32_bounds fails here: the
+    # correlated μ terms 22u·2|v − w|(v + w), the filtered products 23u and the products and
+    # subtractions u on (v + w)², C2's rounding and cs's own 2u·C2 over C2 − |δD| with
+    # |δD| = 68u(v² + w²) + 2u·C2; then the division, the mean (32 rows + 1) and the taps'
+    # exact effect. Within 1e-3: the float32 taps' own σ² (−e·v², e ≈ −u) moves D = C2 by up
+    # to 2e-4 relatively at 230/200, where a term lost moves the bound by a tenth or more.
+    u, c2 = float32_bounds.U, float32_bounds.C2
+    v, w = c / 255.0, d / 255.0
+    x, y = np.full((40, 40, 1), v), np.full((40, 40, 1), w)
+    *_, tol_cs = float32_bounds.scale(x, y, metrics.WINDOW)
+    mix = 22 * u * 2 * abs(v - w) * (v + w) + 24 * u * (v + w) ** 2 + 4 * u * c2
+    b_cs = mix / (c2 - 68 * u * (v * v + w * w) - 2 * u * c2)
+    b_cs = (b_cs + u * (1 + b_cs)) * 1.001
+    taps = abs(float32_bounds._exact(x[..., 0], y[..., 0], metrics.WINDOW)[1].mean() - 1)
+    want = b_cs + 33 * u * 1.001 + taps
+    assert tol_cs[0] == pytest.approx(want, rel=1e-3)
