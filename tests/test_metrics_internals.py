@@ -16,15 +16,19 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import float32_bounds
 import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from codeccmp.measure import metrics
 
-#: float32 against float64: measured up to 2.1e-6 on one pixel (11 × 11) and 1.2e-6 on the
-#: larger images here; a tile, band or channel out of place moves these values by 1e-4 or more.
-TOL = 5e-6
+# float32 against float64: the tolerance is float32_bounds' worst case for each image (every
+# rounding of every window at its largest, any order of the sums, fused or not): 8e-5 to
+# 2.2e-4 on these bright textured images (1.3e-4 for the single 11 x 11 window), where the
+# errors seen are 2e-7 to 2.1e-6. That is what float32 guarantees, and it is too wide to see
+# every bug of 1e-4; the tiling is held to the mean's rounding (4e-6) by
+# test_tiling_changes_only_the_means_rounding below.
 
 
 def _gauss() -> np.ndarray:
@@ -117,6 +121,10 @@ def test_scale_matches_untiled_float64_per_channel(shape: tuple[int, ...]) -> No
     a, b = _pair(shape, sum(shape))
     ch = 1 if a.ndim == 2 else a.shape[2]
     want_s, want_cs = _ref_scale(_as3(a) / 255.0, _as3(b) / 255.0)
+    ref_s, tol_s, ref_cs, tol_cs = float32_bounds.scale(_as3(a) / 255.0, _as3(b) / 255.0,
+                                                        metrics.WINDOW)
+    np.testing.assert_allclose(ref_s, want_s, rtol=1e-12)  # two writings of the definition
+    np.testing.assert_allclose(ref_cs, want_cs, rtol=1e-12)
     with ThreadPoolExecutor(2) as pool:
         s, cs = metrics._scale(metrics._planar(a), metrics._planar(b), ch, pool)
         # The second scale's input: float32 in [0, 1], measured as it is.
@@ -124,10 +132,10 @@ def test_scale_matches_untiled_float64_per_channel(shape: tuple[int, ...]) -> No
                                    metrics._planar(b).astype(np.float32) / np.float32(255),
                                    ch, pool)
     assert s.shape == cs.shape == (ch,)
-    np.testing.assert_allclose(s, want_s, rtol=0, atol=TOL)
-    np.testing.assert_allclose(cs, want_cs, rtol=0, atol=TOL)
-    np.testing.assert_allclose(s32, want_s, rtol=0, atol=TOL)
-    np.testing.assert_allclose(cs32, want_cs, rtol=0, atol=TOL)
+    # (the float32 input a / 255 is the same rounding as the uint8 path's: within u of it)
+    for got_s, got_cs in ((s, cs), (s32, cs32)):
+        assert np.all(np.abs(got_s - want_s) <= tol_s), (got_s - want_s, tol_s)
+        assert np.all(np.abs(got_cs - want_cs) <= tol_cs), (got_cs - want_cs, tol_cs)
 
 
 @pytest.mark.parametrize("shape", [(161, 161), (163, 197, 3), (170, 2090)])
@@ -135,8 +143,40 @@ def test_ssim_and_ms_ssim_match_untiled_float64(shape: tuple[int, ...]) -> None:
     # 2090 px: the first scale has three column tiles, the second two.
     a, b = _pair(shape, 3)
     want = _ref_ssim_ms_ssim(a, b)
+    ref_s, tol_s, ref_ms, tol_ms = float32_bounds.ssim_ms_ssim(a, b, metrics.WINDOW)
+    assert (ref_s, ref_ms) == pytest.approx(want, rel=1e-12)  # two writings of the definition
     got = metrics.ssim_ms_ssim(a, b)
-    assert got == pytest.approx(want, abs=TOL)
+    assert abs(got[0] - want[0]) <= tol_s and abs(got[1] - want[1]) <= tol_ms
+
+
+@pytest.mark.parametrize(("shape", "tiles"), [
+    ((75, 1040, 3), (7, 13)),       # many partial tiles both ways, RGB
+    ((75, 1040, 3), (1000, 5000)),  # one tile
+    ((170, 2090), (5, 300)),        # gray, the oneDNN-like fused path (over 20480 values)
+    ((30, 25, 2), (3, 4)),
+])
+def test_tiling_changes_only_the_means_rounding(monkeypatch: pytest.MonkeyPatch,
+                                                shape: tuple[int, ...],
+                                                tiles: tuple[int, int]) -> None:
+    # Every window's SSIM and cs are the same float32 bits however the image is cut (the
+    # filters are element-wise fused multiply-adds or products and sums, in tap order), so
+    # only the mean's rounding changes: float32 sums down at most TILE_ROWS rows, each value
+    # in at most that many additions (k·u·Σ|v|, any order), then float64. Two tilings may
+    # then differ by (32 + rows)·u·mean|v| plus float64's rounding: about 4e-6 at most, where
+    # a tile read one column off, or a partial tile dropped or counted twice, moves the
+    # value by 1e-4 or more.
+    a, b = _pair(shape, 11)
+    ch = 1 if a.ndim == 2 else a.shape[2]
+    with ThreadPoolExecutor(2) as pool:
+        s0, cs0 = metrics._scale(metrics._planar(a), metrics._planar(b), ch, pool)
+        monkeypatch.setattr(metrics, "TILE_ROWS", tiles[0])
+        monkeypatch.setattr(metrics, "TILE_COLS", tiles[1])
+        s1, cs1 = metrics._scale(metrics._planar(a), metrics._planar(b), ch, pool)
+    rows = min(tiles[0], shape[0] - 10)  # a tile's rows: at most the output's
+    bound = (32 + rows) * float32_bounds.U * 1.001 + 1e-12
+    # mean|v| ≤ 1 for SSIM and cs (|cs| ≤ 1 by Cauchy–Schwarz, up to rounding)
+    np.testing.assert_allclose(s1, s0, rtol=0, atol=bound)
+    np.testing.assert_allclose(cs1, cs0, rtol=0, atol=bound)
 
 
 @pytest.mark.parametrize(("h", "w", "ch"), [
@@ -247,3 +287,44 @@ def test_correlate_is_the_window_along_one_axis(fused: bool) -> None:
     m = maps.astype(np.float64).reshape(5, 23, 17, 3)
     want = sliding_window_view(m, 11, axis=2) @ g
     np.testing.assert_allclose(along.reshape(5, 23, 7, 3), want, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(("c", "d"), [(12, 18), (100, 140)])
+def test_float32_bounds_on_flat_images_agree_with_flat_ssims_closed_form(c: int, d: int) -> None:
+    # The same worst case derived twice: per window from the images (float32_bounds, used on
+    # the textured images here and in test_metrics_fast) and in closed form for flat images
+    # (flat_ssim). The per-window one keeps the correlation of μ's errors and the taps' exact
+    # effect, so it is the tighter of the two (3e-5 against 8e-5 at 12/18, 1.7e-3 against
+    # 5e-3 at 100/140); both must hold our value, which on a flat image carries float32's
+    # real rounding noise (3e-5 off the definition at 100/140), not an average of it.
+    import flat_ssim
+
+    a, b = np.full((176, 176), c, np.uint8), np.full((176, 176), d, np.uint8)
+    s, tol_s, ms, tol_ms = float32_bounds.ssim_ms_ssim(a, b, metrics.WINDOW)
+    want, bound, want_ms, bound_ms = flat_ssim.flat(c, d)
+    # flat_ssim starts from float32(c)/255, the definition here from c/255: within 1e-7
+    assert s == pytest.approx(want, abs=1e-7) and ms == pytest.approx(want_ms, abs=1e-7)
+    assert 0 < tol_s <= bound and 0 < tol_ms <= bound_ms
+    got_s, got_ms = metrics.ssim_ms_ssim(a, b)
+    assert abs(got_s - s) <= tol_s and abs(got_ms - ms) <= tol_ms
+
+
+@pytest.mark.parametrize(("c", "d"), [(12, 18), (100, 140), (230, 200)])
+def test_float32_bounds_cs_term_is_its_closed_form_on_flat_images(c: int, d: int) -> None:
+    # The helper's cs bound written out by hand for flat images (σ = 0, cs = 1, every
+    # window alike), so that a term lost or mistyped in float32_bounds fails here: the
+    # correlated μ terms 22u·2|v − w|(v + w), the filtered products 23u and the products and
+    # subtractions u on (v + w)², C2's rounding and cs's own 2u·C2 over C2 − |δD| with
+    # |δD| = 68u(v² + w²) + 2u·C2; then the division, the mean (32 rows + 1) and the taps'
+    # exact effect. Within 1e-3: the float32 taps' own σ² (−e·v², e ≈ −u) moves D = C2 by up
+    # to 2e-4 relatively at 230/200, where a term lost moves the bound by a tenth or more.
+    u, c2 = float32_bounds.U, float32_bounds.C2
+    v, w = c / 255.0, d / 255.0
+    x, y = np.full((40, 40, 1), v), np.full((40, 40, 1), w)
+    *_, tol_cs = float32_bounds.scale(x, y, metrics.WINDOW)
+    mix = 22 * u * 2 * abs(v - w) * (v + w) + 24 * u * (v + w) ** 2 + 4 * u * c2
+    b_cs = mix / (c2 - 68 * u * (v * v + w * w) - 2 * u * c2)
+    b_cs = (b_cs + u * (1 + b_cs)) * 1.001
+    taps = abs(float32_bounds._exact(x[..., 0], y[..., 0], metrics.WINDOW)[1].mean() - 1)
+    want = b_cs + 33 * u * 1.001 + taps
+    assert tol_cs[0] == pytest.approx(want, rel=1e-3)
