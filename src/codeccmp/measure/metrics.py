@@ -10,8 +10,9 @@ zero padding before an odd side counted in the average). Values agree with the l
 about 5e-8 on photographs (Barbara) and within 5e-7 on flat images, where σ² is float32
 rounding noise, on the development machine; torch picks its convolution kernel per CPU and
 version, and under another one flat regions may round a few ulps of σ² apart (3e-5 in SSIM
-seen with torch 2.14.1 on an AVX512 CPU). Tests check it against the library itself, on flat
-images within float32's error bound (``tests/flat_ssim.py``).
+seen with torch 2.14.1 on an AVX512 CPU). Tests check it, and the library itself, against the
+float64 definition within float32's derived error bound (``tests/flat_ssim.py`` for flat
+images, ``tests/float32_bounds.py`` for any image), so they hold whatever the kernel.
 
 Why not pytorch-msssim itself: its depthwise ``conv2d`` runs at about 20 million values a
 second on a CPU core, it holds a dozen full-size float32 maps at once (gigabytes at camera
