@@ -273,3 +273,22 @@ def ssim_ms_ssim(a: np.ndarray, b: np.ndarray, taps: np.ndarray,
     ms_taps, ms_value = float(per_channel.mean()), _combine(exact)
     bound = float((per_channel * rel).mean() * SECOND_ORDER) + abs(ms_taps - ms_value)
     return ssim, b_ssim, ms_value, bound
+
+
+def agreement_tolerance(a: np.ndarray, b: np.ndarray, our_taps: np.ndarray
+                        ) -> tuple[float, float | None]:
+    """How far our SSIM and MS-SSIM may be from any pytorch-msssim call on the same 8-bit
+    pair (``data_range`` 1 on [0, 1] inputs, or 255 on 0–255 ones, as CompressAI's tools
+    call it): our bound plus the library's, each around the float64 definition.
+
+    The bounds are derived for [0, 1] inputs. On 0–255 inputs the same float32 operations
+    run on values scaled by 255 (exact: integers, and 2 × 2 averages of them, are float32
+    numbers), every term of the bound is relative to the values it rounds, and only the
+    input's own rounding (``eps``) disappears; so the [0, 1] bound covers that call too.
+    """
+    from pytorch_msssim.ssim import _fspecial_gauss_1d
+
+    pm_taps = _fspecial_gauss_1d(11, 1.5).numpy().ravel()
+    _, ours_s, _, ours_ms = ssim_ms_ssim(a, b, our_taps)
+    _, pm_s, _, pm_ms = ssim_ms_ssim(a, b, pm_taps, mean_depth="torch")
+    return ours_s + pm_s, (None if ours_ms is None or pm_ms is None else ours_ms + pm_ms)
