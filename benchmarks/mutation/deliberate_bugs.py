@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: name -> (file, exact text, its replacement, test files that must catch it)
 MUTANTS: dict[str, tuple[str, str, str, str]] = {
     "wrap": (
-        "src/codeccmp/stripes.py",
+        "src/codeccmp/stripes/field.py",
         "return np.minimum(d, 180.0 - d)",
         "return np.abs(np.asarray(a) - np.asarray(b))",
         "test_known_answers.py test_mutations_caught.py",
@@ -47,8 +47,8 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
     ),
     "tol_ignored_cli": (
         "src/codeccmp/cli/compare.py",
-        "codecs=names, tolerance=tolerance,",
-        "codecs=names, tolerance=0.10,",
+        "                             tolerance=tolerance,\n",
+        "                             tolerance=0.10,\n",
         "test_mutations_caught.py",
     ),
     "tol_ignored_core": (
@@ -70,13 +70,13 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
         "test_mutations_caught.py",
     ),
     "key_measure": (
-        "src/codeccmp/sweep/runner.py",
+        "src/codeccmp/sweep/tasks.py",
         '"tolerance": tolerance, "measure": measure})',
         '"tolerance": tolerance})',
         "test_mutations_caught.py",
     ),
     "key_rois": (
-        "src/codeccmp/sweep/runner.py",
+        "src/codeccmp/sweep/tasks.py",
         '"tolerance": tolerance, "measure": measure})',
         '"tolerance": tolerance, "measure": {k: v for k, v in measure.items() if k not in ("rois", "roi_count")}})',
         "test_mutations_caught.py",
@@ -87,7 +87,7 @@ MUTANTS: dict[str, tuple[str, str, str, str]] = {
         "    if False:\n",
         "test_mutations_caught.py",
     ),
-    "key_code": ("src/codeccmp/sweep/runner.py", '"code": h.hexdigest(),', "", "test_mutations_caught.py"),
+    "key_code": ("src/codeccmp/sweep/tasks.py", '"code": h.hexdigest(),', "", "test_mutations_caught.py"),
     "extra": (
         "src/codeccmp/sweep/cache.py",
         '            fp["extra"] = settings.extra',
