@@ -24,12 +24,12 @@ pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def grating(angle_deg: float, period: float = 6.0, size: int = 96, contrast: float = 0.4,
-            phase: float = 0.0) -> torch.Tensor:
+            phase: float = 0.0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """``1×3×size×size`` sine grating in [0, 1]; its stripes run at ``angle_deg``."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     a = math.radians(angle_deg)
     g = 0.5 + contrast * np.sin(2 * np.pi * (xx * np.cos(a) + yy * np.sin(a)) / period + phase)
-    return torch.tensor(np.stack([g] * 3)[None], dtype=torch.float32)
+    return torch.tensor(np.stack([g] * 3)[None], dtype=dtype)
 
 
 def test_zero_for_identical_images() -> None:

@@ -21,17 +21,14 @@ pytest.importorskip("pytorch_msssim")
 
 from codeccmp_compressai import losses as L  # noqa: E402
 from codeccmp_compressai import training as T  # noqa: E402
+from test_orientation_loss import grating as _grating  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
-def grating(angle_deg: float, period: float = 6.0, size: int = 96, contrast: float = 0.4,
-            phase: float = 0.0) -> torch.Tensor:
-    """``1×3×size×size`` sine grating in [0, 1] (float64); its stripes run at ``angle_deg``."""
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    a = math.radians(angle_deg)
-    g = 0.5 + contrast * np.sin(2 * np.pi * (xx * np.cos(a) + yy * np.sin(a)) / period + phase)
-    return torch.tensor(np.stack([g] * 3)[None], dtype=torch.float64)
+def grating(*args: float, **kwargs: float) -> torch.Tensor:
+    """test_orientation_loss's sine grating, in float64 (the gradient checks need it)."""
+    return _grating(*args, dtype=torch.float64, **kwargs)
 
 
 def gate(rho: float, kappa: float = L.REDRAW_KAPPA) -> float:

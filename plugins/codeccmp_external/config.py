@@ -213,13 +213,19 @@ def _files(table: Any, where: _Where, taken: set[str]) -> dict[str, FileSpec]:
     return files
 
 
-def parse_codec(table: Any, path: Path) -> CodecSpec:
-    where = _Where(path)
-    t = _keys(table, _CODEC_KEYS, "[[codec]]", where)
+def table_name(t: Mapping[str, Any], where: _Where) -> str:
+    """A table's ``name``, checked, and named in every later message about the table."""
     name = _typed(t, "name", str, where)
     if not _NAME.match(name):
         raise where.error(f"name must be lowercase letters, digits, '.', '_' or '-', got {name!r}")
     where.name = name
+    return name
+
+
+def parse_codec(table: Any, path: Path) -> CodecSpec:
+    where = _Where(path)
+    t = _keys(table, _CODEC_KEYS, "[[codec]]", where)
+    name = table_name(t, where)
     tools = _tools(t.get("tools", {}), where)
     files = _files(t.get("files", {}), where, set(tools))
     named = set(tools) | set(files)

@@ -18,7 +18,6 @@ from typing import Any
 from codeccmp.errors import UsageError
 from codeccmp.metric import ValueRange
 from codeccmp_external.config import (
-    _NAME,
     ToolSpec,
     _command,
     _keys,
@@ -26,6 +25,7 @@ from codeccmp_external.config import (
     _typed,
     _Where,
     read_document,
+    table_name,
     tables_of,
 )
 
@@ -129,10 +129,7 @@ def parse_metric(table: Any, path: Path) -> MetricSpec:
     if isinstance(table, dict) and isinstance(table.get("name"), str):
         where.name = table["name"]  # named in every message, a misspelt field's included
     t = _keys(table, _METRIC_KEYS, "[[metric]]", where)
-    name = _typed(t, "name", str, where)
-    if not _NAME.match(name):
-        raise where.error(f"name must be lowercase letters, digits, '.', '_' or '-', got {name!r}")
-    where.name = name
+    name = table_name(t, where)
     tools = _tools(t.get("tools", {}), where)
     clash = sorted(set(tools) & FILES)
     if clash:
