@@ -106,6 +106,42 @@ def test_a_blas_that_rounds_twice_is_not_used() -> None:
     assert metrics._axpy_is_fma(exact)
 
 
+_FBLAS_PROBE = """
+import sys
+import numpy as np
+from codeccmp.measure import metrics
+a = np.random.default_rng(0).integers(0, 256, (200, 180, 3), dtype=np.uint8)
+metrics.ssim_ms_ssim(a, a[::-1].copy())
+print("axpy", metrics._blas_axpy() is not None, "linalg", "scipy.linalg" in sys.modules)
+"""
+
+
+def test_blas_saxpy_comes_without_scipys_linear_algebra() -> None:
+    """The checked saxpy is SciPy's, loaded on its own: ``scipy.linalg``'s package import
+    (50–80 ms, more than a JPEG run's metrics) stays out of a measuring process."""
+    from scipy.linalg import blas
+
+    if not metrics._axpy_is_fma(blas.saxpy):
+        pytest.skip("SciPy's BLAS saxpy is not a fused multiply-add here")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", _FBLAS_PROBE], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.stdout.split() == ["axpy", "True", "linalg", "False"], r.stderr[-2000:]
+
+
+def test_scipys_package_import_serves_where_its_files_differ(monkeypatch) -> None:  # noqa: ANN001
+    """Where the extension module is not found beside ``scipy/linalg/``, the ordinary
+    ``scipy.linalg.blas`` is used (and still checked by ``_axpy_is_fma``)."""
+    import importlib.machinery
+
+    from scipy.linalg import blas
+
+    monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec",
+                        classmethod(lambda cls, name, path=None, target=None: None))
+    assert metrics._scipy_fblas() is blas
+
+
 PROBE = """
 import sys
 from codeccmp.cli.app import main

@@ -378,12 +378,35 @@ def _blas_axpy() -> Any:
 
 def _load_axpy() -> Any:
     try:
-        from scipy.linalg import blas
-
-        axpy = blas.saxpy
+        axpy = _scipy_fblas().saxpy
     except Exception:  # no SciPy BLAS here: the exact emulation serves
         return None
     return axpy if _axpy_is_fma(axpy) else None
+
+
+def _scipy_fblas() -> Any:
+    """SciPy's compiled BLAS wrappers, ``scipy.linalg._fblas``, loaded from their file.
+
+    Importing them by name runs ``scipy.linalg``'s package import first, which loads all of
+    SciPy's linear algebra: 50–80 ms, more than a JPEG run's SSIM and MS-SSIM themselves
+    (``benchmarks/bench_lean.py``). The extension module needs only NumPy and is loaded
+    here on its own (about 10 ms), not entered in ``sys.modules`` (so a later ``import
+    scipy.linalg`` elsewhere is unaffected). Where SciPy lays its files out otherwise, the
+    ordinary import serves; either way ``_axpy_is_fma`` checks what it got."""
+    import importlib.machinery
+    import importlib.util
+
+    import scipy
+
+    linalg = os.path.join(os.path.dirname(scipy.__file__), "linalg")
+    spec = importlib.machinery.PathFinder.find_spec("_fblas", [linalg])
+    if spec is None or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
+        from scipy.linalg import blas
+
+        return blas
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _axpy_is_fma(axpy: Any) -> bool:
