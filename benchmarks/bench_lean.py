@@ -8,6 +8,9 @@ times (median wall; the largest peak resident set size):
 - **floor**: a bare Python process that opens the image with Pillow, encodes it once as JPEG
   at the quality codeccmp chose (optimised Huffman tables, 4:2:0, as codeccmp's JPEG) and
   decodes it: the least any tool that codes the image once can do;
+- **floor, the search by hand**: Pillow and NumPy, the JPEG encodes codeccmp's rate search
+  made (the trial qualities its JSON records), the chosen bitstream decoded, its bpp and PSNR:
+  the least a script that answers the same question ("JPEG at 0.3 bpp: what quality?") can do;
 - ``codeccmp compare IMAGE --bpp 0.3 --codecs jpeg --roi none`` (the rate search, PSNR,
   SSIM, MS-SSIM, the table), the same with the stripe analysis, and the six standard codecs.
 
@@ -21,6 +24,10 @@ alike::
 
 Peak memory is ``ru_maxrss`` of each child from ``os.wait4``; this process imports nothing
 heavy, so the high-water mark a child inherits over fork and exec is below every figure.
+Python's bytecode caches are used and written (``PYTHONDONTWRITEBYTECODE`` is dropped from the
+children's environment, and each source runs once before the timed runs), as in an installed
+copy: without them every run compiles codeccmp's modules again (about 80 ms on the
+development VM, whose shell sets that variable).
 """
 
 from __future__ import annotations
@@ -45,6 +52,23 @@ im = Image.open(sys.argv[1]); im.load()
 buf = io.BytesIO()
 im.convert("RGB").save(buf, format="JPEG", quality=int(sys.argv[2]), optimize=True)
 out = Image.open(io.BytesIO(buf.getvalue())); out.load()
+"""
+
+FLOOR_SEARCH = """
+import io, sys
+import numpy as np
+from PIL import Image
+im = Image.open(sys.argv[1]).convert("RGB")
+chosen, data = int(sys.argv[2]), b""
+for q in map(int, sys.argv[3].split(",")):
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=q, optimize=True)
+    if q == chosen:
+        data = buf.getvalue()
+ref = np.asarray(im, dtype=np.float64)
+out = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float64)
+mse = np.mean((out - ref) ** 2)
+print(8 * len(data) / (im.width * im.height), 10 * np.log10(255**2 / mse))
 """
 
 PROBE = """
@@ -82,17 +106,24 @@ def main() -> None:
     ap.add_argument("--no-six", action="store_true", help="skip the six-codec run")
     args = ap.parse_args()
     srcs = args.src or [ROOT]
-    envs = [{**os.environ, "PYTHONPATH": f"{s / 'src'}{os.pathsep}{s / 'plugins'}",
+    base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    envs = [{**base_env, "PYTHONPATH": f"{s / 'src'}{os.pathsep}{s / 'plugins'}",
              "CODECCMP_OFFLINE": "1"} for s in srcs]
     image = str(args.image.resolve())
     base = [sys.executable, "-c", PROBE, "compare", image, "--bpp", str(args.bpp)]
     with tempfile.TemporaryDirectory() as tmp:
         js = Path(tmp) / "r.json"
-        measure([*base, "--codecs", "jpeg", "--roi", "none", "--json", str(js)], envs[0])
-        quality = int(json.loads(js.read_text())["results"][0]["param"])
+        for env in envs:  # also writes each source's bytecode caches
+            measure([*base, "--codecs", "jpeg", "--roi", "none", "--json", str(js), "--force"],
+                    env)
+        jpeg = json.loads(js.read_text())["results"][0]
+        quality = int(jpeg["param"])
+        trials = ",".join(str(int(t["param"])) for t in jpeg["trials"])
     runs = {
         f"floor: Pillow JPEG q={quality}, encode + decode": [sys.executable, "-c", FLOOR,
                                                               image, str(quality)],
+        f"floor: Pillow + NumPy, the search's encodes (q {trials}), decode, PSNR": [
+            sys.executable, "-c", FLOOR_SEARCH, image, str(quality), trials],
         "compare --codecs jpeg --roi none": [*base, "--codecs", "jpeg", "--roi", "none"],
         "compare --codecs jpeg (stripes)": [*base, "--codecs", "jpeg"],
     }
