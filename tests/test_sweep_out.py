@@ -69,3 +69,36 @@ def test_sweep_out_without_a_cache_codes_again(cli, tmp_path: Path, monkeypatch)
             "--out", str(out))
     assert r.code == 0, r.stderr
     assert len((out / "pic" / "jpeg-1bpp.jpg").read_bytes()) == want["nbytes"]
+
+
+def test_sweep_out_refuses_bytes_other_than_the_measured(cli, tmp_path: Path,  # noqa: ANN001
+                                                         monkeypatch) -> None:  # noqa: ANN001
+    """An encoder that gives other bytes when asked again (no cache to take the measured
+    ones from): the point is not saved, a note says why, and no file of it is left; the
+    JSON records no outputs for it."""
+    import itertools
+
+    from codeccmp.sweep import cache as cache_mod
+    from codeccmp_pillow.codecs import JpegCodec
+
+    img = _img(tmp_path)
+    monkeypatch.setenv("CODECCMP_CACHE_DIR", str(tmp_path / "c1"))
+    js, out = tmp_path / "s.json", tmp_path / "o"
+    r = cli("sweep", str(img), "--bpp", "1", "--codecs", "jpeg", "--roi", "none", "-q")
+    assert r.code == 0, r.stderr
+    monkeypatch.setattr(cache_mod.ResultCache, "get_trial", lambda self, key: None)
+    calls = itertools.count(1)
+    encode = JpegCodec.encode
+
+    def padded(self, image, param):  # noqa: ANN001, ANN202
+        enc = encode(self, image, param)  # bytes after the end-of-image marker: decodable
+        enc.data += b"\0" * next(calls)
+        return enc
+
+    monkeypatch.setattr(JpegCodec, "encode", padded)
+    r = cli("sweep", str(img), "--bpp", "1", "--codecs", "jpeg", "--roi", "none", "-q",
+            "--out", str(out), "--json", str(js))
+    assert r.code == 0, r.stderr
+    assert "pic/jpeg-1bpp not saved" in r.stderr and "not deterministic" in r.stderr
+    assert not list(out.rglob("*.jpg")) and not list(out.rglob("*.png"))
+    assert json.loads(js.read_text())["points"][0]["result"].get("outputs") in (None, {})
