@@ -78,8 +78,9 @@ def test_sweep_out_refuses_bytes_other_than_the_measured(cli, tmp_path: Path,  #
     JSON records no outputs for it."""
     import itertools
 
-    from codeccmp.sweep import cache as cache_mod
     from codeccmp_pillow.codecs import JpegCodec
+
+    from codeccmp.sweep import cache as cache_mod
 
     img = _img(tmp_path)
     monkeypatch.setenv("CODECCMP_CACHE_DIR", str(tmp_path / "c1"))

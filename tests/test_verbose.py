@@ -1,5 +1,6 @@
-"""``compare -v``: every codec's search, trial by trial, on stderr (what people opened the
-JSON for), matching the JSON's trials; standard output unchanged."""
+"""``compare -v`` and ``sweep -v``: every codec's (every point's) search, trial by trial, on
+stderr (what people opened the JSON for), matching the JSON's trials; standard output
+unchanged."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def _img(tmp_path: Path) -> Path:
     return path
 
 
-ROW = re.compile(r"^│ (\S*) +│ +(\d+) │ +(\S+) │ +(\d+) │ +(\S+) │ +(\S+) │ (✓?) +│$")
+ROW = re.compile(r"^│ (\S*(?: \S+)*) +│ +(\d+) │ +(\S+) │ +(\d+) │ +(\S+) │ +(\S+) │ (✓?) +│$")
 
 
 def test_verbose_lists_every_trial_as_the_json_has_it(cli, tmp_path: Path) -> None:  # noqa: ANN001
@@ -52,3 +53,29 @@ def test_without_verbose_no_trials(cli, tmp_path: Path) -> None:  # noqa: ANN001
     r = cli("compare", str(_img(tmp_path)), "--bpp", "0.6", "--codecs", "jpeg", "--roi",
             "none", "-q")
     assert r.code == 0 and "rate search" not in r.stderr + r.stdout
+
+
+def test_sweep_verbose_lists_every_points_trials(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    img = _img(tmp_path)
+    r = cli("sweep", str(img), "--bpp", "0.5,0.8", "--codecs", "jpeg,webp", "--roi", "none",
+            "-q", "-v", "--json", "-", "--cache-dir", str(tmp_path / "cache"))
+    assert r.code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    rows = [m.groups() for m in map(ROW.match, r.stderr.splitlines()) if m]
+    want = []
+    for p in doc["points"]:
+        res = p["result"]
+        for i, tr in enumerate(res["trials"]):
+            want.append((f"img {res['codec']} @ {p['value']:g} bpp" if i == 0 else "",
+                         str(i + 1), format(tr["param"], ".4g"), str(tr["nbytes"]),
+                         f"{tr['bpp']:.4f}", f"{tr['bpp'] / p['value'] - 1:+.1%}"))
+    assert len(doc["points"]) == 4 and [row[:6] for row in rows] == want
+    assert sum(1 for row in rows if row[6]) == 4
+    # matching quality: the metric each trial reached instead of the distance in rate
+    r = cli("sweep", str(img), "--match", "psnr=30", "--codecs", "jpeg", "--roi", "none",
+            "-q", "-v", "--json", "-", "--cache-dir", str(tmp_path / "cache"))
+    assert r.code == 0, r.stderr
+    res = json.loads(r.stdout)["points"][0]["result"]
+    assert "quality search (psnr)" in r.stderr
+    rows = [m.groups() for m in map(ROW.match, r.stderr.splitlines()) if m]
+    assert [row[5] for row in rows] == [f"{tr['psnr']:.2f}" for tr in res["trials"]]

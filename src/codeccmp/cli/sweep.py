@@ -120,6 +120,9 @@ def sweep_command(
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
     metrics: MetricsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Also show every point's search on stderr: each trial's "
+                                "parameter, bytes, bpp and distance from the target.")] = False,
 ) -> int:
     """Run the comparison at every --bpp target, on IMAGE or every image in a folder."""
     from codeccmp.cli.compare import parse_rois
@@ -245,6 +248,18 @@ def sweep_command(
     # go to stderr.
     _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes] + result.notes,
             explicit=names is not None, to_stderr=is_stdout(json_path) or is_stdout(csv_path))
+    if verbose:  # on stderr, like any log: standard output keeps the tables or the document
+        from codeccmp.render.console import stdout_console
+        from codeccmp.render.tables import searches_table
+        from codeccmp.sweep.outputs import image_stems
+
+        stems = image_stems(sources)
+        searches = [(f"{stems[p.image]} {p.result.codec} @ {p.value:g}"
+                     + (" bpp" if p.kind == "target" else ""), p.result,
+                     p.value if p.kind == "target" else None)
+                    for p in result.points if p.kind in ("target", "match")]
+        stdout_console(stderr=True).print(searches_table(searches, match_metric,
+                                                         label="point"))
     with outputs:
         if out is not None:  # first: the JSON then records where each file went
             from codeccmp.sweep.outputs import save_points

@@ -124,27 +124,35 @@ def trials_table(cmp: Comparison) -> Table:
     its distance from the target (or, matching quality, the metric each trial reached); ✓
     marks the trial the codec settled on. What ``--verbose`` shows (the JSON's trials)."""
     match = cmp.settings.get("match")
-    t = Table(title="rate search" if match is None else f"quality search ({match['metric']})",
-              title_justify="default")
-    for col, just in (("codec", "left"), ("#", "right"), ("param", "right"),
+    return searches_table([(r.codec, r, cmp.target_bpp) for r in cmp.results],
+                          None if match is None else match["metric"])
+
+
+def searches_table(searches: Sequence[tuple[str, CodecResult, float | None]],
+                   match_metric: str | None, label: str = "codec") -> Table:
+    """The searches of ``(label, result, target bpp)`` rows (see ``trials_table``); a sweep
+    labels each with its image, codec and target."""
+    t = Table(title="rate search" if match_metric is None
+              else f"quality search ({match_metric})", title_justify="default")
+    for col, just in ((label, "left"), ("#", "right"), ("param", "right"),
                       ("bytes", "right"), ("bpp", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
-    t.add_column("Δ target" if match is None else match["metric"], justify="right")
+    t.add_column("Δ target" if match_metric is None else match_metric, justify="right")
     t.add_column("chosen")
-    for r in cmp.results:
+    for name, r, target in searches:
         if not r.trials:
             continue
         chosen_at = max((i for i, tr in enumerate(r.trials) if tr.get("param") == r.param),
                         default=None)  # the last trial at the chosen parameter
         for i, tr in enumerate(r.trials):
             bpp = tr.get("bpp")
-            if match is None:
-                dev = (number(bpp / cmp.target_bpp - 1, "+.1%")
-                       if bpp is not None and cmp.target_bpp else "–")
+            if match_metric is None:
+                dev = (number(bpp / target - 1, "+.1%") if bpp is not None and target
+                       else "–")
             else:
-                dev = metric_cell(tr.get(match["metric"]))
+                dev = metric_cell(tr.get(match_metric))
             param = tr.get("param")
-            t.add_row(Text(r.codec if i == 0 else ""), str(i + 1),
+            t.add_row(Text(name if i == 0 else ""), str(i + 1),
                       "–" if param is None else f"{param:.4g}" if isinstance(param, float)
                       else str(param), str(tr.get("nbytes", "–")), number(bpp, ".4f"), dev,
                       "✓" if i == chosen_at else "")
