@@ -17,7 +17,10 @@ for the held-out validation, the checkpoint file each run names, and prints:
   ``WORSE_PP`` points; and, separately, fewer kept).
 
 With ``--montage A,B,C`` it also writes ``DIR/montage-barbara.png``: compare's ROI montage of
-the trousers and the scarf for those checkpoints (``orientation_table.montages``).
+the trousers and the scarf for those checkpoints (``orientation_table.montages``). With
+``--tradeoff FILE.png`` it plots every checkpoint against the target's two boxes: Barbara's
+rate and MS-SSIM against ``plain``'s (±5 %, ≥ −0.005), and the scarf's redrawn against kept
+share (at most half of ``plain``'s redrawn, at most ``WORSE_PP`` fewer kept).
 
 Every figure comes from the files; nothing is measured again. From the repository root::
 
@@ -173,11 +176,58 @@ def target(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def tradeoff(runs: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
+    """The target's two boxes and every checkpoint (``--tradeoff``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    barbara = runs["barbara"]
+    base = result_of(barbara["plain"])
+    scarf = WINDOWS["barbara"]["scarf"]
+    p_scarf = window_figures(barbara["plain"], scarf)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.6))
+    ax1.add_patch(plt.Rectangle((-5, -0.005), 10, 0.01, color="#d8ecd8", zorder=0))
+    ax2.add_patch(plt.Rectangle((-100, 100 * (p_scarf["kept_share"] - WORSE_PP / 100)), 100
+                                + 50 * p_scarf["redrawn_share"], 200, color="#d8ecd8",
+                                zorder=0))
+    family_colour = {"plain": "black", "start": "grey", "orient": "tab:blue",
+                     "smse": "tab:purple", "redraw": "tab:orange", "erase": "tab:red"}
+    for name in sorted(barbara, key=ckpt_key):
+        if name == "start":
+            continue
+        r = result_of(barbara[name])
+        w = window_figures(barbara[name], scarf)
+        family = ("erase" if "-e" in name else name.split("-")[0])
+        colour = family_colour.get(family, "tab:green")
+        x1, y1 = 100 * (r["bpp"] / base["bpp"] - 1), r["ms_ssim"] - base["ms_ssim"]
+        x2, y2 = 100 * w["redrawn_share"], 100 * w["kept_share"]
+        for ax, x, y in ((ax1, x1, y1), (ax2, x2, y2)):
+            ax.plot(x, y, "o", color=colour)
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    ax1.set(xlabel="Barbara bpp against plain (%)", ylabel="Barbara MS-SSIM − plain's")
+    ax1.set_title("Barbara (green: bpp ±5 %, MS-SSIM ≥ −0.005)", fontsize=10)
+    ax1.axhline(0, color="grey", lw=0.5)
+    ax1.axvline(0, color="grey", lw=0.5)
+    ax2.set(xlabel="scarf redrawn (% of stripe pixels)", ylabel="scarf kept (%)")
+    ax2.set_title("scarf (green: redrawn ≤ ½ plain's, kept ≥ plain's − 2 pp)", fontsize=10)
+    xs = [100 * window_figures(barbara[n], scarf)["redrawn_share"] for n in barbara]
+    ys = [100 * window_figures(barbara[n], scarf)["kept_share"] for n in barbara]
+    ax2.set_xlim(0, max(xs) * 1.15)
+    ax2.set_ylim(min(ys) - 3, max(ys) + 3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path, help="one step's compare folder (out/objective/s300)")
     ap.add_argument("--montage", default=None,
                     help="comma-separated checkpoints for Barbara's montage, in this order")
+    ap.add_argument("--tradeoff", type=Path, default=None,
+                    help="also plot every checkpoint against the target (PNG)")
     args = ap.parse_args()
     runs = load_runs(args.out)
     if not runs:
@@ -190,6 +240,9 @@ def main() -> None:
         only = args.montage.split(",")
         for p in montages({"barbara": runs["barbara"]}, args.out, only):
             print(f"wrote {p}", file=sys.stderr)
+    if args.tradeoff:
+        tradeoff(runs, args.tradeoff)
+        print(f"wrote {args.tradeoff}", file=sys.stderr)
 
 
 if __name__ == "__main__":
