@@ -12,8 +12,6 @@ import contextlib
 import hashlib
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,6 +82,11 @@ def _download_locked(url: str, dest: Path, expected_prefix: str | None,
                      progress: ProgressCallback | None, timeout: float) -> Path:
     """:func:`download`'s work, with the file lock held."""
     global _NETWORK_DOWN
+    # Here, not at the top: urllib.request brings http.client and ssl (about 20 ms), which
+    # every run would pay for registering the learned codecs.
+    import urllib.error
+    import urllib.request
+
     if dest.is_file() and (
         expected_prefix is None or file_sha256(dest).startswith(expected_prefix)
     ):
