@@ -228,7 +228,7 @@ def test_a_codec_keys_on_the_source_file_that_defines_it(tmp_path: Path) -> None
     import sys
 
     from codeccmp.codec import RunSettings
-    from codeccmp.model.fileio import file_sha256
+    from codeccmp.model.digests import file_sha256
     from codeccmp.sweep.cache import codec_fingerprint, codec_source_digests
 
     plugin = tmp_path / "myplugin_18b.py"
@@ -297,7 +297,7 @@ def test_a_codec_keys_on_a_mixin_listed_after_codeccmps_own_classes(tmp_path: Pa
     import sys
 
     from codeccmp.codec import RunSettings
-    from codeccmp.model.fileio import file_sha256
+    from codeccmp.model.digests import file_sha256
     from codeccmp.sweep.cache import codec_fingerprint
 
     mixin = tmp_path / "mixin_18d.py"
@@ -360,7 +360,7 @@ def test_a_missing_weights_file_is_keyed_as_missing_not_an_error(tmp_path: Path)
     made (the codec itself reports the missing file), and it differs from the key of any
     real file at that path."""
     from codeccmp.codec import RunSettings
-    from codeccmp.model.fileio import file_sha256
+    from codeccmp.model.digests import file_sha256
     from codeccmp.sweep.cache import codec_fingerprint, file_digest
 
     gone = tmp_path / "gone.pth"
@@ -381,7 +381,7 @@ def test_weights_keys_belong_to_the_codec_named_before_their_first_colon(
     parser refuses it, but RunSettings from the API can hold it), and its file is in lrn's
     key; ``lrnx:3`` and ``other`` are not."""
     from codeccmp.codec import RunSettings
-    from codeccmp.model.fileio import file_sha256
+    from codeccmp.model.digests import file_sha256
     from codeccmp.sweep.cache import codec_fingerprint
 
     files = {}

@@ -153,7 +153,7 @@ def pull_models(
         TransferSpeedColumn,
     )
 
-    from codeccmp.model.fileio import file_sha256
+    from codeccmp.model.digests import file_sha256
     from codeccmp_compressai import weights as wts
     from codeccmp_compressai.zoo_download import download
 

@@ -170,7 +170,7 @@ class LearnedCodec(Codec):
     def cache_token(self) -> object:
         """The sources of the modules this class codes through: the result cache digests
         the class's own file only, and editing a helper must change the keys too."""
-        from codeccmp.model.fileio import file_digest
+        from codeccmp.model.digests import file_digest
         from codeccmp_compressai import latents, quality_search, tensors
 
         helpers = (tensors, latents, quality_search, bitstream, stages)

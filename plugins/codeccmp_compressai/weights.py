@@ -30,7 +30,7 @@ from typing import Any
 
 from codeccmp.codec import CodecError, CodecUnavailable, RunSettings
 from codeccmp.errors import UsageError
-from codeccmp.model.fileio import file_sha256, forget_sha256
+from codeccmp.model.digests import file_sha256, forget_sha256
 from codeccmp_compressai import zoo, zoo_download
 from codeccmp_compressai.checkpoints import build_model, load_checkpoint
 from codeccmp_compressai.zoo_download import DownloadError, download, rich_progress_download

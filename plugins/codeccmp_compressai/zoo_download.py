@@ -16,7 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from codeccmp.codec import CodecError, CodecUnavailable
-from codeccmp.model.fileio import file_mode, file_sha256, remember_sha256
+from codeccmp.model.digests import file_sha256, remember_sha256
+from codeccmp.model.fileio import file_mode
 
 _FAILED_DOWNLOADS: dict[str, str] = {}
 #: Set by the first download that could not reach its server at all (not an HTTP error): the

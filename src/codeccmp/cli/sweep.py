@@ -250,16 +250,11 @@ def sweep_command(
             explicit=names is not None, to_stderr=is_stdout(json_path) or is_stdout(csv_path))
     if verbose:  # on stderr, like any log: standard output keeps the tables or the document
         from codeccmp.render.console import stdout_console
-        from codeccmp.render.tables import searches_table
+        from codeccmp.render.tables import sweep_searches_table
         from codeccmp.sweep.outputs import image_stems
 
-        stems = image_stems(sources)
-        searches = [(f"{stems[p.image]} {p.result.codec} @ {p.value:g}"
-                     + (" bpp" if p.kind == "target" else ""), p.result,
-                     p.value if p.kind == "target" else None)
-                    for p in result.points if p.kind in ("target", "match")]
-        stdout_console(stderr=True).print(searches_table(searches, match_metric,
-                                                         label="point"))
+        stdout_console(stderr=True).print(
+            sweep_searches_table(result.points, image_stems(sources), match_metric))
     with outputs:
         if out is not None:  # first: the JSON then records where each file went
             from codeccmp.sweep.outputs import save_points

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 
 from codeccmp.model.results import V1_NOTE, CodecResult, Comparison
 from codeccmp.pipeline.ratejump import JUMP_PREFIX
+
+if TYPE_CHECKING:
+    from codeccmp.sweep.average import SweepPoint
 
 
 def number(value: float | None, fmt: str) -> str:
@@ -157,6 +160,17 @@ def searches_table(searches: Sequence[tuple[str, CodecResult, float | None]],
                       else str(param), str(tr.get("nbytes", "–")), number(bpp, ".4f"), dev,
                       "✓" if i == chosen_at else "")
     return t
+
+
+def sweep_searches_table(points: Sequence[SweepPoint], stems: Sequence[str],
+                         match_metric: str | None) -> Table:
+    """``sweep -v``: every rate- or quality-matched point's search, labelled
+    ``IMAGE CODEC @ TARGET``."""
+    return searches_table(
+        [(f"{stems[p.image]} {p.result.codec} @ {p.value:g}"
+          + (" bpp" if p.kind == "target" else ""), p.result,
+          p.value if p.kind == "target" else None)
+         for p in points if p.kind in ("target", "match")], match_metric, label="point")
 
 
 def metric_cell(value: float | None) -> str:

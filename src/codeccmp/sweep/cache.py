@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from codeccmp.codec import Codec, Encoded, Param, RunSettings, WrappedCodec
-from codeccmp.model.fileio import file_digest
+from codeccmp.model.digests import file_digest
 from codeccmp.model.images import pixels_sha256
 
 #: Bump when the entry format or the meaning of a key changes; old entries are then ignored.
