@@ -57,9 +57,10 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
                 ["tests/test_metrics_edges.py", "tests/test_metrics_fast.py",
                  "tests/test_metrics_internals.py", "tests/test_known_answers.py",
                  "tests/test_metrics_torchless.py"], None),
-    # The whole package (field, spectral, detect, error, roi).
+    # The whole package (field, spectral, detect, classes, error, roi).
     "stripes": ("src/codeccmp/stripes*",
-                ["tests/test_stripes_edges.py", "tests/test_stripes.py",
+                ["tests/test_stripe_classes.py", "tests/test_stripes_edges.py",
+                 "tests/test_stripes.py",
                  "tests/test_stripes_detect.py", "tests/test_stripes_spectral.py",
                  "tests/test_stripes_error.py", "tests/test_stripes_roi.py",
                  "tests/test_stripes_field.py", "tests/test_stripes_real.py",
