@@ -166,3 +166,23 @@ def test_delta_theta_needs_five_percent_of_the_stripe_pixels_with_an_angle(
         assert r.n_oriented >= 0.05 * r.n_stripe and r.delta_theta_deg < 1.0, r
     else:
         assert r.n_oriented < 0.05 * r.n_stripe and math.isnan(r.delta_theta_deg), r
+
+
+def test_labels_cover_the_mask_and_only_the_mask() -> None:
+    """``PixelClasses.label``: one class (0–3) on every stripe pixel and −1 everywhere else,
+    so that a class map drawn from it shows the mask's outside as unlabelled."""
+    from codeccmp.stripes.classes import classify
+    from codeccmp.stripes.field import DEFAULT_SIGMA_D, DEFAULT_SIGMA_T
+
+    a = _grating().astype(np.float64)
+    b = ndimage.gaussian_filter(a, 2.0)
+    inner = INNER.slices
+    mask = np.zeros((INNER.h, INNER.w), bool)
+    mask[10:60, 20:90] = True  # part of the region only
+    band_a, band_b = a - ndimage.gaussian_filter(a, 6.0), b - ndimage.gaussian_filter(b, 6.0)
+    got = classify(a, b, band_a, band_b, inner, mask, P, flip_deg=20.0,
+                   coherence_threshold=0.5, energy_floor=16.0, sigma_d=DEFAULT_SIGMA_D,
+                   sigma_t=DEFAULT_SIGMA_T)
+    assert set(np.unique(got.label[~mask]).tolist()) == {-1}
+    assert set(np.unique(got.label[mask]).tolist()) <= {0, 1, 2, 3}
+    assert np.isnan(got.delta[~mask]).all()
