@@ -65,15 +65,20 @@ def _fmt(v: Any, spec: str) -> str:
     return format(v, spec)
 
 
-def ckpt_key(name: str) -> tuple[int, str, float, float]:
-    """start, plain, then orient, redraw, smse runs by weight, the default λ first."""
-    if name in ("start", "plain"):
-        return (0 if name == "start" else 1), "", 0.0, 0.0
-    m = re.fullmatch(r"([a-z]+)-w([\d.]+)(?:-l([\d.]+))?", name)
+def ckpt_key(name: str) -> tuple[Any, ...]:
+    """start, plain, then orient, redraw, smse runs by weight, the default λ first, each
+    loss's seeds after it."""
+    seed_m = re.search(r"-seed(\d+)$", name)
+    seed = int(seed_m.group(1)) if seed_m else 0
+    base = name[:seed_m.start()] if seed_m else name
+    if base in ("start", "plain"):
+        return (0 if base == "start" else 1), "", 0.0, 0.0, 0.0, seed
+    m = re.fullmatch(r"([a-z]+)-w([\d.]+)(?:-e([\d.]+))?(?:-l([\d.]+))?", base)
     if m is None:
-        return 9, name, 0.0, 0.0
+        return 9, name, 0.0, 0.0, 0.0, seed
     order = {"orient": 2, "redraw": 3, "smse": 4}.get(m.group(1), 8)
-    return order, m.group(1), float(m.group(2)), -float(m.group(3) or "inf")
+    return (order, m.group(1), float(m.group(2)), float(m.group(3) or 0),
+            -float(m.group(4) or "inf"), seed)
 
 
 def window_figures(data: dict[str, Any], roi: tuple[int, int, int, int]) -> dict[str, Any]:
@@ -189,6 +194,78 @@ def target(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def seed_means(runs: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """Each loss run with several seeds (``NAME``, ``NAME-seed1`` …): the mean and the
+    range over its seeds of Barbara's rate and MS-SSIM and the target's windows, and the
+    target checked on the means, against ``plain``'s means over the same seeds."""
+    barbara = runs.get("barbara", {})
+    families: dict[str, list[str]] = {}
+    for name in barbara:
+        families.setdefault(re.sub(r"-seed\d+$", "", name), []).append(name)
+    families = {k: sorted(v, key=ckpt_key) for k, v in families.items() if len(v) > 1}
+    if "plain" not in families:
+        return "(no plain run with several seeds: no seed means)"
+    windows = [("barbara", "trousers"), ("barbara", "scarf"), ("kodim08", "roof")]
+
+    def figures(name: str) -> dict[str, float]:
+        r = result_of(barbara[name])
+        out = {"bpp": r["bpp"], "ms_ssim": r["ms_ssim"]}
+        for image, window in windows:
+            fig = window_figures(runs[image][name], WINDOWS[image][window])
+            for k in CLASS_KEYS:
+                out[f"{window} {k}"] = 100 * fig[k]
+        return out
+
+    def mean_of(names: list[str]) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+        per = [figures(n) for n in names if all(n in runs[i] for i, _ in windows)]
+        keys = per[0].keys()
+        return ({k: sum(f[k] for f in per) / len(per) for k in keys},
+                {k: (min(f[k] for f in per), max(f[k] for f in per)) for k in keys})
+
+    def cell(m: dict[str, float], rng: dict[str, tuple[float, float]], k: str,
+             spec: str) -> str:
+        lo, hi = rng[k]
+        return f"{format(m[k], spec)} ({format(lo, spec)}–{format(hi, spec)})"
+
+    lines = ["| loss (seeds) | bpp | MS-SSIM | trousers redrawn % | scarf kept % | "
+             "scarf turned % | scarf redrawn % | roof redrawn % |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    means = {}
+    for fam in sorted(families, key=ckpt_key):
+        m, rng = mean_of(families[fam])
+        means[fam] = m
+        lines.append(f"| {fam} ({len(families[fam])}) | {cell(m, rng, 'bpp', '.4f')} | "
+                     f"{cell(m, rng, 'ms_ssim', '.4f')} | "
+                     f"{cell(m, rng, 'trousers redrawn_share', '.1f')} | "
+                     f"{cell(m, rng, 'scarf kept_share', '.1f')} | "
+                     f"{cell(m, rng, 'scarf turned_share', '.1f')} | "
+                     f"{cell(m, rng, 'scarf redrawn_share', '.1f')} | "
+                     f"{cell(m, rng, 'roof redrawn_share', '.1f')} |")
+    base = means["plain"]
+    lines.append("")
+    for fam, m in means.items():
+        if fam == "plain":
+            continue
+        notes = []
+        for window in ("trousers", "scarf"):
+            k = f"{window} redrawn_share"
+            notes.append(f"{window} redrawn {m[k]:.1f} % vs ≤ {base[k] / 2:.1f} % "
+                         f"{'✓' if m[k] <= base[k] / 2 else '✗'}")
+        dr, dm = m["bpp"] / base["bpp"] - 1, m["ms_ssim"] - base["ms_ssim"]
+        notes.append(f"bpp {dr:+.1%} {'✓' if abs(dr) <= 0.05 else '✗'}")
+        notes.append(f"MS-SSIM {dm:+.4f} {'✓' if dm >= -0.005 else '✗'}")
+        for _, window in windows:
+            up = max(m[f"{window} redrawn_share"] - base[f"{window} redrawn_share"],
+                     m[f"{window} turned_share"] - base[f"{window} turned_share"])
+            lost = base[f"{window} kept_share"] - m[f"{window} kept_share"]
+            if up > WORSE_PP:
+                notes.append(f"{window} more redrawn or turned (+{up:.1f} pp) ✗")
+            if lost > WORSE_PP:
+                notes.append(f"{window} fewer kept (−{lost:.1f} pp) ✗")
+        lines.append(f"- **{fam}**, means over seeds: " + "; ".join(notes))
+    return "\n".join(lines)
+
+
 def tradeoff(runs: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
     """The target's two boxes and every checkpoint (``--tradeoff``)."""
     import matplotlib
@@ -241,6 +318,8 @@ def main() -> None:
     ap.add_argument("out", type=Path, help="one step's compare folder (out/objective/s300)")
     ap.add_argument("--montage", default=None,
                     help="comma-separated checkpoints for Barbara's montage, in this order")
+    ap.add_argument("--seeds", action="store_true",
+                    help="also the means over each loss's seeds, and the target on them")
     ap.add_argument("--tradeoff", type=Path, default=None,
                     help="also plot every checkpoint against the target (PNG)")
     args = ap.parse_args()
@@ -251,6 +330,8 @@ def main() -> None:
     print(table(runs), "\n", sep="")
     print(validation(runs, names), "\n", sep="")
     print(target(runs))
+    if args.seeds:
+        print("\n" + seed_means(runs))
     if args.montage:
         only = args.montage.split(",")
         for p in montages({"barbara": runs["barbara"]}, args.out, only):
