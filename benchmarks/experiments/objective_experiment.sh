@@ -10,7 +10,8 @@
 #
 # λ is 8.73 unless the name ends in -l<λ> (redraw-w4-l7: the same loss at λ 7, to bring the
 # rate back to plain's); redraw-wW-e<E> sets --erase-cost E (redraw-w4-e0.25-l7.8: both); a
-# last -seed<N> trains on other crops and noise (plain-seed1: the spread between seeds).
+# last -seed<N> trains on other crops and noise (plain-seed1: the spread between seeds); a
+# -sc<F> before it places the share F of the crops on fine stripes (--striped-crops F).
 #
 # Training runs in stages of STAGE steps (--resume continues exactly, docs/training.md), and
 # each stage's checkpoint is kept as OUT/<run>-s<step>.pth, so the probes at 100 steps and the
@@ -37,6 +38,7 @@ mkdir -p "$OUT"
 loss_args() {  # the loss options of a run name; a -l<λ> suffix lowers λ from 8.73
   local lmbda=8.73
   case "$1" in *-seed*) echo "--seed ${1##*-seed}"; set -- "${1%-seed*}" ;; esac
+  case "$1" in *-sc*) echo "--striped-crops ${1##*-sc}"; set -- "${1%-sc*}" ;; esac
   case "$1" in *-l*) lmbda=${1##*-l} ;; esac
   echo "--lmbda $lmbda"
   set -- "${1%-l*}"

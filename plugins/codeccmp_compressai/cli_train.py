@@ -53,6 +53,9 @@ def register(app: typer.Typer) -> None:
         erase_cost: float | None = typer.Option(
             None, "--erase-cost", help="e of ms-ssim+redraw: what erased stripes cost in its "
             "term, against up to 1 for redrawn ones (default 0)."),
+        striped_crops: float | None = typer.Option(
+            None, "--striped-crops", help="Share of the crops placed where the images have "
+            "fine stripes (0 to 1; default 0: uniform crops)."),
         lmbda: float | None = typer.Option(
             None, "--lmbda", help="λ of λ·D + bpp; D = 1−MS-SSIM or 255²·MSE. Default: "
             "CompressAI's λ for --quality (8.73 / 0.0067 at quality 3)."),
@@ -98,6 +101,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         if max_minutes is not None and max_minutes <= 0:
             raise UsageError("--max-minutes must be positive")
+        if striped_crops is not None and not 0.0 <= striped_crops <= 1.0:
+            raise UsageError(f"--striped-crops is a share of the crops, 0 to 1; got "
+                             f"{striped_crops:g}")
         if out is None:
             if resume is None:
                 raise UsageError("--out is required (the checkpoint to write)")
@@ -121,7 +127,7 @@ def register(app: typer.Typer) -> None:
             save_every=save_every, resume=resume, init=init, quality=quality,
             model_kwargs=overrides, msssim_win=msssim_win, seed=seed, max_minutes=max_minutes,
             orientation_weight=orientation_weight, stripe_weight=stripe_weight,
-            erase_cost=erase_cost,
+            erase_cost=erase_cost, striped_crops=striped_crops,
         )
         reporter = _Reporter(quiet=quiet)
         before = _stamp(out)

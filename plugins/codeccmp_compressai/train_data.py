@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -133,17 +134,26 @@ class RandomCrops:
 
     Decoded images are kept in memory up to ``cache_bytes`` (least recently used dropped
     first), so a small folder is decoded once and a large one streams from disk.
+
+    ``striped`` (``--striped-crops``): the share of crops placed where an image has fine
+    stripes rather than uniformly: such a crop's top-left corner is drawn with probability
+    proportional to the crop's mean :func:`stripe_strength`. Photographs hold few 2–8 px
+    stripes (CBSD68's crops rarely do), so a stripe term sees them in few batches; this aims
+    the batches at them. With ``striped=0`` the draws are exactly those of uniform crops.
     """
 
     def __init__(
-        self, files: list[Path], crop: int, generator: torch.Generator, cache_bytes: int
+        self, files: list[Path], crop: int, generator: torch.Generator, cache_bytes: int,
+        striped: float = 0.0,
     ) -> None:
         self.files = files
         self.crop = crop
         self.generator = generator
         self.cache_bytes = cache_bytes
+        self.striped = striped
         self._cache: OrderedDict[int, Tensor] = OrderedDict()
         self._cached = 0
+        self._scores: dict[int, Tensor | None] = {}
 
     def _image(self, index: int) -> Tensor:
         img = self._cache.get(index)
@@ -158,6 +168,13 @@ class RandomCrops:
             self._cached -= old.numel()
         return img
 
+    def _crop_scores(self, index: int, img: Tensor) -> Tensor | None:
+        """Every top-left corner's crop mean of :func:`stripe_strength` (flattened), or
+        ``None`` where the image has no stripes (its crops are then uniform)."""
+        if index not in self._scores:
+            self._scores[index] = crop_scores(stripe_strength(img), self.crop)
+        return self._scores[index]
+
     def batch(self, n: int) -> Tensor:
         """``n×3×crop×crop`` float in ``[0, 1]``."""
         g, c = self.generator, self.crop
@@ -165,7 +182,46 @@ class RandomCrops:
         out = torch.empty((n, 3, c, c), dtype=torch.float32)
         for i, index in enumerate(picks):
             img = self._image(index)
-            top = int(torch.randint(img.shape[1] - c + 1, (1,), generator=g))
-            left = int(torch.randint(img.shape[2] - c + 1, (1,), generator=g))
+            scores = None
+            if self.striped > 0 and float(torch.rand((), generator=g)) < self.striped:
+                scores = self._crop_scores(index, img)
+            if scores is not None:
+                corner = int(torch.multinomial(scores, 1, generator=g))
+                top, left = divmod(corner, img.shape[2] - c + 1)
+            else:
+                top = int(torch.randint(img.shape[1] - c + 1, (1,), generator=g))
+                left = int(torch.randint(img.shape[2] - c + 1, (1,), generator=g))
             out[i] = img[:, top : top + c, left : left + c].float().div_(255.0)
         return out
+
+
+#: Fine stripes: the luma less its Gaussian blur at this scale (px) keeps periods up to
+#: about 2π·2 ≈ 12 px, the detector's range (docs/metrics.md), and drops coarse structure.
+STRIPE_BAND_SIGMA = 2.0
+
+
+def stripe_strength(img: Tensor) -> np.ndarray:
+    """Per pixel, the coherence × energy of the fine band's structure tensor where it is
+    strongly oriented (coherence > ½, energy > 16 grey levels², the stripe terms'
+    thresholds), else 0. ``img``: 3×H×W uint8."""
+    from scipy import ndimage
+
+    from codeccmp.stripes.field import orientation_field, to_luma
+
+    luma = to_luma(img.permute(1, 2, 0).numpy())
+    band = luma - ndimage.gaussian_filter(luma, STRIPE_BAND_SIGMA, mode="reflect")
+    f = orientation_field(band)
+    strong = (f.coherence > 0.5) & (f.energy > 16.0)
+    return np.where(strong, f.coherence * f.energy, 0.0)
+
+
+def crop_scores(strength: np.ndarray, crop: int) -> Tensor | None:
+    """The mean of ``strength`` over every ``crop``×``crop`` window, by top-left corner
+    (row-major, flattened), as weights for :func:`torch.multinomial`; ``None`` when no
+    window holds any."""
+    s = np.pad(np.cumsum(np.cumsum(strength, axis=0), axis=1), ((1, 0), (1, 0)))
+    box = s[crop:, crop:] - s[:-crop, crop:] - s[crop:, :-crop] + s[:-crop, :-crop]
+    box = np.maximum(box, 0.0)  # cancellation in the sums must not make a weight negative
+    if not box.any():
+        return None
+    return torch.from_numpy(box.ravel().copy())

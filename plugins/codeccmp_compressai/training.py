@@ -120,7 +120,8 @@ class TrainConfig:
     the ``w`` of ``--metric ms-ssim+orientation`` (default :data:`DEFAULT_ORIENTATION_WEIGHT`;
     an error with any other metric); ``stripe_weight`` likewise the ``w`` of
     ``ms-ssim+redraw`` and ``ms-ssim+stripe-mse``, and ``erase_cost`` the ``e`` of
-    ``ms-ssim+redraw`` (default 0).
+    ``ms-ssim+redraw`` (default 0). ``striped_crops`` is the share of crops placed on fine
+    stripes (``train_data.RandomCrops``; default 0, or the resumed run's).
     """
 
     model: str
@@ -148,6 +149,7 @@ class TrainConfig:
     orientation_weight: float | None = None
     stripe_weight: float | None = None
     erase_cost: float | None = None
+    striped_crops: float | None = None
     seed: int = 0
     cache_mb: int = 2048
     #: Wall-clock budget: stop cleanly (validate, update, save) once it is spent, so a run
@@ -249,6 +251,11 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     if not lmbda > 0:
         raise TrainingError("--lmbda must be positive")
     seed = int(ckpt.get("train_config", {}).get("seed", config.seed)) if ckpt else config.seed
+    striped = float(_choose("striped crops", config.striped_crops, None,
+                            (ckpt.get("train_config") or {}).get("striped_crops")
+                            if ckpt else None, 0.0))
+    if not 0.0 <= striped <= 1.0:
+        raise TrainingError(f"--striped-crops is a share of the crops, 0 to 1; got {striped:g}")
 
     torch.manual_seed(seed)
     if ckpt is not None:
@@ -302,7 +309,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
         _set_rng_state(ckpt.get("rng") or {}, data_gen, device)
         validation = list(ckpt.get("validation") or [])
 
-    crops = RandomCrops(split.train, config.crop, data_gen, config.cache_mb * 1024 * 1024)
+    crops = RandomCrops(split.train, config.crop, data_gen, config.cache_mb * 1024 * 1024,
+                        striped=striped)
     val_images = [load_rgb(p) for p in split.val]
     save_every = config.save_every or config.val_every
     train_config = {
@@ -312,7 +320,7 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     }
     train_config.update(seed=seed, msssim_win=win if uses_msssim else None,
                         orientation_weight=orient_w, stripe_weight=stripe_w,
-                        erase_cost=erase_cost)
+                        erase_cost=erase_cost, striped_crops=striped)
 
     def payload(step: int) -> dict[str, Any]:
         model.update(force=True)
@@ -359,7 +367,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
                  + (f", MS-SSIM window {win}" if uses_msssim else "")
                  + (f", orientation weight {orient_w:g}" if orient_w is not None else "")
                  + (f", stripe weight {stripe_w:g}" if stripe_w is not None else "")
-                 + (f", erase cost {erase_cost:g}" if erase_cost else "")),
+                 + (f", erase cost {erase_cost:g}" if erase_cost else "")
+                 + (f", striped crops {striped:g}" if striped else "")),
     ))
     if not val_images:
         _emit(progress, TrainEvent("info", start_step, config.steps,
