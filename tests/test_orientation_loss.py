@@ -211,16 +211,10 @@ def test_orientation_option_errors(tmp_path: Path, change: dict, message: str) -
 
 
 def test_cli_option(tmp_path: Path) -> None:
-    import typer
-    from codeccmp_compressai.cli_train import register
+    from train_app import train_app
     from typer.testing import CliRunner
 
-    app = typer.Typer()
-    register(app)
-
-    @app.command()
-    def other() -> None:  # keeps "train" a subcommand
-        pass
+    app = train_app()
 
     data = _write_gratings(tmp_path / "data", n=2)
     out = tmp_path / "cli.pth"

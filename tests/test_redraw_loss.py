@@ -234,16 +234,10 @@ def test_stripe_weight_errors(tmp_path: Path, change: dict, message: str) -> Non
 
 
 def test_cli_options_reach_the_checkpoint(tmp_path: Path, cli) -> None:
-    import typer
-    from codeccmp_compressai.cli_train import register
+    from train_app import train_app
     from typer.testing import CliRunner
 
-    app = typer.Typer()
-    register(app)
-
-    @app.command()
-    def other() -> None:  # keeps "train" a subcommand
-        pass
+    app = train_app()
 
     data = _write_gratings(tmp_path / "data", n=2)
     out = tmp_path / "cli.pth"

@@ -115,16 +115,10 @@ def test_config_and_checkpoint(tmp_path: Path) -> None:
 
 
 def test_cli_refuses_a_share_outside_0_to_1(tmp_path: Path) -> None:
-    import typer
-    from codeccmp_compressai.cli_train import register
+    from train_app import train_app
     from typer.testing import CliRunner
 
-    app = typer.Typer()
-    register(app)
-
-    @app.command()
-    def other() -> None:  # keeps "train" a subcommand, as in codeccmp
-        pass
+    app = train_app()
 
     res = CliRunner().invoke(app, ["train", "bls2017", "--data", str(tmp_path),
                                    "--out", str(tmp_path / "o.pth"), "--striped-crops", "-0.1"])
