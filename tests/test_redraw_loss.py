@@ -175,6 +175,22 @@ def test_distortion_adds_each_weighted_term() -> None:
         math.sin(math.radians(20)) ** 2, abs=5e-3)
 
 
+def test_both_terms_add_with_their_own_weights() -> None:
+    """``ms-ssim+redraw+orientation``: (1 − MS-SSIM) + w·L_redraw + w_o·L_orient, and the
+    term reported is the weighted sum."""
+    from pytorch_msssim import ms_ssim
+
+    x, x_hat = grating(30, size=128).float(), grating(50, size=128).float()
+    plain = float(1 - ms_ssim(x_hat, x, data_range=1.0, win_size=7))
+    red, ori = float(L.redraw_loss(x_hat, x, 0.1)), float(L.orientation_loss(x_hat, x))
+    assert red > 0.05 and ori > 0.05  # a 20° turn: both terms see it
+    d, term = L.distortion(x_hat, x, "ms-ssim+redraw+orientation", 7, 2.0, 0.1,
+                           orientation_weight=0.5)
+    assert float(term) == pytest.approx(2.0 * red + 0.5 * ori, rel=1e-6)
+    assert float(d) == pytest.approx(plain + 2.0 * red + 0.5 * ori, rel=1e-5)
+    assert L.base_metric("ms-ssim+redraw+orientation") == "ms-ssim"
+
+
 # ------------------------------------------------------------------- training with it
 
 
@@ -211,6 +227,22 @@ def test_training_with_the_redraw_term_records_its_weight(tmp_path: Path) -> Non
     with pytest.raises(T.TrainingError, match="stripe weight 2.5"):
         T.train(T.TrainConfig(**{**cfg.__dict__, "steps": 4, "resume": out,
                                  "stripe_weight": 1.0}))
+
+
+def test_training_with_both_terms_records_both_weights(tmp_path: Path) -> None:
+    data = _write_gratings(tmp_path / "data", n=2)
+    out = tmp_path / "both.pth"
+    events: list[T.TrainEvent] = []
+    T.train(T.TrainConfig(model="bls2017", data=data, out=out,
+                          metric="ms-ssim+redraw+orientation", stripe_weight=2.0,
+                          orientation_weight=0.5, erase_cost=0.1, steps=2, batch=1, crop=80,
+                          val_every=2, model_kwargs={"N": 8}, device="cpu"),
+            progress=events.append)
+    assert "orientation weight 0.5, stripe weight 2, erase cost 0.1" in events[0].message
+    ckpt = torch.load(out, weights_only=True)
+    assert ckpt["train_metric"] == "ms-ssim+redraw+orientation"
+    assert (ckpt["stripe_weight"], ckpt["orientation_weight"], ckpt["erase_cost"]) == (
+        2.0, 0.5, 0.1)
 
 
 @pytest.mark.parametrize(

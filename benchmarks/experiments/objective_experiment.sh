@@ -7,6 +7,7 @@
 #   orient-w4    λ·((1 − MS-SSIM) + 4·L_orient) + bpp
 #   redraw-wW    λ·((1 − MS-SSIM) + W·L_redraw) + bpp     (--metric ms-ssim+redraw)
 #   smse-wW      λ·((1 − MS-SSIM) + W·L_smse) + bpp       (--metric ms-ssim+stripe-mse)
+#   redraw-wW-oO λ·((1 − MS-SSIM) + W·L_redraw + O·L_orient) + bpp (ms-ssim+redraw+orientation)
 #
 # λ is 8.73 unless the name ends in -l<λ> (redraw-w4-l7: the same loss at λ 7, to bring the
 # rate back to plain's); redraw-wW-e<E> sets --erase-cost E (redraw-w4-e0.25-l7.8: both); a
@@ -46,6 +47,8 @@ loss_args() {  # the loss options of a run name; a -l<λ> suffix lowers λ from 
   case "$1" in
     plain) echo "--metric ms-ssim" ;;
     orient-w*) echo "--metric ms-ssim+orientation --orientation-weight ${1#orient-w}" ;;
+    redraw-w*-o*) local w=${1#redraw-w}
+      echo "--metric ms-ssim+redraw+orientation --stripe-weight ${w%-o*} --orientation-weight ${w##*-o}" ;;
     redraw-w*) echo "--metric ms-ssim+redraw --stripe-weight ${1#redraw-w}" ;;
     smse-w*) echo "--metric ms-ssim+stripe-mse --stripe-weight ${1#smse-w}" ;;
     *) echo "unknown run $1" >&2; return 2 ;;

@@ -72,13 +72,14 @@ def ckpt_key(name: str) -> tuple[Any, ...]:
     seed = int(seed_m.group(1)) if seed_m else 0
     base = name[:seed_m.start()] if seed_m else name
     if base in ("start", "plain"):
-        return (0 if base == "start" else 1), "", 0.0, 0.0, 0.0, seed
-    m = re.fullmatch(r"([a-z]+)-w([\d.]+)(?:-e([\d.]+))?(?:-l([\d.]+))?", base)
+        return (0 if base == "start" else 1), "", 0.0, 0.0, 0.0, 0.0, seed
+    m = re.fullmatch(r"([a-z]+)-w([\d.]+)(?:-o([\d.]+))?(?:-e([\d.]+))?(?:-l([\d.]+))?",
+                     base)
     if m is None:
-        return 9, name, 0.0, 0.0, 0.0, seed
+        return 9, name, 0.0, 0.0, 0.0, 0.0, seed
     order = {"orient": 2, "redraw": 3, "smse": 4}.get(m.group(1), 8)
     return (order, m.group(1), float(m.group(2)), float(m.group(3) or 0),
-            -float(m.group(4) or "inf"), seed)
+            float(m.group(4) or 0), -float(m.group(5) or "inf"), seed)
 
 
 def window_figures(data: dict[str, Any], roi: tuple[int, int, int, int]) -> dict[str, Any]:
@@ -283,13 +284,15 @@ def tradeoff(runs: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
                                 + 50 * p_scarf["redrawn_share"], 200, color="#d8ecd8",
                                 zorder=0))
     family_colour = {"plain": "black", "start": "grey", "orient": "tab:blue",
-                     "smse": "tab:purple", "redraw": "tab:orange", "erase": "tab:red"}
+                     "smse": "tab:purple", "redraw": "tab:orange", "erase": "tab:red",
+                     "both": "tab:green"}
     for name in sorted(barbara, key=ckpt_key):
         if name == "start":
             continue
         r = result_of(barbara[name])
         w = window_figures(barbara[name], scarf)
-        family = "erase" if re.search(r"-e[0-9]", name) else name.split("-")[0]
+        family = ("erase" if re.search(r"-e[0-9]", name) else
+                  "both" if re.search(r"-o[0-9]", name) else name.split("-")[0])
         colour = family_colour.get(family, "tab:green")
         x1, y1 = 100 * (r["bpp"] / base["bpp"] - 1), r["ms_ssim"] - base["ms_ssim"]
         x2, y2 = 100 * w["redrawn_share"], 100 * w["kept_share"]

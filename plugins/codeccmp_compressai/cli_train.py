@@ -42,14 +42,16 @@ def register(app: typer.Typer) -> None:
                                           "ms-ssim+orientation (MS-SSIM plus a term that "
                                           "keeps the stripes' direction), ms-ssim+redraw (a "
                                           "term that charges stripes redrawn at another "
-                                          "angle, not erased ones) or ms-ssim+stripe-mse "
-                                          "(MSE on stripe pixels); docs/training.md."),
+                                          "angle, not erased ones), ms-ssim+stripe-mse "
+                                          "(MSE on stripe pixels) or "
+                                          "ms-ssim+redraw+orientation (both terms); "
+                                          "docs/training.md."),
         orientation_weight: float | None = typer.Option(
             None, "--orientation-weight", help="w of D = (1−MS-SSIM) + w·L_orient with "
-            "--metric ms-ssim+orientation (default 1)."),
+            "--metric ms-ssim+orientation (default 1); w_o of ms-ssim+redraw+orientation."),
         stripe_weight: float | None = typer.Option(
             None, "--stripe-weight", help="w of D = (1−MS-SSIM) + w·term with --metric "
-            "ms-ssim+redraw or ms-ssim+stripe-mse (default 1)."),
+            "ms-ssim+redraw, ms-ssim+stripe-mse or ms-ssim+redraw+orientation (default 1)."),
         erase_cost: float | None = typer.Option(
             None, "--erase-cost", help="e of ms-ssim+redraw: what erased stripes cost in its "
             "term, against up to 1 for redrawn ones (default 0)."),

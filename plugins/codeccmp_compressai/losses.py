@@ -10,7 +10,10 @@ one of (see docs/training.md for the λ conventions):
   orientation term gated by the oriented structure the reconstruction draws, so that erased
   stripes cost nothing and redrawn ones ``sin²Δθ``: erasing becomes cheaper than redrawing;
 - ``ms-ssim+stripe-mse``: ``(1 − MS-SSIM) + w·L_smse`` with :func:`stripe_mse_loss`, MSE on
-  the original's stripe pixels (the alternative tried for the same aim).
+  the original's stripe pixels (the alternative tried for the same aim);
+- ``ms-ssim+redraw+orientation``: ``(1 − MS-SSIM) + w·L_redraw + w_o·L_orient``, both terms
+  (the redraw term stops the redrawing, the orientation term's charge on erased stripes holds
+  on to the ones a model can afford).
 
 ``L_orient`` is the differentiable twin of the Δθ of docs/metrics.md ("Directional error"):
 the same luma, the same structure tensor (derivative-of-Gaussian gradients at σ_d = 0.7 px,
@@ -38,7 +41,8 @@ from torch import Tensor
 
 from codeccmp.errors import UsageError
 
-METRICS = ("ms-ssim", "mse", "ms-ssim+orientation", "ms-ssim+redraw", "ms-ssim+stripe-mse")
+METRICS = ("ms-ssim", "mse", "ms-ssim+orientation", "ms-ssim+redraw", "ms-ssim+stripe-mse",
+           "ms-ssim+redraw+orientation")
 #: The standard MS-SSIM window and the smallest one chosen automatically for small crops.
 MSSSIM_WIN = 11
 MSSSIM_MIN_AUTO_WIN = 5
@@ -301,10 +305,13 @@ STRIPE_TERMS = {"ms-ssim+orientation": orientation_loss, "ms-ssim+redraw": redra
 
 
 def distortion(x_hat: Tensor, x: Tensor, metric: str, win: int, weight: float = 0.0,
-               erase_cost: float = 0.0) -> tuple[Tensor, Tensor | None]:
+               erase_cost: float = 0.0,
+               orientation_weight: float = 0.0) -> tuple[Tensor, Tensor | None]:
     """``(D, stripe term or None)``: ``1 − MS-SSIM``, ``255²·MSE`` or
     ``(1 − MS-SSIM) + w·term`` for the metrics of :data:`STRIPE_TERMS` (the λ conventions
-    in the module docstring)."""
+    in the module docstring); for ``ms-ssim+redraw+orientation`` ``w`` weighs the redraw
+    term, ``orientation_weight`` the orientation term, and the term returned is their
+    weighted sum."""
     if metric == "mse":
         return 255.0**2 * torch.mean((x_hat - x) ** 2), None
     from pytorch_msssim import ms_ssim
@@ -312,6 +319,10 @@ def distortion(x_hat: Tensor, x: Tensor, metric: str, win: int, weight: float = 
     d = 1.0 - ms_ssim(x_hat, x, data_range=1.0, win_size=win)
     if metric == "ms-ssim":
         return d, None
+    if metric == "ms-ssim+redraw+orientation":
+        term = weight * redraw_loss(x_hat, x, erase_cost) \
+            + orientation_weight * orientation_loss(x_hat, x)
+        return d + term, term
     if metric in STRIPE_TERMS:
         term = (redraw_loss(x_hat, x, erase_cost) if metric == "ms-ssim+redraw"
                 else STRIPE_TERMS[metric](x_hat, x))

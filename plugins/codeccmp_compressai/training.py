@@ -13,8 +13,8 @@ The recipe is the one of the papers and of CompressAI's example trainer:
   ``D`` either ``1 − MS-SSIM`` (pytorch-msssim, ``data_range=1``) or ``255²·MSE``. So for
   MS-SSIM, λ is "bits per pixel worth one unit of 1 − MS-SSIM"; for MSE the 255² makes λ
   the value CompressAI quotes (0.0067 for its quality 3). ``ms-ssim+orientation``,
-  ``ms-ssim+redraw`` and ``ms-ssim+stripe-mse`` add a weighted stripe term
-  (:mod:`codeccmp_compressai.losses`);
+  ``ms-ssim+redraw`` and ``ms-ssim+stripe-mse`` add a weighted stripe term,
+  ``ms-ssim+redraw+orientation`` two (:mod:`codeccmp_compressai.losses`);
 - Adam on all weights except the entropy bottlenecks' quantiles, and a second Adam on the
   auxiliary loss that fits those quantiles (Ballé et al. 2018, Appendix 6.1), which is what
   makes ``update()`` build compact coding tables;
@@ -237,13 +237,14 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
     metric = _choose("metric", config.metric, implied_metric, stored, "ms-ssim")
     if metric not in METRICS:
         raise TrainingError(f"unknown metric {metric!r}: use {', '.join(METRICS)}")
+    both = "ms-ssim+redraw+orientation"
     orient_w = _term_option("orientation weight", config.orientation_weight, ckpt,
-                            DEFAULT_ORIENTATION_WEIGHT, metric, ("ms-ssim+orientation",))
+                            DEFAULT_ORIENTATION_WEIGHT, metric, ("ms-ssim+orientation", both))
     stripe_w = _term_option("stripe weight", config.stripe_weight, ckpt,
                             DEFAULT_STRIPE_WEIGHT, metric,
-                            ("ms-ssim+redraw", "ms-ssim+stripe-mse"))
+                            ("ms-ssim+redraw", "ms-ssim+stripe-mse", both))
     erase_cost = _term_option("erase cost", config.erase_cost, ckpt, 0.0, metric,
-                              ("ms-ssim+redraw",), lowest=0.0)
+                              ("ms-ssim+redraw", both), lowest=0.0)
     table = COMPRESSAI_LMBDA[base_metric(metric)]
     lmbda_default = table.get(config.quality, table[3])
     lmbda = float(_choose("λ", config.lmbda, None, ckpt.get("lmbda") if ckpt else None,
@@ -394,7 +395,8 @@ def train(config: TrainConfig, progress: Progress | None = None) -> TrainResult:
             out = model(x)
             bpp = rate_bpp(out["likelihoods"], x.shape[0] * x.shape[2] * x.shape[3])
             dist, orient = distortion(out["x_hat"], x, metric, win,
-                                      orient_w or stripe_w or 0.0, erase_cost or 0.0)
+                                      stripe_w or orient_w or 0.0, erase_cost or 0.0,
+                                      orientation_weight=orient_w or 0.0)
             loss = lmbda * dist + bpp
             if not torch.isfinite(loss):
                 raise TrainingError(
