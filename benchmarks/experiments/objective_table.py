@@ -278,7 +278,7 @@ def tradeoff(runs: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
     base = result_of(barbara["plain"])
     scarf = WINDOWS["barbara"]["scarf"]
     p_scarf = window_figures(barbara["plain"], scarf)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.6))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 6.2))
     ax1.add_patch(plt.Rectangle((-5, -0.005), 10, 0.01, color="#d8ecd8", zorder=0))
     ax2.add_patch(plt.Rectangle((-100, 100 * (p_scarf["kept_share"] - WORSE_PP / 100)), 100
                                 + 50 * p_scarf["redrawn_share"], 200, color="#d8ecd8",
@@ -299,7 +299,7 @@ def tradeoff(runs: dict[str, dict[str, dict[str, Any]]], path: Path) -> None:
         hollow = "-seed" in name  # the same loss from other crops and noise
         for ax, x, y in ((ax1, x1, y1), (ax2, x2, y2)):
             ax.plot(x, y, "o", color=colour, mfc="none" if hollow else colour)
-            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=7)
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6.5)
     ax1.set(xlabel="Barbara bpp against plain (%)", ylabel="Barbara MS-SSIM − plain's")
     ax1.set_title("Barbara (green: bpp ±5 %, MS-SSIM ≥ −0.005; hollow: another seed)",
                   fontsize=10)
