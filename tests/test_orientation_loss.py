@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -131,10 +132,12 @@ def test_distortion_adds_the_weighted_term() -> None:
 # ------------------------------------------------------------------ training with the term
 
 
-def _write_gratings(folder: Path, n: int = 3, size: int = 96) -> Path:
+def _write_gratings(folder: Path, n: int = 3, size: int = 96,
+                    make: Callable[..., torch.Tensor] = grating) -> Path:
+    """``n`` grating PNGs at different angles and periods (``make`` draws each one)."""
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
-        g = grating(20 + 35 * i, period=5 + i, size=size)[0].permute(1, 2, 0).numpy()
+        g = make(20 + 35 * i, period=5 + i, size=size)[0].permute(1, 2, 0).numpy()
         Image.fromarray((g * 255).round().astype(np.uint8)).save(folder / f"g{i}.png")
     return folder
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("compressai")
@@ -21,6 +19,7 @@ pytest.importorskip("pytorch_msssim")
 
 from codeccmp_compressai import losses as L  # noqa: E402
 from codeccmp_compressai import training as T  # noqa: E402
+from test_orientation_loss import _write_gratings as _write_orientation_gratings  # noqa: E402
 from test_orientation_loss import grating as _grating  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -195,11 +194,8 @@ def test_both_terms_add_with_their_own_weights() -> None:
 
 
 def _write_gratings(folder: Path, n: int = 3, size: int = 96) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        g = grating(20 + 35 * i, period=5 + i, size=size)[0].permute(1, 2, 0).numpy()
-        Image.fromarray((g * 255).round().astype(np.uint8)).save(folder / f"g{i}.png")
-    return folder
+    """test_orientation_loss's training images, drawn with this module's float64 grating."""
+    return _write_orientation_gratings(folder, n, size, make=grating)
 
 
 def test_training_with_the_redraw_term_records_its_weight(tmp_path: Path) -> None:
