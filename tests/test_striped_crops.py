@@ -125,3 +125,16 @@ def test_cli_refuses_a_share_outside_0_to_1(tmp_path: Path) -> None:
     assert isinstance(res.exception, UsageError)
     assert "--striped-crops is a share of the crops, 0 to 1; got -0.1" in str(res.exception)
     assert not (tmp_path / "o.pth").exists()
+
+
+def test_crop_scores_share_the_image_cache_budget(tmp_path: Path) -> None:
+    """The scores (8 bytes per corner) count against ``cache_bytes`` and leave with their
+    image, so a large folder does not keep every image's scores."""
+    paths = [_half_striped(tmp_path / f"h{i}.png") for i in range(3)]
+    one = H * W * 3 + (H - C + 1) * (W - C + 1) * 8  # an image and its scores
+    crops = RandomCrops(paths, C, torch.Generator().manual_seed(0), int(1.5 * one),
+                        striped=1.0)
+    for _ in range(6):
+        crops.batch(4)
+        assert crops._cached <= max(int(1.5 * one), one)
+        assert set(crops._scores) <= set(crops._cache)

@@ -132,8 +132,9 @@ def split_images(config: SplitSettings, seed: int | None = None) -> ImageSplit:
 class RandomCrops:
     """Random ``crop``×``crop`` patches from a list of images, deterministic per generator.
 
-    Decoded images are kept in memory up to ``cache_bytes`` (least recently used dropped
-    first), so a small folder is decoded once and a large one streams from disk.
+    Decoded images (and, with ``striped``, their crop scores) are kept in memory up to
+    ``cache_bytes`` (least recently used dropped first), so a small folder is decoded once
+    and a large one streams from disk.
 
     ``striped`` (``--striped-crops``): the share of crops placed where an image has fine
     stripes rather than uniformly: such a crop's top-left corner is drawn with probability
@@ -163,16 +164,27 @@ class RandomCrops:
         img = load_rgb(self.files[index])
         self._cache[index] = img
         self._cached += img.numel()
-        while self._cached > self.cache_bytes and len(self._cache) > 1:
-            _, old = self._cache.popitem(last=False)
-            self._cached -= old.numel()
+        self._evict()
         return img
+
+    def _evict(self) -> None:
+        """Drop the least recently used images (and their crop scores) beyond the budget."""
+        while self._cached > self.cache_bytes and len(self._cache) > 1:
+            index, old = self._cache.popitem(last=False)
+            self._cached -= old.numel()
+            scores = self._scores.pop(index, None)
+            if scores is not None:
+                self._cached -= scores.numel() * scores.element_size()
 
     def _crop_scores(self, index: int, img: Tensor) -> Tensor | None:
         """Every top-left corner's crop mean of :func:`stripe_strength` (flattened), or
         ``None`` where the image has no stripes (its crops are then uniform)."""
-        if index not in self._scores:
-            self._scores[index] = crop_scores(stripe_strength(img), self.crop)
+        if index not in self._scores:  # kept with the image, within the same budget
+            scores = crop_scores(stripe_strength(img), self.crop)
+            self._scores[index] = scores
+            if scores is not None:
+                self._cached += scores.numel() * scores.element_size()
+                self._evict()
         return self._scores[index]
 
     def batch(self, n: int) -> Tensor:
