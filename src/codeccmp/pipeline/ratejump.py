@@ -11,9 +11,11 @@ How, cheaply: PSNR rises with the parameter on a smooth encoder, so if it moves 
 ``JUMP_DB`` between the chosen value and the one ``REACH`` steps away, no pair of neighbours
 in between can jump by more; only when it moves more is the span bisected (about log2
 ``REACH`` more encodes) down to the neighbouring pair with the jump. Each probe is a real
-encode and a decode from its bytes. Only fine-grained integer scales (at least
-``MIN_VALUES`` values) are checked: a learned model's few qualities are meant to be far
-apart, and continuous rate control has no neighbours.
+encode and a decode from its bytes; the chosen value's bitstream is the rate search's own,
+not encoded again, so a smooth encoder costs two encodes (each AVIF, HEIF or JPEG XL encode
+of Barbara takes 0.15–0.5 s: the check was most of a six-codec run's time). Only
+fine-grained integer scales (at least ``MIN_VALUES`` values) are checked: a learned model's
+few qualities are meant to be far apart, and continuous rate control has no neighbours.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from codeccmp.codec import Codec, Param
+from codeccmp.codec import Codec, Encoded, Param
 from codeccmp.measure.metrics import psnr
 from codeccmp.pipeline.ratematch import bits_per_pixel
 
@@ -36,12 +38,13 @@ JUMP_PREFIX = "PSNR jumps by"
 MIN_VALUES: int = 16
 
 
-def find_jump(codec: Codec, pixels: np.ndarray, chosen: Param, target_bpp: float,
+def find_jump(codec: Codec, pixels: np.ndarray, chosen: Encoded, target_bpp: float,
               tolerance: float) -> tuple[tuple[Param, float, float], tuple[Param, float, float],
                                          ] | None:
     """The neighbouring pair ``((p, bpp, psnr), (q, bpp, psnr))`` within ``REACH`` steps of
-    ``chosen`` whose PSNR differs by more than ``JUMP_DB`` with at least one of the two
-    within ``tolerance`` of the target rate (the largest such jump), or None."""
+    the ``chosen`` bitstream's parameter whose PSNR differs by more than ``JUMP_DB`` with at
+    least one of the two within ``tolerance`` of the target rate (the largest such jump), or
+    None."""
     space = codec.param_space
     if space.kind != "integer" or space.high - space.low + 1 < MIN_VALUES:
         return None
@@ -49,18 +52,20 @@ def find_jump(codec: Codec, pixels: np.ndarray, chosen: Param, target_bpp: float
     num_pixels = pixels.shape[0] * pixels.shape[1]
     seen: dict[int, tuple[float, float]] = {}
 
+    def measured(enc: Encoded) -> tuple[float, float]:
+        return bits_per_pixel(enc.nbytes, num_pixels), psnr(pixels, codec.decode(enc.data))
+
     def probe(p: int) -> tuple[float, float]:
         if p not in seen:
-            enc = codec.encode(pixels, p)
-            seen[p] = (bits_per_pixel(enc.nbytes, num_pixels),
-                       psnr(pixels, codec.decode(enc.data)))
+            seen[p] = measured(codec.encode(pixels, p))
         return seen[p]
 
     def near(p: int) -> bool:
         return abs(probe(p)[0] - target_bpp) <= tolerance * target_bpp
 
     best: tuple[float, int, int] | None = None
-    c = int(chosen)
+    c = int(chosen.param)
+    seen[c] = measured(chosen)
     for end in (max(lo, c - REACH), min(hi, c + REACH)):
         a, b = sorted((c, end))
         if b - a < 1 or abs(probe(b)[1] - probe(a)[1]) <= JUMP_DB:
