@@ -103,3 +103,39 @@ def test_sweep_out_refuses_bytes_other_than_the_measured(cli, tmp_path: Path,  #
     assert "pic/jpeg-1bpp not saved" in r.stderr and "not deterministic" in r.stderr
     assert not list(out.rglob("*.jpg")) and not list(out.rglob("*.png"))
     assert json.loads(js.read_text())["points"][0]["result"].get("outputs") in (None, {})
+
+
+def test_sweep_out_refuses_parameter_named_files_before_coding(cli, tmp_path: Path,  # noqa: ANN001
+                                                               monkeypatch) -> None:  # noqa: ANN001
+    """``--average quality`` saves points named by the parameter the sweep pins
+    (``jpeg-quality12.png``), which no one knows before the coding: an existing file of that
+    kind for a swept codec is refused before any encode, not after the sweep; a file of a
+    codec not swept is not in the way; ``--force`` goes through."""
+    from codeccmp_pillow.codecs import JpegCodec
+
+    img = _img(tmp_path)
+    out = tmp_path / "o"
+    args = ["sweep", str(img), "--bpp", "0.8,1.6", "--codecs", "jpeg", "--roi", "none", "-q",
+            "--average", "quality", "--no-cache", "--out", str(out)]
+    r = cli(*args)
+    assert r.code == 0, r.stderr
+    pinned = sorted(p.name for p in (out / "pic").glob("jpeg-quality*"))
+    assert pinned and all(n.endswith((".png", ".jpg")) for n in pinned)
+    for p in (out / "pic").iterdir():  # only the rate points' files, known in advance, left
+        if p.name not in pinned[:1]:
+            p.unlink()
+    (out / "pic" / "webp-quality5.png").write_bytes(b"not ours")
+    encodes: list[int] = []
+    encode = JpegCodec.encode
+
+    def counted(self, image, param):  # noqa: ANN001, ANN202
+        encodes.append(param)
+        return encode(self, image, param)
+
+    monkeypatch.setattr(JpegCodec, "encode", counted)
+    r = cli(*args)
+    assert r.code == 2 and pinned[0] in r.stderr and "--force" in r.stderr
+    assert encodes == []  # refused before the coding
+    r = cli(*args, "--force")
+    assert r.code == 0, r.stderr and encodes
+    assert (out / "pic" / "webp-quality5.png").read_bytes() == b"not ours"

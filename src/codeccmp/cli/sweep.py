@@ -222,7 +222,8 @@ def sweep_command(
     if out is not None:  # the files of the points known now, checked before any coding
         from codeccmp.sweep.outputs import expected_files
 
-        for path in expected_files(out, sources, selected, targets, match_metric):
+        for path in expected_files(out, sources, selected, targets, match_metric,
+                                   by_parameter=all_qualities or average == "quality"):
             outputs.add_file(path, "--out")
     options = SweepOptions(
         targets=targets, codecs=names, all_qualities=all_qualities, tolerance=tolerance,

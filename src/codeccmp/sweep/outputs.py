@@ -85,10 +85,12 @@ def save_points(result: SweepResult, images: Sequence[SourceImage], registry: Co
 
 
 def expected_files(out: Path, images: Sequence[SourceImage], codecs: Sequence[Any],
-                   targets: Sequence[float], match_metric: str | None) -> list[Path]:
+                   targets: Sequence[float], match_metric: str | None,
+                   by_parameter: bool = False) -> list[Path]:
     """The files of the rate- (or quality-) matched points, known before the sweep runs
-    (so an existing one is refused before any coding; ``--average quality`` adds points
-    whose parameters only the sweep finds, checked as they are written)."""
+    (so an existing one is refused before any coding), and with ``by_parameter`` (points
+    named by their parameter in the sweep) the existing files :func:`parameter_files`
+    finds."""
     stems = image_stems(images)
     out_files = []
     for stem in stems:
@@ -97,7 +99,31 @@ def expected_files(out: Path, images: Sequence[SourceImage], codecs: Sequence[An
                 name = (f"{c.name}-{match_metric}{t:g}" if match_metric
                         else point_name(c.name, "target", t, None))
                 out_files += [out / stem / f"{name}.png", out / stem / f"{name}.{c.extension}"]
-    return out_files
+    return out_files + (parameter_files(out, images, codecs) if by_parameter else [])
+
+
+def parameter_files(out: Path, images: Sequence[SourceImage],
+                    codecs: Sequence[Any]) -> list[Path]:
+    """Files already in ``out`` that a point named by its parameter could replace
+    (``jpeg-quality50.png``: ``--all-qualities``, and the pinned parameters of ``--average
+    quality``, which only the sweep finds).
+
+    Every such file of a swept codec counts, whether or not this sweep lands on its
+    parameter: refused before the coding (without ``--force``) rather than after it, when the
+    whole sweep would be thrown away with its outputs."""
+    found: list[Path] = []
+    for stem in image_stems(images):
+        folder = out / stem
+        if not folder.is_dir():
+            continue
+        names = sorted(f.name for f in folder.iterdir())
+        for c in codecs:
+            prefix = f"{c.name}-{c.param_space.name}"
+            suffixes = (".png", f".{c.extension}")
+            found += [folder / n for n in names
+                      if n.startswith(prefix) and n[len(prefix):len(prefix) + 1].isdigit()
+                      and n.endswith(suffixes)]
+    return found
 
 
 def image_stems(images: Sequence[SourceImage]) -> list[str]:
