@@ -121,6 +121,30 @@ def test_codecs_lists_families_and_libraries(cli) -> None:  # noqa: ANN001
     assert "libavif" in rows["avif"]["library"] or "pillow-avif-plugin" in rows["avif"]["library"]
 
 
+def test_codecs_table_keeps_names_whole_and_learned_rows_short(cli, learned_env,  # noqa: ANN001
+                                                               monkeypatch) -> None:  # noqa: ANN001
+    """At an ordinary terminal width every codec name is whole on its row (a name folded
+    mid-word cannot be copied into --codecs) and a learned codec takes one line; the long
+    texts (libraries, where the weights are) wait for -v."""
+    rows = json.loads(cli("codecs", "--json").stdout)
+    for width in (80, 120):
+        monkeypatch.setenv("COLUMNS", str(width))
+        r = cli("codecs")
+        assert r.code == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert max(len(line) for line in lines) <= width
+        first_cells = [line.split("│")[1].strip() for line in lines if line.startswith("│")]
+        assert [c for c in first_cells if c] == [row["codec"] for row in rows]
+    learned = [line for line in lines if "bmshj2018-factorized " in line]
+    assert len(learned) == 1 and "quality ∈ {1, …, 8}" in learned[0]
+    i = lines.index(learned[0])
+    assert lines[i + 1].split("│")[1].strip() != ""  # the next row, not a continuation
+    assert "downloaded on first use" not in r.stdout and "-v adds" in r.stdout
+    monkeypatch.setenv("COLUMNS", "400")  # wide enough for -v's long texts on one line
+    r = cli("codecs", "-v")
+    assert r.code == 0 and "downloaded on first use" in r.stdout and "compressai " in r.stdout
+
+
 def test_help_and_codecs_do_not_import_torch() -> None:
     from procs import python_argv, run
 

@@ -322,7 +322,7 @@ def test_sweep_folds_unusable_codecs_into_one_note(tmp_path: Path, rgb_image: np
              if line.startswith("note:") and "missed their target" not in line]
     assert notes == [
         "note: 6 codec(s) not usable here, skipped (6: weights not on disk (offline)): "
-        + ", ".join(names[1:]) + " (`codeccmp codecs` says where each one's weights are; "
+        + ", ".join(names[1:]) + " (`codeccmp codecs -v` says where each one's weights are; "
         "reasons in --json)"]
     # Named explicitly, each one says why.
     _render(result, [], explicit=True)

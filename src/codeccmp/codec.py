@@ -87,7 +87,11 @@ class ParamSpace:
 
     def describe(self) -> str:
         if self.kind == "discrete":
-            return f"{self.name} ∈ {{{', '.join(str(v) for v in self.values)}}}"
+            values = list(self.values)
+            if len(values) > 2 and all(isinstance(v, int) for v in values) and \
+                    values == list(range(values[0], values[-1] + 1)):
+                return f"{self.name} ∈ {{{values[0]}, …, {values[-1]}}}"  # a learned ladder
+            return f"{self.name} ∈ {{{', '.join(str(v) for v in values)}}}"
         if self.kind == "integer":
             return f"{self.name} {int(self.low)}–{int(self.high)}"
         unit = " bpp" if self.is_bpp else ""

@@ -26,6 +26,9 @@ def codecs_command(
     offline: OfflineOpt = False,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print JSON instead of a table.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Also show each codec's libraries and versions, and where a "
+                                "learned codec's weights are.")] = False,
 ) -> None:
     """List every registered codec: family, parameter, encoder options (set them as
     NAME[KEY=VALUE,...] in --codecs), library and whether it is usable here."""
@@ -67,4 +70,4 @@ def codecs_command(
     else:
         from codeccmp.render.console import stdout_console
 
-        stdout_console().print(codecs_table(rows))
+        stdout_console().print(codecs_table(rows, verbose=verbose))

@@ -245,27 +245,42 @@ def skipped_note(skipped: Sequence[tuple[str, str]]) -> str:
     why = "; ".join(f"{len(names)}: {kind}" for kind, names in groups.items())
     names = ", ".join(name for name, _ in skipped)
     return (f"{len(skipped)} codec(s) not usable here, skipped ({why}): {names} "
-            "(`codeccmp codecs` says where each one's weights are; reasons in --json)")
+            "(`codeccmp codecs -v` says where each one's weights are; reasons in --json)")
 
 
-def codecs_table(rows: Sequence[dict[str, Any]]) -> Table:
-    t = Table(title="Registered codecs", title_justify="default",
-              caption="options: set as NAME[KEY=VALUE,...] in --codecs; default in brackets",
+def codecs_table(rows: Sequence[dict[str, Any]], verbose: bool = False) -> Table:
+    """The codecs, one row each: what a user needs to pick one and set its options, and
+    whether it runs here. ``verbose`` adds each one's description, libraries, weights and
+    plugin (long texts that made every row four to eight lines tall at any terminal
+    width)."""
+    caption = "options: set as NAME[KEY=VALUE,...] in --codecs; default in brackets"
+    if not verbose:
+        caption += ("\n-v adds how each codec is set up, its libraries and plugin, and where a "
+                    "learned one's weights are")
+    t = Table(title="Registered codecs", title_justify="default", caption=caption,
               caption_justify="left")
-    with_weights = any(r.get("weights") for r in rows)
-    cols = ["codec", "family", "parameter", "options", "library", "usable here"]
-    cols += ["weights"] if with_weights else []
-    for col in [*cols, "plugin"]:
-        t.add_column(col, overflow="fold")
+    cols = ["codec", *(["description"] if verbose else []), "family", "parameter", "options",
+            "usable here"]
+    if verbose:
+        cols += ["library"] + (["weights"] if any(r.get("weights") for r in rows) else [])
+        cols += ["plugin"]
+    for col in cols:  # a codec's name is typed into --codecs: never folded mid-word
+        t.add_column(col, overflow="fold", no_wrap=col == "codec")
     for r in rows:
         usable = Text(str(r["usable"]), style="green" if str(r["usable"]).startswith("yes")
                       else "yellow")
-        options = "\n".join(f"{o['key']}: {o['values']} [{o['default']}]"
-                            for o in r.get("options", []))
+        # Spaces around the choices' bars, so that a long list wraps between two choices.
+        options = "\n".join(f"{o['key']}: {str(o['values']).replace('|', ' | ')} "
+                            f"[{o['default']}]" for o in r.get("options", []))
         row: list[str | Text] = [str(r["codec"]), str(r["family"]), str(r["parameter"]),
-                                 Text(options), str(r["library"]), usable]
-        if with_weights:
-            w = r.get("weights") or ""
-            row.append(Text(w, style="green" if w == "on disk" else "yellow"))
-        t.add_row(*row, str(r["plugin"]))
+                                 Text(options), usable]
+        if verbose:
+            row.insert(1, str(r.get("description") or ""))
+        if verbose:
+            row.append(str(r["library"]))
+            if "weights" in cols:
+                w = r.get("weights") or ""
+                row.append(Text(w, style="green" if w == "on disk" else "yellow"))
+            row.append(str(r["plugin"]))
+        t.add_row(*row)
     return t
