@@ -174,3 +174,9 @@ def test_standard_codec_run_never_imports_torch(tmp_path: Path, extra: list[str]
         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert "exit 0" in r.stdout, r.stderr[-2000:]
     assert "heavy []" in r.stdout, r.stdout[-500:]
+    # The provenance names what computed each value, not a library the run never loaded.
+    import json
+
+    recorded = json.loads((tmp_path / "r.json").read_text())["settings"]["metrics"]
+    for name, library in recorded.items():
+        assert not {"torch", "pytorch-msssim"} & set(library), (name, library)

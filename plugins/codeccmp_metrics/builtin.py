@@ -79,11 +79,18 @@ class PsnrY601(PsnrY):
     weights = BT601
 
 
+#: What computes SSIM and MS-SSIM: codeccmp's NumPy code, to pytorch-msssim's float32
+#: operations, with SciPy's BLAS for the filter taps (codeccmp.measure.metrics). Neither
+#: pytorch-msssim nor torch runs (a standard-codec run never imports them), so their versions
+#: do not decide the values; every result's environment records them anyway.
+_SSIM_PACKAGES = ("numpy", "scipy")
+
+
 class Ssim(Metric):
     name = "ssim"
     description = "SSIM, 11-tap Gaussian window, per channel averaged (pytorch-msssim's definition)"
     per_roi = True
-    packages = ("pytorch-msssim", "torch")
+    packages = _SSIM_PACKAGES
     value_range = SIMILARITY
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
@@ -93,7 +100,7 @@ class Ssim(Metric):
 class MsSsim(Metric):
     name = "ms-ssim"
     description = "MS-SSIM, 5 scales (pytorch-msssim's definition, as CompressAI); sides ≥ 161 px"
-    packages = ("pytorch-msssim", "torch")
+    packages = _SSIM_PACKAGES
     value_range = SIMILARITY
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
