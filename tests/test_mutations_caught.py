@@ -190,6 +190,22 @@ def test_measuring_code_is_part_of_the_measure_fingerprint(tmp_path: Path,
     assert measure_fingerprint(None) != before
 
 
+@pytest.mark.parametrize("library", ["numpy", "scipy"])
+def test_the_measuring_libraries_are_part_of_the_measure_fingerprint(
+        library: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NumPy and SciPy compute every fixed measurement (SSIM and MS-SSIM with SciPy's BLAS,
+    the stripe analysis): another version of either must not be served the old results."""
+    from importlib import metadata
+
+    from codeccmp.sweep.runner import measure_fingerprint
+
+    before = measure_fingerprint(None)
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version",
+                        lambda name: "0.0.1" if name == library else real(name))
+    assert measure_fingerprint(None) != before
+
+
 # ------------------------------------------------------- settings.extra and the cache
 
 

@@ -49,6 +49,10 @@ JobKind = Literal["target", "quality", "match"]
 #: Bump when how a result is measured changes (metrics, conventions): results cached under
 #: the old version are then recomputed from the cached encodings.
 MEASURE_VERSION = 2  # 2: the stripe classes (kept, turned, redrawn, erased)
+#: The libraries that compute the fixed measurements: PSNR, SSIM and MS-SSIM in NumPy with
+#: SciPy's BLAS, the stripe analysis with SciPy (pytorch-msssim, keyed here before, runs in
+#: none of them: codeccmp.measure.metrics reproduces its arithmetic).
+_MEASURE_LIBRARIES = ("numpy", "scipy")
 
 
 # --------------------------------------------------------------------------- worker side
@@ -160,16 +164,17 @@ def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
     import hashlib
     from importlib import metadata
 
-    try:
-        msssim = metadata.version("pytorch-msssim")
-    except metadata.PackageNotFoundError:
-        msssim = "none"
     h = hashlib.sha256()
     for src in measure_sources():
         h.update(src.name.encode() + b"\0" + src.read_bytes())
     spec: Any = rois if isinstance(rois, str) or rois is None else [str(r) for r in rois]
-    out = {"version": MEASURE_VERSION, "pytorch-msssim": msssim, "code": h.hexdigest(),
+    out = {"version": MEASURE_VERSION, "code": h.hexdigest(),
            "rois": spec, "roi_count": roi_count if spec == "auto" else None}
+    for lib in _MEASURE_LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "none"
     if metrics:  # only when asked: a plain sweep keeps the keys it had
         out["metrics"] = metrics
     if match:  # --match: the metric, tolerance and the quality search's own code
