@@ -68,6 +68,13 @@ def test_models_list_shows_sources(cli, learned_env, learned_states, learned_sav
     assert "codeccmp models pull" in r.stdout.replace("\n", "")
     online = cli("models", "list", f"{ARCH}-mse")
     assert online.code == 0 and "download" in online.stdout
+    # A row per quality, the file by its name; the server, the same for all, said once.
+    rows = [line for line in online.stdout.splitlines() if "│ download │" in line]
+    assert len(rows) == 8, online.stdout
+    assert all(zoo.zoo_filename(ARCH, "mse", q) in row for q, row in enumerate(rows, 1))
+    assert "http" not in "".join(rows)
+    servers = [line for line in online.stdout.splitlines() if line.startswith("downloads from: ")]
+    assert len(servers) == 1 and servers[0].removeprefix("downloads from: ").startswith("http")
 
 
 def test_models_list_training_checkpoint(cli, learned_env) -> None:

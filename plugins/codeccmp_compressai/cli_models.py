@@ -95,15 +95,18 @@ def list_models(
         offline=offline,
     )
     hub = wts.hub_checkpoints_dir()
-    table = Table(title="Learned model weights")
-    for col in ("codec", "model", "metric", "quality", "source", "path", "checkpoint"):
-        table.add_column(col, overflow="fold")
+    wdir = wts.weights_dir(settings)
+    # One line per quality at any terminal width: a file is named relative to the folder it
+    # is in, and the folders and the download server (the same for every row) are said once
+    # below the table, instead of a URL or path folded over five lines in every row.
+    folders = {"hub-cache": hub, "weights-dir": Path(wdir) if wdir else None}
+    servers: set[str] = set()
+    rows: list[tuple[str, str, str, str, str]] = []
     for arch, metric in selected:
         codec = arch.codec_name(metric)
         resolutions = wts.resolve_codec(arch.name, metric, settings)
         if not resolutions:
-            table.add_row(codec, arch.name, metric, "-", "missing",
-                          wts.missing_reason(arch.name, metric, {}), "")
+            rows.append((codec, "-", "missing", wts.missing_reason(arch.name, metric, {}), ""))
             continue
         for q, r in sorted(resolutions.items()):
             if r.source == "missing":
@@ -112,23 +115,46 @@ def list_models(
                 )
                 source = "[red]missing[/red]"
             elif r.source == "download":
-                where, source = str(r.url), "download"
+                server, _, where = str(r.url).rpartition("/")
+                servers.add(server + "/")
+                source = "download"
             else:
-                where, source = str(r.path), r.source
+                where, source = _in_folder(r.path, folders.get(r.source)), r.source
             meta = ""
             if r.local and r.path is not None and not r.expected_prefix:
                 meta = _meta_text(r.path)
-            table.add_row(codec, arch.name, metric, str(q), source, where, meta)
+            rows.append((codec, str(q), source, where, meta))
+    cols = ("codec", "quality", "source", "file", "checkpoint")
+    shown = cols if any(row[-1] for row in rows) else cols[:-1]  # what a training run made
+    table = Table(title="Learned model weights")
+    for col in shown:
+        table.add_column(col, overflow="fold", no_wrap=col == "codec")
+    for row in rows:
+        table.add_row(*row[:len(shown)])
     from codeccmp.render.console import stdout_console
 
     console = stdout_console()
     console.print(table)
-    wdir = wts.weights_dir(settings)
     console.print(
         f"hub cache: {hub}   weights dir: {wdir if wdir else '-'}   "
         f"offline: {'yes' if wts.is_offline(settings) else 'no'}",
         highlight=False,
     )
+    for server in sorted(servers):
+        console.print(f"downloads from: {server}", highlight=False, soft_wrap=True)
+
+
+def _in_folder(path: Path | None, folder: Path | None) -> str:
+    """``path`` relative to ``folder`` when it is inside it (the folder is printed once
+    below the table), else whole."""
+    if path is None:
+        return ""
+    if folder is not None:
+        try:
+            return str(path.relative_to(folder))
+        except ValueError:
+            pass
+    return str(path)
 
 
 @models_app.command("pull")
