@@ -145,6 +145,20 @@ def test_codecs_table_keeps_names_whole_and_learned_rows_short(cli, learned_env,
     assert r.code == 0 and "downloaded on first use" in r.stdout and "compressai " in r.stdout
 
 
+@pytest.mark.parametrize("command", [
+    ["compare"], ["sweep"], ["measure"], ["report"], ["train"], ["codecs"], ["metrics"],
+    ["references"], ["cache", "info"], ["cache", "clear"], ["models", "list"],
+    ["models", "pull"]])
+def test_help_names_values_as_a_user_writes_them(cli, command: list[str]) -> None:  # noqa: ANN001
+    """A repeatable option's value is shown as what to type (``--plugin FILE``,
+    ``--roi X,Y,W,H``), never as the Python annotation behind it (``<list[Path]>``). (The
+    arguments' section is typer's own: it prints every argument's type beside its name.)"""
+    r = cli(*command, "--help")
+    assert r.code == 0, r.stderr
+    options = r.stdout.split("Options:", 1)[1]
+    assert "list[" not in options, options
+
+
 def test_help_and_codecs_do_not_import_torch() -> None:
     from procs import python_argv, run
 

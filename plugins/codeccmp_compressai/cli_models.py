@@ -70,10 +70,12 @@ def _meta_text(path: Path) -> str:
 @models_app.command("list")
 def list_models(
     models: list[str] | None = typer.Argument(
-        None, help="Codec names (bmshj2018-factorized, mbt2018-mse, ...); default: all."
+        None, metavar="CODEC",
+        help="Codec names (bmshj2018-factorized, mbt2018-mse, ...); default: all."
     ),
     weights: list[str] = typer.Option(
-        [], "--weights", help="CODEC[:QUALITY]=PATH, as for compare (repeatable)."
+        [], "--weights", metavar="CODEC[:QUALITY]=PATH",
+        help="CODEC[:QUALITY]=PATH, as for compare (repeatable)."
     ),
     weights_dir: Path | None = typer.Option(
         None, "--weights-dir", envvar="CODECCMP_WEIGHTS_DIR",
@@ -160,10 +162,11 @@ def _in_folder(path: Path | None, folder: Path | None) -> str:
 @models_app.command("pull")
 def pull_models(
     models: list[str] | None = typer.Argument(
-        None, help="Codec names (default: every zoo model's MS-SSIM variant)."
+        None, metavar="CODEC",
+        help="Codec names (default: every zoo model's MS-SSIM variant)."
     ),
     quality: list[int] = typer.Option(
-        [], "--quality", "-q", help="Only these qualities (repeatable); default: all."
+        [], "--quality", "-q", metavar="Q", help="Only these qualities (repeatable); default: all."
     ),
     include_mse: bool = typer.Option(
         False, "--all", help="With no names: the MSE variants too."

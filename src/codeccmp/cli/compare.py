@@ -43,6 +43,7 @@ def compare_command(
     weights_dir: WeightsDirOpt = None,
     offline: OfflineOpt = False,
     roi: Annotated[list[str] | None, typer.Option(
+        metavar="X,Y,W,H",
         help="Stripe region x,y,w,h (repeatable); 'auto' finds them (default); 'none' skips "
              "the stripe analysis.")] = None,
     roi_count: RoiCountOpt = 3,

@@ -63,14 +63,19 @@ def _rates(n: int, bpp: list[float] | None, nbytes: list[int] | None,
 def measure_command(
     original: Annotated[Path, typer.Argument(help="The original image.")],
     decoded: Annotated[list[Path], typer.Argument(
+        metavar="DECODED",
         help="One or more reconstructions of it (any codec), one table row each.")],
     bpp: Annotated[list[float] | None, typer.Option(
-        "--bpp", help="Rate of each decoded file (repeat once per file, same order).")] = None,
+        "--bpp", metavar="BPP",
+        help="Rate of each decoded file (repeat once per file, same order).")] = None,
     nbytes: Annotated[list[int] | None, typer.Option(
-        "--bytes", help="Bitstream size in bytes of each decoded file (bpp from it).")] = None,
+        "--bytes", metavar="BYTES",
+        help="Bitstream size in bytes of each decoded file (bpp from it).")] = None,
     bitstream: Annotated[list[Path] | None, typer.Option(
-        "--bitstream", help="Bitstream file of each decoded file (bpp from its size).")] = None,
+        "--bitstream", metavar="FILE",
+        help="Bitstream file of each decoded file (bpp from its size).")] = None,
     roi: Annotated[list[str] | None, typer.Option(
+        metavar="X,Y,W,H",
         help="Stripe region x,y,w,h (repeatable); 'auto' finds them (default).")] = None,
     roi_count: Annotated[int, typer.Option(help="How many regions 'auto' finds.")] = 3,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,

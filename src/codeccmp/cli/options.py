@@ -25,14 +25,15 @@ CodecsOpt = Annotated[str | None, typer.Option(
          "NAME[KEY=VALUE,...] with encoder options, e.g. 'heif,heif[chroma=420],avif[speed=2]' "
          "(quote it for the shell; `codeccmp codecs` lists each codec's options).")]
 PluginOpt = Annotated[list[Path] | None, typer.Option(
-    "--plugin", help="Load a codec plugin from a Python file (repeatable).")]
+    "--plugin", metavar="FILE", help="Load a codec plugin from a Python file (repeatable).")]
 CodecConfigOpt = Annotated[list[Path] | None, typer.Option(
-    "--codec-config", "--metric-config",
+    "--codec-config", "--metric-config", metavar="FILE",
     help="Load codecs ([[codec]]) and metrics ([[metric]]) defined in a TOML file "
          "(repeatable; see docs/external-codecs.md and docs/metrics.md).")]
 DeviceOpt = Annotated[str, typer.Option(
     help="Device for learned codecs: auto, cpu, cuda or cuda:N.")]
 WeightsOpt = Annotated[list[str] | None, typer.Option(
+    metavar="CODEC[:QUALITY]=PATH",
     help="Weights for a learned codec: CODEC[:QUALITY]=PATH (repeatable).")]
 WeightsDirOpt = Annotated[Path | None, typer.Option(
     help="Directory of weights under the zoo's file names (or CODECCMP_WEIGHTS_DIR).")]

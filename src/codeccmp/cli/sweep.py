@@ -58,9 +58,10 @@ def sweep_command(
         help=f"Codec or --reference the BD-rates are measured against (default: "
              f"{DEFAULT_ANCHOR} when swept).")] = None,
     reference: Annotated[list[str] | None, typer.Option(
-        help="A published curve to plot and BD-measure beside the codecs (repeatable): an id "
-             "from `codeccmp references` (vtm, bpg, compressai-mbt2018_ms-ssim, ...), "
-             "DATASET/ID, or a .json file in CompressAI's eval_model format.")] = None,
+        metavar="ID", help="A published curve to plot and BD-measure beside the codecs "
+             "(repeatable): an id from `codeccmp references` (vtm, bpg, "
+             "compressai-mbt2018_ms-ssim, ...), DATASET/ID, or a .json file in CompressAI's "
+             "eval_model format.")] = None,
     reference_dataset_check: Annotated[str, typer.Option(
         help="on: refuse a reference unless the images are exactly its data set (Kodak is "
              "recognised by its files); off: compare anyway (recorded in the JSON and plot).")
@@ -89,10 +90,9 @@ def sweep_command(
         "--html", help="Write the sweep's HTML page here (RD curves, BD table, every point; "
         "opens from disk).")] = None,
     plot: Annotated[Path | None, typer.Option(
-        help="Write RD curves (PSNR, MS-SSIM dB, and Δθ when measured): .png, .pdf or .svg.")
-    ] = None,
+        help="Write RD curves (PSNR, MS-SSIM dB, Δθ when measured): .png, .pdf or .svg.")] = None,
     plot_metric: Annotated[list[str] | None, typer.Option(
-        autocompletion=metric_completions,
+        autocompletion=metric_completions, metavar="METRIC",
         help="Quality axis of --plot: any registered metric (repeatable, one panel each), "
              "in place of PSNR and MS-SSIM dB; computed as if named in --metrics.")] = None,
     jobs: Annotated[int | None, typer.Option(
@@ -114,8 +114,9 @@ def sweep_command(
     plugin: PluginOpt = None,
     codec_config: CodecConfigOpt = None,
     roi: Annotated[list[str] | None, typer.Option(
-        help="Stripe region x,y,w,h (repeatable, the same for every image); 'auto' finds "
-             "them in each image (default); 'none' skips the stripe analysis and Δθ.")] = None,
+        metavar="X,Y,W,H", help="Stripe region x,y,w,h (repeatable, the same for every "
+             "image); 'auto' finds them in each (default); 'none' skips the stripe analysis.")
+    ] = None,
     roi_count: RoiCountOpt = 3,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
     metrics: MetricsOpt = None,
