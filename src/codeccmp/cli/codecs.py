@@ -31,7 +31,8 @@ def codecs_command(
                                 "learned codec's weights are.")] = False,
 ) -> None:
     """List every registered codec: family, parameter, encoder options (set them as
-    NAME[KEY=VALUE,...] in --codecs), library and whether it is usable here."""
+    NAME[KEY=VALUE,...] in --codecs) and whether it is usable here; -v adds how each is set
+    up, its libraries and where a learned one's weights are."""
     import json
 
     from codeccmp.plugins import load_registry
