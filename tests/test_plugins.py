@@ -213,3 +213,17 @@ def test_a_plugin_registering_something_wrong_is_one_line_exit_2(
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: plugin file:{p.resolve()} ")
     assert message in lines[0]
+
+
+def test_did_you_mean_suggests_near_misses_only() -> None:
+    from codeccmp.plugins import did_you_mean
+
+    names = ["jpeg", "jpeg2000", "jpegxl", "webp", "mbt2018", "mbt2018-mse", "cheng2020-a",
+             "cheng2020-b", "cheng2020-c", "cheng2020-d", "cheng2020-e"]
+    assert did_you_mean("jpg", names) == " (did you mean 'jpeg'?)"  # a typo: difflib
+    assert did_you_mean("JEPG", names) == " (did you mean 'jpeg'?)"
+    assert did_you_mean("jpe", names) == " (did you mean 'jpeg', 'jpeg2000' or 'jpegxl'?)"
+    assert did_you_mean("mbt2018mse", names) == " (did you mean 'mbt2018-mse'?)"
+    assert did_you_mean("cheng", names) == " (5 names begin with it)"
+    assert did_you_mean("nosuch", names) == ""
+    assert did_you_mean("x", names) == ""

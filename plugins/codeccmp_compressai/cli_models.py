@@ -44,9 +44,11 @@ def _select(names: list[str] | None, *, include_unpublished: bool, metrics: tupl
         try:
             out.append(zoo.split_codec_name(name.strip().lower()))
         except KeyError:
-            raise UsageError(
-                f"unknown learned model {name!r}; known: {', '.join(zoo.codec_names())}"
-            ) from None
+            from codeccmp.plugins import did_you_mean
+
+            known = zoo.codec_names()
+            raise UsageError(f"unknown learned model {name!r}{did_you_mean(name, known)}; "
+                             f"known: {', '.join(known)}") from None
     return out
 
 

@@ -116,8 +116,8 @@ class CodecRegistry:
         spec = parse_spec(name)
         base = self._codecs.get(spec.name)
         if base is None:
-            raise UsageError(
-                f"unknown codec {spec.name!r}; known: {', '.join(sorted(self._codecs))}")
+            raise UsageError(f"unknown codec {spec.name!r}{did_you_mean(spec.name, self._codecs)}"
+                             f"; known: {', '.join(sorted(self._codecs))}")
         codec = configured(base, spec)
         return self._configured.setdefault(codec.name, codec)
 
@@ -126,6 +126,24 @@ class CodecRegistry:
 
     def all(self) -> list[Codec]:
         return list(self._codecs.values())
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'jpeg'?)`` for a near miss (``jpg``), as git and ruff suggest; else
+    nothing. The names the given one begins (``bmshj2018``: its variants), else difflib's
+    closest, only where most of the name matches."""
+    import difflib
+
+    name, names = name.lower(), sorted(known)
+    close = [k for k in names if k.startswith(name)] if len(name) >= 3 else []
+    if len(close) > 4:
+        return f" ({len(close)} names begin with it)"
+    if not close:
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if not close:
+        return ""
+    return f" (did you mean {', '.join(repr(k) for k in close[:-1])}{' or ' * (len(close) > 1)}" \
+        f"{close[-1]!r}?)"
 
 
 def load_registry(plugin_files: Iterable[str | Path] = ()) -> CodecRegistry:
@@ -148,8 +166,8 @@ class MetricRegistry:
     def get(self, name: str):  # noqa: ANN201 - Metric (imported lazily)
         key = name.strip().lower()
         if key not in self._metrics:
-            raise UsageError(
-                f"unknown metric {name.strip()!r}; known: {', '.join(sorted(self._metrics))}")
+            raise UsageError(f"unknown metric {name.strip()!r}{did_you_mean(key, self._metrics)}"
+                             f"; known: {', '.join(sorted(self._metrics))}")
         return self._metrics[key]
 
     def select(self, names: Iterable[str]) -> list:  # noqa: ANN201 - list[Metric]
