@@ -276,7 +276,6 @@ def codecs_table(rows: Sequence[dict[str, Any]], verbose: bool = False) -> Table
                                  Text(options), usable]
         if verbose:
             row.insert(1, str(r.get("description") or ""))
-        if verbose:
             row.append(str(r["library"]))
             if "weights" in cols:
                 w = r.get("weights") or ""
