@@ -151,6 +151,21 @@ def test_codecs_table_keeps_names_whole_and_learned_rows_short(cli, learned_env,
     assert r.code == 0 and "downloaded on first use" in r.stdout and "compressai " in r.stdout
 
 
+def test_codecs_lists_only_the_named_ones(cli) -> None:  # noqa: ANN001
+    r = cli("codecs", "heif", "jpeg")
+    assert r.code == 0, r.stderr
+    first_cells = [line.split("│")[1].strip() for line in r.stdout.splitlines()
+                   if line.startswith("│")]
+    assert [c for c in first_cells if c] == ["heif", "jpeg"]
+    assert [row["codec"] for row in json.loads(cli("codecs", "webp", "--json").stdout)] == [
+        "webp"]
+    r = cli("codecs", "jpg")
+    assert r.code == 2 and one_line(r.stderr).startswith(
+        "error: unknown codec 'jpg' (did you mean 'jpeg'?)")
+    r = cli("codecs", "avif[speed=2]")
+    assert r.code == 2 and "codecs takes codec names" in one_line(r.stderr)
+
+
 @pytest.mark.parametrize("command", [
     ["compare"], ["sweep"], ["measure"], ["report"], ["train"], ["codecs"], ["metrics"],
     ["references"], ["cache", "info"], ["cache", "clear"], ["models", "list"],

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from codeccmp.cli.app import app
+from codeccmp.cli.complete import codec_completions
 from codeccmp.cli.options import (
     CodecConfigOpt,
     OfflineOpt,
@@ -15,10 +16,14 @@ from codeccmp.cli.options import (
     plugin_sources,
     run_settings,
 )
+from codeccmp.errors import UsageError
 
 
 @app.command("codecs")
 def codecs_command(
+    names: Annotated[list[str] | None, typer.Argument(
+        metavar="CODEC", autocompletion=codec_completions,
+        help="Only these codecs (default: every registered one).")] = None,
     plugin: PluginOpt = None,
     codec_config: CodecConfigOpt = None,
     weights_dir: Annotated[Path | None, typer.Option(
@@ -30,9 +35,9 @@ def codecs_command(
         "--verbose", "-v", help="Also show each codec's libraries and versions, and where a "
                                 "learned codec's weights are.")] = False,
 ) -> None:
-    """List every registered codec: family, parameter, encoder options (set them as
-    NAME[KEY=VALUE,...] in --codecs) and whether it is usable here; -v adds how each is set
-    up, its libraries and where a learned one's weights are."""
+    """List every registered codec (or the CODECs named): family, parameter, encoder options
+    (set them as NAME[KEY=VALUE,...] in --codecs) and whether it is usable here; -v adds how
+    each is set up, its libraries and where a learned one's weights are."""
     import json
 
     from codeccmp.plugins import load_registry
@@ -40,8 +45,15 @@ def codecs_command(
 
     registry = load_registry(plugin_sources(plugin, codec_config))
     settings = run_settings("auto", None, weights_dir, offline)
+    for n in names or ():
+        if "[" in n:
+            raise UsageError(f"codecs takes codec names, got {n!r}: the table lists each "
+                             "one's options and defaults")
+    # Named ones through the registry: an unknown name is the usual one-line error (with its
+    # "did you mean").
+    codecs = [registry.get(n.strip()) for n in names] if names else registry.all()
     rows = []
-    for codec in registry.all():
+    for codec in codecs:
         weights = None
         try:
             codec.configure(settings)
