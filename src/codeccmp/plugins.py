@@ -142,8 +142,9 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
         close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     if not close:
         return ""
-    return f" (did you mean {', '.join(repr(k) for k in close[:-1])}{' or ' * (len(close) > 1)}" \
-        f"{close[-1]!r}?)"
+    quoted = [repr(k) for k in close]
+    either = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return f" (did you mean {either}?)"
 
 
 def load_registry(plugin_files: Iterable[str | Path] = ()) -> CodecRegistry:

@@ -32,8 +32,8 @@ def codecs_command(
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print JSON instead of a table.")] = False,
     verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="Also show each codec's libraries and versions, and where a "
-                                "learned codec's weights are.")] = False,
+        "--verbose", "-v", help="Also show how each codec is set up, its libraries and "
+                                "plugin, and where a learned codec's weights are.")] = False,
 ) -> None:
     """List every registered codec (or the CODECs named): family, parameter, encoder options
     (set them as NAME[KEY=VALUE,...] in --codecs) and whether it is usable here; -v adds how
@@ -43,12 +43,12 @@ def codecs_command(
     from codeccmp.plugins import load_registry
     from codeccmp.render.tables import codecs_table
 
-    registry = load_registry(plugin_sources(plugin, codec_config))
-    settings = run_settings("auto", None, weights_dir, offline)
-    for n in names or ():
+    for n in names or ():  # before loading anything
         if "[" in n:
             raise UsageError(f"codecs takes codec names, got {n!r}: the table lists each "
                              "one's options and defaults")
+    registry = load_registry(plugin_sources(plugin, codec_config))
+    settings = run_settings("auto", None, weights_dir, offline)
     # Named ones through the registry: an unknown name is the usual one-line error (with its
     # "did you mean").
     codecs = [registry.get(n.strip()) for n in names] if names else registry.all()
