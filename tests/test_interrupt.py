@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -225,3 +226,59 @@ def test_ctrl_c_while_the_workers_forkserver_starts(world: Path) -> None:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert err.strip().splitlines() == ["error: interrupted; no output written"], err
+
+
+def test_an_interrupted_pool_is_closed_before_the_exit() -> None:
+    """An interrupted lane ends its pool's worker and the pool's manager thread before the
+    run returns: a manager thread still closing its wake-up pipe when the interpreter exits
+    races the exit's own wake-up through that pipe (CPython 3.11), which printed "OSError:
+    [Errno 9] Bad file descriptor" under the one line of a double Ctrl-C."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from codeccmp.sweep.lanes import end_pool
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    workers = []
+    try:
+        fut = pool.submit(time.sleep, 60)
+        deadline = time.monotonic() + 60
+        while not fut.running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        workers = list(pool._processes.values())
+        manager = pool._executor_manager_thread
+        assert fut.running() and workers and manager is not None and manager.is_alive()
+        end_pool(pool, interrupted=True)
+        assert not manager.is_alive(), "the pool's manager thread outlived the interrupted lane"
+        assert not any(p.is_alive() for p in workers), "the worker outlived the lane"
+    finally:
+        for p in workers or list((pool._processes or {}).values()):
+            p.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def test_a_lane_interrupted_while_waited_for_still_counts_as_running() -> None:
+    """The run waits for its lanes through ``Lane.wait``. A Ctrl-C that lands in that wait
+    must leave the lane counted as running until it really finishes: ``Thread.join``
+    interrupted so marks a running thread as stopped (CPython before 3.13), and the run then
+    exited while a lane was still closing its pool."""
+    from codeccmp.sweep.lanes import Lane
+
+    release = threading.Event()
+    lane = Lane(lambda: release.wait(30), "test-lane")
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        lane.start()
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            while not lane.wait(0.2):
+                pass
+        assert lane.running(), "a Ctrl-C during the wait made the lane count as finished"
+        release.set()
+        assert lane.wait(10) and not lane.running()
+    finally:
+        timer.cancel()
+        release.set()
+        signal.signal(signal.SIGINT, saved)
+        lane.thread.join(10)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from codeccmp.codec import Codec, RunSettings
 from codeccmp.errors import UsageError
 from codeccmp.sweep.forkserver import start_forkserver, stop_forkserver
+from codeccmp.sweep.lanes import Lane, end_pool, exit_code
 
 # The worker side lives in sweep_tasks, which imports neither this module nor the sweep
 # driver: no import circle.
@@ -151,16 +152,15 @@ class LocalExecutor:
                 raise
         queue = list(reversed(pooled))  # popped from the end: submission order
         stop = threading.Event()
-        lanes = [threading.Thread(target=self._lane, args=(queue, lock, stop, report),
-                                  name=f"codeccmp-lane-{i}", daemon=True)
+        lanes = [Lane(lambda: self._lane(queue, lock, stop, report), f"codeccmp-lane-{i}")
                  for i in range(workers if pooled else 0)]
         for lane in lanes:
             lane.start()
         try:
             self._run_here(here, report)
             for lane in lanes:
-                while lane.is_alive():
-                    lane.join(0.2)  # short waits keep Ctrl-C responsive
+                while not lane.wait(0.2):  # short waits keep Ctrl-C responsive
+                    pass
             if queue:  # the lanes stopped because no worker process could start
                 left = list(reversed(queue))
                 queue.clear()
@@ -175,13 +175,13 @@ class LocalExecutor:
             # poll; wait for that, so no worker outlives the run or delays the exit.
             deadline = time.monotonic() + 1.0
             for lane in lanes:
-                lane.join(max(0.0, deadline - time.monotonic()))
-            if any(lane.is_alive() for lane in lanes):
+                lane.wait(max(0.0, deadline - time.monotonic()))
+            if any(lane.running() for lane in lanes):
                 # A lane still waits in ``submit`` for the forkserver, busy with its
                 # preload, to start a worker: stop the server, which answers it at once.
                 stop_forkserver()
                 for lane in lanes:
-                    lane.join(5.0)
+                    lane.wait(5.0)
 
     def _run_here(self, tasks: Sequence[Task], report: DoneFn) -> None:
         for t in tasks:
@@ -228,8 +228,8 @@ class LocalExecutor:
                             return
                     except BrokenProcessPool:
                         outcome = _failed(task, "the worker process died (exit code "
-                                                f"{_exit_code(pool)})")
-                        pool.shutdown(wait=False, cancel_futures=True)
+                                                f"{exit_code(pool)})")
+                        end_pool(pool, interrupted=True)  # its worker is gone: no waiting
                         pool = None
                         break
                     except Exception as exc:  # an error outside run_task (pickling, say)
@@ -238,9 +238,7 @@ class LocalExecutor:
                 report(task, outcome)
         finally:
             if pool is not None:
-                if stop.is_set():
-                    _terminate(pool)
-                pool.shutdown(wait=not stop.is_set(), cancel_futures=True)
+                end_pool(pool, interrupted=stop.is_set())
 
     def _pool(self, workers: int):  # noqa: ANN202 - ProcessPoolExecutor
         import multiprocessing
@@ -265,29 +263,6 @@ def _hint(reason: str) -> str:
 
 def _failed(task: Task, reason: str) -> TaskOutcome:
     return failed_outcome(task, reason)
-
-
-def _terminate(pool: Any) -> None:
-    """Stop a pool's worker processes now, mid-task (the run was interrupted).
-
-    ``ProcessPoolExecutor.shutdown`` only cancels tasks not yet started, and the
-    interpreter's exit waits for running ones; Python 3.14 has ``terminate_workers()``,
-    older ones only the private process table used here.
-    """
-    terminate = getattr(pool, "terminate_workers", None)
-    if callable(terminate):
-        terminate()
-        return
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        if proc.is_alive():
-            proc.terminate()
-
-
-def _exit_code(pool: Any) -> str:
-    """The exit code of a broken single-worker pool's process, when it can be read."""
-    procs = getattr(pool, "_processes", None) or {}
-    codes = [p.exitcode for p in list(procs.values()) if p.exitcode is not None]
-    return str(codes[0]) if codes else "unknown"
 
 
 class _torch_threads:

@@ -56,7 +56,7 @@ def stop_forkserver() -> None:
     lanes have ended their running workers: those report their exit through the server, and
     a pool whose server died counts them as dead and would no longer stop them. There is no
     public handle on the server: this reads the stdlib's private pid, as
-    ``executors._terminate`` reads the pool's private process table."""
+    ``lanes.terminate`` reads the pool's private process table."""
     import signal
 
     try:
