@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,3 +125,18 @@ def test_tables_piped_to_a_file_have_no_trailing_spaces(tmp_path: Path) -> None:
     lines = (tmp_path / "out.txt").read_text().splitlines()
     assert lines[0] == f"{img} at 1 bpp"
     assert [ln for ln in lines if ln != ln.rstrip()] == []
+
+
+@pytest.mark.parametrize("command", [["codecs"], ["codecs", "-v"], ["references", "-v"],
+                                     ["metrics"]])
+def test_listings_piped_to_a_file_have_no_trailing_spaces(tmp_path: Path,
+                                                          command: list[str]) -> None:
+    """Rich pads a line to its table's width (a left-aligned last column, a title, a wrapped
+    caption); piped, those spaces are noise for diff and grep, and are dropped."""
+    env = {k: v for k, v in _env().items() if k != "COLUMNS"}
+    with open(tmp_path / "out.txt", "wb") as f:
+        r = subprocess.run([sys.executable, "-m", "codeccmp", *command], stdout=f,
+                           stderr=subprocess.PIPE, env=env, cwd=tmp_path, timeout=240)
+    assert r.returncode == 0, r.stderr
+    lines = (tmp_path / "out.txt").read_text().splitlines()
+    assert len(lines) > 10 and [ln for ln in lines if ln != ln.rstrip()] == []

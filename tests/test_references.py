@@ -197,6 +197,32 @@ def test_references_command_lists_them(cli) -> None:
     assert r.code == 2 and "--dataset must be one of" in r.stderr
 
 
+def test_references_table_is_a_line_per_curve_at_80_columns(cli, monkeypatch) -> None:  # noqa: ANN001
+    """Each curve on one line of an 80-column terminal with its id whole (it is typed into
+    --reference; below 120 columns every column used to fold to a few letters), under a
+    title per data set saying how to name it; where each curve comes from waits for -v."""
+    rows = json.loads(cli("references", "--json").stdout)
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("references")
+    assert r.code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for row in rows:  # the data set's title, then its curves, one line each, in order
+        lo, hi = row["bpp_range"]
+        assert any(line.split() == [row["id"], *row["metrics"], str(row["points"]),
+                                    f"{lo:.2f}–{hi:.2f}"] for line in lines), row["spec"]
+    assert "kodak: sweep --reference ID" in lines
+    assert "clic2020-mobile: sweep --reference clic2020-mobile/ID" in lines
+    assert "Pillow version" not in r.stdout and "-v adds" in r.stdout
+    monkeypatch.setenv("COLUMNS", "200")
+    r = cli("references", "-v", "--dataset", "kodak")
+    jpeg = next(line for line in r.stdout.splitlines() if line.startswith("jpeg "))
+    assert jpeg.endswith("JPEG. Pillow version 7.1.2"), jpeg
+    cpu = next(line for line in r.stdout.splitlines()
+               if line.startswith("compressai-mbt2018_mse@cpu "))
+    assert cpu.endswith("CompressAI zoo model, on cpu"), cpu
+
+
 @pytest.fixture
 def imgs(tmp_path: Path) -> Path:
     d = tmp_path / "imgs"

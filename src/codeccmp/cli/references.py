@@ -15,6 +15,9 @@ def references_command(
         help="Only this data set (kodak, clic2020-mobile, clic2020-professional).")] = None,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print JSON instead of a table.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v",
+        help="Also where each curve comes from (codec and version, device).")] = False,
 ) -> None:
     """List the published curves `sweep --reference ID` takes (ID, or DATASET/ID)."""
     import json
@@ -39,25 +42,12 @@ def references_command(
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.table import Table
-
+    from codeccmp.references import DEFAULT_DATASET
     from codeccmp.render.console import stdout_console
+    from codeccmp.render.tables import references_tables
 
-    t = Table(title="Published RD curves (sweep --reference ID, or DATASET/ID for a "
-                    "non-Kodak set; --reference FILE.json for any other)", title_justify="default",
-              caption="From CompressAI's results/ at commit 869a9f5 (its LICENSE ships with "
-                      "them); each is a mean over the data set's images per quality.",
-              caption_justify="left")
-    for col, just in (("id", "left"), ("data set", "left"), ("metrics", "left"),
-                      ("points", "right"), ("bpp", "right"), ("device", "left"),
-                      ("source", "left")):
-        t.add_column(col, justify=just, style="bold" if col == "id" else None,  # type: ignore[arg-type]
-                     no_wrap=col in ("id", "bpp", "metrics"))
-    for row in rows:
-        lo, hi = row["bpp_range"]
-        device = row["device"] or "–"
-        if row["decoded"] == "8bit":
-            device += ", 8-bit decoded"
-        t.add_row(row["id"], str(row["dataset"]), ", ".join(row["metrics"]),
-                  str(row["points"]), f"{lo:.2f}–{hi:.2f}", device, row["source"])
-    stdout_console().print(t)
+    console = stdout_console()
+    for i, table in enumerate(references_tables(rows, DEFAULT_DATASET, verbose=verbose)):
+        if i:
+            console.print()
+        console.print(table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TextIO
 
 from rich.console import Console
 
@@ -11,13 +12,48 @@ from rich.console import Console
 PIPE_WIDTH = 160
 
 
+class _NoTrailingSpaces:
+    """A text stream that drops the spaces rich pads a line with up to the table's width
+    (after a left-aligned last column, a title, a wrapped caption): in a file or a pipe they
+    are noise for ``diff``, ``grep 'x$'`` and editors. Rich ends each print with a newline;
+    an unfinished line is written as is when flushed."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        lines = (self.pending + text).split("\n")
+        self.pending = lines.pop()
+        if lines:
+            self.stream.write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending:
+            self.stream.write(self.pending)
+            self.pending = ""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+
 def stdout_console(stderr: bool = False) -> Console:
     """The console for tables: standard output, or standard error when standard output
     carries a document (``--json -``)."""
     stream = sys.stderr if stderr else sys.stdout
-    if stream.isatty() or os.environ.get("COLUMNS"):
+    if stream.isatty():
         return Console(stderr=stderr)
-    return Console(width=PIPE_WIDTH, stderr=stderr)
+    width = None if os.environ.get("COLUMNS") else PIPE_WIDTH
+    return Console(file=_NoTrailingSpaces(stream), width=width)  # type: ignore[arg-type]
 
 
 def stderr_console() -> Console:

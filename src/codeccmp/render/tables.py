@@ -1,4 +1,4 @@
-"""Rich tables for the terminal: the comparison table and the codec list."""
+"""Rich tables for the terminal: the comparison table and the codec and reference lists."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -283,3 +284,51 @@ def codecs_table(rows: Sequence[dict[str, Any]], verbose: bool = False) -> Table
             row.append(str(r["plugin"]))
         t.add_row(*row)
     return t
+
+
+def references_tables(rows: Sequence[dict[str, Any]], default_dataset: str,
+                      verbose: bool = False) -> list[Table]:
+    """The published curves, a table per data set and a line per curve.
+
+    A line stays one line on an 80-column terminal: the id (typed into ``--reference``) is
+    never folded, and the borders are spaces. Each curve's source and device, which folded
+    every column to a few letters below 120 columns, move to ``verbose``; a zoo model's id
+    says its device already (``@cpu``; neither: CompressAI's GPU runs; ``@8bit``: the GPU
+    run measured on 8-bit decoded images).
+    """
+    tables = []
+    datasets = list(dict.fromkeys(str(r["dataset"]) for r in rows))
+    for i, dataset in enumerate(datasets):
+        how = "ID" if dataset == default_dataset else f"{dataset}/ID"
+        last = i == len(datasets) - 1
+        t = Table(title=f"{dataset}: sweep --reference {how}", title_justify="default",
+                  title_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  caption=_REFERENCES_CAPTION + ("" if verbose else _REFERENCES_MORE)
+                  if last else None, caption_justify="default")
+        t.add_column("id", style="bold", no_wrap=True)
+        t.add_column("metrics", no_wrap=True)
+        t.add_column("points", justify="right")
+        t.add_column("bpp", justify="right", no_wrap=True)
+        if verbose:
+            t.add_column("source", min_width=16)
+        for r in rows:
+            if str(r["dataset"]) != dataset:
+                continue
+            lo, hi = r["bpp_range"]
+            cells = [str(r["id"]), " ".join(r["metrics"]), str(r["points"]), f"{lo:.2f}–{hi:.2f}"]
+            if verbose:
+                source = [str(r["source"])]
+                source += [f"on {r['device']}"] if r["device"] else []
+                source += ["measured on 8-bit decoded images"] if r["decoded"] == "8bit" else []
+                cells.append(", ".join(source))
+            t.add_row(*cells)
+        tables.append(t)
+    return tables
+
+
+_REFERENCES_CAPTION = (
+    "From CompressAI's results/ at commit 869a9f5 (its LICENSE ships with them); each curve is "
+    "a mean over the data set's images per quality. compressai-*: CompressAI's zoo models on "
+    "a GPU, @cpu on the CPU, @8bit measured on 8-bit decoded images. --reference FILE.json "
+    "takes any other curve.")
+_REFERENCES_MORE = " -v adds where each curve comes from."
