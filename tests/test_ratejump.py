@@ -74,12 +74,27 @@ def test_a_jump_next_to_the_chosen_quality_is_found_and_named() -> None:
     (a, bpp_a, psnr_a), (b, bpp_b, psnr_b) = found
     assert (a, b) == (20, 21) and bpp_b == _bpp(21)
     assert psnr_b - psnr_a > JUMP_DB
-    note = jump_note(c, found)
-    assert note.startswith(f"PSNR jumps by {psnr_b - psnr_a:.1f} dB between quality 20")
-    assert "discontinuity" in note
+    note = jump_note(c, found, 19)
+    assert note.startswith(
+        f"PSNR jumps by {psnr_b - psnr_a:.1f} dB between quality 20 ({_bpp(20):.3f} bpp, "
+        f"{psnr_a:.2f} dB) and 21 ({_bpp(21):.3f} bpp, {psnr_b:.2f} dB), 1 step above the "
+        "chosen quality 19: the encoder switches strategy there"), note
     # Cheap: the two far ends, then a bisection of the span with the jump.
     assert len(c.encodes) <= 2 + math.ceil(math.log2(REACH))
     assert 19 not in c.encodes
+
+
+def test_the_note_places_the_jump_against_the_chosen_value() -> None:
+    """"Next to the chosen quality" was read as the neighbouring value when the pair was
+    five steps away (JPEG XL at 0.3 bpp: 18 and 19 against 13): the note says where."""
+    c = Stepped()
+    pair = ((18, 0.359, 25.28), (19, 0.321, 27.79))
+    assert ", 5 steps above the chosen quality 13:" in jump_note(c, pair, 13)
+    assert ", 2 steps below the chosen quality 21:" in jump_note(c, pair, 21)
+    assert "between the chosen quality 18 (0.359 bpp, 25.28 dB) and 19 (0.321 bpp" in \
+        jump_note(c, pair, 18)
+    assert "and the chosen quality 19 (0.321 bpp, 27.79 dB): the encoder" in \
+        jump_note(c, pair, 19)
 
 
 def test_a_smooth_codec_gets_no_note_for_two_encodes() -> None:

@@ -221,12 +221,12 @@ def _search(coded: Coded, image: SourceImage, options: CompareOptions,
         res.notes.append(
             f"achieved {rm.bpp:.3f} bpp is {rm.deviation:+.0%} from the target "
             f"(tolerance ±{options.tolerance:.0%})")
-    try:  # a discontinuity next to the chosen parameter (see codeccmp.pipeline.ratejump)
+    try:  # a discontinuity near the chosen parameter (see codeccmp.pipeline.ratejump)
         jump = find_jump(codec, pixels, enc, options.target_bpp, options.tolerance)
     except Exception:  # noqa: BLE001 - a failing probe only means no note
         jump = None
     if jump is not None:
-        res.notes.append(jump_note(codec, jump))
+        res.notes.append(jump_note(codec, jump, enc.param))
     res.encode_s = rm.encode_s
     res.search_s = rm.search_s
     res.settings = dict(enc.settings)

@@ -1,4 +1,4 @@
-"""Quality jumps next to the rate-matched parameter: does the row sit on a discontinuity?
+"""Quality jumps near the rate-matched parameter: is the row next to a switch of the encoder?
 
 Why: an encoder may switch strategy between two neighbouring settings. libjxl 0.12 (through
 pillow-jxl-plugin) downsamples the image 2x2 from distance 10 on: on Barbara quality 18
@@ -94,11 +94,22 @@ def _bisect(a: int, b: int, probe: Callable[[int], tuple[float, float]],
 
 
 def jump_note(codec: Codec, pair: tuple[tuple[Param, float, float],
-                                        tuple[Param, float, float]]) -> str:
-    """The results' note for a jump found by :func:`find_jump`."""
+                                        tuple[Param, float, float]], chosen: Param) -> str:
+    """The results' note for a jump found by :func:`find_jump`, placed exactly: "next to"
+    read as the neighbouring value when the pair was five steps away."""
     (p, bp, qp), (q, bq, qq) = pair
     name = codec.param_space.name
-    return (f"{JUMP_PREFIX} {abs(qq - qp):.1f} dB between {name} {p} ({bp:.3f} bpp, "
-            f"{qp:.2f} dB) and {q} ({bq:.3f} bpp, {qq:.2f} dB) next to the chosen {name}: "
-            "this row sits on a discontinuity of the encoder (a switch of its strategy), "
-            "so its figures describe that switch as much as the format at this rate")
+    c = int(chosen)
+
+    def value(v: Param, bpp: float, db: float, first: bool) -> str:
+        label = f"the chosen {name} {v}" if int(v) == c else f"{name} {v}" if first else f"{v}"
+        return f"{label} ({bpp:.3f} bpp, {db:.2f} dB)"
+
+    where = f"between {value(p, bp, qp, True)} and {value(q, bq, qq, False)}"
+    if c not in (int(p), int(q)):
+        steps = min(abs(int(p) - c), abs(int(q) - c))
+        where += (f", {steps} step{'s' if steps != 1 else ''} "
+                  f"{'above' if int(p) > c else 'below'} the chosen {name} {c}")
+    return (f"{JUMP_PREFIX} {abs(qq - qp):.1f} dB {where}: the encoder switches strategy "
+            "there, close enough to the target rate that this row's figures describe that "
+            "switch as much as the format at this rate")
