@@ -151,6 +151,24 @@ def test_codecs_table_keeps_names_whole_and_learned_rows_short(cli, learned_env,
     assert r.code == 0 and "downloaded on first use" in r.stdout and "compressai " in r.stdout
 
 
+def test_metrics_table_keeps_names_whole(cli, monkeypatch) -> None:  # noqa: ANN001
+    """Every metric name whole on its row at 80 columns (it is typed into --metrics); the
+    libraries wait for -v."""
+    rows = json.loads(cli("metrics", "--json").stdout)
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("metrics")
+    assert r.code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    table = lines[:lines.index("-v adds each metric's libraries and plugin") + 1]
+    assert max(len(line) for line in table) <= 80  # the reasons below are messages: unfolded
+    first_cells = [line.split("│")[1].strip() for line in lines if line.startswith("│")]
+    assert [c for c in first_cells if c] == [row["metric"] for row in rows]
+    assert "numpy" not in r.stdout
+    monkeypatch.setenv("COLUMNS", "300")
+    psnr = next(ln for ln in cli("metrics", "-v").stdout.splitlines() if ln.startswith("│ psnr "))
+    assert "numpy" in psnr and psnr.split("│")[6].strip() == "metrics", psnr
+
+
 def test_codecs_lists_only_the_named_ones(cli) -> None:  # noqa: ANN001
     r = cli("codecs", "heif", "jpeg")
     assert r.code == 0, r.stderr

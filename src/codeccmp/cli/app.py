@@ -42,9 +42,10 @@ def _root(
     """Compare learned and standard image codecs at the same bitrate, with real bitstreams."""
 
 
-# Built-in command modules; each registers itself on ``app`` when imported.
-_BUILTIN_COMMANDS = ("compare", "codecs", "measure", "references", "report", "sweep",
-                     "cache", "metrics")
+# Built-in command modules; each registers itself on ``app`` when imported, and --help lists
+# them in this order (the main job first; the plugins' commands, train and models, follow).
+_BUILTIN_COMMANDS = ("compare", "sweep", "measure", "report", "codecs", "metrics", "references",
+                     "cache")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

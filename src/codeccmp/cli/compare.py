@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from codeccmp.cli.app import app
-from codeccmp.cli.metrics import MetricsOpt
 from codeccmp.cli.options import (
     CodecConfigOpt,
     CodecsOpt,
     DeviceOpt,
+    MetricsOpt,
     OfflineOpt,
     PluginOpt,
     RoiCountOpt,

@@ -1,5 +1,5 @@
-"""`codeccmp metrics`: every registered quality metric, its library and whether it runs here;
-and the ``--metrics`` option that ``compare`` and ``sweep`` share."""
+"""`codeccmp metrics`: every registered quality metric, what it measures and whether it runs
+here."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ from typing import Annotated
 import typer
 
 from codeccmp.cli.app import app
-from codeccmp.cli.complete import metric_completions
 from codeccmp.cli.options import CodecConfigOpt, PluginOpt, plugin_sources
-
-MetricsOpt = Annotated[str | None, typer.Option(
-    "--metrics", autocompletion=metric_completions,
-    help="Extra quality columns, comma-separated (e.g. psnr-y,ssimulacra2); "
-         "`codeccmp metrics` lists them. JSON and CSV carry them under 'metrics'.")]
 
 
 @app.command("metrics")
@@ -23,6 +17,8 @@ def metrics_command(
     codec_config: CodecConfigOpt = None,
     json_out: Annotated[bool, typer.Option(
         "--json", help="Print JSON instead of a table.")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Also each metric's libraries and plugin.")] = False,
 ) -> None:
     """List every registered quality metric: direction, library and version, and whether it
     is usable here (and why not). Use the names with --metrics and --match."""
@@ -45,14 +41,10 @@ def metrics_command(
     if json_out:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.table import Table
-
     from codeccmp.render.console import stdout_console
+    from codeccmp.render.tables import metric_notes, metrics_table
 
-    t = Table(title="quality metrics (--metrics NAME,...; --match NAME=VALUE)",
-              title_justify="default")
-    for col in ("metric", "better", "library", "usable", "description"):
-        t.add_column(col, overflow="fold")
-    for r in rows:
-        t.add_row(r["metric"], r["better"], r["library"], r["usable"], r["description"])
-    stdout_console().print(t)
+    console = stdout_console()
+    console.print(metrics_table(rows, verbose=verbose))
+    for note in metric_notes(rows):
+        console.print(note, soft_wrap=True, highlight=False, markup=False)

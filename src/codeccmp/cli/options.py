@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from codeccmp.cli.complete import codec_completions
+from codeccmp.cli.complete import codec_completions, metric_completions
 from codeccmp.codec import RunSettings
 from codeccmp.errors import UsageError
 from codeccmp.model.codecspec import split_specs
@@ -30,6 +30,10 @@ CodecConfigOpt = Annotated[list[Path] | None, typer.Option(
     "--codec-config", "--metric-config", metavar="FILE",
     help="Load codecs ([[codec]]) and metrics ([[metric]]) defined in a TOML file "
          "(repeatable; see docs/external-codecs.md and docs/metrics.md).")]
+MetricsOpt = Annotated[str | None, typer.Option(
+    "--metrics", autocompletion=metric_completions,
+    help="Extra quality columns, comma-separated (e.g. psnr-y,ssimulacra2); "
+         "`codeccmp metrics` lists them. JSON and CSV carry them under 'metrics'.")]
 DeviceOpt = Annotated[str, typer.Option(
     help="Device for learned codecs: auto, cpu, cuda or cuda:N.")]
 WeightsOpt = Annotated[list[str] | None, typer.Option(

@@ -11,11 +11,11 @@ import typer
 
 from codeccmp.cli.app import app
 from codeccmp.cli.complete import metric_completions
-from codeccmp.cli.metrics import MetricsOpt
 from codeccmp.cli.options import (
     CodecConfigOpt,
     CodecsOpt,
     DeviceOpt,
+    MetricsOpt,
     OfflineOpt,
     PluginOpt,
     RoiCountOpt,

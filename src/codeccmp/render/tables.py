@@ -1,4 +1,5 @@
-"""Rich tables for the terminal: the comparison table and the codec and reference lists."""
+"""Rich tables for the terminal: the comparison table and the codec, metric and reference
+lists."""
 
 from __future__ import annotations
 
@@ -284,6 +285,43 @@ def codecs_table(rows: Sequence[dict[str, Any]], verbose: bool = False) -> Table
             row.append(str(r["plugin"]))
         t.add_row(*row)
     return t
+
+
+def metrics_table(rows: Sequence[dict[str, Any]], verbose: bool = False) -> Table:
+    """The metrics, one row each, names whole: what each measures and whether it runs here,
+    a reason in a few words (:func:`metric_notes` gives the whole of it, with the fix).
+    ``verbose`` adds libraries and plugin; with them and the full reasons in the columns a
+    row was three to five lines tall below 160 columns."""
+    caption = None if verbose else "-v adds each metric's libraries and plugin"
+    t = Table(title="quality metrics (--metrics NAME,...; --match NAME=VALUE)",
+              title_justify="default", caption=caption, caption_justify="default")
+    t.add_column("metric", no_wrap=True, style="bold")
+    t.add_column("better", no_wrap=True)
+    t.add_column("usable here", no_wrap=True)
+    t.add_column("description")
+    if verbose:
+        t.add_column("library", overflow="fold")
+        t.add_column("plugin", overflow="fold")
+    for r in rows:
+        usable = str(r["usable"])
+        cell = Text("yes", style="green") if usable == "yes" else Text(
+            "no: " + short_reason(usable), style="yellow")
+        row: list[str | Text] = [str(r["metric"]), str(r["better"]), cell,
+                                 str(r["description"])]
+        if verbose:
+            row += [str(r["library"]), str(r["plugin"])]
+        t.add_row(*row)
+    return t
+
+
+def metric_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The whole reason a metric is not usable here, one line each (they say what to do)."""
+    return [f"{r['metric']}: {r['usable']}" for r in rows if r["usable"] != "yes"]
+
+
+def short_reason(reason: str) -> str:
+    """A reason's first words, before its details ("weights missing: put … in …")."""
+    return reason.split(": ")[0].split(" (")[0].strip()[:40] or "unusable"
 
 
 def references_tables(rows: Sequence[dict[str, Any]], default_dataset: str,
