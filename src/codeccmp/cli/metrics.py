@@ -20,8 +20,9 @@ def metrics_command(
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Also each metric's libraries and plugin.")] = False,
 ) -> None:
-    """List every registered quality metric: direction, library and version, and whether it
-    is usable here (and why not). Use the names with --metrics and --match."""
+    """List every registered quality metric: what it measures, which way is better, and
+    whether it is usable here (and why not; -v adds libraries and versions). Use the names
+    with --metrics and --match."""
     import json
 
     from codeccmp.plugins import load_metrics
