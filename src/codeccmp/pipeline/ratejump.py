@@ -95,8 +95,9 @@ def _bisect(a: int, b: int, probe: Callable[[int], tuple[float, float]],
 
 def jump_note(codec: Codec, pair: tuple[tuple[Param, float, float],
                                         tuple[Param, float, float]], chosen: Param) -> str:
-    """The results' note for a jump found by :func:`find_jump`, placed exactly: "next to"
-    read as the neighbouring value when the pair was five steps away."""
+    """The results' note for a jump found by :func:`find_jump`, saying where the jump lies
+    against the ``chosen`` value (a note saying "next to the chosen quality" was read as the
+    neighbouring value when the pair was five steps away)."""
     (p, bp, qp), (q, bq, qq) = pair
     name = codec.param_space.name
     c = int(chosen)
