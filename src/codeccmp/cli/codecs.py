@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from codeccmp.cli.options import (
     run_settings,
 )
 from codeccmp.errors import UsageError
+
+if TYPE_CHECKING:
+    from codeccmp.codec import Codec
 
 
 @app.command("codecs")
@@ -59,7 +62,7 @@ def codecs_command(
             codec.configure(settings)
             reason = codec.availability()
             lib = ", ".join(f"{k} {v}" for k, v in codec.library().items() if k != "pillow")
-            space = codec.param_space.describe()
+            space = _parameter(codec)
             status = getattr(codec, "weights_status", None)
             if callable(status):
                 weights = status()
@@ -82,5 +85,19 @@ def codecs_command(
         typer.echo(json.dumps(rows, indent=2))
     else:
         from codeccmp.render.console import stdout_console
+        from codeccmp.render.tables import usable_notes
 
-        stdout_console().print(codecs_table(rows, verbose=verbose))
+        console = stdout_console()
+        console.print(codecs_table(rows, verbose=verbose))
+        for note in usable_notes(rows, "codec"):
+            console.print(note, soft_wrap=True, highlight=False, markup=False)
+
+
+def _parameter(codec: Codec) -> str:
+    """The rate parameter as the table shows it. A learned codec without a quality ladder
+    (``bls2017``, ``lee2019``: no published weights) runs one checkpoint given with
+    --weights, recorded as quality 0; "quality ∈ {0}" said nothing a user could act on."""
+    space = codec.param_space
+    if codec.family == "learned" and space.kind == "discrete" and tuple(space.values) == (0,):
+        return "one checkpoint"
+    return space.describe()

@@ -43,9 +43,9 @@ def metrics_command(
         typer.echo(json.dumps(rows, indent=2))
         return
     from codeccmp.render.console import stdout_console
-    from codeccmp.render.tables import metric_notes, metrics_table
+    from codeccmp.render.tables import metrics_table, usable_notes
 
     console = stdout_console()
     console.print(metrics_table(rows, verbose=verbose))
-    for note in metric_notes(rows):
+    for note in usable_notes(rows, "metric"):
         console.print(note, soft_wrap=True, highlight=False, markup=False)

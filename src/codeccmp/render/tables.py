@@ -267,10 +267,9 @@ def codecs_table(rows: Sequence[dict[str, Any]], verbose: bool = False) -> Table
         cols += ["library"] + (["weights"] if any(r.get("weights") for r in rows) else [])
         cols += ["plugin"]
     for col in cols:  # a codec's name is typed into --codecs: never folded mid-word
-        t.add_column(col, overflow="fold", no_wrap=col == "codec")
+        t.add_column(col, overflow="fold", no_wrap=col in ("codec", "family"))
     for r in rows:
-        usable = Text(str(r["usable"]), style="green" if str(r["usable"]).startswith("yes")
-                      else "yellow")
+        usable = usable_cell(str(r["usable"]))
         # Spaces around the choices' bars, so that a long list wraps between two choices.
         options = "\n".join(f"{o['key']}: {str(o['values']).replace('|', ' | ')} "
                             f"[{o['default']}]" for o in r.get("options", []))
@@ -303,25 +302,31 @@ def metrics_table(rows: Sequence[dict[str, Any]], verbose: bool = False) -> Tabl
         t.add_column("library", overflow="fold")
         t.add_column("plugin", overflow="fold")
     for r in rows:
-        usable = str(r["usable"])
-        cell = Text("yes", style="green") if usable == "yes" else Text(
-            "no: " + short_reason(usable), style="yellow")
-        row: list[str | Text] = [str(r["metric"]), str(r["better"]), cell,
-                                 str(r["description"])]
+        row: list[str | Text] = [str(r["metric"]), str(r["better"]),
+                                 usable_cell(str(r["usable"])), str(r["description"])]
         if verbose:
             row += [str(r["library"]), str(r["plugin"])]
         t.add_row(*row)
     return t
 
 
-def metric_notes(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The whole reason a metric is not usable here, one line each (they say what to do)."""
-    return [f"{r['metric']}: {r['usable']}" for r in rows if r["usable"] != "yes"]
+def usable_notes(rows: Sequence[dict[str, Any]], key: str) -> list[str]:
+    """The whole reason for each row whose "usable here" cell shows only its first words,
+    one line each under the table (they say what to do: where to put weights, what to
+    install)."""
+    return [f"{r[key]}: {r['usable']}" for r in rows
+            if usable_cell(str(r["usable"])).plain != r["usable"]]
 
 
-def short_reason(reason: str) -> str:
-    """A reason's first words, before its details ("weights missing: put … in …")."""
-    return reason.split(": ")[0].split(" (")[0].strip()[:40] or "unusable"
+def usable_cell(usable: str) -> Text:
+    """The "usable here" cell: yes (green), or why not in a few words (yellow) — the first
+    words of the reason, before its details ("weights missing: put … in …")."""
+    if usable.startswith("yes"):
+        return Text(usable, style="green")
+    if usable == "after a download":
+        return Text(usable, style="yellow")
+    short = usable.split(";")[0].split(": ")[0].split(" (")[0].strip()[:40]
+    return Text(short or "not usable here", style="yellow")
 
 
 def references_tables(rows: Sequence[dict[str, Any]], default_dataset: str,
