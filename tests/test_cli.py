@@ -151,6 +151,7 @@ def test_codecs_table_keeps_names_whole_and_learned_rows_short(cli, learned_env,
         assert nxt - bls <= 3, lines[bls:nxt]  # was eighteen lines at 80 columns
         bls_row = next(x for x in rows if x["codec"] == "bls2017")
         assert f"bls2017: {bls_row['usable']}" in lines
+        assert bls_row["weights"] == "missing"  # it read "missing (missing)"
     learned = [line for line in lines if "bmshj2018-factorized " in line]
     assert len(learned) == 1 and "quality ∈ {1, …, 8}" in learned[0]
     i = lines.index(learned[0])

@@ -251,8 +251,8 @@ def status_line(arch: str, metric: str, resolutions: Mapping[int, Resolution]) -
     fetch = [q for q, r in resolutions.items() if r.source == "download"]
     if not local and not fetch:
         missing = [r for r in resolutions.values() if r.source == "missing"]
-        why = next((r.reason for r in missing if r.reason), "missing")
-        return f"missing ({why})"
+        why = next((r.reason for r in missing if r.reason), None)
+        return f"missing ({why})" if why else "missing"
     if not fetch:
         return "on disk"
     pull = pull_command(arch, metric)
