@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -17,9 +17,6 @@ from codeccmp.cli.options import (
     run_settings,
 )
 from codeccmp.errors import UsageError
-
-if TYPE_CHECKING:
-    from codeccmp.codec import Codec
 
 
 @app.command("codecs")
@@ -44,7 +41,7 @@ def codecs_command(
     import json
 
     from codeccmp.plugins import load_registry
-    from codeccmp.render.tables import codecs_table
+    from codeccmp.render.tables import codecs_table, space_text
 
     for n in names or ():  # before loading anything
         if "[" in n:
@@ -62,7 +59,7 @@ def codecs_command(
             codec.configure(settings)
             reason = codec.availability()
             lib = ", ".join(f"{k} {v}" for k, v in codec.library().items() if k != "pillow")
-            space = _parameter(codec)
+            space = space_text(codec.param_space, codec.family)
             status = getattr(codec, "weights_status", None)
             if callable(status):
                 weights = status()
@@ -91,13 +88,3 @@ def codecs_command(
         console.print(codecs_table(rows, verbose=verbose))
         for note in usable_notes(rows, "codec"):
             console.print(note, soft_wrap=True, highlight=False, markup=False)
-
-
-def _parameter(codec: Codec) -> str:
-    """The rate parameter as the table shows it. A learned codec without a quality ladder
-    (``bls2017``, ``lee2019``: no published weights) runs one checkpoint given with
-    --weights, recorded as quality 0; "quality ∈ {0}" said nothing a user could act on."""
-    space = codec.param_space
-    if codec.family == "learned" and space.kind == "discrete" and tuple(space.values) == (0,):
-        return "one checkpoint"
-    return space.describe()

@@ -15,6 +15,7 @@ from codeccmp.model.results import V1_NOTE, CodecResult, Comparison
 from codeccmp.pipeline.ratejump import JUMP_PREFIX
 
 if TYPE_CHECKING:
+    from codeccmp.codec import ParamSpace
     from codeccmp.sweep.average import SweepPoint
 
 
@@ -39,6 +40,16 @@ def param_text(r: CodecResult) -> str:
     if r.family == "learned" and r.param == 0:
         return "ckpt"
     return str(r.param)
+
+
+def space_text(space: ParamSpace, family: str) -> str:
+    """A codec's rate parameter for the codec list. A learned codec without a quality ladder
+    (``bls2017``, ``lee2019``: no published weights) runs one checkpoint given with
+    --weights, recorded as quality 0 (the "ckpt" of :func:`param_text`); "quality ∈ {0}"
+    said nothing a user could act on."""
+    if family == "learned" and space.kind == "discrete" and tuple(space.values) == (0,):
+        return "one checkpoint"
+    return space.describe()
 
 
 _param = param_text
