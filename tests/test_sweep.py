@@ -380,6 +380,22 @@ def test_process_pool_matches_in_process(tmp_path: Path, fake_plugin, registry) 
                if p.result.codec == "crash")
 
 
+def test_workers_see_the_environment_of_their_own_sweep(tmp_path: Path, fake_plugin, registry,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers fork from a forkserver that the process's first sweep started; a variable
+    set after that (here the file the fake codec counts its encodes in; for a user, a
+    tool's path) must reach the next sweep's workers, as it reaches a jobs=1 run."""
+    plugin, first = fake_plugin
+    imgs = [from_array(make_image(s), f"img{s}") for s in (1, 2)]
+    one = run_sweep(imgs, registry, options(tmp_path / "a", plugin, codecs=["quant"], jobs=2))
+    assert count(first) == sum(p.encodes for p in one.points) > 0
+    second = tmp_path / "second.txt"
+    monkeypatch.setenv("FAKE_COUNT_FILE", str(second))
+    two = run_sweep(imgs, registry, options(tmp_path / "b", plugin, codecs=["quant"], jobs=2))
+    assert count(second) == sum(p.encodes for p in two.points) > 0
+    assert count(first) == sum(p.encodes for p in one.points)
+
+
 def test_stripe_analysis_feeds_delta_theta(tmp_path: Path) -> None:
     from codeccmp.plugins import load_registry
 

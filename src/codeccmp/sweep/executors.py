@@ -58,16 +58,25 @@ _PRELOAD = ["numpy", "PIL.Image", "codeccmp.sweep.tasks", "codeccmp.measure.metr
 
 # --------------------------------------------------------------------------- worker side
 
-def _init_worker(plugin_files: tuple[str, ...]) -> None:
+def _init_worker(plugin_files: tuple[str, ...], environ: dict[str, str]) -> None:
     """One thread per worker: the pool already uses every core.
 
     Workers ignore Ctrl-C: the terminal sends SIGINT to the whole process group, and a
     worker's KeyboardInterrupt would come back as a traceback through its future. The
     driver handles Ctrl-C alone and terminates the workers (see ``LocalExecutor.run``).
+
+    A worker takes the environment of the sweep that started it: it is forked from the
+    forkserver, started by the process's first sweep, and would otherwise see the
+    environment of that moment (the stdlib hands a forkserver's child the parent's working
+    folder and ``sys.path``, not its variables). A program that sets, say, a tool's path
+    (``CODECCMP_BPGENC``) between two sweeps got the old one in the workers and the new one
+    with ``jobs=1``.
     """
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.clear()
+    os.environ.update(environ)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
@@ -250,7 +259,8 @@ class LocalExecutor:
         else:
             ctx = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                   initializer=_init_worker, initargs=(self.plugin_files,))
+                                   initializer=_init_worker,
+                                   initargs=(self.plugin_files, dict(os.environ)))
 
 
 def _hint(reason: str) -> str:
