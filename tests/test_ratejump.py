@@ -110,6 +110,11 @@ def test_small_steps_that_add_up_are_not_a_jump() -> None:
     c = Stepped()
     c.amplitude = lambda q: 40.0 * 10 ** (-0.2 * q / 20)
     assert find_jump(c, IMG, chosen(31), _bpp(31), 0.1) is None
+    # And it stops early: the amplitudes (22.5 at 25, 21.0 at 28, 19.6 at 31, 17.1 at 37)
+    # are cut to 8-bit integers, so PSNR moves 0.94 dB over 31..37 (nothing to bisect) and
+    # 1.24 dB over 25..31, whose halves move 0.81 and 0.43 dB: neither can hold a jump, so
+    # no probe inside them (a bisection down to neighbours probed 26 and 27 as well).
+    assert c.encodes == [31 - REACH, 28, 31 + REACH]
 
 
 def test_a_jump_beyond_reach_or_far_from_the_target_rate_is_not_named() -> None:
