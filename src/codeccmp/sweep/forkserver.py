@@ -15,14 +15,14 @@ import threading
 def start_forkserver(preload: list[str]) -> None:
     """Start the forkserver now, from the main thread, with Ctrl-C held off.
 
-    The forkserver imports torch and the metrics before it sets its own Ctrl-C handling
-    (``multiprocessing.forkserver.main`` ignores SIGINT only after its preload): a Ctrl-C
-    in those seconds, which the terminal sends to every process of the group, printed its
-    KeyboardInterrupt traceback under codeccmp's one line. So SIGINT is blocked while the
-    server is spawned, as the stdlib spawns its resource tracker: the server inherits the
-    blocked signal (a Ctrl-C stays pending there, and is dropped once it ignores SIGINT),
-    and here it is delivered as soon as it is unblocked, never lost. The lanes would start
-    the server from their threads; they find it running.
+    The forkserver imports its preload (NumPy, Pillow, the metrics) before it sets its own
+    Ctrl-C handling (``multiprocessing.forkserver.main`` ignores SIGINT only after its
+    preload): a Ctrl-C in that time, which the terminal sends to every process of the group,
+    printed its KeyboardInterrupt traceback under codeccmp's one line. So SIGINT is blocked
+    while the server is spawned, as the stdlib spawns its resource tracker: the server
+    inherits the blocked signal (a Ctrl-C stays pending there, and is dropped once it
+    ignores SIGINT), and here it is delivered as soon as it is unblocked, never lost. The
+    lanes would start the server from their threads; they find it running.
     """
     import multiprocessing
     import signal
