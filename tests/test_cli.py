@@ -127,39 +127,65 @@ def test_codecs_lists_families_and_libraries(cli) -> None:  # noqa: ANN001
     assert "libavif" in rows["avif"]["library"] or "pillow-avif-plugin" in rows["avif"]["library"]
 
 
+def _codec_rows(stdout: str) -> list[str]:
+    """The codec table's rows (its borders are spaces): the lines between its header rule
+    and its caption, a row starting at the first column and its wrapped cells indented."""
+    lines = stdout.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("───")) + 1
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("-v adds"))
+    return lines[start:end]
+
+
 def test_codecs_table_keeps_names_whole_and_learned_rows_short(cli, learned_env,  # noqa: ANN001
                                                                monkeypatch) -> None:  # noqa: ANN001
-    """At an ordinary terminal width every codec name is whole on its row (a name folded
-    mid-word cannot be copied into --codecs) and a learned codec takes one line; the long
-    texts (libraries, where the weights are) wait for -v."""
+    """At an ordinary terminal width every codec name, option and value is whole (a name
+    folded mid-word cannot be copied into --codecs; at 80 columns "progressi/ve" and
+    "TAppEncode/rStatic" were) and a learned codec takes one line; the long texts
+    (libraries, where the weights are) wait for -v."""
     rows = json.loads(cli("codecs", "--json").stdout)
     for width in (80, 120):
         monkeypatch.setenv("COLUMNS", str(width))
         r = cli("codecs")
         assert r.code == 0, r.stderr
         lines = r.stdout.splitlines()
-        table = [line for line in lines if line[:1] in "┏┃┡│└"]
+        table = _codec_rows(r.stdout)
         assert max(len(line) for line in table) <= width  # the reasons below are messages
-        first_cells = [line.split("│")[1].strip() for line in lines if line.startswith("│")]
-        assert [c for c in first_cells if c] == [row["codec"] for row in rows]
+        assert [ln.split()[0] for ln in table if not ln.startswith(" ")] == [
+            row["codec"] for row in rows]
+        row_of = {ln.split()[0]: ln for ln in table if not ln.startswith(" ")}
+        # Options: a line each under the table, whole as typed (the heif presets wrap
+        # between two choices, never inside one).
+        text = " ".join(ln.strip() for ln in lines)
+        for row in rows:
+            for o in row["options"]:
+                values = str(o["values"]).replace("|", " | ")
+                assert f"{o['key']}: {values} [{o['default']}]" in text, o
+        assert any(ln.strip() == "progressive: true | false [false]" for ln in lines)
         # A long reason (what to do to get weights) is a line under the table, not a column
         # folded over eighteen lines.
-        bls = lines.index(next(ln for ln in table if ln.startswith("│ bls2017 ")))
-        assert lines[bls].split("│")[3].strip() in ("one", "one checkpoint")
-        nxt = next(i for i in range(bls + 1, len(lines))
-                   if lines[i].startswith("│") and lines[i].split("│")[1].strip())
-        assert nxt - bls <= 3, lines[bls:nxt]  # was eighteen lines at 80 columns
+        bls = table.index(row_of["bls2017"])
+        assert "one checkpoint" in table[bls] and not table[bls + 1].startswith(" ")
         bls_row = next(x for x in rows if x["codec"] == "bls2017")
         assert f"bls2017: {bls_row['usable']}" in lines
         assert bls_row["weights"] == "missing"  # it read "missing (missing)"
-    learned = [line for line in lines if "bmshj2018-factorized " in line]
-    assert len(learned) == 1 and "quality ∈ {1, …, 8}" in learned[0]
-    i = lines.index(learned[0])
-    assert lines[i + 1].split("│")[1].strip() != ""  # the next row, not a continuation
+        # A program's name in "usable here" stays whole.
+        assert "TAppEncoderStatic" in " ".join(table)
+        learned = row_of["bmshj2018-factorized"]
+        assert "quality ∈ {1, …, 8}" in learned and "after a download" in learned
+        assert not table[table.index(learned) + 1].startswith(" ")  # one line
     assert "downloaded on first use" not in r.stdout and "-v adds" in r.stdout
-    monkeypatch.setenv("COLUMNS", "400")  # wide enough for -v's long texts on one line
+    # -v: a block per codec, every field whole at 80 columns too (a wrapped line breaks
+    # between words: a command to copy is never cut inside a word).
+    monkeypatch.setenv("COLUMNS", "80")
     r = cli("codecs", "-v")
-    assert r.code == 0 and "downloaded on first use" in r.stdout and "compressai " in r.stdout
+    assert r.code == 0 and max(len(ln) for ln in r.stdout.splitlines()) <= 80
+    words = r.stdout.split()
+    assert "libjpeg-turbo" in words and "bmshj2018-factorized`" in words
+    blocks = r.stdout.split("\n\n")
+    assert [b.split("\n")[0] for b in blocks] == [row["codec"] for row in rows]
+    jpeg = next(b for b in blocks if b.startswith("jpeg\n"))
+    assert "  family       traditional" in jpeg and "  plugin       pillow" in jpeg
+    assert "downloaded on first use" in r.stdout and "compressai " in r.stdout
 
 
 def test_metrics_table_keeps_names_whole(cli, monkeypatch) -> None:  # noqa: ANN001
@@ -183,9 +209,7 @@ def test_metrics_table_keeps_names_whole(cli, monkeypatch) -> None:  # noqa: ANN
 def test_codecs_lists_only_the_named_ones(cli) -> None:  # noqa: ANN001
     r = cli("codecs", "heif", "jpeg")
     assert r.code == 0, r.stderr
-    first_cells = [line.split("│")[1].strip() for line in r.stdout.splitlines()
-                   if line.startswith("│")]
-    assert [c for c in first_cells if c] == ["heif", "jpeg"]
+    assert [ln.split()[0] for ln in _codec_rows(r.stdout)] == ["heif", "jpeg"]
     assert [row["codec"] for row in json.loads(cli("codecs", "webp", "--json").stdout)] == [
         "webp"]
     r = cli("codecs", "jpg")

@@ -82,9 +82,22 @@ def codecs_command(
         typer.echo(json.dumps(rows, indent=2))
     else:
         from codeccmp.render.console import stdout_console
-        from codeccmp.render.tables import usable_notes
+        from codeccmp.render.tables import codec_options_table, codec_records, usable_notes
 
         console = stdout_console()
-        console.print(codecs_table(rows, verbose=verbose))
-        for note in usable_notes(rows, "codec"):
+        if verbose:  # a block per codec, every field whole
+            for i, block in enumerate(codec_records(rows)):
+                if i:
+                    console.print()
+                console.print(block, highlight=False)
+            return
+        console.print(codecs_table(rows))
+        options = codec_options_table(rows)
+        if options is not None:
+            console.print()
+            console.print(options)
+        notes = usable_notes(rows, "codec")
+        if notes:
+            console.print()
+        for note in notes:
             console.print(note, soft_wrap=True, highlight=False, markup=False)

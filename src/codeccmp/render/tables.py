@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich import box
+from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -261,39 +263,78 @@ def skipped_note(skipped: Sequence[tuple[str, str]]) -> str:
             "(`codeccmp codecs -v` says where each one's weights are; reasons in --json)")
 
 
-def codecs_table(rows: Sequence[dict[str, Any]], verbose: bool = False) -> Table:
-    """The codecs, one row each: what a user needs to pick one and set its options, and
-    whether it runs here. ``verbose`` adds each one's description, libraries, weights and
-    plugin (long texts that made every row four to eight lines tall at any terminal
-    width)."""
-    caption = "options: set as NAME[KEY=VALUE,...] in --codecs; default in brackets"
-    if not verbose:
-        caption += ("\n-v adds how each codec is set up, its libraries and plugin, and where a "
-                    "learned one's weights are")
-    t = Table(title="Registered codecs", title_justify="default", caption=caption,
-              caption_justify="left")
-    cols = ["codec", *(["description"] if verbose else []), "family", "parameter", "options",
-            "usable here"]
-    if verbose:
-        cols += ["library"] + (["weights"] if any(r.get("weights") for r in rows) else [])
-        cols += ["plugin"]
-    for col in cols:  # a codec's name is typed into --codecs: never folded mid-word
-        t.add_column(col, overflow="fold", no_wrap=col in ("codec", "family"))
+def codecs_table(rows: Sequence[dict[str, Any]]) -> Table:
+    """The codecs, one row each: what a user needs to pick one, and whether it runs here
+    (:func:`codec_records` gives everything else, for ``-v``).
+
+    The borders are spaces and the options have a listing of their own
+    (:func:`codec_options_table`): at 80 columns, boxed and with an options column, no
+    column had room for its longest word, and option names folded mid-word
+    ("progressi/ve", "TAppEncode/rStatic" in the "usable here" column) where a user reads
+    them to type them into ``--codecs``."""
+    t = Table(title="Registered codecs", title_justify="default", title_style="bold",
+              box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True,
+              caption="-v adds how each codec is set up, its libraries and plugin, and where "
+                      "a learned one's weights are", caption_justify="default")
+    for col in ("codec", "family", "parameter", "usable here"):
+        # A codec's name is typed into --codecs: never folded mid-word; nor a parameter.
+        t.add_column(col, no_wrap=col != "usable here", style="bold" if col == "codec" else None)
     for r in rows:
-        usable = usable_cell(str(r["usable"]))
-        # Spaces around the choices' bars, so that a long list wraps between two choices.
-        options = "\n".join(f"{o['key']}: {str(o['values']).replace('|', ' | ')} "
-                            f"[{o['default']}]" for o in r.get("options", []))
-        row: list[str | Text] = [str(r["codec"]), str(r["family"]), str(r["parameter"]),
-                                 Text(options), usable]
-        if verbose:
-            row.insert(1, str(r.get("description") or ""))
-            row.append(str(r["library"]))
-            if "weights" in cols:
-                w = r.get("weights") or ""
-                row.append(Text(w, style="green" if w == "on disk" else "yellow"))
-            row.append(str(r["plugin"]))
-        t.add_row(*row)
+        t.add_row(str(r["codec"]), str(r["family"]), str(r["parameter"]),
+                  usable_cell(str(r["usable"])))
+    return t
+
+
+def codec_records(rows: Sequence[dict[str, Any]]) -> list[RenderableType]:
+    """``codecs -v``: a block per codec, a field a line (as ``pip show`` does), with its
+    description, options, libraries, weights and plugin whole. As columns of one table these
+    long texts folded mid-word at any ordinary width ("libjpeg-tur/bo", and a command to
+    copy, "models pull bmshj2018-f/actorized")."""
+    blocks: list[RenderableType] = []
+    for r in rows:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True, style="dim")
+        grid.add_column()
+        usable = str(r["usable"])
+        fields: list[tuple[str, str | Text]] = [
+            ("family", str(r["family"])), ("parameter", str(r["parameter"])),
+            ("options", _options_text(r.get("options", []))),
+            ("usable here", Text(usable, style="green" if usable.startswith("yes")
+                                 else "yellow")),
+            ("weights", Text(str(r.get("weights") or ""), style="green" if r.get("weights")
+                             == "on disk" else "yellow")),
+            ("libraries", str(r.get("library") or "")), ("plugin", str(r["plugin"]))]
+        for key, value in fields:
+            if str(value):
+                grid.add_row(key, value)
+        about = [Text(str(r["description"]))] if r.get("description") else []
+        blocks.append(Group(Text(str(r["codec"]), style="bold"),
+                            Padding(Group(*about, grid), (0, 0, 0, 2))))
+    return blocks
+
+
+def _options_text(options: Sequence[dict[str, Any]]) -> Text:
+    # Spaces around the choices' bars, so that a long list wraps between two choices; a
+    # Text, since "[true]" is not markup.
+    return Text("\n".join(f"{o['key']}: {str(o['values']).replace('|', ' | ')} "
+                          f"[{o['default']}]" for o in options))
+
+
+def codec_options_table(rows: Sequence[dict[str, Any]]) -> Table | None:
+    """The encoder options of the codecs that have any, an option a line: its name, its
+    values and its default, as typed into ``--codecs NAME[KEY=VALUE,...]``; ``None`` when
+    no listed codec has options."""
+    with_options = [r for r in rows if r.get("options")]
+    if not with_options:
+        return None
+    title = "Options: --codecs NAME[KEY=VALUE,...], default in brackets"
+    t = Table(title=title, title_justify="default", title_style="bold", box=box.SIMPLE_HEAD,
+              show_edge=False, pad_edge=False, collapse_padding=True, show_header=False,
+              min_width=len(title))  # the title on one line over a narrow listing
+    t.add_column("codec", no_wrap=True, style="bold")
+    t.add_column("options")
+    for r in with_options:
+        t.add_row(str(r["codec"]), _options_text(r["options"]))
     return t
 
 
