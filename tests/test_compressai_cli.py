@@ -59,7 +59,8 @@ def test_zoo_table_read_without_import_matches_compressai() -> None:
     assert parsed == (root_url, model_urls)
 
 
-def test_models_list_shows_sources(cli, learned_env, learned_states, learned_save) -> None:
+def test_models_list_shows_sources(cli, learned_env, learned_states, learned_save,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     learned_save(learned_env.wdir / f"{ARCH}-ms-ssim-3.pth", learned_states(ARCH, 3), zoo=False)
     r = cli("models", "list", ARCH, "--weights-dir", str(learned_env.wdir), "--offline")
     assert r.code == 0, r.stderr
@@ -68,11 +69,17 @@ def test_models_list_shows_sources(cli, learned_env, learned_states, learned_sav
     assert "codeccmp models pull" in r.stdout.replace("\n", "")
     online = cli("models", "list", f"{ARCH}-mse")
     assert online.code == 0 and "download" in online.stdout
-    # A row per quality, the file by its name; the server, the same for all, said once.
-    rows = [line for line in online.stdout.splitlines() if "│ download │" in line]
-    assert len(rows) == 8, online.stdout
-    assert all(zoo.zoo_filename(ARCH, "mse", q) in row for q, row in enumerate(rows, 1))
-    assert "http" not in "".join(rows)
+    # A line per quality under its codec, the file by its whole name; the server, the same
+    # for all, said once.
+    lines = online.stdout.splitlines()
+    rows = [line for line in lines if line.split()[1:2] == ["download"]]
+    assert len(rows) == 8 and lines[lines.index(rows[0]) - 1] == f"{ARCH}-mse", online.stdout
+    assert [row.split() for row in rows] == [
+        [str(q), "download", zoo.zoo_filename(ARCH, "mse", q)] for q in range(1, 9)]
+    # At 80 columns too: a zoo file name was folded mid-name on every row.
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = cli("models", "list", f"{ARCH}-mse").stdout.splitlines()
+    assert [line for line in narrow if line.split()[1:2] == ["download"]] == rows
     servers = [line for line in online.stdout.splitlines() if line.startswith("downloads from: ")]
     assert len(servers) == 1 and servers[0].removeprefix("downloads from: ").startswith("http")
 

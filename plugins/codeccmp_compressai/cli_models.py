@@ -6,12 +6,16 @@ Module-level imports stay light (typer only): this module is imported at every C
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from codeccmp.codec import CodecError, RunSettings
 from codeccmp.errors import UsageError
 from codeccmp_compressai import zoo
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 models_app = typer.Typer(
     name="models",
@@ -88,8 +92,6 @@ def list_models(
     ),
 ) -> None:
     """Show, per model and quality, where its weights would come from, or that they are missing."""
-    from rich.table import Table
-
     from codeccmp_compressai import weights as wts
 
     selected = _select(models, include_unpublished=True, metrics=zoo.METRICS)
@@ -128,17 +130,13 @@ def list_models(
             if r.local and r.path is not None and not r.expected_prefix:
                 meta = _meta_text(r.path)
             rows.append((codec, str(q), source, where, meta))
-    cols = ("codec", "quality", "source", "file", "checkpoint")
-    shown = cols if any(row[-1] for row in rows) else cols[:-1]  # what a training run made
-    table = Table(title="Learned model weights")
-    for col in shown:
-        table.add_column(col, overflow="fold", no_wrap=col == "codec")
-    for row in rows:
-        table.add_row(*row[:len(shown)])
     from codeccmp.render.console import stdout_console
 
     console = stdout_console()
-    console.print(table)
+    console.print("Learned model weights: a line per quality (quality, source, file)",
+                  style="bold", highlight=False)
+    for block in _blocks(rows):
+        console.print(block, highlight=False)
     console.print(
         f"hub cache: {hub}   weights dir: {wdir if wdir else '-'}   "
         f"offline: {'yes' if wts.is_offline(settings) else 'no'}",
@@ -146,6 +144,36 @@ def list_models(
     )
     for server in sorted(servers):
         console.print(f"downloads from: {server}", highlight=False, soft_wrap=True)
+
+
+def _blocks(rows: list[tuple[str, str, str, str, str]]) -> list[RenderableType]:
+    """A block per codec: its name, then a line per quality (quality, source, file and, for
+    a training checkpoint, its model, λ and steps). With the codec repeated in a column
+    beside them, a zoo file name (47 characters) had no room at 80 columns and folded
+    mid-name on every one of 128 rows; indented under its codec it fits whole."""
+    from rich.console import Group
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    blocks: list[RenderableType] = []
+    checkpoints = any(row[4] for row in rows)  # a column only when a training run made one
+    # The same widths in every block, so that the files line up from codec to codec.
+    quality_w = max(len(row[1]) for row in rows)
+    source_w = max(len(Text.from_markup(row[2])) for row in rows)
+    for codec in dict.fromkeys(row[0] for row in rows):
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(justify="right", no_wrap=True, min_width=quality_w)
+        grid.add_column(no_wrap=True, min_width=source_w)
+        grid.add_column()
+        if checkpoints:
+            grid.add_column()
+        for _, quality, source, where, meta in (row for row in rows if row[0] == codec):
+            cells: list[str | Text] = [
+                quality, Text.from_markup(source), Text(where)]
+            grid.add_row(*cells, *([Text(meta)] if checkpoints else []))
+        blocks.append(Group(Text(codec, style="bold"), Padding(grid, (0, 0, 0, 2))))
+    return blocks
 
 
 def _in_folder(path: Path | None, folder: Path | None) -> str:
