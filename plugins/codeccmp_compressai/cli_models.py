@@ -107,6 +107,7 @@ def list_models(
     # below the table, instead of a URL or path folded over five lines in every row.
     folders = {"hub-cache": hub, "weights-dir": Path(wdir) if wdir else None}
     servers: set[str] = set()
+    fetch: dict[str, str] = {}  # codec: the command that downloads its missing files
     rows: list[tuple[str, str, str, str, str]] = []
     for arch, metric in selected:
         codec = arch.codec_name(metric)
@@ -117,8 +118,9 @@ def list_models(
         for q, r in sorted(resolutions.items()):
             if r.source == "missing":
                 where = r.reason if not arch.zoo or r.reason.startswith("--weights") else (
-                    f"{r.filename} (fetch: {wts.pull_command(arch.name, metric)})"
-                )
+                    r.filename)
+                if where == r.filename:  # said once under the codec's lines
+                    fetch[codec] = wts.pull_command(arch.name, metric)
                 source = "[red]missing[/red]"
             elif r.source == "download":
                 server, _, where = str(r.url).rpartition("/")
@@ -135,7 +137,7 @@ def list_models(
     console = stdout_console()
     console.print("Learned model weights: a line per quality (quality, source, file)",
                   style="bold", highlight=False)
-    for block in _blocks(rows):
+    for block in _blocks(rows, fetch):
         console.print(block, highlight=False)
     console.print(
         f"hub cache: {hub}   weights dir: {wdir if wdir else '-'}   "
@@ -146,11 +148,13 @@ def list_models(
         console.print(f"downloads from: {server}", highlight=False, soft_wrap=True)
 
 
-def _blocks(rows: list[tuple[str, str, str, str, str]]) -> list[RenderableType]:
+def _blocks(rows: list[tuple[str, str, str, str, str]], fetch: dict[str, str],
+            ) -> list[RenderableType]:
     """A block per codec: its name, then a line per quality (quality, source, file and, for
-    a training checkpoint, its model, λ and steps). With the codec repeated in a column
-    beside them, a zoo file name (47 characters) had no room at 80 columns and folded
-    mid-name on every one of 128 rows; indented under its codec it fits whole."""
+    a training checkpoint, its model, λ and steps), then, where files are missing, the
+    command that fetches them (once, not on each of eight lines). With the codec repeated
+    in a column beside them, a zoo file name (47 characters) had no room at 80 columns and
+    folded mid-name on every one of 128 rows; indented under its codec it fits whole."""
     from rich.console import Group
     from rich.padding import Padding
     from rich.table import Table
@@ -172,7 +176,9 @@ def _blocks(rows: list[tuple[str, str, str, str, str]]) -> list[RenderableType]:
             cells: list[str | Text] = [
                 quality, Text.from_markup(source), Text(where)]
             grid.add_row(*cells, *([Text(meta)] if checkpoints else []))
-        blocks.append(Group(Text(codec, style="bold"), Padding(grid, (0, 0, 0, 2))))
+        after = [Text(f"fetch: {fetch[codec]}")] if codec in fetch else []
+        blocks.append(Group(Text(codec, style="bold"), Padding(Group(grid, *after),
+                                                               (0, 0, 0, 2))))
     return blocks
 
 
