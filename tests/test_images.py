@@ -71,6 +71,61 @@ def test_bad_inputs(tmp_path: Path, rgb_image: np.ndarray) -> None:
         load_image(small)
 
 
+def test_no_file_is_left_to_the_garbage_collector(tmp_path: Path,
+                                                  rgb_image: np.ndarray) -> None:
+    """The image is read once and decoded from memory. Opened by path, a truncated file's
+    failed decode and a multi-frame file (Pillow keeps a file open for its other frames)
+    left their file open for the garbage collector to close, with a ResourceWarning."""
+    import gc
+    import warnings
+
+    good = save(tmp_path, Image.fromarray(rgb_image), "g.png").read_bytes()
+    trunc = tmp_path / "trunc.png"
+    trunc.write_bytes(good[: len(good) // 2])
+    frames = [Image.fromarray(rgb_image), Image.fromarray(rgb_image[::-1])]
+    gif = tmp_path / "two.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    gc.collect()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(UsageError, match="cannot read image"):
+            load_image(trunc)
+        assert "multi-frame file: first frame used" in load_image(gif).notes
+        gc.collect()
+    assert [str(w.message) for w in seen if w.category is ResourceWarning] == []
+
+
+@pytest.mark.parametrize(("ext", "module", "fmt"), [("heic", "pillow_heif", "HEIF"),
+                                                   ("jxl", "pillow_jxl", "JXL")])
+def test_heif_and_jpeg_xl_files_are_images(tmp_path: Path, rgb_image: np.ndarray, ext: str,
+                                           module: str, fmt: str) -> None:
+    """A HEIF or JPEG XL file (what codeccmp's own codecs write: a source, or a decoded
+    image given to ``measure``) was "not an image": Pillow reads them only through plugins,
+    which nothing registered unless a HEIF or JPEG XL codec had run. In a fresh process,
+    where nothing has."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from procs import python_argv, run
+
+    plugin = pytest.importorskip(module)
+    if module == "pillow_heif":
+        plugin.register_heif_opener()
+    path = tmp_path / f"a.{ext}"
+    Image.fromarray(rgb_image).save(path, quality=90)
+    code = ("import sys; from codeccmp.model.images import load_image; "
+            "s = load_image(sys.argv[1]); print(s.source_format, *s.pixels.shape)")
+    r = run(python_argv(code, str(path)), timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == [fmt, *map(str, rgb_image.shape)]
+    # Not an image is still that, with the plugins registered.
+    (tmp_path / "t.heic").write_text("not an image")
+    code = ("import sys; from codeccmp.model.images import load_image\n"
+            "try:\n    load_image(sys.argv[1])\nexcept Exception as e:\n    print(e)")
+    r = run(python_argv(code, str(tmp_path / "t.heic")), timeout=120)
+    assert r.stdout.startswith("not an image (or an unsupported format)"), r.stdout + r.stderr
+
+
 def test_gray_replication_round_trip(gray_image: np.ndarray) -> None:
     assert np.array_equal(to_gray(to_rgb(gray_image)), gray_image)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
+import io
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,7 +104,7 @@ def _is_16bit_rgb(img: Image.Image) -> bool:
     return any(_raw16(t) for t in getattr(img, "tile", None) or ())
 
 
-def _png_16bit_low_bytes(path: Path, img: Image.Image) -> np.ndarray | None:
+def _png_16bit_low_bytes(data: bytes, img: Image.Image) -> np.ndarray | None:
     """The low bytes of a 16-bit RGB(A) PNG's samples (uint8, H×W×C); else None.
 
     Pillow has no 16-bit RGB mode: it decodes such a PNG to 8 bits by keeping each
@@ -115,7 +117,7 @@ def _png_16bit_low_bytes(path: Path, img: Image.Image) -> np.ndarray | None:
     if img.format != "PNG" or len(tiles) != 1 or tiles[0][0] != "zip" \
             or not _raw16(tiles[0]):
         return None
-    with Image.open(path) as low:
+    with Image.open(io.BytesIO(data)) as low:
         # A plain tuple before Pillow 11, a named one since: rebuild it either way.
         t = low.tile[0]
         fields = (*t[:3], _RAW16[t[3]], *t[4:])
@@ -147,6 +149,44 @@ def _orientation(img: Image.Image) -> int:
     return value if isinstance(value, int) else 1
 
 
+#: The Pillow plugins among codeccmp's dependencies that read the formats its own codecs
+#: write (HEIF, AVIF where Pillow was built without it, JPEG XL), with the call that
+#: registers each (pillow-avif-plugin and pillow-jxl-plugin register on import). Without
+#: them a HEIF or JPEG XL file, a source or a decoded image given to ``measure``, was "not
+#: an image". Registered only when Pillow alone cannot identify a file, so that a PNG or
+#: JPEG source does not pay their imports.
+_FORMAT_PLUGINS = {"pillow_heif": "register_heif_opener", "pillow_avif": None,
+                   "pillow_jxl": None}
+_plugins_registered = False
+
+
+def _register_format_plugins() -> bool:
+    """Register the plugins above (the first call only); whether this call did."""
+    global _plugins_registered
+    if _plugins_registered:
+        return False
+    _plugins_registered = True
+    for name, register in _FORMAT_PLUGINS.items():
+        try:
+            module = importlib.import_module(name)
+            if register:
+                getattr(module, register)()
+        except Exception:  # noqa: BLE001, S112 - a missing or broken plugin: that format only
+            continue
+    return True
+
+
+def _open(data: bytes) -> Image.Image:
+    """Pillow's image for ``data``, with codeccmp's format plugins when Pillow alone does
+    not know the format."""
+    try:
+        return Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        if not _register_format_plugins():
+            raise
+        return Image.open(io.BytesIO(data))
+
+
 def load_image(path: str | Path) -> SourceImage:
     """Open and validate ``path``; raise :class:`UsageError` with one clear line otherwise."""
     p = Path(path)
@@ -154,15 +194,17 @@ def load_image(path: str | Path) -> SourceImage:
         raise UsageError(f"image not found: {p}")
     if p.is_dir():
         raise UsageError(f"expected an image file, got a directory: {p}")
+    # Read once: the bytes hashed are the bytes decoded, and decoding from memory leaves no
+    # file open behind a failed decode or a multi-frame file (Pillow keeps those open).
     data = p.read_bytes()
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(p)
+            img = _open(data)
             fmt = img.format or ""
             src_mode = img.mode
-            low = _png_16bit_low_bytes(p, img)
+            low = _png_16bit_low_bytes(data, img)
             img.load()
     except UnidentifiedImageError:
         raise UsageError(f"not an image (or an unsupported format): {p}") from None
