@@ -212,7 +212,7 @@ def _render(result, notes: list[str], explicit: bool,  # noqa: ANN001 - Comparis
     console = stdout_console(stderr=True) if to_stderr else stdout_console()
     for n in notes:
         err.print(f"[yellow]warning:[/] {n}")
-    console.print(results_table(result, hide_skipped=not explicit))
+    console.print(results_table(result, hide_skipped=not explicit, width=console.width))
     console.file.flush()  # keep the notes below the table when both streams go to one place
     for line in problems(result.results, brief_skips=not explicit):
         err.print(f"[yellow]note:[/] {line}", highlight=False)

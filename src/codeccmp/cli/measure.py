@@ -152,9 +152,8 @@ def _montage(original, rois, decoded, results, recons, path: Path) -> None:  # n
 
 
 def _print(res: dict) -> None:
-    from rich.table import Table
-
     from codeccmp.render.console import stdout_console
+    from codeccmp.render.fit import Column, fitted_table
 
     def f(v: float | None, fmt: str) -> str:
         return "–" if v is None else format(v, fmt)
@@ -169,35 +168,52 @@ def _print(res: dict) -> None:
     from codeccmp.stripes import NO_REGIONS
 
     console = stdout_console()
-    t = Table(title=f"{res['original']['path']} ({res['width']}×{res['height']})",
-              title_justify="default")
-    for col in ("decoded", "bpp", "PSNR dB", "SSIM", "MS-SSIM", "MS-SSIM dB", "Δθ ° (ROIs)",
-                "turned / redrawn / erased", "contrast"):
-        t.add_column(col, justify="left" if col == "decoded" else "right")
-    for r in res["results"]:
-        ms = "n/a (< 161 px)" if r["ms_ssim"] is None else f"{r['ms_ssim']:.4f}"
-        t.add_row(Path(r["decoded"]["path"]).name, f(r.get("bpp"), ".4f"), f(r["psnr"], ".2f"),
-                  f(r["ssim"], ".4f"), ms, f(r["ms_ssim_db"], ".2f"),
-                  f(mean(r, "delta_theta_deg"), ".2f"),
-                  classes_cell({k: mean(r, k) for k in STRIPE_SHARES}),
-                  f(mean(r, "contrast_retention"), ".2f"))
-    console.print(t)
+    names = [Path(r["decoded"]["path"]).name for r in res["results"]]
+    # Narrower than the whole table, the least telling columns go first (higher ``drop``)
+    # rather than every number being cut to "0.…" (codeccmp.render.fit).
+    summary = [
+        Column("decoded", names, justify="left"),
+        Column("bpp", [f(r.get("bpp"), ".4f") for r in res["results"]], drop=3),
+        Column("PSNR dB", [f(r["psnr"], ".2f") for r in res["results"]], narrow="PSNR\ndB"),
+        Column("SSIM", [f(r["ssim"], ".4f") for r in res["results"]], drop=2),
+        Column("MS-SSIM", ["n/a (< 161 px)" if r["ms_ssim"] is None else f"{r['ms_ssim']:.4f}"
+                           for r in res["results"]]),
+        Column("MS-SSIM dB", [f(r["ms_ssim_db"], ".2f") for r in res["results"]],
+               narrow="MS-SSIM\ndB", drop=4),
+        Column("Δθ ° (ROIs)", [f(mean(r, "delta_theta_deg"), ".2f") for r in res["results"]],
+               narrow="Δθ °\n(ROIs)"),
+        Column("turned / redrawn / erased",
+               [classes_cell({k: mean(r, k) for k in STRIPE_SHARES}) for r in res["results"]],
+               narrow="turned /\nredrawn /\nerased"),
+        Column("contrast", [f(mean(r, "contrast_retention"), ".2f") for r in res["results"]],
+               drop=1),
+    ]
+    console.print(fitted_table(
+        summary, console.width,
+        title=f"{res['original']['path']} ({res['width']}×{res['height']})"))
     if not res["rois"]:
         console.print(NO_REGIONS.capitalize() + ".", highlight=False)
         return
     for i, roi in enumerate(res["rois"]):
-        t = Table(title=f"ROI {i + 1}: {roi['x']},{roi['y']},{roi['w']},{roi['h']}",
-                  title_justify="default")
-        for col in ("decoded", "Δθ °", "kept", "turned", "redrawn", "erased", "spectral shift °",
-                    "contrast", "period px", "stripe px", "PSNR dB", "MS-SSIM (ROI)"):
-            t.add_column(col, justify="left" if col == "decoded" else "right")
-        for r in res["results"]:
-            e = r["rois"][i]
-            t.add_row(Path(r["decoded"]["path"]).name, f(e["delta_theta_deg"], ".2f"),
-                      f(e.get("kept_share"), ".1%"), turned_text(e), redrawn_text(e),
-                      f(e.get("erased_share"), ".1%"),
-                      f(e.get("spectral_shift_deg"), ".1f"), f(e["contrast_retention"], ".2f"),
-                      f(e.get("period_px"), ".1f"), f(e.get("stripe_share"), ".0%"),
-                      f(e["psnr"], ".2f"),
-                      "n/a" if e["ms_ssim"] is None else f"{e['ms_ssim']:.4f}")
-        console.print(t)
+        es = [r["rois"][i] for r in res["results"]]
+        columns = [
+            Column("decoded", list(names), justify="left"),
+            Column("Δθ °", [f(e["delta_theta_deg"], ".2f") for e in es]),
+            Column("kept", [f(e.get("kept_share"), ".1%") for e in es]),
+            Column("turned", [turned_text(e) for e in es]),
+            Column("redrawn", [redrawn_text(e) for e in es]),
+            Column("erased", [f(e.get("erased_share"), ".1%") for e in es]),
+            Column("spectral shift °", [f(e.get("spectral_shift_deg"), ".1f") for e in es],
+                   narrow="spectral\nshift °", drop=2),
+            Column("contrast", [f(e["contrast_retention"], ".2f") for e in es], drop=1),
+            Column("period px", [f(e.get("period_px"), ".1f") for e in es],
+                   narrow="period\npx", drop=3),
+            Column("stripe px", [f(e.get("stripe_share"), ".0%") for e in es],
+                   narrow="stripe\npx", drop=3),
+            Column("PSNR dB", [f(e["psnr"], ".2f") for e in es], narrow="PSNR\ndB", drop=2),
+            Column("MS-SSIM (ROI)", ["n/a" if e["ms_ssim"] is None else f"{e['ms_ssim']:.4f}"
+                                     for e in es], narrow="MS-SSIM\n(ROI)", drop=4),
+        ]
+        console.print(fitted_table(
+            columns, console.width,
+            title=f"ROI {i + 1}: {roi['x']},{roi['y']},{roi['w']},{roi['h']}"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,10 +22,8 @@ from codeccmp.cli.options import (
     WeightsOpt,
 )
 from codeccmp.errors import UsageError
-from codeccmp.render.tables import number as _num
 
 if TYPE_CHECKING:
-    from rich.table import Table
 
     from codeccmp.sweep.runner import SweepResult
 
@@ -288,114 +285,6 @@ def sweep_command(
 # --------------------------------------------------------------------------- rendering
 
 
-def averaged_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
-    """One row per point of each codec's curve: averaged over images for a folder.
-
-    ``hide``: codecs left out (those that produced no point, said in one note instead)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    n_img = len(result.images)
-    title = (f"{result.images[0].get('path', '')}" if n_img == 1
-             else f"mean over {n_img} images")
-    has_dtheta = any(a.delta_theta_deg is not None for a in result.averaged)
-    match = result.settings.get("match")
-    how = ("averaged per quality: every image at the same fixed parameter"
-           if result.average == "quality" else
-           f"averaged per target {match['metric']}" if match else "averaged per target bpp")
-    t = Table(title=f"RD points: {title}" + (f" ({how})" if n_img > 1 else ""),
-              title_justify="default")
-    t.add_column("codec", style="bold")
-    t.add_column("parameter" if result.average != "target" else
-                 f"target {match['metric']}" if match else "target", justify="right")
-    t.add_column("bpp", justify="right")
-    t.add_column("PSNR dB", justify="right")
-    t.add_column("MS-SSIM", justify="right")
-    t.add_column("MS-SSIM dB", justify="right")
-    if has_dtheta:
-        t.add_column("Δθ °", justify="right")
-    if n_img > 1:
-        t.add_column("images", justify="right")
-    last = None
-    for a in result.averaged:
-        if a.codec in hide:
-            continue
-        name = Text(a.codec if a.codec != last else "")
-        if a.family == "learned":
-            name.stylize("magenta")
-        last = a.codec
-        target = (f"{a.value:g}" if a.kind in ("target", "match")
-                  else f"{a.param_name or 'q'}={a.value:g}")
-        bpp = Text(_num(a.bpp, ".4f"))
-        if a.all_within_tolerance is False:
-            bpp.stylize("bold red")
-            bpp.append(" ⚠")
-        row: list[Text | str] = [name, target, bpp, _num(a.psnr, ".2f"),
-                                 _num(a.ms_ssim, ".4f"), _num(a.ms_ssim_db, ".2f")]
-        if has_dtheta:
-            row.append(_num(a.delta_theta_deg, ".1f"))
-        if n_img > 1:
-            row.append(Text(f"{a.n}/{a.n_images}",
-                            style="" if a.complete else "yellow"))
-        t.add_row(*row)
-    return t
-
-
-def bd_table(result: SweepResult, hide: Collection[str] = ()) -> Table:
-    """BD-rate and BD-quality against the anchor, on the (averaged) curves."""
-    from rich.table import Table
-    from rich.text import Text
-
-    from codeccmp.sweep.runner import mean_bd_rate
-
-    per_image = bool(result.bd_per_image)
-    anchor = next((r["label"] for r in result.references if r["name"] == result.anchor),
-                  result.anchor)
-    t = Table(title=f"BD against {anchor} ({result.bd_method}; negative BD-rate = "
-                    f"fewer bits for the same quality)", title_justify="default")
-    t.add_column("codec", style="bold")
-    t.add_column("BD-rate PSNR", justify="right")
-    t.add_column("BD-PSNR dB", justify="right")
-    t.add_column("BD-rate MS-SSIM", justify="right")
-    t.add_column("BD-MS-SSIM dB", justify="right")
-    extra = [k for k in result.bd if k.startswith("metric:")]  # --metrics, in order
-    for k in extra:
-        t.add_column(f"BD-rate {k[len('metric:'):]}", justify="right")
-    if per_image:
-        t.add_column("per-image mean BD-rate PSNR", justify="right")
-    t.add_column("note")
-    psnr, msssim = result.bd.get("psnr", {}), result.bd.get("ms_ssim_db", {})
-    labels = {r["name"]: r["label"] for r in result.references}
-    for codec in psnr:
-        if codec in hide:
-            continue
-        p, m = psnr[codec], msssim.get(codec, {})
-        # Text, not a str: rich would read the options of jpeg[optimize=false] as markup.
-        row = [Text(labels.get(codec, codec)), _pct(p.get("bd_rate_percent")),
-               _num(p.get("bd_quality"), "+.2f"), _pct(m.get("bd_rate_percent")),
-               _num(m.get("bd_quality"), "+.2f"),
-               *(_pct(result.bd[k].get(codec, {}).get("bd_rate_percent")) for k in extra)]
-        if per_image:
-            row.append(_pct(mean_bd_rate(result.bd_per_image["psnr"].get(codec, []))))
-        row.append(p.get("reason") or _overlap_note(p, m))
-        t.add_row(*row)
-    return t
-
-
-def _overlap_note(psnr: dict, msssim: dict) -> str:
-    """Where a BD-rate rests on little common quality range, say how little."""
-    parts = []
-    for name, d in (("PSNR", psnr), ("MS-SSIM", msssim)):
-        share = d.get("rate_overlap")
-        if share is not None and share < 0.75:
-            parts.append(f"{name} {share:.0%}")
-    return f"BD-rate overlap {', '.join(parts)}" if parts else ""
-
-
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{v:+.1f}%"
-
-
 def unusable_codecs(result: SweepResult) -> dict[str, str]:
     """Codecs skipped at every point (not usable here), with their first reason."""
     out: dict[str, str] = {}
@@ -411,6 +300,7 @@ def _render(result: SweepResult, notes: list[str], explicit: bool = False,
     """The tables, then the notes. Codecs not usable here get no rows (they would be all
     dashes) and, unless named with --codecs, one folded note, as in ``compare``."""
     from codeccmp.render.console import stderr_console, stdout_console
+    from codeccmp.render.rd_tables import bd_results_table, rd_points_table
     from codeccmp.render.tables import skipped_note
 
     console, err = stdout_console(stderr=to_stderr), stderr_console()
@@ -427,9 +317,9 @@ def _render(result: SweepResult, notes: list[str], explicit: bool = False,
                   "per quality (use --average quality to compare like with like)",
                   highlight=False)
     unusable = unusable_codecs(result)
-    console.print(averaged_table(result, hide=unusable))
+    console.print(rd_points_table(result, hide=unusable, width=console.width))
     if result.anchor is not None and result.bd and set(result.bd.get("psnr", {})) - set(unusable):
-        console.print(bd_table(result, hide=unusable))
+        console.print(bd_results_table(result, hide=unusable, width=console.width))
     console.file.flush()  # keep the notes below the tables when both streams go to one place
     if unusable and not explicit:
         err.print(f"[yellow]note:[/] {skipped_note(list(unusable.items()))}", highlight=False)

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from codeccmp.model.results import V1_NOTE, CodecResult, Comparison
 from codeccmp.pipeline.ratejump import JUMP_PREFIX
+from codeccmp.render.fit import Column, fitted_table
 
 if TYPE_CHECKING:
     from codeccmp.codec import ParamSpace
@@ -67,11 +68,15 @@ def classes_cell(stripes: dict[str, Any]) -> str:
 
 
 def results_table(cmp: Comparison, title: str | None = None,
-                  hide_skipped: bool = False) -> Table:
+                  hide_skipped: bool = False, width: int | None = None) -> Table:
     """Codec, parameter, bpp and its deviation, quality, timings; flags missed targets.
 
     ``hide_skipped`` leaves out codecs that could not run here (a default run lists every
     registered codec; without weights the learned ones would fill the table with blanks).
+    ``width`` (the terminal's): narrower than the whole table, the least telling columns
+    (device, timings, MS-SSIM in dB, the parameter, then Δ target unless a target was
+    missed) are left out and named under it, rather than every number cut to "0.30…"
+    (:mod:`codeccmp.render.fit`).
     """
     has_stripes = any(r.stripes for r in cmp.results)
     has_truth = any("truth" in r.stripes for r in cmp.results)
@@ -79,62 +84,61 @@ def results_table(cmp: Comparison, title: str | None = None,
     match = cmp.settings.get("match")
     at = (f"{cmp.target_bpp:g} bpp" if match is None else
           f"{match['metric']} {match['value']:g} (±{match['tolerance']:g})")
-    t = Table(title=title or f"{cmp.image.get('path', '')} at {at}",
-              title_justify="default")
-    t.add_column("codec", style="bold")
-    t.add_column("param", justify="right")
-    t.add_column("bpp", justify="right")
-    t.add_column("Δ target", justify="right")
-    t.add_column("PSNR dB", justify="right")
-    t.add_column("MS-SSIM", justify="right")
-    t.add_column("MS-SSIM dB", justify="right")
-    for name in extra:
-        t.add_column(name, justify="right")
-    if has_stripes:
-        t.add_column("Δθ °", justify="right")
-        # "turned", not "flip": FLIP is NVIDIA's metric, which --metrics can add. The
-        # classes in one compact cell (kept is the rest).
-        t.add_column("turned / redrawn / erased", justify="right")
-    if has_truth:
-        t.add_column("θ vs truth °", justify="right")
-    t.add_column("enc s", justify="right")
-    t.add_column("dec s", justify="right")
-    t.add_column("device")
+    results = [r for r in cmp.results if not (hide_skipped and r.status == "skipped")]
+    missed = any(r.ok and r.within_tolerance is False for r in results)
+    codec = Column("codec", justify="left", style="bold")
+    param = Column("param", drop=3)
+    bpp = Column("bpp")
+    dev = Column("Δ target", narrow="Δ\ntarget", drop=0 if missed else 2)
+    psnr_c = Column("PSNR dB", narrow="PSNR\ndB")
+    ms = Column("MS-SSIM")
+    ms_db = Column("MS-SSIM dB", narrow="MS-SSIM\ndB", drop=4)
+    extras = [Column(n, narrow=n.replace(" ", "\n"), drop=1) for n in extra]
+    # "turned", not "flip": FLIP is NVIDIA's metric, which --metrics can add. The classes
+    # in one compact cell (kept is the rest).
+    stripes = [Column("Δθ °"), Column("turned / redrawn / erased",
+                                      narrow="turned /\nredrawn /\nerased")] if has_stripes \
+        else []
+    truth = [Column("θ vs truth °", narrow="θ vs\ntruth °")] if has_truth else []
+    enc, dec = Column("enc s", narrow="enc\ns", drop=5), Column("dec s", narrow="dec\ns", drop=5)
+    device = Column("device", justify="left", drop=6)
+    columns = [codec, param, bpp, dev, psnr_c, ms, ms_db, *extras, *stripes, *truth, enc,
+               dec, device]
     notes = {r.stripes.get("note") for r in cmp.results if r.stripes.get("note")}
     if not cmp.stripe_classes and has_stripes:
         notes.add(V1_NOTE)
-    if notes:  # the detector found no stripe region: say so under the table
-        t.caption = "; ".join(sorted(notes))
-    for r in cmp.results:
-        if hide_skipped and r.status == "skipped":
-            continue
+    for r in results:
         name = Text(r.codec)
         if r.family == "learned":
             name.stylize("magenta")
         if not r.ok:
             status = Text(r.status, style="yellow" if r.status == "skipped" else "red")
-            row: list[Text | str] = [name, status, "", "", "", "", ""] + [""] * len(extra)
-            row += [""] * (2 * has_stripes + has_truth)
-            t.add_row(*row, "", "", r.device or "")
+            cells: list[str | Text] = [name, status, *[""] * (len(columns) - 3),
+                                       r.device or ""]
+            for c, cell in zip(columns, cells, strict=True):
+                c.cells.append(cell)
             continue
         if match is not None:  # Δ target: the quality reached minus the one asked for
             got = r.metrics.get(match["metric"])
-            dev = Text("–" if got is None else format(got - match["value"], "+.2g"))
+            d = Text("–" if got is None else format(got - match["value"], "+.2g"))
         else:
-            dev = Text(f"{r.deviation:+.1%}" if r.deviation is not None else "–")
+            d = Text(f"{r.deviation:+.1%}" if r.deviation is not None else "–")
         if r.within_tolerance is False:
-            dev.stylize("bold red")
-            dev.append(" ⚠")
-        row = [name, _param(r), _num(r.bpp, ".4f"), dev, _num(r.psnr, ".2f"),
-               _num(r.ms_ssim, ".4f"), _num(r.ms_ssim_db, ".2f")]
-        row += [metric_cell(r.metrics.get(n)) for n in extra]
+            d.stylize("bold red")
+            d.append(" ⚠")
+        cells = [name, _param(r), _num(r.bpp, ".4f"), d, _num(r.psnr, ".2f"),
+                 _num(r.ms_ssim, ".4f"), _num(r.ms_ssim_db, ".2f")]
+        cells += [metric_cell(r.metrics.get(n)) for n in extra]
         if has_stripes:
-            row += [_num(r.stripes.get("delta_theta_deg"), ".1f"), classes_cell(r.stripes)]
+            cells += [_num(r.stripes.get("delta_theta_deg"), ".1f"), classes_cell(r.stripes)]
         if has_truth:
-            row += [_num(r.stripes.get("truth", {}).get("mean_abs_error_deg"), ".2f")]
-        row += [_num(r.encode_s, ".3f"), _num(r.decode_s, ".3f"), r.device or ""]
-        t.add_row(*row)
-    return t
+            cells += [_num(r.stripes.get("truth", {}).get("mean_abs_error_deg"), ".2f")]
+        cells += [_num(r.encode_s, ".3f"), _num(r.decode_s, ".3f"), r.device or ""]
+        for c, cell in zip(columns, cells, strict=True):
+            c.cells.append(cell)
+    # The detector found no stripe region: say so under the table.
+    return fitted_table(columns, width, title=title or f"{cmp.image.get('path', '')} at {at}",
+                        caption="; ".join(sorted(notes)) or None)
 
 
 def trials_table(cmp: Comparison) -> Table:
