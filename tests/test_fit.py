@@ -67,8 +67,13 @@ def test_no_width_means_every_column() -> None:
 
 
 def test_columns_that_may_not_go_stay_even_when_they_do_not_fit() -> None:
-    cols = [Column("a", ["x" * 30]), Column("b", ["y" * 30])]
-    assert len(fitted_table(cols, 40).columns) == 2  # rich folds what is left
+    """Nothing more to leave out and still too wide: cells fold over lines (nothing lost),
+    never cut, and no column is cropped off the right."""
+    cols = [Column("a", ["x" * 30]), Column("b", ["y" * 30]), Column("c", ["z"])]
+    lines = _render(fitted_table(cols, 40), 40)
+    text = "\n".join(lines)
+    assert max(len(ln) for ln in lines) <= 40 and "…" not in text
+    assert (text.count("x"), text.count("y"), text.count("z")) == (30, 30, 1)
 
 
 @pytest.fixture

@@ -62,9 +62,13 @@ def fitted_table(columns: Sequence[Column], width: int | None, *, title: str | N
         while _table_width(shown, True) > width:
             candidates = [c for c in shown if c.drop > 0]
             if not candidates:
-                break  # nothing more may go: rich folds what is left
+                break
             top = max(c.drop for c in candidates)
             shown.remove([c for c in candidates if c.drop == top][-1])
+    # Still too wide with nothing more to leave out (long codec specs in a very narrow
+    # terminal): rich may then fold cells over lines, which loses nothing; it must not cut
+    # them, nor crop the table's right-hand columns off.
+    whole = width is None or _table_width(shown, narrow) <= width
     left_out = [c.header.replace("\n", " ") for c in columns if c not in shown]
     notes = [caption] if caption else []
     if left_out:
@@ -78,7 +82,8 @@ def fitted_table(columns: Sequence[Column], width: int | None, *, title: str | N
         # Each cell fits whole (the widths above), so none wraps or is cut; the header
         # keeps its own line breaks.
         t.add_column(header, justify=c.justify, style=c.style,  # type: ignore[arg-type]
-                     no_wrap=True, min_width=c.width(narrow))
+                     no_wrap=whole, min_width=c.width(narrow) if whole else None,
+                     overflow="fold")
     for i in range(max((len(c.cells) for c in columns), default=0)):
         # Cells are data: a str becomes Text, so that "jpeg[optimize=false]" or a file name
         # in brackets is not read as rich markup.
