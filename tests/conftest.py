@@ -20,6 +20,23 @@ def shared_path(*parts: str) -> Path:
     return p
 
 
+@pytest.fixture(autouse=True)
+def _apart_from_the_users_files(tmp_path_factory: pytest.TempPathFactory,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own empty result cache and config folder, never the user's, and
+    none of the user's codeccmp settings: results cached in ~/.cache/codeccmp (answered
+    without an encode) or codec definitions in ~/.config/codeccmp/codecs.d would change
+    what a test sees on a developer's machine and not in CI, and sweeps run by tests wrote
+    into that cache. Subprocesses inherit this environment; a test that needs a variable
+    sets it itself."""
+    home = tmp_path_factory.mktemp("codeccmp-home")
+    monkeypatch.setenv("CODECCMP_CACHE_DIR", str(home / "cache"))
+    monkeypatch.setenv("CODECCMP_CONFIG_DIR", str(home / "config"))
+    for var in ("CODECCMP_WEIGHTS_DIR", "CODECCMP_OFFLINE", "CODECCMP_ZOO_URL",
+                "CODECCMP_METRIC_WEIGHTS", "CODECCMP_CACHE_MAX_SIZE", "CODECCMP_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+
+
 @pytest.fixture(scope="module")
 def torch_one_thread():  # noqa: ANN201 - a generator fixture
     """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP threads

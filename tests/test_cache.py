@@ -52,6 +52,20 @@ def test_default_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert default_cache_dir() == Path.home() / ".cache" / "codeccmp"
 
 
+def test_tests_never_use_the_users_cache_or_config() -> None:
+    """conftest's autouse fixture: a sweep in any test caches under the test's own folder,
+    and no codec definition of the user's is loaded (both were the user's before)."""
+    import os
+
+    from codeccmp_external import user_config_dir
+
+    home = Path.home()
+    users = {home / ".cache" / "codeccmp", home / ".config" / "codeccmp"}
+    users |= {Path(os.environ[v]) / "codeccmp" for v in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME")
+              if os.environ.get(v)}
+    assert default_cache_dir() not in users and user_config_dir() not in users
+
+
 def test_keys_follow_everything_that_changes_output() -> None:
     a = np.zeros((8, 8), np.uint8)
     b = a.copy()

@@ -20,7 +20,7 @@ from rich.text import Text
 Cell = str | Text
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: two columns may hold the same texts
 class Column:
     """One column: its header (``narrow``: the same words broken over lines, used when the
     table is too wide for headers on one line), its cells, and ``drop``: 0 for a column
