@@ -41,6 +41,12 @@ class Column:
         return max(cell_len(line) for line in lines)
 
 
+def add_row(columns: Sequence[Column], cells: Sequence[Cell]) -> None:
+    """One row: a cell for each column, in order."""
+    for column, cell in zip(columns, cells, strict=True):
+        column.cells.append(cell)
+
+
 def _plain(cell: Cell) -> str:
     return cell.plain if isinstance(cell, Text) else cell
 

@@ -12,7 +12,7 @@ from collections.abc import Collection
 from rich.table import Table
 from rich.text import Text
 
-from codeccmp.render.fit import Column, fitted_table
+from codeccmp.render.fit import Column, add_row, fitted_table
 from codeccmp.render.tables import number as _num
 from codeccmp.sweep.runner import SweepResult, mean_bd_rate
 
@@ -60,8 +60,7 @@ def rd_points_table(result: SweepResult, hide: Collection[str] = (),
             cells.append(_num(a.delta_theta_deg, ".1f"))
         if n_img > 1:
             cells.append(Text(f"{a.n}/{a.n_images}", style="" if a.complete else "yellow"))
-        for c, cell in zip(columns, cells, strict=True):
-            c.cells.append(cell)
+        add_row(columns, cells)
     return fitted_table(columns, width, title=f"RD points: {title}" + (
         f" ({how})" if n_img > 1 else ""))
 
@@ -102,8 +101,7 @@ def bd_results_table(result: SweepResult, hide: Collection[str] = (),
         text = p.get("reason") or _overlap_note(p, m)
         if text:
             notes.append(f"{label}: {text}")
-        for c, cell in zip(columns, cells, strict=True):
-            c.cells.append(cell)
+        add_row(columns, cells)
     return fitted_table(columns, width, caption="\n".join(notes) or None,
                         title=f"BD against {anchor} ({result.bd_method}; negative BD-rate = "
                               "fewer bits for the same quality)")

@@ -15,7 +15,7 @@ from rich.text import Text
 
 from codeccmp.model.results import V1_NOTE, CodecResult, Comparison
 from codeccmp.pipeline.ratejump import JUMP_PREFIX
-from codeccmp.render.fit import Column, fitted_table
+from codeccmp.render.fit import Column, add_row, fitted_table
 
 if TYPE_CHECKING:
     from codeccmp.codec import ParamSpace
@@ -115,8 +115,7 @@ def results_table(cmp: Comparison, title: str | None = None,
             status = Text(r.status, style="yellow" if r.status == "skipped" else "red")
             cells: list[str | Text] = [name, status, *[""] * (len(columns) - 3),
                                        r.device or ""]
-            for c, cell in zip(columns, cells, strict=True):
-                c.cells.append(cell)
+            add_row(columns, cells)
             continue
         if match is not None:  # Δ target: the quality reached minus the one asked for
             got = r.metrics.get(match["metric"])
@@ -134,8 +133,7 @@ def results_table(cmp: Comparison, title: str | None = None,
         if has_truth:
             cells += [_num(r.stripes.get("truth", {}).get("mean_abs_error_deg"), ".2f")]
         cells += [_num(r.encode_s, ".3f"), _num(r.decode_s, ".3f"), r.device or ""]
-        for c, cell in zip(columns, cells, strict=True):
-            c.cells.append(cell)
+        add_row(columns, cells)
     # The detector found no stripe region: say so under the table.
     return fitted_table(columns, width, title=title or f"{cmp.image.get('path', '')} at {at}",
                         caption="; ".join(sorted(notes)) or None)
