@@ -114,6 +114,17 @@ def test_sweep_csv_dash_and_only_one_dash(tmp_path: Path) -> None:
     assert len(errs[0].strip().splitlines()) == 1
 
 
+def test_a_sweeps_log_starts_with_what_it_says(tmp_path: Path) -> None:
+    """stderr into a file or a pipe: no progress bar, and no empty line where its stop was
+    (a log began with a blank line)."""
+    img = _image(tmp_path)
+    codes, out, errs = _pipeline(["sweep", str(img), "--bpp", "0.8,1.2", "--codecs", "jpeg",
+                                  "--roi", "none", "--no-cache"], cwd=tmp_path)
+    assert codes == [0], errs
+    lines = errs[0].splitlines()
+    assert lines and "" not in lines and lines[-1].startswith("2 jobs, 0 from the cache"), lines
+
+
 def test_tables_piped_to_a_file_have_no_trailing_spaces(tmp_path: Path) -> None:
     img = _image(tmp_path)
     env = {k: v for k, v in _env().items() if k != "COLUMNS"}

@@ -43,6 +43,7 @@ def test_progress_bar_never_shows_none(monkeypatch) -> None:  # noqa: ANN001
 
     from codeccmp.cli.sweep import _Progress
 
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)  # a bar only in a terminal
     bar = _Progress(quiet=False)
     assert bar.__enter__() is bar
     try:

@@ -352,7 +352,12 @@ class _Progress:
         self.task = None
 
     def __enter__(self) -> _Progress | None:
-        if self.quiet:
+        import sys
+
+        if self.quiet or not sys.stderr.isatty():
+            # Not a terminal (a log file, a pipe): no bar, which draws nothing there but
+            # left an empty line at its stop; the summary line after the tables says what
+            # was done.
             return None
         from rich.console import Console
         from rich.progress import (
