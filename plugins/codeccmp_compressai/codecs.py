@@ -154,8 +154,8 @@ class LearnedCodec(Codec):
         return wts.missing_reason(self.arch, self.metric, res)
 
     def weights_status(self) -> str:
-        """Where this codec's weights are, in a few words (``codeccmp codecs``' weights
-        column): ``on disk``, what a run would download, or why there are none.
+        """Where this codec's weights are, in a few words (the weights line of ``codeccmp
+        codecs -v``): ``on disk``, what a run would download, or why there are none.
 
         The same resolution ``compare`` and ``sweep`` use, so the listing and a run agree:
         a codec whose weights must be downloaded is listed as such, and a run that cannot

@@ -245,7 +245,7 @@ def missing_reason(arch: str, metric: str, resolutions: Mapping[int, Resolution]
 
 
 def status_line(arch: str, metric: str, resolutions: Mapping[int, Resolution]) -> str:
-    """Where a codec's weights are, in a few words (``codeccmp codecs``' weights column):
+    """Where a codec's weights are, in a few words (the weights line of ``codeccmp codecs -v``):
     ``on disk``, what a run would download, or why there are none."""
     local = [q for q, r in resolutions.items() if r.local]
     fetch = [q for q, r in resolutions.items() if r.source == "download"]
