@@ -43,8 +43,7 @@ def rd_points_table(result: SweepResult, hide: Collection[str] = (),
     for a in result.averaged:
         if a.codec in hide:
             continue
-        # Text, not a str: rich would read the options of jpeg[optimize=false] as markup.
-        name = Text(a.codec if a.codec != last else "")
+        name = Text(a.codec if a.codec != last else "")  # a Text, to be coloured
         if a.family == "learned":
             name.stylize("magenta")
         last = a.codec
@@ -91,7 +90,7 @@ def bd_results_table(result: SweepResult, hide: Collection[str] = (),
         p, m = psnr[codec], msssim.get(codec, {})
         label = labels.get(codec, codec)
         cells: list[str | Text] = [
-            Text(label), _pct(p.get("bd_rate_percent")), _num(p.get("bd_quality"), "+.2f"),
+            label, _pct(p.get("bd_rate_percent")), _num(p.get("bd_quality"), "+.2f"),
             _pct(m.get("bd_rate_percent")), _num(m.get("bd_quality"), "+.2f"),
             *(_pct(result.bd[k].get(codec, {}).get("bd_rate_percent")) for k in extra)]
         if per_image:
