@@ -348,14 +348,24 @@ def _correlate_blas(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndar
 #: OpenBLAS computes an axpy of up to 10000 values on the calling thread (its
 #: ``interface/axpy.c``); a longer one would start its own threads inside the tile threads,
 #: which already use every core, and however SciPy's OpenBLAS was loaded.
-_AXPY_CHUNK = 8192
+_AXPY_CHUNK = 10000
 
 
 def _axpy_chunks(axpy: Any, src: np.ndarray, acc: np.ndarray, n: int, w: np.float32,
                  offx: int) -> None:
-    """``acc[:n] += w · src[offx:offx + n]`` as saxpy calls of at most ``_AXPY_CHUNK``."""
-    for i in range(0, n, _AXPY_CHUNK):
-        axpy(src, acc, n=min(_AXPY_CHUNK, n - i), a=w, offx=offx + i, offy=i)
+    """``acc[:n] += w · src[offx:offx + n]`` as saxpy calls of at most ``_AXPY_CHUNK``.
+
+    These calls are most of the work on ordinary images (18 000 for SSIM and MS-SSIM of
+    Barbara), and what a call costs besides its arithmetic counted: arguments by position
+    (f2py parses keywords at about twice the cost) and the weight as a Python float (exact:
+    every float32 is a float64) took MS-SSIM + SSIM of Barbara from 60 to 50 ms."""
+    a = float(w)
+    last = n - _AXPY_CHUNK
+    i = 0
+    while i < last:
+        axpy(src, acc, _AXPY_CHUNK, a, offx + i, 1, i, 1)
+        i += _AXPY_CHUNK
+    axpy(src, acc, n - i, a, offx + i, 1, i, 1)
 
 
 _AXPY: Any = None  # resolved on first use: a checked saxpy, or False
