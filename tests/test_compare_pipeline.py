@@ -458,11 +458,13 @@ class _Warmer(Levels):
 
 
 def test_codecs_without_warm_up_run_first_and_are_measured_after_it() -> None:
-    release, warmed, finished = threading.Event(), [], []
+    release, warmed, finished, coded_while_warming = threading.Event(), [], [], []
     warmer = _Warmer(release, warmed)
 
     def progress(name: str, event: str, detail: object) -> None:
-        if (name, event) == ("levels", "done"):
+        # "levels" has coded (its measuring waits for the warm-up): let the warm-up end.
+        if (name, event) == ("levels", "coded"):
+            coded_while_warming.append(not warmed)
             release.set()
 
     class _Flag(Metric):
@@ -478,6 +480,7 @@ def test_codecs_without_warm_up_run_first_and_are_measured_after_it() -> None:
                                        rois=None, metrics=(_Flag(),)), progress)
     assert [r.codec for r in cmp.results] == ["warmer", "levels"]
     assert all(r.ok for r in cmp.results)
+    assert coded_while_warming == [True]
     assert warmed == [settings]
     assert finished == [True, True]
 
