@@ -295,8 +295,10 @@ def _search_continuous(ev: _Evaluator, low: float, high: float, increasing: bool
         p = min(max(ev.target, low), high)
         for _ in range(8):
             bpp = ev(p)
-            if close(bpp) or bpp <= 0:
+            if close(bpp):
                 return
+            if bpp <= 0:
+                break  # nothing to scale by (an empty bitstream): bisect instead
             nxt = min(max(p * ev.target / bpp, low), high)
             if abs(nxt - p) <= 1e-9 * max(p, 1e-9):
                 # Clamped at an end of the range: the rate is monotone, so no other
