@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import hypothesis_profiles  # noqa: F401 - the same Hypothesis examples on every run
 import numpy as np
 import pytest
 

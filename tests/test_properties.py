@@ -18,8 +18,9 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from hypothesis_profiles import examples
 
 from codeccmp.codec import Codec, Encoded, ParamSpace
 from codeccmp.pipeline.ratematch import bracket_ordered, match_rate
@@ -29,9 +30,9 @@ from codeccmp.sweep.runner import parse_targets
 
 IMG = np.zeros((20, 40), np.uint8)  # 800 pixels: bpp = bytes / 100
 
-FAST = settings(max_examples=60, deadline=None,
+FAST = settings(max_examples=examples(60), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
-IMAGES = settings(max_examples=12, deadline=None,
+IMAGES = settings(max_examples=examples(12), deadline=None,
                   suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -111,6 +112,9 @@ def test_discrete_search_returns_the_closest_achievable_rate(values, data, targe
 @FAST
 @given(st.floats(0.01, 5), st.floats(5.5, 24), st.floats(0, 200), st.floats(20, 300),
        st.booleans(), st.floats(0.01, 30))
+# Found by Hypothesis in CI: asked for the target rate itself, the codec gives an empty
+# bitstream (0.625 bytes, rounded down); the search gave up there instead of bisecting.
+@example(0.03125, 6.0, 0.0, 20.0, True, 0.03125)
 def test_continuous_search_stays_inside_the_space(low, high, header, slope, is_bpp,  # noqa: ANN001
                                                   target) -> None:
     codec = TableCodec(ParamSpace("rate", "continuous", low, high, is_bpp=is_bpp),
