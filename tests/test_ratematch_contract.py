@@ -134,12 +134,18 @@ def test_a_proposal_without_a_time_counts_zero() -> None:
     assert m.encode_s == 0.0 and m.trials[0].encode_s == 0.0
 
 
-def test_rate_control_that_returns_nothing_stops_at_once() -> None:
-    """An encoder that writes 0 bytes at the requested rate: no division by its rate."""
+@pytest.mark.parametrize("empty_below,want_bpp", [(0.5, 0.0), (0.25, 0.25)])
+def test_rate_control_that_returns_nothing_is_bisected(empty_below: float,
+                                                       want_bpp: float) -> None:
+    """An encoder that writes 0 bytes at the requested rate: no division by its rate, and
+    the search goes on by bisection to the closest rate the codec can give. Below 0.5 bpp
+    this one writes nothing and 0 bpp is the closest to 0.2; below 0.25, 0.25 bpp is
+    (stopping at the empty bitstream reported −100 % there, not −25 %)."""
     codec = Sized(ParamSpace("rate", "continuous", 0.01, 2.0, is_bpp=True),
-                  lambda r: 0 if r < 0.5 else 100 * r)
+                  lambda r: 0 if r < empty_below else 100 * r)
     m = match_rate(codec, IMG, 0.2)
-    assert m.bpp == 0.0 and codec.calls == [0.2]
+    assert codec.calls[0] == 0.2 and len(codec.calls) > 1
+    assert m.bpp == pytest.approx(want_bpp, abs=0.01)  # a byte
 
 
 @pytest.mark.parametrize("target,end", [(8.0, 2.0), (0.001, 0.01)])
