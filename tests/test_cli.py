@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -231,6 +232,16 @@ def test_help_names_values_as_a_user_writes_them(cli, command: list[str]) -> Non
     assert r.code == 0, r.stderr
     options = r.stdout.split("Options:", 1)[1]
     assert "list[" not in options, options
+    # Arguments in capitals on the usage line, as the help's text names them ("Code IMAGE
+    # with every codec") and as a missing one is reported ("Missing argument 'IMAGE'").
+    usage = next(ln for ln in r.stdout.splitlines() if ln.startswith("Usage:"))
+    arguments = re.findall(r"[{\[]([A-Za-z_]+)[}\]]", usage.split("[OPTIONS]", 1)[1])
+    assert all(a.isupper() for a in arguments), usage
+
+
+def test_a_missing_argument_is_named_as_the_usage_line_names_it(cli) -> None:  # noqa: ANN001
+    r = cli("compare", "--bpp", "0.3")
+    assert r.code == 2 and one_line(r.stderr) == "error: Missing argument 'IMAGE'."
 
 
 def test_help_and_codecs_do_not_import_torch() -> None:

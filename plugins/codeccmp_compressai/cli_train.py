@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
     def train_command(
         model: str = typer.Argument(
             ...,
+            metavar="MODEL",
             help="bls2017, lee2019, or a zoo architecture (bmshj2018-factorized, mbt2018, ...); "
             "a -mse / -ms-ssim suffix sets the metric",
         ),

@@ -61,7 +61,7 @@ def _rates(n: int, bpp: list[float] | None, nbytes: list[int] | None,
 
 @app.command("measure")
 def measure_command(
-    original: Annotated[Path, typer.Argument(help="The original image.")],
+    original: Annotated[Path, typer.Argument(metavar="ORIGINAL", help="The original image.")],
     decoded: Annotated[list[Path], typer.Argument(
         metavar="DECODED",
         help="One or more reconstructions of it (any codec), one table row each.")],
