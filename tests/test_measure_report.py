@@ -54,6 +54,35 @@ def test_measure_errors(cli, tmp_path: Path) -> None:  # noqa: ANN001
     assert r.code == 2 and "bad ROI '1,2,3'" in r.stderr
 
 
+def test_measure_roi_none_skips_the_stripe_analysis(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    """``--roi none`` means what it means in compare: no stripe analysis (it was read as
+    'auto' and every region was measured)."""
+    a = _save(tmp_path / "a.png", synthetic_grating((192, 192), 20.0, 8.0))
+    b = _save(tmp_path / "b.png", synthetic_grating((192, 192), 50.0, 8.0))
+    js = tmp_path / "m.json"
+    r = cli("measure", str(a), str(b), "--roi", "none", "--json", str(js))
+    assert r.code == 0, r.stderr
+    data = json.loads(js.read_text())
+    assert data["rois"] == [] and data["stripe_regions"] == "not measured (--roi none)"
+    (res,) = data["results"]
+    assert res["rois"] == [] and res["stripes_image"] is None
+    assert res["psnr"] > 0 and res["ms_ssim"] is not None
+    assert "Δθ" not in r.stdout and "turned" not in r.stdout
+    assert "no stripe regions" not in r.stdout.lower()
+
+
+@pytest.mark.parametrize("command", [["measure", "{a}", "{a}"],
+                                     ["compare", "{a}", "--bpp", "1", "--codecs", "jpeg"]])
+def test_a_montage_of_no_regions_is_refused_before_any_work(cli, tmp_path: Path,  # noqa: ANN001
+                                                            command: list[str]) -> None:
+    a = _save(tmp_path / "a.png", synthetic_grating((64, 64), 0, 8))
+    m = tmp_path / "m.png"
+    r = cli(*[c.format(a=a) for c in command], "--roi", "none", "--montage", str(m))
+    assert r.code == 2 and r.stderr.strip() == (
+        "error: --montage shows the stripe regions, and --roi none asks for none")
+    assert not m.exists() and r.stdout == ""
+
+
 def _result(codec: str, dtheta: float | None, kept: float, turned: float = 0.0,
             redrawn: float = 0.0, contrast: float = 0.9, turned_deg: float | None = None,
             redrawn_deg: float | None = None) -> CodecResult:

@@ -104,6 +104,8 @@ def compare_command(
         target = parse_match(match, metric_registry.get, match_tolerance)
         chosen = [m for m in chosen if m.name != target.metric.name]  # measured already
     rois = parse_rois(roi)
+    if rois is None and montage is not None:
+        raise UsageError(NO_MONTAGE)
     if roi_count < 1:
         raise UsageError(f"--roi-count must be at least 1, got {roi_count}")
     outputs = _plan_outputs(selected, force, json_path, out, report, montage, rois)
@@ -234,6 +236,13 @@ def _save_outputs(result, out: Path, relative_to: Path | None = None) -> None:  
                 "reconstruction": str(png.relative_to(base) if base else png.resolve()),
                 "bitstream": str(bits.relative_to(base) if base else bits.resolve()),
             }
+
+
+#: ``--montage`` with ``--roi none``: refused before any work (it used to write nothing, and
+#: say nothing).
+NO_MONTAGE = "--montage shows the stripe regions, and --roi none asks for none"
+#: The results' ``stripe_regions`` when ``--roi none`` skipped the stripe analysis.
+NOT_MEASURED = "not measured (--roi none)"
 
 
 def parse_rois(values: list[str] | None):  # noqa: ANN201 - list[Roi] | str | None

@@ -76,7 +76,8 @@ def measure_command(
         help="Bitstream file of each decoded file (bpp from its size).")] = None,
     roi: Annotated[list[str] | None, typer.Option(
         metavar="X,Y,W,H",
-        help="Stripe region x,y,w,h (repeatable); 'auto' finds them (default).")] = None,
+        help="Stripe region x,y,w,h (repeatable); 'auto' finds them (default); 'none' skips "
+             "the stripe analysis.")] = None,
     roi_count: Annotated[int, typer.Option(help="How many regions 'auto' finds.")] = 3,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results as JSON.")] = None,
     montage: Annotated[Path | None, typer.Option(
@@ -84,7 +85,7 @@ def measure_command(
     force: Annotated[bool, typer.Option(help="Overwrite existing --json/--montage files.")] = False,
 ) -> None:
     """PSNR, SSIM, MS-SSIM and per-ROI directional error of each DECODED against ORIGINAL."""
-    from codeccmp.cli.compare import parse_rois
+    from codeccmp.cli.compare import NO_MONTAGE, NOT_MEASURED, parse_rois
     from codeccmp.measure.metrics import ms_ssim, ms_ssim_db, psnr, ssim
     from codeccmp.model.fileio import Outputs, atomic_write_json
     from codeccmp.model.images import load_image, to_gray
@@ -92,6 +93,9 @@ def measure_command(
     from codeccmp.pipeline.analysis import resolve_rois, roi_figures
     from codeccmp.stripes import NO_REGIONS, directional_error
 
+    wanted = parse_rois(roi)  # "auto", the regions given, or None: no stripe analysis
+    if wanted is None and montage is not None:
+        raise UsageError(NO_MONTAGE)
     outputs = Outputs(force)  # checked now; written together at the end (or not at all)
     for p, opt in ((json_path, "--json"), (montage, "--montage")):
         if p is not None:
@@ -109,7 +113,7 @@ def measure_command(
     if any(b.pixels.ndim != pa.ndim for b in images):  # gray among RGB: all in gray, say so
         typer.echo("warning: gray and colour images mixed: all measured in gray", err=True)
         pa = to_gray(pa)
-    rois = resolve_rois(pa, parse_rois(roi) or "auto", roi_count)
+    rois = resolve_rois(pa, wanted, roi_count)
     results, recons = [], []
     for d, b, rate in zip(decoded, images, rates, strict=True):
         pb = b.pixels if b.pixels.ndim == pa.ndim else to_gray(b.pixels)
@@ -118,7 +122,7 @@ def measure_command(
             "decoded": {"path": str(d), "sha256": b.sha256}, **rate,
             "psnr": psnr(pa, pb), "ssim": ssim(pa, pb), "ms_ssim": ms,
             "ms_ssim_db": ms_ssim_db(ms),
-            "stripes_image": directional_error(pa, pb).to_dict(),
+            "stripes_image": None if wanted is None else directional_error(pa, pb).to_dict(),
             "rois": [roi_figures(pa, pb, r) for r in rois],
         })
         recons.append(pb)
@@ -126,11 +130,12 @@ def measure_command(
         "original": {"path": str(original), "sha256": a.sha256},
         "width": a.width, "height": a.height,
         "rois": [r.to_dict() for r in rois],
-        "stripe_regions": len(rois) if rois else NO_REGIONS,
+        "stripe_regions": (NOT_MEASURED if wanted is None
+                           else len(rois) if rois else NO_REGIONS),
         "results": results,
         "environment": environment(),
     }
-    _print(res)
+    _print(res, stripes=wanted is not None)
     with outputs:
         if montage is not None and rois:
             _montage(pa, rois, decoded, results, recons, montage)
@@ -151,7 +156,9 @@ def _montage(original, rois, decoded, results, recons, path: Path) -> None:  # n
     make_montage(original, rois, cols, path)
 
 
-def _print(res: dict) -> None:
+def _print(res: dict, stripes: bool = True) -> None:
+    """The summary table (without its stripe columns when ``--roi none`` asked for no stripe
+    analysis), then a table per stripe region."""
     from codeccmp.render.console import stdout_console
     from codeccmp.render.fit import Column, fitted_table
 
@@ -180,19 +187,23 @@ def _print(res: dict) -> None:
                            for r in res["results"]]),
         Column("MS-SSIM dB", [f(r["ms_ssim_db"], ".2f") for r in res["results"]],
                narrow="MS-SSIM\ndB", drop=4),
-        Column("Δθ ° (ROIs)", [f(mean(r, "delta_theta_deg"), ".2f") for r in res["results"]],
-               narrow="Δθ °\n(ROIs)"),
-        Column("turned / redrawn / erased",
-               [classes_cell({k: mean(r, k) for k in STRIPE_SHARES}) for r in res["results"]],
-               narrow="turned /\nredrawn /\nerased"),
-        Column("contrast", [f(mean(r, "contrast_retention"), ".2f") for r in res["results"]],
-               drop=1),
     ]
+    if stripes:
+        summary += [
+            Column("Δθ ° (ROIs)", [f(mean(r, "delta_theta_deg"), ".2f")
+                                   for r in res["results"]], narrow="Δθ °\n(ROIs)"),
+            Column("turned / redrawn / erased",
+                   [classes_cell({k: mean(r, k) for k in STRIPE_SHARES})
+                    for r in res["results"]], narrow="turned /\nredrawn /\nerased"),
+            Column("contrast", [f(mean(r, "contrast_retention"), ".2f")
+                                for r in res["results"]], drop=1),
+        ]
     console.print(fitted_table(
         summary, console.width,
         title=f"{res['original']['path']} ({res['width']}×{res['height']})"))
     if not res["rois"]:
-        console.print(NO_REGIONS.capitalize() + ".", highlight=False)
+        if stripes:
+            console.print(NO_REGIONS.capitalize() + ".", highlight=False)
         return
     for i, roi in enumerate(res["rois"]):
         es = [r["rois"][i] for r in res["results"]]

@@ -13,7 +13,8 @@ from codeccmp.cli.app import app
 @app.command("report")
 def report_command(
     results: Annotated[Path, typer.Argument(
-        metavar="RESULTS", help="A results JSON written by compare (or by sweep, with --html); '-' reads it "
+        metavar="RESULTS",
+        help="A results JSON written by compare (or by sweep, with --html); '-' reads it "
              "from standard input.")],
     out: Annotated[Path | None, typer.Option(
         help="Directory for report.md and its images (default: beside the JSON).")] = None,
