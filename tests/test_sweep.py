@@ -447,7 +447,7 @@ def test_cli_sweep_folder_outputs(cli, tmp_path: Path, folder: Path, fake_plugin
     n = count(counter)
     again = cli(*args)
     assert again.code == 0 and count(counter) == n
-    assert "16 jobs, 16 from the cache, 0 encodes" in again.stderr
+    assert "16 jobs: 16 results from the cache, 0 encodes run" in again.stderr
     forced = cli(*args, "--no-cache")
     assert forced.code == 0 and count(counter) == 2 * n
     # Outputs are not overwritten without --force.

@@ -340,8 +340,11 @@ def _render(result: SweepResult, notes: list[str], explicit: bool = False,
         err.print(f"[yellow]note:[/] {len(off)} point(s) missed their target by more than "
                   f"{by} (see --json or --csv)", highlight=False)
     c = result.cache
-    err.print(f"{c['jobs']} jobs, {c['jobs_cached']} from the cache, {c['encodes']} encodes, "
-              f"{result.elapsed_s:.1f} s", highlight=False)
+    # "results" and "run": a job recomputed from cached bitstreams (after a change to the
+    # measuring) is neither a cached result nor an encode, and "0 from the cache, 0 encodes"
+    # read as a contradiction.
+    err.print(f"{c['jobs']} jobs: {c['jobs_cached']} results from the cache, "
+              f"{c['encodes']} encodes run, {result.elapsed_s:.1f} s", highlight=False)
 
 
 class _Progress:
