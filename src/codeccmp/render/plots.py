@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 #: (attribute of a point, axis label, higher is better) for each panel, in order.
 PANELS = (
     ("psnr", "PSNR (dB)", True),
-    ("ms_ssim_db", "MS-SSIM (dB)  = −10·log10(1 − MS-SSIM)", True),
+    ("ms_ssim_db", "MS-SSIM (dB) = −10·log10(1 − MS-SSIM)", True),
     ("delta_theta_deg", "stripe Δθ on ROIs (°, lower is better)", False),
     ("stripe_classes", "stripe pixels not kept (%, lower is better)\n"
      "turned + redrawn: the curve's style; erased: dotted", False),
