@@ -102,11 +102,11 @@ def test_sweep_averages_and_bd_of_a_lower_is_better_program_metric(
         assert bd_mad["bd_quality"] > 0
     # The cache knows the program: the same program is a hit, an edited one is measured again.
     again = cli(*args)
-    assert again.code == 0 and "16 from the cache" in again.stderr, again.stderr
+    assert again.code == 0 and "16 results from the cache" in again.stderr, again.stderr
     prog = env
     prog.write_text(prog.read_text() + "\n# edited\n")
     edited = cli(*args)
-    assert edited.code == 0 and "0 from the cache" in edited.stderr, edited.stderr
+    assert edited.code == 0 and "0 results from the cache" in edited.stderr, edited.stderr
 
 
 # -- the shipped Butteraugli (Debian's butteraugli) ----------------------------------
