@@ -71,3 +71,16 @@ def test_the_plugin_api_is_importable_from_the_package_root() -> None:
     assert codeccmp.ParamSpace is codec.ParamSpace and codeccmp.Metric is metric.Metric
     assert codeccmp.UsageError is errors.UsageError and codeccmp.hookimpl is hookspecs.hookimpl
     assert set(codeccmp.__all__) <= set(dir(codeccmp))
+
+
+def test_the_plugin_api_loads_nothing_heavy() -> None:
+    """``import codeccmp`` (a plugin's first line) loads neither NumPy nor Pillow: NumPy
+    appears in the API's annotations only, and the package docstring promises no more than
+    ``hookspecs`` costs."""
+    from procs import python_argv, run
+
+    code = ("import sys, codeccmp\n"
+            "print('HEAVY', [m for m in ('numpy', 'PIL', 'torch', 'scipy', 'rich', 'typer')"
+            " if m in sys.modules])")
+    p = run(python_argv(code), timeout=120)
+    assert p.returncode == 0 and "HEAVY []" in p.stdout, p.stderr[-1000:]

@@ -122,7 +122,8 @@ def test_a_sweeps_log_starts_with_what_it_says(tmp_path: Path) -> None:
                                   "--roi", "none", "--no-cache"], cwd=tmp_path)
     assert codes == [0], errs
     lines = errs[0].splitlines()
-    assert lines and "" not in lines and lines[-1].startswith("2 jobs: 0 results from the cache"), lines
+    assert lines and "" not in lines, lines
+    assert lines[-1].startswith("2 jobs: 0 results from the cache"), lines
 
 
 def test_tables_piped_to_a_file_have_no_trailing_spaces(tmp_path: Path) -> None:

@@ -12,9 +12,10 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: the plugin API, and `codeccmp --help`, load no NumPy
+    import numpy as np
 
 Family = Literal["learned", "traditional"]
 Param = int | float
