@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-if TYPE_CHECKING:  # annotations only: the plugin API, and `codeccmp --help`, load no NumPy
+if TYPE_CHECKING:  # annotations only: `import codeccmp` (the plugin API) loads no NumPy
     import numpy as np
 
 Family = Literal["learned", "traditional"]
