@@ -254,6 +254,12 @@ def test_help_and_codecs_do_not_import_torch() -> None:
     for args in (["--help"], ["codecs"], ["compare", "--help"]):
         p = run(python_argv(code, *args), timeout=120)
         assert "HEAVY []" in p.stderr, (args, p.stderr[-500:])
+    # The top-level help (and a shell completion of a command or option name) loads the
+    # plugins for their commands, and nothing of NumPy, Pillow or SciPy.
+    p = run(python_argv(code.replace("('torch', 'compressai', 'matplotlib')",
+                                     "('torch', 'numpy', 'PIL', 'scipy')"), "--help"),
+            timeout=120)
+    assert "HEAVY []" in p.stderr, p.stderr[-500:]
 
 
 def test_subprocess_run_has_no_traceback(tmp_path: Path) -> None:
