@@ -549,3 +549,16 @@ def test_workers_that_cannot_start_fall_back_to_this_process_with_a_note(
     assert [(p["result"]["codec"], p["result"]["bpp"], p["result"]["psnr"]) for p in b["points"]] \
         == [(p["result"]["codec"], p["result"]["bpp"], p["result"]["psnr"]) for p in a["points"]]
     assert "notes" not in a and b["notes"] == [notes[0].split(": ", 1)[1]]
+
+
+def test_default_jobs_are_the_cores_this_process_may_use(monkeypatch) -> None:  # noqa: ANN001
+    """A CI runner or a container given 2 of a host's 64 cores: os.cpu_count() says 64, the
+    process's CPU affinity says 2, and 2 worker processes is what the sweep may use."""
+    import os
+
+    from codeccmp.sweep.executors import LocalExecutor
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3, 7}, raising=False)
+    assert LocalExecutor(None, ()).jobs == 2  # type: ignore[arg-type]
+    assert LocalExecutor(None, (), jobs=5).jobs == 5  # type: ignore[arg-type]

@@ -94,7 +94,8 @@ def sweep_command(
         help="Quality axis of --plot: any registered metric (repeatable, one panel each), "
              "in place of PSNR and MS-SSIM dB; computed as if named in --metrics.")] = None,
     jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", help="Processes for traditional codecs (default: CPU cores).")] = None,
+        "--jobs", "-j", help="Processes for traditional codecs (default: the CPU cores this "
+                           "process may use).")] = None,
     no_cache: Annotated[bool, typer.Option(
         "--no-cache", help="Recompute everything (fresh results still refresh the cache).")
     ] = False,

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from codeccmp.codec import Codec, RunSettings
 from codeccmp.errors import UsageError
+from codeccmp.measure.metrics import threads as usable_cores
 from codeccmp.sweep.forkserver import start_forkserver, stop_forkserver
 from codeccmp.sweep.lanes import Lane, end_pool, exit_code
 
@@ -106,7 +107,10 @@ class LocalExecutor:
             raise UsageError(f"--jobs must be at least 1, got {jobs}")
         self.registry = registry
         self.plugin_files = plugin_files
-        self.jobs = jobs or os.cpu_count() or 1
+        # The cores this process may use (its CPU affinity: a container's cpuset, taskset),
+        # not os.cpu_count(), which counts the whole host: a CI runner given 2 of 64 cores
+        # started 64 workers.
+        self.jobs = jobs or usable_cores()
         self._rebuildable: set[str] | None = None
         #: What the run should tell the user (a pool that could not start, say).
         self.notes: list[str] = []
