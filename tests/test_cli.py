@@ -239,6 +239,15 @@ def test_help_names_values_as_a_user_writes_them(cli, command: list[str]) -> Non
     assert all(a.isupper() for a in arguments), usage
 
 
+@pytest.mark.parametrize("command", [[], ["compare"], ["cache", "info"], ["models", "pull"],
+                                     ["train"]])
+def test_dash_h_is_help(cli, command: list[str]) -> None:  # noqa: ANN001
+    """``-h`` as in git, pip and ruff, on the plugins' commands too."""
+    long, short = cli(*command, "--help"), cli(*command, "-h")
+    assert long.code == short.code == 0, short.stderr
+    assert short.stdout == long.stdout and short.stdout.startswith("Usage: ")
+
+
 def test_a_missing_argument_is_named_as_the_usage_line_names_it(cli) -> None:  # noqa: ANN001
     r = cli("compare", "--bpp", "0.3")
     assert r.code == 2 and one_line(r.stderr) == "error: Missing argument 'IMAGE'."

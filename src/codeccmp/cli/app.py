@@ -24,6 +24,9 @@ app = typer.Typer(
     add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    # -h as well as --help, on every command (a context setting the commands inherit), as in
+    # git, pip and ruff.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 def _print_version(value: bool) -> None:
