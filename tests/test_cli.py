@@ -299,7 +299,8 @@ def test_end_to_end_barbara(cli, tmp_path: Path) -> None:  # noqa: ANN001
 def test_version_and_bare_command_show_something(cli) -> None:  # noqa: ANN001
     from codeccmp import __version__
 
-    r = cli("--version")
-    assert r.code == 0 and r.stdout.strip() == f"codeccmp {__version__}"
+    for flag in ("--version", "-V"):
+        r = cli(flag)
+        assert r.code == 0 and r.stdout.strip() == f"codeccmp {__version__}"
     r = cli()
     assert r.code == 0 and "compare" in r.stdout and "Usage" in r.stdout
