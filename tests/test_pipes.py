@@ -8,6 +8,7 @@ import contextlib
 import csv
 import io
 import json
+import math
 import os
 import signal
 import subprocess
@@ -83,6 +84,26 @@ def test_json_dash_is_standard_output_and_the_table_goes_to_stderr(tmp_path: Pat
     codes, out2, _ = _pipeline(["compare", str(img), "--bpp", "1", "--codecs", "jpeg",
                                 "--roi", "none", "--json", "/dev/stdout", "-q"], cwd=tmp_path)
     assert codes == [0] and json.loads(out2)["results"][0]["bpp"] == doc["results"][0]["bpp"]
+
+
+def test_measure_writes_one_document_to_standard_output(tmp_path: Path) -> None:
+    """``measure --json -`` and ``--montage -`` as in compare: its tables went to standard
+    output too, before the JSON and into the PNG."""
+    img = _image(tmp_path)
+    codes, out, errs = _pipeline(["measure", str(img), str(img), "--roi", "none",
+                                  "--json", "-"], cwd=tmp_path)
+    assert codes == [0], errs
+    doc = json.loads(out)
+    assert doc["results"][0]["psnr"] is None or math.isinf(doc["results"][0]["psnr"])
+    assert "┃ decoded" in errs[0]
+    stripes = tmp_path / "stripes.png"
+    Image.fromarray(np.tile(np.array([[40], [40], [200], [200]], np.uint8),
+                            (48, 256))).save(stripes)  # horizontal stripes, 4 px period
+    codes, out, errs = _pipeline(["measure", str(stripes), str(stripes), "--montage", "-"],
+                                 cwd=tmp_path)
+    assert codes == [0], errs
+    assert out.startswith(b"\x89PNG") and Image.open(io.BytesIO(out)).size[0] > 256
+    assert "┃ decoded" in errs[0]
 
 
 def test_report_reads_standard_input_from_a_pipe(tmp_path: Path) -> None:

@@ -87,7 +87,7 @@ def measure_command(
     """PSNR, SSIM, MS-SSIM and per-ROI directional error of each DECODED against ORIGINAL."""
     from codeccmp.cli.compare import NO_MONTAGE, NOT_MEASURED, parse_rois
     from codeccmp.measure.metrics import ms_ssim, ms_ssim_db, psnr, ssim
-    from codeccmp.model.fileio import Outputs, atomic_write_json
+    from codeccmp.model.fileio import Outputs, atomic_write_json, is_stdout
     from codeccmp.model.images import load_image, to_gray
     from codeccmp.model.results import _json_safe, environment
     from codeccmp.pipeline.analysis import resolve_rois, roi_figures
@@ -135,7 +135,10 @@ def measure_command(
         "results": results,
         "environment": environment(),
     }
-    _print(res, stripes=wanted is not None)
+    # ``--json -`` or ``--montage -``: standard output holds exactly that document, the
+    # tables go to stderr (as in compare).
+    _print(res, stripes=wanted is not None,
+           to_stderr=is_stdout(json_path) or is_stdout(montage))
     with outputs:
         if montage is not None and rois:
             _montage(pa, rois, decoded, results, recons, montage)
@@ -156,7 +159,7 @@ def _montage(original, rois, decoded, results, recons, path: Path) -> None:  # n
     make_montage(original, rois, cols, path)
 
 
-def _print(res: dict, stripes: bool = True) -> None:
+def _print(res: dict, stripes: bool = True, to_stderr: bool = False) -> None:
     """The summary table (without its stripe columns when ``--roi none`` asked for no stripe
     analysis), then a table per stripe region."""
     from codeccmp.render.console import stdout_console
@@ -174,7 +177,7 @@ def _print(res: dict, stripes: bool = True) -> None:
     from codeccmp.render.tables import classes_cell
     from codeccmp.stripes import NO_REGIONS
 
-    console = stdout_console()
+    console = stdout_console(stderr=to_stderr)
     names = [Path(r["decoded"]["path"]).name for r in res["results"]]
     # Narrower than the whole table, the least telling columns go first (higher ``drop``)
     # rather than every number being cut to "0.…" (codeccmp.render.fit).
