@@ -168,6 +168,26 @@ def test_compare_unwritable_output_is_a_usage_error_before_coding(
     assert "not-a-folder is not a directory" in r.stderr
 
 
+@pytest.mark.parametrize("command,option", [
+    ("compare", "--out"), ("compare", "--report"), ("compare", "--html"), ("sweep", "--out"),
+    ("sweep", "--html")])
+@pytest.mark.parametrize("name", ["-", "/dev/stdout"])
+def test_a_folder_output_named_dash_is_refused(cli, image_file: Path, tmp_path: Path,  # noqa: ANN001
+                                               monkeypatch: pytest.MonkeyPatch, command: str,
+                                               option: str, name: str) -> None:
+    """``-`` is standard output for a file (``--json -``); a folder of files cannot go there,
+    and ``--out -`` made a folder called ``-`` in the current one."""
+    monkeypatch.chdir(tmp_path)
+    r = cli(command, str(image_file), "--bpp", "1", "--codecs", "jpeg", option, name,
+            "--cache-dir" if command == "sweep" else "-q",
+            *([str(tmp_path / "cache")] if command == "sweep" else []))
+    assert r.code == 2 and one_line(r.stderr) == (
+        f"error: {option} {name}: a folder of files cannot go to standard output or a "
+        "stream; give a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [image_file.name] if image_file.parent == tmp_path else [])
+
+
 @pytest.mark.parametrize("option", ["--json", "--csv", "--plot"])
 def test_sweep_unwritable_output_is_a_usage_error(cli, image_file: Path, tmp_path: Path,  # noqa: ANN001
                                                   option: str) -> None:

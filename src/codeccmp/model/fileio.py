@@ -97,6 +97,14 @@ def is_stdout(path: str | Path | None) -> bool:
     return stream_name(path) == STDIO
 
 
+def _not_a_stream(path: str | Path, what: str) -> None:
+    """A folder output named ``-`` (or ``/dev/stdout``): refused, where it made a folder
+    called ``-``; standard output carries one document, not a folder of files."""
+    if stream_name(path) is not None:
+        raise UsageError(f"{what or 'output folder'} {path}: a folder of files cannot go to "
+                         "standard output or a stream; give a folder")
+
+
 def _write_stream(name: str, data: bytes | memoryview) -> None:
     if name == STDIO:
         sys.stdout.flush()
@@ -289,6 +297,7 @@ class Outputs:
 
     def add_dir(self, path: str | Path, what: str = "") -> Path:
         """Every file written under ``path`` is an output (checked as it is written)."""
+        _not_a_stream(path, what)
         p = Path(os.path.abspath(path))
         check_output_dir(p, what)
         self._claim(path, "dir", what)
@@ -298,6 +307,7 @@ class Outputs:
     def add_tree(self, path: str | Path, what: str = "") -> Path:
         """A folder written whole by one writer, replacing an existing one only with
         ``force``; fill it through :func:`staged_tree` while the run is active."""
+        _not_a_stream(path, what)
         p = Path(os.path.abspath(path))
         label = what or "output folder"
         if p.exists() and not p.is_dir():
