@@ -170,3 +170,17 @@ def test_orientation_note_reaches_the_user(cli, tmp_path: Path, rgb_image: np.nd
     r = cli("compare", str(path), "--bpp", "1", "--codecs", "jpeg", "--roi", "none", "-q")
     assert r.code == 0, r.stderr
     assert "EXIF orientation 8 applied (rotated 90° counter-clockwise)" in r.stderr + r.stdout
+
+
+def test_standard_input_that_is_a_terminal_is_refused(monkeypatch) -> None:  # noqa: ANN001
+    """``-`` with nothing piped in, at a terminal: one line, not a wait for typed bytes."""
+    import io
+    import sys
+
+    class Terminal(io.BytesIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(Terminal()))
+    with pytest.raises(UsageError, match="standard input is a terminal"):
+        load_image("-")

@@ -106,6 +106,36 @@ def test_measure_writes_one_document_to_standard_output(tmp_path: Path) -> None:
     assert "┃ decoded" in errs[0]
 
 
+def test_an_image_from_standard_input(tmp_path: Path) -> None:
+    """``-`` as the image reads it from standard input, as Unix filters do; the results
+    record ``-`` and the bytes' sha256, the same numbers as from the file."""
+    img = _image(tmp_path)
+    data = img.read_bytes()
+    (tmp_path / "-.json").write_text("{}")  # no sibling truth file is looked for
+    codes, out, errs = _pipeline(["compare", "-", "--bpp", "1", "--codecs", "jpeg",
+                                  "--roi", "none", "--json", "-", "-q"],
+                                 cwd=tmp_path, stdin=data)
+    assert codes == [0], errs
+    piped = json.loads(out)
+    codes, out, errs = _pipeline(["compare", str(img), "--bpp", "1", "--codecs", "jpeg",
+                                  "--roi", "none", "--json", "-", "-q"], cwd=tmp_path)
+    from_file = json.loads(out)
+    assert piped["image"]["path"] == "-"
+    assert piped["image"]["sha256"] == from_file["image"]["sha256"]
+    assert piped["results"][0]["bpp"] == from_file["results"][0]["bpp"]
+    assert piped["results"][0]["psnr"] == from_file["results"][0]["psnr"]
+    codes, out, errs = _pipeline(["measure", str(img), "-", "--roi", "none", "--json", "-"],
+                                 cwd=tmp_path, stdin=data)
+    assert codes == [0], errs
+    assert json.loads(out)["results"][0]["decoded"]["path"] == "-"
+    # Read once: a second - finds nothing; nothing piped in at all, the same line.
+    for cmd, stdin in ((["measure", "-", "-"], data), (["compare", "-", "--bpp", "1"], b"")):
+        codes, _, errs = _pipeline(cmd, cwd=tmp_path, stdin=stdin)
+        assert codes == [2] and errs[0].strip() == (
+            "error: image -: nothing on standard input (it can be read once: give - for one "
+            "image only)"), errs
+
+
 def test_report_reads_standard_input_from_a_pipe(tmp_path: Path) -> None:
     img = _image(tmp_path)
     codes, _, errs = _pipeline(

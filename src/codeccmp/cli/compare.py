@@ -25,7 +25,8 @@ from codeccmp.errors import UsageError
 @app.command("compare")
 def compare_command(
     image: Annotated[Path, typer.Argument(
-        metavar="IMAGE", help="Image to code (PNG, JPEG, TIFF, BMP, PPM/PGM).")],
+        metavar="IMAGE",
+        help="Image to code (PNG, JPEG, TIFF, BMP, PPM/PGM; '-': standard input).")],
     bpp: Annotated[float | None, typer.Option(
         "--bpp", help="Target rate in bits per pixel (or give --match).")] = None,
     codecs: CodecsOpt = None,

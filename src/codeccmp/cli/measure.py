@@ -61,10 +61,12 @@ def _rates(n: int, bpp: list[float] | None, nbytes: list[int] | None,
 
 @app.command("measure")
 def measure_command(
-    original: Annotated[Path, typer.Argument(metavar="ORIGINAL", help="The original image.")],
+    original: Annotated[Path, typer.Argument(
+        metavar="ORIGINAL", help="The original image ('-': standard input).")],
     decoded: Annotated[list[Path], typer.Argument(
         metavar="DECODED",
-        help="One or more reconstructions of it (any codec), one table row each.")],
+        help="One or more reconstructions of it (any codec), one table row each ('-': "
+             "standard input, for one of them).")],
     bpp: Annotated[list[float] | None, typer.Option(
         "--bpp", metavar="BPP",
         help="Rate of each decoded file (repeat once per file, same order).")] = None,

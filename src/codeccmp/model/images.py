@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import io
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,16 +188,35 @@ def _open(data: bytes) -> Image.Image:
         return Image.open(io.BytesIO(data))
 
 
+#: The image path that means standard input, as for any Unix filter (``cat a.png | codeccmp
+#: compare - --bpp 0.3``); the results record ``-`` as its path and the bytes' sha256.
+STDIN = "-"
+
+
+def _read_stdin() -> bytes:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("image -: standard input is a terminal; pipe an image in "
+                         "(… < image.png) or give a file")
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise UsageError("image -: nothing on standard input (it can be read once: give - "
+                         "for one image only)")
+    return data
+
+
 def load_image(path: str | Path) -> SourceImage:
     """Open and validate ``path``; raise :class:`UsageError` with one clear line otherwise."""
     p = Path(path)
-    if not p.exists():
-        raise UsageError(f"image not found: {p}")
-    if p.is_dir():
-        raise UsageError(f"expected an image file, got a directory: {p}")
-    # Read once: the bytes hashed are the bytes decoded, and decoding from memory leaves no
-    # file open behind a failed decode or a multi-frame file (Pillow keeps those open).
-    data = p.read_bytes()
+    if str(path) == STDIN:
+        data = _read_stdin()
+    else:
+        if not p.exists():
+            raise UsageError(f"image not found: {p}")
+        if p.is_dir():
+            raise UsageError(f"expected an image file, got a directory: {p}")
+        # Read once: the bytes hashed are the bytes decoded, and decoding from memory leaves
+        # no file open behind a failed decode or a multi-frame file (Pillow keeps those open).
+        data = p.read_bytes()
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
