@@ -136,6 +136,18 @@ def test_an_image_from_standard_input(tmp_path: Path) -> None:
             "image only)"), errs
 
 
+def test_a_sweep_of_the_image_on_standard_input(tmp_path: Path) -> None:
+    img = _image(tmp_path)
+    codes, out, errs = _pipeline(["sweep", "-", "--bpp", "0.8,1.2", "--codecs", "jpeg",
+                                  "--roi", "none", "--out", "rec", "--json", "-", "-q"],
+                                 cwd=tmp_path, stdin=img.read_bytes())
+    assert codes == [0], errs
+    assert [im["path"] for im in json.loads(out)["images"]] == ["-"]
+    # Its reconstructions in a folder a shell can name ("-" cannot be cd'ed into by name).
+    assert sorted(f.name for f in (tmp_path / "rec" / "stdin").iterdir()) == [
+        "jpeg-0.8bpp.jpg", "jpeg-0.8bpp.png", "jpeg-1.2bpp.jpg", "jpeg-1.2bpp.png"]
+
+
 def test_report_reads_standard_input_from_a_pipe(tmp_path: Path) -> None:
     img = _image(tmp_path)
     codes, _, errs = _pipeline(

@@ -37,7 +37,8 @@ DEFAULT_ANCHOR = "jpeg2000"
 def sweep_command(
     image: Annotated[Path, typer.Argument(
         metavar="IMAGE",
-        help="An image, or a folder whose images are all swept (per-image and averaged).")],
+        help="An image, or a folder whose images are all swept (per-image and averaged); "
+             "'-': the image on standard input.")],
     bpp: Annotated[str | None, typer.Option(
         "--bpp", help="Targets in bpp: a list (0.1,0.2,0.3) and/or ranges START:STOP:STEP "
                       "(0.1:0.5:0.1, stop included). Or give --match.")] = None,

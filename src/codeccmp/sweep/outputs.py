@@ -127,8 +127,11 @@ def parameter_files(out: Path, images: Sequence[SourceImage],
 
 
 def image_stems(images: Sequence[SourceImage]) -> list[str]:
-    return _stems([Path(im.path).stem if im.path else f"image{i + 1}"
-                   for i, im in enumerate(images)])
+    """Each image's folder name under ``--out``: its file's stem; ``stdin`` for the image
+    read from standard input (a folder called ``-`` is one a shell user cannot ``cd`` into
+    by name)."""
+    return _stems(["stdin" if im.path == "-" else Path(im.path).stem if im.path
+                   else f"image{i + 1}" for i, im in enumerate(images)])
 
 
 def _stems(names: list[str]) -> list[str]:

@@ -146,8 +146,11 @@ def _decimal(text: str, item: str, option: str = "--bpp") -> Decimal:
 
 
 def collect_images(path: str | Path) -> list[Path]:
-    """An image file, or the image files directly inside a folder, sorted by name."""
+    """An image file, or the image files directly inside a folder, sorted by name (``-``:
+    the image on standard input)."""
     p = Path(path)
+    if str(path) == "-":
+        return [p]
     if not p.exists():
         raise UsageError(f"image or folder not found: {p}")
     if p.is_file():
