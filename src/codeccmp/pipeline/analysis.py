@@ -126,7 +126,9 @@ def load_truth(image_path: str | Path, explicit: str | Path | None = None) -> di
     ``samples/make_samples.py`` writes ``stripes.json`` beside ``stripes.png``; any image with
     a sibling JSON of the same stem holding ``tiles`` with ``angle_deg`` is treated as a chart.
     """
-    if not explicit and str(image_path) == "-":
+    from codeccmp.model.images import STDIN
+
+    if not explicit and str(image_path) == STDIN:
         return None  # an image on standard input has no siblings
     p = Path(explicit) if explicit else Path(image_path).with_suffix(".json")
     if not p.is_file():

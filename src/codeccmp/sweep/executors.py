@@ -109,7 +109,7 @@ class LocalExecutor:
         self.plugin_files = plugin_files
         # The cores this process may use (its CPU affinity: a container's cpuset, taskset),
         # not os.cpu_count(), which counts the whole host: a CI runner given 2 of 64 cores
-        # started 64 workers.
+        # would start 64 workers.
         self.jobs = jobs or usable_cores()
         self._rebuildable: set[str] | None = None
         #: What the run should tell the user (a pool that could not start, say).

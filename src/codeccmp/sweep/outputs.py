@@ -130,7 +130,9 @@ def image_stems(images: Sequence[SourceImage]) -> list[str]:
     """Each image's folder name under ``--out``: its file's stem; ``stdin`` for the image
     read from standard input (a folder called ``-`` is one a shell user cannot ``cd`` into
     by name)."""
-    return _stems(["stdin" if im.path == "-" else Path(im.path).stem if im.path
+    from codeccmp.model.images import STDIN
+
+    return _stems(["stdin" if im.path == STDIN else Path(im.path).stem if im.path
                    else f"image{i + 1}" for i, im in enumerate(images)])
 
 

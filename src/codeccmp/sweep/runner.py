@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from codeccmp.codec import Codec, CodecUnavailable, RunSettings
 from codeccmp.errors import UsageError
-from codeccmp.model.images import SourceImage
+from codeccmp.model.images import STDIN, SourceImage
 from codeccmp.model.results import CodecResult, environment
 from codeccmp.pipeline.analysis import DEFAULT_ROI_COUNT
 from codeccmp.pipeline.compare import image_record, select_codecs, validate_bpp
@@ -149,7 +149,7 @@ def collect_images(path: str | Path) -> list[Path]:
     """An image file, or the image files directly inside a folder, sorted by name (``-``:
     the image on standard input)."""
     p = Path(path)
-    if str(path) == "-":
+    if str(path) == STDIN:
         return [p]
     if not p.exists():
         raise UsageError(f"image or folder not found: {p}")
