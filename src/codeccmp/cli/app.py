@@ -5,6 +5,8 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
@@ -157,9 +159,36 @@ def _run(argv: list[str] | None) -> int:
     return rv
 
 
+def _command(argv: list[str] | None) -> Callable[..., Any]:
+    """The click command for this run, its values converted by :mod:`codeccmp.cli.values`.
+
+    A run of a built-in command (``codeccmp compare ...``) gets a group holding that command
+    alone: typer builds a command from its function's signature at every start, 20–30 ms for
+    all of them, and the others are not needed to parse this one's arguments. Everything
+    else (``--help``, a plugin's command, a typo, shell completion) gets the whole group.
+    """
+    import copy
+
+    import typer.main
+
+    from codeccmp.cli.values import install
+
+    args = sys.argv[1:] if argv is None else argv
+    chosen = app
+    if args and args[0] in _BUILTIN_COMMANDS and "_CODECCMP_COMPLETE" not in os.environ:
+        commands = [c for c in app.registered_commands if c.name == args[0]]
+        groups = [g for g in app.registered_groups if g.name == args[0]]
+        if len(commands) + len(groups) == 1:
+            chosen = copy.copy(app)  # the same settings and root callback
+            chosen.registered_commands, chosen.registered_groups = commands, groups
+    command = typer.main.get_command(chosen)
+    install(command)
+    return command
+
+
 def _run_app(argv: list[str] | None) -> int:
     try:
-        rv = app(args=argv, standalone_mode=False)
+        rv = _command(argv)(args=argv, standalone_mode=False)
     except UsageError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -12,7 +12,7 @@ from codeccmp.cli.app import app
 cache_app = typer.Typer(
     name="cache", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
     help="Inspect, trim or clear the result cache of `codeccmp sweep`.")
-app.add_typer(cache_app)
+app.add_typer(cache_app, name="cache")
 
 CacheDirOpt = Annotated[Path | None, typer.Option(
     help="The cache (default: $CODECCMP_CACHE_DIR or ~/.cache/codeccmp).")]
