@@ -171,3 +171,35 @@ def test_a_standard_codec_run_imports_no_pydantic() -> None:
             "--roi", "none", "-q"]
     p = run(python_argv(code, *args), timeout=120, cwd=ROOT)
     assert p.stdout.splitlines()[-2:] == ["exit 0", "False False"], p.stderr[-1000:]
+
+
+def test_a_plugin_command_may_not_take_a_builtin_name(cli, monkeypatch) -> None:  # noqa: ANN001
+    """A run of ``compare`` builds the built-in alone (no plugin commands loaded), so a
+    plugin's ``compare`` would run or not depending on the arguments: it is refused."""
+    import pluggy
+
+    from codeccmp import hookimpl, plugins
+
+    class Takes:
+        @hookimpl
+        def register_commands(self, app) -> None:  # noqa: ANN001
+            @app.command("compare")
+            def compare() -> None:
+                print("the plugin's compare")
+
+    real = plugins.get_plugin_manager
+
+    def with_takes(files=()) -> pluggy.PluginManager:  # noqa: ANN001
+        pm = real(files)
+        pm.register(Takes(), name="takes")
+        return pm
+
+    monkeypatch.setattr(plugins, "get_plugin_manager", with_takes)
+    monkeypatch.setattr(cli_app.app, "registered_commands",
+                        list(cli_app.app.registered_commands))
+    r = cli("--help")
+    assert r.code == 2 and one_line(r.stderr) == (
+        "error: a plugin registered a command named 'compare', a built-in command's name: "
+        "give it another")
+    r = cli("compare", "-h")  # the built-in, whatever the plugin did
+    assert r.code == 0 and "Code IMAGE" in r.stdout

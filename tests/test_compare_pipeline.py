@@ -485,6 +485,18 @@ def test_codecs_without_warm_up_run_first_and_are_measured_after_it() -> None:
     assert finished == [True, True]
 
 
+def test_the_warm_up_resolves_the_metrics_blas_before_measuring(monkeypatch) -> None:  # noqa: ANN001
+    """The first SSIM would load and check SciPy's BLAS on the critical path; the warm-up
+    thread does it while the codecs code."""
+    from codeccmp.measure import metrics
+    from codeccmp.pipeline import warmup
+
+    monkeypatch.setattr(metrics, "_AXPY", None)
+    thread = warmup.start([], RunSettings(device="cpu"))
+    thread.join(30)
+    assert metrics._AXPY is not None  # a checked saxpy, or False where there is none
+
+
 # ------------------------------------------------------------------ --match
 
 

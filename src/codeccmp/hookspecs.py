@@ -45,8 +45,10 @@ def register_codecs(register: Callable[[Codec], None]) -> None:
 def register_commands(app: typer.Typer) -> None:
     """Add commands to the ``codeccmp`` command line (a ``typer.Typer`` app).
 
-    Use ``@app.command()`` or ``app.add_typer(...)``. Called at every start of the CLI, so
-    import nothing heavy at module level: ``codeccmp --help`` must stay instant.
+    Use ``@app.command()`` or ``app.add_typer(...)``. Called at every start of the CLI
+    except a run of a built-in command (``compare``, ``sweep``, ...), whose names a plugin
+    may not take; so import nothing heavy at module level: ``codeccmp --help`` must stay
+    instant.
     """
 
 

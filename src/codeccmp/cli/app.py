@@ -59,14 +59,35 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _load_commands() -> None:
+def _builtin_run(argv: list[str] | None) -> str | None:
+    """The built-in command this run is (``codeccmp compare ...``), or None: top-level help
+    or version, a plugin's command, a typo, a shell completion."""
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in _BUILTIN_COMMANDS and "_CODECCMP_COMPLETE" not in os.environ:
+        return args[0]
+    return None
+
+
+def _load_commands(only: str | None = None) -> None:
+    """Register the built-in commands and the plugins' (``register_commands``); ``only``:
+    that built-in command alone, for a run of it (the others' modules and the plugins'
+    commands are not needed to parse its arguments)."""
     import importlib
 
-    for mod in _BUILTIN_COMMANDS:
+    for mod in (only,) if only else _BUILTIN_COMMANDS:
         importlib.import_module(f"codeccmp.cli.{mod}")
+    if only:
+        return
     from codeccmp.plugins import get_plugin_manager
 
+    before = list(app.registered_commands), list(app.registered_groups)
     get_plugin_manager().hook.register_commands(app=app)
+    names = [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]
+    taken = sorted({n for n in names if n in _BUILTIN_COMMANDS and names.count(n) > 1})
+    if taken:  # typer would run the plugin's, and a run of the built-in skips the plugins
+        app.registered_commands, app.registered_groups = before
+        raise UsageError(f"a plugin registered a command named {taken[0]!r}, a built-in "
+                         "command's name: give it another")
 
 
 def main(argv: list[str] | None = None, *, own_process: bool = True) -> None:
@@ -75,7 +96,11 @@ def main(argv: list[str] | None = None, *, own_process: bool = True) -> None:
     ``own_process=False`` runs the command inside someone else's Python process (the tests
     do): then nothing process-wide is changed (see ``codeccmp.pipeline.warmup.own_process``).
     """
-    _load_commands()
+    try:
+        _load_commands(_builtin_run(argv))
+    except UsageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     if not own_process:
         sys.exit(_run(argv))
     from codeccmp.pipeline import warmup
@@ -164,8 +189,9 @@ def _command(argv: list[str] | None) -> Callable[..., Any]:
 
     A run of a built-in command (``codeccmp compare ...``) gets a group holding that command
     alone: typer builds a command from its function's signature at every start, 20–30 ms for
-    all of them, and the others are not needed to parse this one's arguments. Everything
-    else (``--help``, a plugin's command, a typo, shell completion) gets the whole group.
+    all of them, and the others are not needed to parse this one's arguments (a plugin's
+    command may not take a built-in's name: ``_load_commands``). Everything else
+    (``--help``, a plugin's command, a typo, shell completion) gets the whole group.
     """
     import copy
 
@@ -173,11 +199,11 @@ def _command(argv: list[str] | None) -> Callable[..., Any]:
 
     from codeccmp.cli.values import install
 
-    args = sys.argv[1:] if argv is None else argv
+    name = _builtin_run(argv)
     chosen = app
-    if args and args[0] in _BUILTIN_COMMANDS and "_CODECCMP_COMPLETE" not in os.environ:
-        commands = [c for c in app.registered_commands if c.name == args[0]]
-        groups = [g for g in app.registered_groups if g.name == args[0]]
+    if name is not None:
+        commands = [c for c in app.registered_commands if c.name == name]
+        groups = [g for g in app.registered_groups if g.name == name]
         if len(commands) + len(groups) == 1:
             chosen = copy.copy(app)  # the same settings and root callback
             chosen.registered_commands, chosen.registered_groups = commands, groups

@@ -366,6 +366,13 @@ _AXPY: Any = None  # resolved on first use: a checked saxpy, or False
 _AXPY_LOCK = threading.Lock()
 
 
+def prepare() -> None:
+    """Do now what the first SSIM or MS-SSIM would do first: load SciPy's BLAS and check
+    its ``saxpy`` (``_blas_axpy``), about 30 ms on the development VM. The run's warm-up
+    thread calls it while the codecs code (``codeccmp.pipeline.warmup``)."""
+    _blas_axpy()
+
+
 def _blas_axpy() -> Any:
     """SciPy's BLAS ``saxpy``, if it computes ``y + a·x`` rounded once (a fused
     multiply-add, as OpenBLAS's kernels on x86 with FMA and ARM do), else ``None``.

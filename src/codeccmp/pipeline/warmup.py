@@ -4,8 +4,10 @@ A learned codec's first ``encode`` imports torch and compressai: about 3 s of on
 the development machine, more than the standard codecs' whole rate searches. Imports that
 wait until they are needed sit on the critical path; started at the beginning of a run they
 overlap the standard codecs' work (Pillow's encoders release the GIL) and use the second
-core. What is warmed: each available codec's ``Codec.warm_up`` (the metrics import nothing heavy:
-a run with only standard codecs never imports torch).
+core. What is warmed: the metrics' BLAS kernel (``measure.metrics.prepare``: the first SSIM
+would otherwise load and check it on the critical path, about 30 ms), then each available
+codec's ``Codec.warm_up`` (the metrics import nothing heavy: a run with only standard
+codecs never imports torch).
 
 Python cannot import one package graph from two threads at once safely: a thread that
 imports a torch submodule while another is half-way through ``import torch`` can be handed
@@ -73,7 +75,9 @@ def _warm(codecs: Sequence[Codec]) -> None:
     if paused:
         gc.disable()
     try:
-        for fn in (c.warm_up for c in codecs):
+        from codeccmp.measure import metrics
+
+        for fn in (metrics.prepare, *(c.warm_up for c in codecs)):
             with contextlib.suppress(Exception):  # failures resurface where they matter
                 fn()
     finally:
