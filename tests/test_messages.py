@@ -328,3 +328,35 @@ def test_sweep_folds_unusable_codecs_into_one_note(tmp_path: Path, rgb_image: np
     _render(result, [], explicit=True)
     _, err = capsys.readouterr()
     assert sum(line.startswith("note: nomodel") for line in err.splitlines()) == 6
+
+
+def test_a_note_prints_the_codec_and_the_text_as_they_are(cli, image_file: Path) -> None:  # noqa: ANN001
+    """Rich read notes as markup: ``jpeg[optimize=false]`` was printed as ``jpeg``."""
+    r = cli("compare", str(image_file), "--bpp", "1", "--codecs", "jpeg[optimize=false]",
+            "--roi", "none", "--tolerance", "0.0001", "-q")
+    assert r.code == 0, r.stderr
+    notes = [ln for ln in r.stderr.splitlines() if ln.startswith("note: ")]
+    assert notes and notes[0].startswith("note: jpeg[optimize=false]: achieved "), r.stderr
+
+
+def test_labelled_text_is_neither_markup_nor_emoji() -> None:
+    import io
+
+    from rich.console import Console
+
+    from codeccmp.render.console import labelled
+
+    out = io.StringIO()
+    text = "webp[method=4]: failed: ValueError: [/] bad :x: value [bold]"
+    Console(file=out, width=200).print(labelled("note:", text))
+    assert out.getvalue() == f"note: {text}\n"
+
+
+def test_a_file_name_with_brackets_is_printed_as_it_is(cli, image_file: Path) -> None:  # noqa: ANN001
+    """The table's title is the image's path: ``s[red]x.png`` was printed as ``sx.png``."""
+    named = image_file.with_name("s[red]x.png")
+    image_file.rename(named)
+    r = cli("compare", str(named), "--bpp", "1", "--codecs", "jpeg", "--roi", "none", "-q")
+    assert r.code == 0 and r.stdout.splitlines()[0] == f"{named} at 1 bpp", r.stdout[:300]
+    r = cli("measure", str(named), str(named), "--roi", "none")
+    assert r.code == 0 and r.stdout.splitlines()[0].startswith(f"{named} ("), r.stdout[:300]

@@ -142,10 +142,11 @@ def list_models(
     console.print(
         f"hub cache: {hub}   weights dir: {wdir if wdir else '-'}   "
         f"offline: {'yes' if wts.is_offline(settings) else 'no'}",
-        highlight=False,
+        highlight=False, markup=False,  # paths as they are, brackets included
     )
     for server in sorted(servers):
-        console.print(f"downloads from: {server}", highlight=False, soft_wrap=True)
+        console.print(f"downloads from: {server}", highlight=False, soft_wrap=True,
+                      markup=False)
 
 
 def _blocks(rows: list[tuple[str, str, str, str, str]], fetch: dict[str, str],
@@ -271,5 +272,5 @@ def pull_models(
             fetched += 1
     console.print(
         f"{fetched} downloaded, {cached} already cached, in {wts.hub_checkpoints_dir()}",
-        highlight=False,
+        highlight=False, markup=False,
     )

@@ -168,7 +168,8 @@ class _Reporter:
     def __init__(self, quiet: bool = False, window: int = 50) -> None:
         from rich.console import Console
 
-        self.console = Console(highlight=False, soft_wrap=True)
+        # Paths and messages printed as they are: not rich markup or emoji codes.
+        self.console = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
         self.quiet = quiet
         self._loss: deque[float] = deque(maxlen=window)
         self._bpp: deque[float] = deque(maxlen=window)

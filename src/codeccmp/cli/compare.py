@@ -209,17 +209,17 @@ def _plan_outputs(selected, force: bool, json_path: Path | None, out: Path | Non
 
 def _render(result, notes: list[str], explicit: bool,  # noqa: ANN001 - Comparison
             to_stderr: bool = False) -> None:
-    from codeccmp.render.console import stderr_console, stdout_console
+    from codeccmp.render.console import labelled, stderr_console, stdout_console
     from codeccmp.render.tables import problems, results_table
 
     err = stderr_console()
     console = stdout_console(stderr=True) if to_stderr else stdout_console()
     for n in notes:
-        err.print(f"[yellow]warning:[/] {n}")
+        err.print(labelled("warning:", n), highlight=False)
     console.print(results_table(result, hide_skipped=not explicit, width=console.width))
     console.file.flush()  # keep the notes below the table when both streams go to one place
     for line in problems(result.results, brief_skips=not explicit):
-        err.print(f"[yellow]note:[/] {line}", highlight=False)
+        err.print(labelled("note:", line), highlight=False)
 
 
 def _save_outputs(result, out: Path, relative_to: Path | None = None) -> None:  # noqa: ANN001
@@ -282,9 +282,10 @@ class _progress:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
-        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                            TextColumn("{task.completed}/{task.total}"),
-                            console=Console(stderr=True), transient=True)
+        # The description names the codec as given (``jpeg[optimize=false]``): not markup.
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                            BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                            console=Console(stderr=True, emoji=False), transient=True)
         self.bar.__enter__()
         self.task = self.bar.add_task("starting", total=self.total)
         return self.update

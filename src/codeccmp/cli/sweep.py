@@ -302,30 +302,30 @@ def _render(result: SweepResult, notes: list[str], explicit: bool = False,
             to_stderr: bool = False) -> None:
     """The tables, then the notes. Codecs not usable here get no rows (they would be all
     dashes) and, unless named with --codecs, one folded note, as in ``compare``."""
-    from codeccmp.render.console import stderr_console, stdout_console
+    from codeccmp.render.console import labelled, stderr_console, stdout_console
     from codeccmp.render.rd_tables import bd_results_table, rd_points_table
     from codeccmp.render.tables import skipped_note
 
     console, err = stdout_console(stderr=to_stderr), stderr_console()
     for n in notes:
-        err.print(f"[yellow]warning:[/] {n}", highlight=False)
+        err.print(labelled("warning:", n), highlight=False)
     for r in result.references:
         check = {"passed": f"the images are the {r['dataset']} set",
                  "off": f"measured on {r['dataset']}; data-set check off, not verified",
                  }.get(r["dataset_check"], "its data set is unknown: not checked")
-        err.print(f"[dim]reference:[/] {r['label']}: {r['source']} ({check})",
+        err.print(labelled("reference:", f"{r['label']}: {r['source']} ({check})", "dim"),
                   highlight=False)
     if result.references and result.average == "target" and len(result.images) > 1:
-        err.print("[yellow]note:[/] points are averaged per target bpp; the published curves "
-                  "per quality (use --average quality to compare like with like)",
-                  highlight=False)
+        err.print(labelled("note:", "points are averaged per target bpp; the published "
+                           "curves per quality (use --average quality to compare like with "
+                           "like)"), highlight=False)
     unusable = unusable_codecs(result)
     console.print(rd_points_table(result, hide=unusable, width=console.width))
     if result.anchor is not None and result.bd and set(result.bd.get("psnr", {})) - set(unusable):
         console.print(bd_results_table(result, hide=unusable, width=console.width))
     console.file.flush()  # keep the notes below the tables when both streams go to one place
     if unusable and not explicit:
-        err.print(f"[yellow]note:[/] {skipped_note(list(unusable.items()))}", highlight=False)
+        err.print(labelled("note:", skipped_note(list(unusable.items()))), highlight=False)
     seen: set[tuple[str, str]] = set()
     for p in result.points:
         r = p.result
@@ -333,20 +333,21 @@ def _render(result: SweepResult, notes: list[str], explicit: bool = False,
             continue
         if not r.ok and (r.codec, r.reason or "") not in seen:
             seen.add((r.codec, r.reason or ""))
-            err.print(f"[yellow]note:[/] {r.codec}: {r.status}: {r.reason}", highlight=False)
+            err.print(labelled("note:", f"{r.codec}: {r.status}: {r.reason}"), highlight=False)
     off = [p for p in result.points if p.result.within_tolerance is False]
     if off:
         match = result.settings.get("match")
         by = (f"±{match['tolerance']:g} {match['metric']}" if match
               else f"±{result.tolerance:.0%}")
-        err.print(f"[yellow]note:[/] {len(off)} point(s) missed their target by more than "
-                  f"{by} (see --json or --csv)", highlight=False)
+        err.print(labelled("note:", f"{len(off)} point(s) missed their target by more than "
+                           f"{by} (see --json or --csv)"), highlight=False)
     c = result.cache
     # "results" and "run": a job recomputed from cached bitstreams (after a change to the
     # measuring) is neither a cached result nor an encode, and "0 from the cache, 0 encodes"
     # read as a contradiction.
     err.print(f"{c['jobs']} jobs: {c['jobs_cached']} results from the cache, "
-              f"{c['encodes']} encodes run, {result.elapsed_s:.1f} s", highlight=False)
+              f"{c['encodes']} encodes run, {result.elapsed_s:.1f} s", highlight=False,
+              markup=False)
 
 
 class _Progress:
@@ -378,10 +379,11 @@ class _Progress:
 
         # The job count is set before the first job runs (``start``); rich's own columns
         # show the count, and the time left once a job has finished.
-        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                            MofNCompleteColumn(), TextColumn("jobs"), TimeElapsedColumn(),
-                            TextColumn("eta"), TimeRemainingColumn(),
-                            console=Console(stderr=True), transient=True)
+        # The description names the codec as given (``jpeg[optimize=false]``): not markup.
+        self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                            BarColumn(), MofNCompleteColumn(), TextColumn("jobs"),
+                            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                            console=Console(stderr=True, emoji=False), transient=True)
         self.bar.__enter__()
         self.task = self.bar.add_task("planning", total=None)
         return self

@@ -7,6 +7,7 @@ import sys
 from typing import TextIO
 
 from rich.console import Console
+from rich.text import Text
 
 #: Width used when stdout is not a terminal and COLUMNS is unset (tables would wrap at 80).
 PIPE_WIDTH = 160
@@ -51,10 +52,20 @@ def stdout_console(stderr: bool = False) -> Console:
     carries a document (``--json -``)."""
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
-        return Console(stderr=stderr)
+        return Console(stderr=stderr, emoji=False)
     width = None if os.environ.get("COLUMNS") else PIPE_WIDTH
-    return Console(file=_NoTrailingSpaces(stream), width=width)  # type: ignore[arg-type]
+    return Console(file=_NoTrailingSpaces(stream), width=width,  # type: ignore[arg-type]
+                   emoji=False)
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, soft_wrap=True)
+    return Console(stderr=True, soft_wrap=True, emoji=False)
+
+
+def labelled(label: str, text: str, style: str = "yellow") -> Text:
+    """``label`` in ``style``, a space, then ``text`` exactly as given.
+
+    Why not ``f"[yellow]{label}[/] {text}"``: rich reads the whole string as markup (and
+    ``:name:`` as emoji), so a codec's options, ``jpeg[optimize=false]``, were printed as
+    ``jpeg``, and a bracket in an error message could end the line in a MarkupError."""
+    return Text.assemble((label, style), " ", text)

@@ -56,7 +56,8 @@ def _table_width(columns: Sequence[Column], narrow: bool) -> int:
     return sum(c.width(narrow) for c in columns) + 3 * len(columns) + 1
 
 
-def fitted_table(columns: Sequence[Column], width: int | None, *, title: str | None = None,
+def fitted_table(columns: Sequence[Column], width: int | None, *,
+                 title: str | Text | None = None,
                  caption: str | None = None) -> Table:
     """A boxed table of ``columns`` no wider than ``width`` (``None``: any width) whenever
     the columns that are never left out fit, every cell whole; the caption adds which
@@ -80,7 +81,11 @@ def fitted_table(columns: Sequence[Column], width: int | None, *, title: str | N
     if left_out:
         notes.append(f"not shown at {width} columns: {', '.join(left_out)} (a wider terminal "
                      "or --json shows them)")
-    # Text, not a str: rich would read the options of a codec's label as markup.
+    # Text, not a str: rich would read the options of a codec's label, or a file name in
+    # the title (``s[red]x.png`` was printed as ``sx.png``), as markup. The title is not
+    # folded to a narrow table's width: a path cut in two is read as two.
+    if isinstance(title, str):
+        title = Text(title, style="table.title", no_wrap=True, overflow="ignore")
     t = Table(title=title, title_justify="default",
               caption=Text("\n".join(notes)) if notes else None, caption_justify="left")
     for c in shown:

@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from codeccmp.sweep.average import SweepPoint
 
 
+def _plain(*cells: str | RenderableType) -> list[RenderableType]:
+    """Cells as they are: a str becomes Text, since rich reads a str cell as markup (a
+    plugin file ``file:/x/run[1].py``, a reason with ``[perceptual]`` in it)."""
+    return [Text(c) if isinstance(c, str) else c for c in cells]
+
+
 def number(value: float | None, fmt: str) -> str:
     """A table cell: a dash for a missing or non-finite value."""
     return "–" if value is None or not math.isfinite(value) else format(value, fmt)
@@ -282,8 +288,8 @@ def codecs_table(rows: Sequence[dict[str, Any]]) -> Table:
         # A codec's name is typed into --codecs: never folded mid-word; nor a parameter.
         t.add_column(col, no_wrap=col != "usable here", style="bold" if col == "codec" else None)
     for r in rows:
-        t.add_row(str(r["codec"]), str(r["family"]), str(r["parameter"]),
-                  usable_cell(str(r["usable"])))
+        t.add_row(*_plain(str(r["codec"]), str(r["family"]), str(r["parameter"]),
+                          usable_cell(str(r["usable"]))))
     return t
 
 
@@ -308,7 +314,7 @@ def codec_records(rows: Sequence[dict[str, Any]]) -> list[RenderableType]:
             ("libraries", str(r.get("library") or "")), ("plugin", str(r["plugin"]))]
         for key, value in fields:
             if str(value):
-                grid.add_row(key, value)
+                grid.add_row(*_plain(key, value))
         about = [Text(str(r["description"]))] if r.get("description") else []
         blocks.append(Group(Text(str(r["codec"]), style="bold"),
                             Padding(Group(*about, grid), (0, 0, 0, 2))))
@@ -336,7 +342,7 @@ def codec_options_table(rows: Sequence[dict[str, Any]]) -> Table | None:
     t.add_column("codec", no_wrap=True, style="bold")
     t.add_column("options")
     for r in with_options:
-        t.add_row(str(r["codec"]), _options_text(r["options"]))
+        t.add_row(*_plain(str(r["codec"]), _options_text(r["options"])))
     return t
 
 
@@ -360,7 +366,7 @@ def metrics_table(rows: Sequence[dict[str, Any]], verbose: bool = False) -> Tabl
                                  usable_cell(str(r["usable"])), str(r["description"])]
         if verbose:
             row += [str(r["library"]), str(r["plugin"])]
-        t.add_row(*row)
+        t.add_row(*_plain(*row))
     return t
 
 
@@ -418,7 +424,7 @@ def references_tables(rows: Sequence[dict[str, Any]], default_dataset: str,
                 source += [f"on {r['device']}"] if r["device"] else []
                 source += ["measured on 8-bit decoded images"] if r["decoded"] == "8bit" else []
                 cells.append(", ".join(source))
-            t.add_row(*cells)
+            t.add_row(*_plain(*cells))
         tables.append(t)
     return tables
 
