@@ -2,8 +2,10 @@
 """Peak memory and wall time of standard-codec ``compare`` runs against a bare Pillow floor.
 
 A run with no learned codec and no torch-based metric must not import torch: it costs about
-1.5 s and half a gigabyte for nothing. Each command runs in a fresh process, ``--repeat``
-times (median wall; the largest peak resident set size):
+1.5 s and half a gigabyte for nothing. Each command runs in a fresh process, in ``--repeat``
+rounds of every command once (median wall; the largest peak resident set size; and the
+median over rounds of its wall divided by the same round's floor 2, which a shared VM's
+drifting load moves far less than a ratio of medians taken minutes apart):
 
 - **floor**: a bare Python process that opens the image with Pillow, encodes it once as JPEG
   at the quality codeccmp chose (optimised Huffman tables, 4:2:0, as codeccmp's JPEG) and
