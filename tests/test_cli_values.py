@@ -76,7 +76,7 @@ def test_every_parameter_of_every_command_converts_as_typers_own() -> None:
         theirs = typer_coercion.build_runtime_param(param.type_descriptor)
         ctx = Context(group)
         for text in INPUTS:
-            given = [text] if ours.repeated else text
+            given = (text, text) if ours.repeated else text  # click gives a tuple
             a, b = _outcome(ours, given, param, ctx), _outcome(theirs, given, param, ctx)
             assert a[0] == b[0] and _same(a[1], b[1]), (param.name, text, a, b)
         for given in (None, param.default):  # defaults are processed too
