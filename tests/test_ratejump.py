@@ -134,3 +134,24 @@ def test_coarse_or_continuous_parameters_are_not_checked() -> None:
     assert find_jump(c, IMG, chosen(2), _bpp(2), 0.5) is None and c.encodes == []
     c.param_space = ParamSpace("rate", "continuous", 0.01, 4.0)
     assert find_jump(c, IMG, chosen(2), _bpp(2), 0.5) is None and c.encodes == []
+
+
+def test_bitstreams_the_search_made_are_decoded_not_encoded_again() -> None:
+    c = Stepped()
+    known = {30 - REACH: chosen(30 - REACH), 28: chosen(28)}
+    assert find_jump(c, IMG, chosen(30), _bpp(30), 0.1, known=known) is None
+    assert c.encodes == [30 + REACH]  # the one far end the search had not encoded
+
+
+def test_a_compare_encodes_no_parameter_twice() -> None:
+    """The rate search's trials and the jump check's probes share their bitstreams (JPEG's
+    quality 13 and HEIF's 25 on Barbara were encoded twice)."""
+    from codeccmp.model.images import from_array
+    from codeccmp.pipeline.compare import CompareOptions, search
+
+    for jump_at in (None, 33):
+        c = Stepped(jump_at=jump_at)
+        coded = search(c, from_array(IMG), CompareOptions(_bpp(30) * 1.01, rois=None))
+        assert coded.res.param == 30 and len(coded.res.trials) >= 2
+        assert sorted(c.encodes) == sorted(set(c.encodes)), c.encodes
+        assert {t["param"] for t in coded.res.trials} <= set(c.encodes)

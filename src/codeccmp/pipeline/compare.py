@@ -222,7 +222,8 @@ def _search(coded: Coded, image: SourceImage, options: CompareOptions,
             f"achieved {rm.bpp:.3f} bpp is {rm.deviation:+.0%} from the target "
             f"(tolerance ±{options.tolerance:.0%})")
     try:  # a discontinuity near the chosen parameter (see codeccmp.pipeline.ratejump)
-        jump = find_jump(codec, pixels, enc, options.target_bpp, options.tolerance)
+        jump = find_jump(codec, pixels, enc, options.target_bpp, options.tolerance,
+                         known=rm.encoded_here)
     except Exception:  # noqa: BLE001 - a failing probe only means no note
         jump = None
     if jump is not None:

@@ -13,8 +13,9 @@ in between can jump by more; only when it moves more is the span bisected (about
 ``REACH`` more encodes) down to the neighbouring pair with the jump, stopping as soon as
 neither half moves by more than ``JUMP_DB`` (at low rates a smooth encoder's PSNR often moves
 2–3 dB over ``REACH`` steps: JPEG on Barbara at 0.3 bpp took 8 probes to the end, 6 so).
-Each probe is a real encode and a decode from its bytes; the chosen value's bitstream is
-the rate search's own, not encoded again, so a smooth encoder costs two encodes (each AVIF,
+Each probe is a real encode and a decode from its bytes; the chosen value's bitstream, and
+any other value the rate search encoded on its way (``known``), is the search's own, not
+encoded again, so a smooth encoder costs at most two encodes (each AVIF,
 HEIF or JPEG XL encode of Barbara takes 0.15–0.5 s: the check was most of a six-codec run's
 time). Only fine-grained integer scales (at least ``MIN_VALUES`` values) are checked: a
 learned model's few qualities are meant to be far apart, and continuous rate control has no
@@ -23,7 +24,7 @@ neighbours.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -42,12 +43,13 @@ MIN_VALUES: int = 16
 
 
 def find_jump(codec: Codec, pixels: np.ndarray, chosen: Encoded, target_bpp: float,
-              tolerance: float) -> tuple[tuple[Param, float, float], tuple[Param, float, float],
-                                         ] | None:
+              tolerance: float, known: Mapping[Param, Encoded] | None = None,
+              ) -> tuple[tuple[Param, float, float], tuple[Param, float, float]] | None:
     """The neighbouring pair ``((p, bpp, psnr), (q, bpp, psnr))`` within ``REACH`` steps of
     the ``chosen`` bitstream's parameter whose PSNR differs by more than ``JUMP_DB`` with at
     least one of the two within ``tolerance`` of the target rate (the largest such jump), or
-    None."""
+    None. ``known``: bitstreams already encoded by parameter (the rate search's), decoded
+    rather than encoded again."""
     space = codec.param_space
     if space.kind != "integer" or space.high - space.low + 1 < MIN_VALUES:
         return None
@@ -60,7 +62,8 @@ def find_jump(codec: Codec, pixels: np.ndarray, chosen: Encoded, target_bpp: flo
 
     def probe(p: int) -> tuple[float, float]:
         if p not in seen:
-            seen[p] = measured(codec.encode(pixels, p))
+            enc = (known or {}).get(p)
+            seen[p] = measured(enc if enc is not None else codec.encode(pixels, p))
         return seen[p]
 
     def near(p: int) -> bool:

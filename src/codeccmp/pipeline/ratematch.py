@@ -54,6 +54,10 @@ class RateMatch:
     encode_s: float
     trials: list[Trial] = field(default_factory=list)
     search_s: float = 0.0
+    #: The bitstreams the search encoded itself, by parameter (not those a codec's own rate
+    #: control proposed): the jump check (``pipeline.ratejump``) decodes these instead of
+    #: encoding the same parameters again. Held only as long as this result is.
+    encoded_here: dict[Param, Encoded] = field(default_factory=dict, repr=False)
 
     @property
     def deviation(self) -> float:
@@ -74,6 +78,7 @@ class _Evaluator:
         self.cache: dict[Param, tuple[Encoded, float, float]] = {}
         self.trials: list[Trial] = []
         self.on_trial = on_trial
+        self.encoded_here: dict[Param, Encoded] = {}  # ``codec.encode(pixels, p)`` itself
 
     def add(self, enc: Encoded, seconds: float) -> float:
         bpp = bits_per_pixel(enc.nbytes, self.num_pixels)
@@ -89,6 +94,8 @@ class _Evaluator:
             return self.cache[param][1]
         t0 = time.perf_counter()
         enc = self.codec.encode(self.pixels, param)
+        if enc.param == param:
+            self.encoded_here[param] = enc
         return self.add(enc, time.perf_counter() - t0)
 
     def best(self, settled: Sequence[Param] = ()) -> RateMatch:
@@ -108,7 +115,8 @@ class _Evaluator:
             return abs(bpp - self.target), rank
 
         _, (enc, bpp, secs) = min(self.cache.items(), key=key)
-        return RateMatch(enc, bpp, self.target, secs, list(self.trials))
+        return RateMatch(enc, bpp, self.target, secs, list(self.trials),
+                         encoded_here=dict(self.encoded_here))
 
 
 #: A bracket of indices into the rate-ordered values: bpp[lo] < target <= bpp[hi], where
