@@ -116,7 +116,7 @@ class _Evaluator:
 
         _, (enc, bpp, secs) = min(self.cache.items(), key=key)
         return RateMatch(enc, bpp, self.target, secs, list(self.trials),
-                         encoded_here=dict(self.encoded_here))
+                         encoded_here=self.encoded_here)
 
 
 #: A bracket of indices into the rate-ordered values: bpp[lo] < target <= bpp[hi], where

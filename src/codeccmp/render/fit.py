@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rich.cells import cell_len
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -49,6 +50,13 @@ def add_row(columns: Sequence[Column], cells: Sequence[Cell]) -> None:
 
 def _plain(cell: Cell) -> str:
     return cell.plain if isinstance(cell, Text) else cell
+
+
+def as_text(*cells: str | RenderableType) -> list[RenderableType]:
+    """Cells as they are: a str becomes Text, since rich reads a str cell as markup
+    (``jpeg[optimize=false]``, a plugin file ``file:/x/run[1].py``, a reason naming
+    ``codeccmp[perceptual]``)."""
+    return [Text(c) if isinstance(c, str) else c for c in cells]
 
 
 def _table_width(columns: Sequence[Column], narrow: bool) -> int:
@@ -96,8 +104,5 @@ def fitted_table(columns: Sequence[Column], width: int | None, *,
                      no_wrap=whole, min_width=c.width(narrow) if whole else None,
                      overflow="fold")
     for i in range(max((len(c.cells) for c in columns), default=0)):
-        # Cells are data: a str becomes Text, so that "jpeg[optimize=false]" or a file name
-        # in brackets is not read as rich markup.
-        t.add_row(*(Text(c.cells[i]) if isinstance(c.cells[i], str) else c.cells[i]
-                    for c in shown))
+        t.add_row(*as_text(*(c.cells[i] for c in shown)))  # cells are data, not markup
     return t

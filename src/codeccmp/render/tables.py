@@ -15,17 +15,11 @@ from rich.text import Text
 
 from codeccmp.model.results import V1_NOTE, CodecResult, Comparison
 from codeccmp.pipeline.ratejump import JUMP_PREFIX
-from codeccmp.render.fit import Column, add_row, fitted_table
+from codeccmp.render.fit import Column, add_row, as_text, fitted_table
 
 if TYPE_CHECKING:
     from codeccmp.codec import ParamSpace
     from codeccmp.sweep.average import SweepPoint
-
-
-def _plain(*cells: str | RenderableType) -> list[RenderableType]:
-    """Cells as they are: a str becomes Text, since rich reads a str cell as markup (a
-    plugin file ``file:/x/run[1].py``, a reason with ``[perceptual]`` in it)."""
-    return [Text(c) if isinstance(c, str) else c for c in cells]
 
 
 def number(value: float | None, fmt: str) -> str:
@@ -288,8 +282,8 @@ def codecs_table(rows: Sequence[dict[str, Any]]) -> Table:
         # A codec's name is typed into --codecs: never folded mid-word; nor a parameter.
         t.add_column(col, no_wrap=col != "usable here", style="bold" if col == "codec" else None)
     for r in rows:
-        t.add_row(*_plain(str(r["codec"]), str(r["family"]), str(r["parameter"]),
-                          usable_cell(str(r["usable"]))))
+        t.add_row(*as_text(str(r["codec"]), str(r["family"]), str(r["parameter"]),
+                           usable_cell(str(r["usable"]))))
     return t
 
 
@@ -314,7 +308,7 @@ def codec_records(rows: Sequence[dict[str, Any]]) -> list[RenderableType]:
             ("libraries", str(r.get("library") or "")), ("plugin", str(r["plugin"]))]
         for key, value in fields:
             if str(value):
-                grid.add_row(*_plain(key, value))
+                grid.add_row(*as_text(key, value))
         about = [Text(str(r["description"]))] if r.get("description") else []
         blocks.append(Group(Text(str(r["codec"]), style="bold"),
                             Padding(Group(*about, grid), (0, 0, 0, 2))))
@@ -342,7 +336,7 @@ def codec_options_table(rows: Sequence[dict[str, Any]]) -> Table | None:
     t.add_column("codec", no_wrap=True, style="bold")
     t.add_column("options")
     for r in with_options:
-        t.add_row(*_plain(str(r["codec"]), _options_text(r["options"])))
+        t.add_row(*as_text(str(r["codec"]), _options_text(r["options"])))
     return t
 
 
@@ -366,7 +360,7 @@ def metrics_table(rows: Sequence[dict[str, Any]], verbose: bool = False) -> Tabl
                                  usable_cell(str(r["usable"])), str(r["description"])]
         if verbose:
             row += [str(r["library"]), str(r["plugin"])]
-        t.add_row(*_plain(*row))
+        t.add_row(*as_text(*row))
     return t
 
 
@@ -424,7 +418,7 @@ def references_tables(rows: Sequence[dict[str, Any]], default_dataset: str,
                 source += [f"on {r['device']}"] if r["device"] else []
                 source += ["measured on 8-bit decoded images"] if r["decoded"] == "8bit" else []
                 cells.append(", ".join(source))
-            t.add_row(*_plain(*cells))
+            t.add_row(*as_text(*cells))
         tables.append(t)
     return tables
 
