@@ -127,6 +127,41 @@ def test_a_terminated_process_takes_its_programs_groups_with_it(tmp_path: Path) 
             _cleanup(pids)
 
 
+# SIGTERM delivered just after the program started, before run_program has registered it:
+# the child's Popen waits for the shell's pids and then sends its own process SIGTERM.
+_LATE_SIGTERM = """
+import os, signal, subprocess, sys, time
+from codeccmp_external.process import run_program
+pidfile = sys.argv[1]
+
+class Late(subprocess.Popen):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        while not os.path.exists(pidfile) or len(open(pidfile).read().split()) < 2:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(3):  # a backward jump: Python runs the handler here at the latest
+            pass
+
+subprocess.Popen = Late
+run_program(sys.argv[2:])
+"""
+
+
+def test_sigterm_while_a_program_starts_still_takes_its_group(tmp_path: Path) -> None:
+    """The handler defers while a start is under way, then the group is killed all the same
+    (a busy machine once delivered a sweep's SIGTERM in that window: two processes lived)."""
+    pidfile = tmp_path / "pids"
+    with started(python_argv(_LATE_SIGTERM, str(pidfile), *shell(pidfile)),
+                 env=_env()) as proc:
+        pids = _pids(pidfile)
+        try:
+            assert proc.wait(timeout=30) == -signal.SIGTERM
+            assert _all_gone(pids), f"left running: {group_members(pids[0])}"
+        finally:
+            _cleanup(pids)
+
+
 def test_a_toml_codec_that_times_out_leaves_no_process(tmp_path: Path,
                                                        rgb_image: np.ndarray) -> None:
     from codeccmp_external.codec import ExternalCodec

@@ -38,6 +38,8 @@ __all__ = ["ProgramResult", "run_program", "kill_all"]
 
 _lock = threading.RLock()  # re-entrant: the SIGTERM handler may run while it is held
 _live: dict[int, subprocess.Popen[bytes]] = {}  # pid (= process group id) -> process
+_starting = 0  # programs being started: their pids are not in ``_live`` yet
+_sigterm_pending = False  # SIGTERM came while one was starting: die once it is registered
 _sigterm_installed = False
 
 
@@ -70,13 +72,8 @@ def run_program(argv: Sequence[str | os.PathLike[str]], *,
     """
     args = [os.fspath(a) for a in argv]
     _install_sigterm()
-    proc = subprocess.Popen(
-        args, cwd=cwd, env=None if env is None else dict(env),
-        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        start_new_session=True)  # setsid(): its own session and process group, pgid == pid
-    with _lock:
-        _live[proc.pid] = proc
+    proc = _start(args, cwd=cwd, env=None if env is None else dict(env),
+                  stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL)
     try:
         try:
             out, err = proc.communicate(input, timeout=timeout)
@@ -96,6 +93,34 @@ def run_program(argv: Sequence[str | os.PathLike[str]], *,
     finally:
         with _lock:
             _live.pop(proc.pid, None)
+
+
+def _start(args: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+    """Start the program in its own session and register it, SIGTERM or not.
+
+    A SIGTERM handled between ``fork`` and the registration would find nothing to kill and
+    leave the program running. Blocking the signal meanwhile is no answer (the child would
+    inherit the blocked mask through ``exec``), so the handler defers instead while a start
+    is under way, and the process dies here, once the program can be killed with the rest.
+    """
+    global _starting
+    with _lock:
+        _starting += 1
+    proc = None
+    try:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True,  # setsid(): pgid == pid
+                                **popen)
+    finally:
+        with _lock:
+            if proc is not None:
+                _live[proc.pid] = proc
+            _starting -= 1
+            die = _sigterm_pending and _starting == 0
+        if die:  # the handler runs again, in the main thread, and now finds it
+            kill_all()
+            os.kill(os.getpid(), signal.SIGTERM)
+    return proc
 
 
 def kill_all() -> None:
@@ -165,8 +190,14 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    """Kill the running programs' groups, then die of SIGTERM as the default would."""
+    """Kill the running programs' groups, then die of SIGTERM as the default would; while a
+    program is being started, only once it is registered (see :func:`_start`)."""
+    global _sigterm_pending
     kill_all()
+    with _lock:
+        if _starting:
+            _sigterm_pending = True
+            return
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
 
