@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -83,6 +84,30 @@ def test_every_path_gives_the_bits_of_the_torch_path(shape, path, monkeypatch) -
         assert metrics.ssim_ms_ssim(a, b) == with_torch
         assert all(np.array_equal(u, v) for u, v in
                    zip(torch_maps, metrics._scale(x, y, ch, pool), strict=True))
+
+
+@pytest.mark.parametrize("path", ["blas", "numpy"])
+def test_tiles_use_threads_only_where_the_taps_release_the_gil(path, monkeypatch) -> None:  # noqa: ANN001
+    """SciPy's saxpy (an f2py wrapper) holds the GIL: with it, tile threads only took turns
+    and were slower than the calling thread alone. The exact emulation's NumPy loops release
+    it, and there the tiles run on a thread per core."""
+    _use(path, monkeypatch, None)
+    monkeypatch.setattr(metrics, "threads", lambda: 2)
+    where: set[str] = set()
+    tile = metrics._tile
+
+    def recorded(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        where.add(threading.current_thread().name)
+        return tile(*args, **kwargs)
+
+    monkeypatch.setattr(metrics, "_tile", recorded)
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    metrics.ssim_ms_ssim(a, a // 2)
+    if path == "blas":
+        assert where == {threading.current_thread().name}
+    else:
+        assert where and all(name.startswith("codeccmp-ssim") for name in where)
 
 
 def test_a_blas_that_rounds_twice_is_not_used() -> None:

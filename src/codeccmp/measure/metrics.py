@@ -17,9 +17,9 @@ images, ``tests/float32_bounds.py`` for any image), so they hold whatever the ke
 Why not pytorch-msssim itself: its depthwise ``conv2d`` runs at about 20 million values a
 second on a CPU core, it holds a dozen full-size float32 maps at once (gigabytes at camera
 resolution), and SSIM and MS-SSIM each redo the same first scale. Here each scale is cut into
-tiles of a few megabytes that stay in the processor's cache, the tiles run on all cores
-(NumPy releases the GIL in its array loops), buffers are reused from tile to tile,
-and one pass yields both SSIM and MS-SSIM.
+tiles of a few megabytes that stay in the processor's cache, buffers are reused from tile to
+tile, and one pass yields both SSIM and MS-SSIM. The tiles run on every core only where the
+filter's taps release the GIL (see ``_tile_executor``).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ import math
 import os
 import sys
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
@@ -137,10 +137,7 @@ def ssim_ms_ssim(a: np.ndarray, b: np.ndarray, want_ssim: bool = True,
     x, y = _planar(a), _planar(b)
     levels = len(MS_SSIM_WEIGHTS) if want_ms_ssim else 1
     cs_levels: list[np.ndarray] = []
-    if channels > 1 or x.size > _NATIVE_CONV_MAX:
-        _blas_axpy()  # resolved here, before the tile threads need it
-    with _torch_one_thread(), \
-            ThreadPoolExecutor(threads(), thread_name_prefix="codeccmp-ssim") as pool:
+    with _torch_one_thread(), _tile_executor(channels > 1 or x.size > _NATIVE_CONV_MAX) as pool:
         for level in range(levels):
             ssim_c, cs_c = _scale(x, y, channels, pool)
             if level == 0:
@@ -154,6 +151,31 @@ def ssim_ms_ssim(a: np.ndarray, b: np.ndarray, want_ssim: bool = True,
     per_channel = np.prod([f ** w for f, w in zip(factors, MS_SSIM_WEIGHTS, strict=True)],
                           axis=0)
     return ssim_value, float(per_channel.mean())
+
+
+class _CallingThread(Executor):
+    """``map`` on the calling thread, lazily, in order (what ``_scale`` and ``_pool`` use)."""
+
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any],  # type: ignore[override]
+            timeout: float | None = None, chunksize: int = 1) -> Iterator[Any]:
+        return map(fn, *iterables)
+
+
+def _tile_executor(fused: bool) -> Executor:
+    """Where the tiles run: on a thread per core where the taps release the GIL (torch's
+    ``addcmul_``, the exact emulation's NumPy loops), else on the calling thread.
+
+    SciPy's ``saxpy`` is an f2py wrapper, and f2py holds the GIL through the call unless
+    told otherwise: two threads of back-to-back calls take as long, in wall and in CPU time,
+    as one doing them all. With it, tile threads only take turns, and the hand-overs cost
+    more than the NumPy parts between the calls gain (Barbara: 58 ms on two threads, 46 ms
+    on the calling thread; a 2000×2000 pair 470 against 460 ms; ``benchmarks/README.md``).
+    The calling thread also keeps its scratch buffers from one call to the next, where a
+    new pool's threads fault their pages in again. Resolving the BLAS here also resolves it
+    before any tile thread needs it."""
+    if fused and _blas_axpy() is not None or threads() == 1:
+        return _CallingThread()
+    return ThreadPoolExecutor(threads(), thread_name_prefix="codeccmp-ssim")
 
 
 def _loaded_torch() -> Any:
@@ -190,7 +212,7 @@ def _planar(a: np.ndarray) -> np.ndarray:
 
 
 def _scale(x: np.ndarray, y: np.ndarray, channels: int,
-           pool: ThreadPoolExecutor) -> tuple[np.ndarray, np.ndarray]:
+           pool: Executor) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel means of the SSIM and contrast-structure maps at one scale (valid
     region: (H − 10) × (W − 10))."""
     h, w = x.shape[0], x.shape[1] // channels
@@ -477,7 +499,7 @@ def _fma(a: np.ndarray, w: np.float32, acc: np.ndarray) -> None:
     np.copyto(acc, s, casting="same_kind")
 
 
-def _pool(x: np.ndarray, ch: int, pool: ThreadPoolExecutor) -> np.ndarray:
+def _pool(x: np.ndarray, ch: int, pool: Executor) -> np.ndarray:
     """pytorch-msssim's downsampling, ``avg_pool2d(kernel_size=2, padding=side % 2)``:
     a zero row (column) before an odd side, the zeros counted in the average; sums in
     torch's order, so the result is the same to the bit. Input (H, W·C) 8-bit or float32."""
