@@ -155,3 +155,76 @@ def test_a_compare_encodes_no_parameter_twice() -> None:
         assert coded.res.param == 30 and len(coded.res.trials) >= 2
         assert sorted(c.encodes) == sorted(set(c.encodes)), c.encodes
         assert {t["param"] for t in coded.res.trials} <= set(c.encodes)
+
+
+class Counted(Stepped):
+    """Notes the quality of every bitstream it decodes."""
+
+    def __init__(self, jump_at: int | None = None) -> None:
+        super().__init__(jump_at)
+        self.decodes: list[int] = []
+
+    def decode(self, data: bytes) -> np.ndarray:
+        self.decodes.append(int.from_bytes(data[:2], "big"))
+        return super().decode(data)
+
+
+def test_a_compare_decodes_the_chosen_bitstream_once() -> None:
+    """The jump check measures the chosen bitstream with the decode that becomes the result
+    (it was made twice: seconds for a reference decoder run as a program)."""
+    from codeccmp.model.images import from_array
+    from codeccmp.pipeline.compare import CompareOptions, run_codec
+
+    for jump_at in (None, 33):
+        c = Counted(jump_at=jump_at)
+        res = run_codec(c, from_array(IMG), CompareOptions(_bpp(30) * 1.01, rois=None))
+        assert res.ok and res.param == 30 and res.decode_s is not None
+        assert c.decodes.count(30) == 1, c.decodes
+        assert np.array_equal(res.reconstruction, Stepped.decode(c, chosen(30).data))
+
+
+def test_a_large_images_compare_decodes_when_it_measures() -> None:
+    """``decode=False`` (a large image: no reconstruction held while the other codecs code):
+    the search keeps only the bitstream, and the decode comes with ``decode_chosen``."""
+    from codeccmp.model.images import from_array
+    from codeccmp.pipeline.compare import CompareOptions, decode_chosen, search
+
+    c = Counted()
+    coded = search(c, from_array(IMG), CompareOptions(_bpp(30) * 1.01, rois=None),
+                   decode=False)
+    assert coded.recon is None and coded.encoded is not None
+    before = c.decodes.count(30)
+    res, recon = decode_chosen(coded)
+    assert c.decodes.count(30) == before + 1 and res.decode_s is not None
+    assert np.array_equal(recon, Stepped.decode(c, chosen(30).data))
+
+
+def test_a_decode_that_fails_in_the_search_is_tried_again_and_reported_there() -> None:
+    """The search's decode is an early copy of ``decode_chosen``'s: a failure there leaves
+    the result to the decode that reports failures (``failed``, with the reason)."""
+    from codeccmp.model.images import from_array
+    from codeccmp.pipeline.compare import CompareOptions, run_codec
+
+    opts = CompareOptions(_bpp(30) * 1.01, rois=None)
+    once = Counted()
+    once.decode = _fail_on(once, 30, times=1)  # type: ignore[method-assign]
+    res = run_codec(once, from_array(IMG), opts)
+    assert res.ok and res.param == 30, res.reason
+    always = Counted()
+    always.decode = _fail_on(always, 30, times=99)  # type: ignore[method-assign]
+    res = run_codec(always, from_array(IMG), opts)
+    assert res.status == "failed" and res.reason == "RuntimeError: decoder hiccup"
+    assert res.param == 30  # coded, then failed to decode
+
+
+def _fail_on(codec: Counted, q: int, times: int):  # noqa: ANN202
+    left = [times]
+    plain = Stepped.decode
+
+    def decode(data: bytes) -> np.ndarray:
+        codec.decodes.append(int.from_bytes(data[:2], "big"))
+        if int.from_bytes(data[:2], "big") == q and left[0] > 0:
+            left[0] -= 1
+            raise RuntimeError("decoder hiccup")
+        return plain(codec, data)
+    return decode

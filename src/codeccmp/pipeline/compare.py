@@ -147,7 +147,7 @@ class Coded:
     """A codec between its search and its decode: the chosen bitstream, a few hundred
     kilobytes where its reconstruction is 72 MB at 24 megapixels. ``encoded`` is ``None``
     when there is nothing to decode (skipped, failed, or ``recon`` already decoded by a
-    quality search)."""
+    quality search); ``recon`` beside ``encoded`` is its decode made by ``search``."""
 
     codec: Codec
     res: CodecResult
@@ -163,10 +163,17 @@ class Coded:
 
 
 def search(codec: Codec, image: SourceImage, options: CompareOptions,
-           progress: ProgressFn | None = None) -> Coded:
+           progress: ProgressFn | None = None, *, decode: bool = True) -> Coded:
     """The rate (or quality) search: events ``start``, ``trial`` and, once a bitstream is
     chosen, ``coded``; ``done`` here only when the codec was skipped or failed. Never
-    raises for the codec's own failures."""
+    raises for the codec's own failures.
+
+    ``decode``: decode the chosen bitstream here, for :func:`decode_chosen` to hand over,
+    so that the jump check (which needs its PSNR) and the result share one decode: a few
+    milliseconds for Pillow's codecs on Barbara, seconds for a reference decoder run as a
+    program (VTM's, through a TOML codec with an integer QP). False where the
+    reconstruction must not be held yet (a large image's codecs all code before any
+    decodes: see ``LEAN_VALUES``)."""
     target = options.target_bpp if options.match is None else None
     res = CodecResult(codec=codec.name, family=codec.family, status="failed",
                       target_bpp=target, extension=codec.extension)
@@ -183,7 +190,7 @@ def search(codec: Codec, image: SourceImage, options: CompareOptions,
         if reason:
             res.status, res.reason = "skipped", reason
         else:
-            _search(coded, image, options, lambda t: emit("trial", t))
+            _search(coded, image, options, lambda t: emit("trial", t), decode)
     except CodecUnavailable as exc:
         res.status, res.reason = "skipped", str(exc)
     except Exception as exc:  # a failing codec fails alone; the others finish
@@ -196,7 +203,7 @@ def search(codec: Codec, image: SourceImage, options: CompareOptions,
 
 
 def _search(coded: Coded, image: SourceImage, options: CompareOptions,
-            on_trial: Callable[[Trial], None]) -> None:
+            on_trial: Callable[[Trial], None], decode: bool) -> None:
     codec, res = coded.codec, coded.res
     res.library = dict(codec.library())
     res.device = codec.device()
@@ -221,9 +228,11 @@ def _search(coded: Coded, image: SourceImage, options: CompareOptions,
         res.notes.append(
             f"achieved {rm.bpp:.3f} bpp is {rm.deviation:+.0%} from the target "
             f"(tolerance ±{options.tolerance:.0%})")
+    coded.encoded, coded.shape, coded.replicated = enc, pixels.shape, replicated
+    decoded = _decode_early(coded) if decode else None
     try:  # a discontinuity near the chosen parameter (see codeccmp.pipeline.ratejump)
         jump = find_jump(codec, pixels, enc, options.target_bpp, options.tolerance,
-                         known=rm.encoded_here)
+                         known=rm.encoded_here, chosen_decoded=decoded)
     except Exception:  # noqa: BLE001 - a failing probe only means no note
         jump = None
     if jump is not None:
@@ -234,7 +243,31 @@ def _search(coded: Coded, image: SourceImage, options: CompareOptions,
     res.trials = [{"param": t.param, "bpp": t.bpp, "nbytes": t.nbytes} for t in rm.trials]
     if options.keep_outputs:
         res.bitstream = enc.data
-    coded.encoded, coded.shape, coded.replicated = enc, pixels.shape, replicated
+
+
+def _decode(coded: Coded, data: bytes) -> np.ndarray:
+    """The codec's decode of ``data`` as it came (timed into the result), checked."""
+    t0 = time.perf_counter()
+    decoded = np.asarray(coded.codec.decode(data))
+    coded.res.decode_s = time.perf_counter() - t0
+    if decoded.dtype != np.uint8 or decoded.shape != coded.shape:
+        raise ValueError(f"decoder returned {decoded.dtype} {decoded.shape}, "
+                         f"expected uint8 {coded.shape}")
+    return decoded
+
+
+def _decode_early(coded: Coded) -> np.ndarray | None:
+    """Decode the chosen bitstream now (see :func:`search`): the decoder's output, also
+    kept as ``coded.recon`` for :func:`decode_chosen`. Any failure leaves it undecoded, for
+    :func:`decode_chosen` to try again and report as it reports every failed decode."""
+    assert coded.encoded is not None
+    try:
+        decoded = _decode(coded, coded.encoded.data)
+    except Exception:  # noqa: BLE001 - reported by decode_chosen, which decodes again
+        coded.res.decode_s = None
+        return None
+    coded.recon = to_gray(decoded) if coded.replicated else decoded
+    return decoded
 
 
 def decode_chosen(coded: Coded) -> tuple[CodecResult, np.ndarray | None]:
@@ -245,14 +278,9 @@ def decode_chosen(coded: Coded) -> tuple[CodecResult, np.ndarray | None]:
     if enc is None and recon is None:
         return res, None  # skipped or failed: ``search`` said so
     coded.encoded = coded.recon = None  # the caller's copy is all there is from here
-    if enc is not None:
+    if recon is None and enc is not None:  # not decoded by ``search`` (or it failed there)
         try:
-            t0 = time.perf_counter()
-            decoded = np.asarray(coded.codec.decode(enc.data))
-            res.decode_s = time.perf_counter() - t0
-            if decoded.dtype != np.uint8 or decoded.shape != coded.shape:
-                raise ValueError(f"decoder returned {decoded.dtype} {decoded.shape}, "
-                                 f"expected uint8 {coded.shape}")
+            decoded = _decode(coded, enc.data)
             recon = to_gray(decoded) if coded.replicated else decoded
         except CodecUnavailable as exc:
             res.status, res.reason, recon = "skipped", str(exc), None
@@ -377,7 +405,7 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
                 if warming is None and options.warm_up:
                     warming = warmup.start(codecs, options.settings)
                 wait()
-            coded = search(c, image, options, progress)
+            coded = search(c, image, options, progress, decode=not lean)
             release_memory()
             done[id(c)] = coded.res
             if not coded.was_coded:

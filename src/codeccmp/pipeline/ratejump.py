@@ -44,12 +44,14 @@ MIN_VALUES: int = 16
 
 def find_jump(codec: Codec, pixels: np.ndarray, chosen: Encoded, target_bpp: float,
               tolerance: float, known: Mapping[Param, Encoded] | None = None,
+              chosen_decoded: np.ndarray | None = None,
               ) -> tuple[tuple[Param, float, float], tuple[Param, float, float]] | None:
     """The neighbouring pair ``((p, bpp, psnr), (q, bpp, psnr))`` within ``REACH`` steps of
     the ``chosen`` bitstream's parameter whose PSNR differs by more than ``JUMP_DB`` with at
     least one of the two within ``tolerance`` of the target rate (the largest such jump), or
     None. ``known``: bitstreams already encoded by parameter (the rate search's), decoded
-    rather than encoded again."""
+    rather than encoded again; ``chosen_decoded``: the decoder's output for ``chosen``,
+    where the caller has it, not decoded again."""
     space = codec.param_space
     if space.kind != "integer" or space.high - space.low + 1 < MIN_VALUES:
         return None
@@ -57,8 +59,10 @@ def find_jump(codec: Codec, pixels: np.ndarray, chosen: Encoded, target_bpp: flo
     num_pixels = pixels.shape[0] * pixels.shape[1]
     seen: dict[int, tuple[float, float]] = {}
 
-    def measured(enc: Encoded) -> tuple[float, float]:
-        return bits_per_pixel(enc.nbytes, num_pixels), psnr(pixels, codec.decode(enc.data))
+    def measured(enc: Encoded, decoded: np.ndarray | None = None) -> tuple[float, float]:
+        if decoded is None:
+            decoded = codec.decode(enc.data)
+        return bits_per_pixel(enc.nbytes, num_pixels), psnr(pixels, decoded)
 
     def probe(p: int) -> tuple[float, float]:
         if p not in seen:
@@ -71,7 +75,7 @@ def find_jump(codec: Codec, pixels: np.ndarray, chosen: Encoded, target_bpp: flo
 
     best: tuple[float, int, int] | None = None
     c = int(chosen.param)
-    seen[c] = measured(chosen)
+    seen[c] = measured(chosen, chosen_decoded)
     for end in (max(lo, c - REACH), min(hi, c + REACH)):
         a, b = sorted((c, end))
         if b - a < 1 or abs(probe(b)[1] - probe(a)[1]) <= JUMP_DB:
