@@ -112,6 +112,28 @@ def test_broken_plugin_file_is_one_line(cli, tmp_path: Path) -> None:  # noqa: A
     assert r.code == 2 and "plugin file not found" in r.stderr
 
 
+def test_a_plugin_file_runs_as_it_is_now_whatever_its_mtime_says(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python's bytecode cache trusts a source whose size and mtime (whole seconds) are
+    unchanged: a plugin file edited that way (one digit, the same second) ran its old code.
+    Each load compiles the file as it is, and writes no ``__pycache__`` beside it."""
+    import os
+    import sys
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # whatever the environment says
+    p = tmp_path / "edited.py"
+    source = example_plugin_source().replace('name = "posterize"', 'name = "edited1"')
+    p.write_text(source)
+    stamp = (1_700_000_000, 1_700_000_000)
+    os.utime(p, stamp)
+    assert "edited1" in load_registry([p]).names()
+    p.write_text(source.replace("edited1", "edited2"))  # same size
+    os.utime(p, stamp)  # same mtime
+    names = load_registry([p]).names()
+    assert "edited2" in names and "edited1" not in names
+    assert not (tmp_path / "__pycache__").exists()
+
+
 def test_failing_codec_fails_alone(cli, tmp_path: Path, rgb_image: np.ndarray) -> None:  # noqa: ANN001
     from PIL import Image
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
 import pluggy
@@ -19,11 +20,26 @@ from codeccmp.model.codecspec import configured, parse_spec
 ENTRY_POINT_GROUP = "codeccmp"
 
 
+class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles a ``--plugin`` file from its source at every load, without bytecode caches.
+
+    A plugin file is input, like the image: edited between two runs it must run as edited.
+    Python's cache in ``__pycache__`` is checked by the source's size and mtime in whole
+    seconds, so a file rewritten within the same second at the same size (one digit
+    changed) ran its old code, and a sweep cached results of the old code under the new
+    file's fingerprint. Not caching also leaves no ``__pycache__`` in the user's folder."""
+
+    def get_code(self, fullname: str) -> CodeType:
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
 def _load_file(path: Path) -> ModuleType:
     if not path.is_file():
         raise UsageError(f"plugin file not found: {path}")
     name = f"codeccmp_local_plugin_{path.stem}_{abs(hash(path.resolve())) & 0xFFFF:x}"
-    spec = importlib.util.spec_from_file_location(name, path)
+    source = path.suffix in importlib.machinery.SOURCE_SUFFIXES  # else Python's own choice
+    spec = importlib.util.spec_from_file_location(
+        name, path, loader=_FreshSourceLoader(name, str(path)) if source else None)
     if spec is None or spec.loader is None:
         raise UsageError(f"cannot load plugin file: {path}")
     module = importlib.util.module_from_spec(spec)
