@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+
+#: What a terminal or a CI service may set that changes how rich, click and the tools the
+#: tests run (lint-imports) print: the tests read plain text at the width a pipe gets, so
+#: these are removed for the whole session, before any console is made (``FORCE_COLOR=1``,
+#: common in CI logs, put escape codes into every table the tests compare). A test that
+#: needs one sets it itself.
+_RENDERING = ("FORCE_COLOR", "NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "COLORTERM",
+              "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS", "LINES", "JUPYTER_COLUMNS",
+              "JUPYTER_LINES")
+for _var in _RENDERING:
+    os.environ.pop(_var, None)
 
 
 def shared_path(*parts: str) -> Path:
@@ -28,14 +40,14 @@ def _apart_from_the_users_files(tmp_path_factory: pytest.TempPathFactory,
     none of the user's codeccmp settings: results cached in ~/.cache/codeccmp (answered
     without an encode) or codec definitions in ~/.config/codeccmp/codecs.d would change
     what a test sees on a developer's machine and not in CI, and sweeps run by tests wrote
-    into that cache. Subprocesses inherit this environment; a test that needs a variable
-    sets it itself."""
+    into that cache; nor the user's tool paths (``CODECCMP_CJXL``, ``CODECCMP_VTM_ENCODER``,
+    ...). Subprocesses inherit this environment; a test that needs a variable sets it
+    itself."""
     home = tmp_path_factory.mktemp("codeccmp-home")
+    for var in [v for v in os.environ if v.startswith("CODECCMP_")]:  # tool paths too
+        monkeypatch.delenv(var)
     monkeypatch.setenv("CODECCMP_CACHE_DIR", str(home / "cache"))
     monkeypatch.setenv("CODECCMP_CONFIG_DIR", str(home / "config"))
-    for var in ("CODECCMP_WEIGHTS_DIR", "CODECCMP_OFFLINE", "CODECCMP_ZOO_URL",
-                "CODECCMP_METRIC_WEIGHTS", "CODECCMP_CACHE_MAX_SIZE", "CODECCMP_DEBUG"):
-        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.fixture(scope="module")
