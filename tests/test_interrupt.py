@@ -31,7 +31,12 @@ SLOW_PLUGIN = textwrap.dedent('''
         def encode(self, image, param):
             with open(os.environ["SLOW_MARKER"], "a") as f:
                 f.write(f"{os.getpid()}\\n")
-            time.sleep(float(os.environ.get("SLOW_SECONDS", "0")))
+            # In slices, as a codec's C calls return now and then: a Ctrl-C that lands
+            # between Python's last check for signals and one long sleep starting is only
+            # handled when that sleep ends (seen: a 60 s wait under load, 1 run in 60).
+            end = time.monotonic() + float(os.environ.get("SLOW_SECONDS", "0"))
+            while time.monotonic() < end:
+                time.sleep(0.05)
             step = 101 - int(param)
             q = (image.astype(np.int32) // step).astype(np.uint8)
             return Encoded(struct.pack(">HHB", *image.shape[:2], step)
