@@ -228,8 +228,7 @@ def _search(coded: Coded, image: SourceImage, options: CompareOptions,
         res.notes.append(
             f"achieved {rm.bpp:.3f} bpp is {rm.deviation:+.0%} from the target "
             f"(tolerance ±{options.tolerance:.0%})")
-    coded.encoded, coded.shape, coded.replicated = enc, pixels.shape, replicated
-    decoded = _decode_early(coded) if decode else None
+    decoded = _decode_early(codec, res, enc, pixels.shape) if decode else None
     try:  # a discontinuity near the chosen parameter (see codeccmp.pipeline.ratejump)
         jump = find_jump(codec, pixels, enc, options.target_bpp, options.tolerance,
                          known=rm.encoded_here, chosen_decoded=decoded)
@@ -243,31 +242,32 @@ def _search(coded: Coded, image: SourceImage, options: CompareOptions,
     res.trials = [{"param": t.param, "bpp": t.bpp, "nbytes": t.nbytes} for t in rm.trials]
     if options.keep_outputs:
         res.bitstream = enc.data
+    coded.encoded, coded.shape, coded.replicated = enc, pixels.shape, replicated
+    if decoded is not None:
+        coded.recon = to_gray(decoded) if replicated else decoded
 
 
-def _decode(coded: Coded, data: bytes) -> np.ndarray:
-    """The codec's decode of ``data`` as it came (timed into the result), checked."""
+def _decode(codec: Codec, res: CodecResult, data: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """The codec's decode of ``data`` as it came (timed into ``res``), checked."""
     t0 = time.perf_counter()
-    decoded = np.asarray(coded.codec.decode(data))
-    coded.res.decode_s = time.perf_counter() - t0
-    if decoded.dtype != np.uint8 or decoded.shape != coded.shape:
+    decoded = np.asarray(codec.decode(data))
+    res.decode_s = time.perf_counter() - t0
+    if decoded.dtype != np.uint8 or decoded.shape != shape:
         raise ValueError(f"decoder returned {decoded.dtype} {decoded.shape}, "
-                         f"expected uint8 {coded.shape}")
+                         f"expected uint8 {shape}")
     return decoded
 
 
-def _decode_early(coded: Coded) -> np.ndarray | None:
-    """Decode the chosen bitstream now (see :func:`search`): the decoder's output, also
-    kept as ``coded.recon`` for :func:`decode_chosen`. Any failure leaves it undecoded, for
-    :func:`decode_chosen` to try again and report as it reports every failed decode."""
-    assert coded.encoded is not None
+def _decode_early(codec: Codec, res: CodecResult, enc: Encoded,
+                  shape: tuple[int, ...]) -> np.ndarray | None:
+    """The chosen bitstream decoded now (see :func:`search`), or ``None`` if that failed:
+    :func:`decode_chosen` then tries again and reports it as it reports every failed
+    decode."""
     try:
-        decoded = _decode(coded, coded.encoded.data)
+        return _decode(codec, res, enc.data, shape)
     except Exception:  # noqa: BLE001 - reported by decode_chosen, which decodes again
-        coded.res.decode_s = None
+        res.decode_s = None
         return None
-    coded.recon = to_gray(decoded) if coded.replicated else decoded
-    return decoded
 
 
 def decode_chosen(coded: Coded) -> tuple[CodecResult, np.ndarray | None]:
@@ -280,7 +280,7 @@ def decode_chosen(coded: Coded) -> tuple[CodecResult, np.ndarray | None]:
     coded.encoded = coded.recon = None  # the caller's copy is all there is from here
     if recon is None and enc is not None:  # not decoded by ``search`` (or it failed there)
         try:
-            decoded = _decode(coded, enc.data)
+            decoded = _decode(coded.codec, res, enc.data, coded.shape)
             recon = to_gray(decoded) if coded.replicated else decoded
         except CodecUnavailable as exc:
             res.status, res.reason, recon = "skipped", str(exc), None
