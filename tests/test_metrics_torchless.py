@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codeccmp.measure import metrics
+from codeccmp.measure import fma, metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def test_fma_rounds_once_where_double_rounding_would_not() -> None:
     acc = np.array([1, -1, 1, 2, 3], np.float32)
     for i in range(a.size):  # one scalar weight per call, as the window's taps come
         one = acc[i:i + 1]
-        metrics._fma(a[i:i + 1], np.float32(w_[i]), one)
+        fma.fma(a[i:i + 1], np.float32(w_[i]), one)
     # above the tie: up; its mirror: down; an exact tie: to even; exact sums: exact; a tiny
     # product beside 3 (not at a float32 midpoint): 3.
     assert acc.tolist() == [float(up), -float(up), 1.0, 2.125, 3.0]
@@ -48,7 +48,7 @@ def test_fma_agrees_with_torchs_fused_multiply_add() -> None:
     for w in metrics.WINDOW:
         want = torch.from_numpy(acc.copy()).addcmul_(torch.from_numpy(a),
                                                      torch.tensor(w)).numpy()
-        metrics._fma(a, w, acc)
+        fma.fma(a, w, acc)
         assert np.array_equal(acc, want)
 
 
@@ -123,12 +123,12 @@ def test_a_blas_that_rounds_twice_is_not_used() -> None:
         return y
 
     def exact(x, y, a):  # noqa: ANN001, ANN202
-        metrics._fma(x.reshape(1, -1), np.float32(a), y.reshape(1, -1))
+        fma.fma(x.reshape(1, -1), np.float32(a), y.reshape(1, -1))
         return y
 
-    assert not metrics._axpy_is_fma(product_then_sum)
-    assert not metrics._axpy_is_fma(double_rounding)
-    assert metrics._axpy_is_fma(exact)
+    assert not fma.rounds_once(product_then_sum, metrics.WINDOW[:6])
+    assert not fma.rounds_once(double_rounding, metrics.WINDOW[:6])
+    assert fma.rounds_once(exact, metrics.WINDOW[:6])
 
 
 _FBLAS_PROBE = """
@@ -149,7 +149,7 @@ def test_blas_saxpy_comes_without_scipys_linear_algebra() -> None:
     import scipy
     from scipy.linalg import blas
 
-    if not metrics._axpy_is_fma(blas.saxpy):
+    if not fma.rounds_once(blas.saxpy, metrics.WINDOW[:6]):
         pytest.skip("SciPy's BLAS saxpy is not a fused multiply-add here")
     if importlib.machinery.PathFinder.find_spec(
             "_fblas", [os.path.join(os.path.dirname(scipy.__file__), "linalg")]) is None:
@@ -164,14 +164,14 @@ def test_blas_saxpy_comes_without_scipys_linear_algebra() -> None:
 
 def test_scipys_package_import_serves_where_its_files_differ(monkeypatch) -> None:  # noqa: ANN001
     """Where the extension module is not found beside ``scipy/linalg/``, the ordinary
-    ``scipy.linalg.blas`` is used (and still checked by ``_axpy_is_fma``)."""
+    ``scipy.linalg.blas`` is used (and still checked by ``fma.rounds_once``)."""
     import importlib.machinery
 
     from scipy.linalg import blas
 
     monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec",
                         classmethod(lambda cls, name, path=None, target=None: None))
-    assert metrics._scipy_fblas() is blas
+    assert fma.scipy_saxpy() is blas.saxpy
 
 
 PROBE = """

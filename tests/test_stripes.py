@@ -392,3 +392,17 @@ def test_sweep_cache_fingerprint_covers_every_stripes_module() -> None:
     mods = {m.name for m in pkgutil.iter_modules(codeccmp.stripes.__path__)}
     hashed = {p.stem for p in measure_sources() if p.parent.name == "stripes"}
     assert mods and mods <= hashed
+
+
+def test_sweep_cache_fingerprint_covers_every_measuring_module() -> None:
+    """Every module of ``codeccmp.measure`` (SSIM's fused multiply-add lives apart from the
+    metrics) and the jump check, whose note a cached result carries, are hashed too."""
+    import pkgutil
+
+    import codeccmp.measure
+    from codeccmp.sweep.tasks import measure_sources
+
+    mods = {m.name for m in pkgutil.iter_modules(codeccmp.measure.__path__)}
+    hashed = {p.stem for p in measure_sources() if p.parent.name == "measure"}
+    assert {"metrics", "fma"} <= mods <= hashed
+    assert "ratejump" in {p.stem for p in measure_sources() if p.parent.name == "pipeline"}

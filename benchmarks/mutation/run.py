@@ -57,6 +57,8 @@ MODULES: dict[str, tuple[str, list[str], list[str] | None]] = {
                 ["tests/test_metrics_edges.py", "tests/test_metrics_fast.py",
                  "tests/test_metrics_internals.py", "tests/test_known_answers.py",
                  "tests/test_metrics_torchless.py"], None),
+    "fma": ("src/codeccmp/measure/fma.py",
+            ["tests/test_metrics_torchless.py", "tests/test_metrics_fast.py"], None),
     # The whole package (field, spectral, detect, classes, error, roi).
     "stripes": ("src/codeccmp/stripes*",
                 ["tests/test_stripe_classes.py", "tests/test_stripes_edges.py",

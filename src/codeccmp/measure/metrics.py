@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from codeccmp.measure import fma
+
 #: pytorch-msssim's default Gaussian window; 5 scales need the shorter side > (11 - 1) * 2**4.
 WIN_SIZE = 11
 WIN_SIGMA = 1.5
@@ -182,7 +184,7 @@ def _loaded_torch() -> Any:
     """torch if something in this process imported it already (a learned codec, a
     torch-based metric), else ``None``: measuring never imports it (half a gigabyte and
     1.5 s that a standard-codec run must not pay), but where it is loaded and SciPy's BLAS
-    failed its check, its fused multiply-add is faster than ``_fma``'s exact emulation
+    failed its check, its fused multiply-add is faster than ``fma.fma``'s exact emulation
     (MS-SSIM + SSIM of a 720×576 pair: 0.1 s against 0.75 s on the development VM), with
     the same bits."""
     return sys.modules.get("torch")
@@ -312,7 +314,7 @@ def _correlate(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndarray,
     a sum: the order and rounding of the convolution that torch runs inside pytorch-msssim
     (see ``_scale``), so the filtered maps are the same to the bit on x86. NumPy has no
     fused multiply-add: the BLAS ``saxpy`` that SciPy ships where it is one (checked once,
-    ``_blas_axpy``), else torch's ``addcmul_`` where torch is loaded, else ``_fma``: the
+    ``_blas_axpy``), else torch's ``addcmul_`` where torch is loaded, else ``fma.fma``: the
     same bits each, at 0.1 ns, 0.1 ns and about 5 ns a value."""
     axpy = _blas_axpy() if fused else None
     if axpy is not None and maps.ndim == 3 and maps.flags.c_contiguous \
@@ -338,8 +340,10 @@ def _correlate(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndarray,
             out += np.multiply(tap(k), WINDOW[k], out=tmp)
         return out
     for m in range(out.shape[0]):  # one map at a time: float64 scratch of one map's size
+        work = (_scratch(6, out[m].shape, np.float64), _scratch(7, out[m].shape, np.float64),
+                _scratch(8, out[m].shape, np.uint64))
         for k in range(1, WIN_SIZE):
-            _fma(tap(k)[m], WINDOW[k], out[m])
+            fma.fma(tap(k)[m], WINDOW[k], out[m], work)
     return out
 
 
@@ -356,32 +360,16 @@ def _correlate_blas(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndar
             acc = out[m].reshape(-1)
             np.multiply(src[:acc.size], WINDOW[0], out=acc)
             for k in range(1, WIN_SIZE):
-                _axpy_chunks(axpy, src, acc, acc.size, WINDOW[k], k * step * maps.shape[2])
+                fma.axpy_chunks(axpy, src, acc, acc.size, WINDOW[k],
+                                k * step * maps.shape[2])
         else:
             wide = _scratch(9, (maps.shape[1], maps.shape[2]))
             acc = wide.reshape(-1)
             np.multiply(src, WINDOW[0], out=acc)
             for k in range(1, WIN_SIZE):
-                _axpy_chunks(axpy, src, acc, acc.size - k * step, WINDOW[k], k * step)
+                fma.axpy_chunks(axpy, src, acc, acc.size - k * step, WINDOW[k], k * step)
             out[m] = wide[:, :n]
     return out
-
-
-#: OpenBLAS computes an axpy of up to 10000 values on the calling thread (its
-#: ``interface/axpy.c``); a longer one would start its own threads inside the tile threads,
-#: which already use every core, and however SciPy's OpenBLAS was loaded.
-_AXPY_CHUNK = 10000
-
-
-def _axpy_chunks(axpy: Any, src: np.ndarray, acc: np.ndarray, n: int, w: np.float32,
-                 offx: int) -> None:
-    """``acc[:n] += w · src[offx:offx + n]`` as saxpy calls of at most ``_AXPY_CHUNK``,
-    arguments by position and the weight as a Python float (exact): these calls are most of
-    the work on ordinary images, and a call's overhead (0.6 µs with keywords, 0.3 µs by
-    position) is as much as its arithmetic (SSIM + MS-SSIM of Barbara 68 → 53 ms)."""
-    a = float(w)
-    for i in range(0, n, _AXPY_CHUNK):
-        axpy(src, acc, min(_AXPY_CHUNK, n - i), a, offx + i, 1, i, 1)
 
 
 _AXPY: Any = None  # resolved on first use: a checked saxpy, or False
@@ -399,66 +387,20 @@ def _blas_axpy() -> Any:
     """SciPy's BLAS ``saxpy``, if it computes ``y + a·x`` rounded once (a fused
     multiply-add, as OpenBLAS's kernels on x86 with FMA and ARM do), else ``None``.
 
-    Checked once against ``_fma`` (exact by construction) on lengths that reach the
-    kernels' blocks and tails, with every window tap, and on the inputs where a product
-    rounded first, or a sum rounded twice, gives another float32."""
+    Checked once (``fma.rounds_once``, with the window's taps as weights)."""
     global _AXPY
     with _AXPY_LOCK:  # once, even when the first tiles of two threads ask together
         if _AXPY is None:
-            _AXPY = _load_axpy() or False
+            _AXPY = _checked_saxpy() or False
     return _AXPY or None
 
 
-def _load_axpy() -> Any:
+def _checked_saxpy() -> Any:
     try:
-        axpy = _scipy_fblas().saxpy
+        axpy = fma.scipy_saxpy()
     except Exception:  # no SciPy BLAS here: the exact emulation serves
         return None
-    return axpy if _axpy_is_fma(axpy) else None
-
-
-def _scipy_fblas() -> Any:
-    """SciPy's compiled BLAS wrappers, ``scipy.linalg._fblas``, loaded from their file.
-
-    Importing them by name runs ``scipy.linalg``'s package import first, which loads all of
-    SciPy's linear algebra: 50–80 ms, more than a JPEG run's SSIM and MS-SSIM themselves
-    (``benchmarks/bench_lean.py``). The extension module needs only NumPy and is loaded
-    here on its own (about 10 ms), not entered in ``sys.modules`` (so a later ``import
-    scipy.linalg`` elsewhere is unaffected). Where SciPy lays its files out otherwise, the
-    ordinary import serves; either way ``_axpy_is_fma`` checks what it got."""
-    import importlib.machinery
-    import importlib.util
-
-    import scipy
-
-    linalg = os.path.join(os.path.dirname(scipy.__file__), "linalg")
-    spec = importlib.machinery.PathFinder.find_spec("_fblas", [linalg])
-    if spec is None or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
-        from scipy.linalg import blas
-
-        return blas
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _axpy_is_fma(axpy: Any) -> bool:
-    rng = np.random.default_rng(20261206)
-    for size in (1, 5, 16, 33, 255, 1024, 8191, _AXPY_CHUNK):  # blocks, tails, the longest
-        for w in WINDOW[:6]:
-            x = rng.random(size, dtype=np.float32) ** 3  # products over many binades
-            y = rng.random(size, dtype=np.float32)
-            want = y.copy()
-            _fma(x.reshape(1, -1), w, want.reshape(1, -1))
-            got = axpy(x, y, a=w)
-            if got is not y and not np.shares_memory(got, y) or not np.array_equal(got, want):
-                return False
-        # 1 + a·w with a·w just above 2**-24: once rounded 1 + 2**-23; rounded twice, 1
-        tie_a, tie_w = np.float32(12584048 * 2.0**-24), np.float32(11183801 * 2.0**-47)
-        got = axpy(np.full(size, tie_a, np.float32), np.ones(size, np.float32), a=tie_w)
-        if not np.all(got == np.float32(1 + 2.0**-23)):
-            return False
-    return True
+    return axpy if fma.rounds_once(axpy, WINDOW[:6]) else None
 
 
 def _torch_window(torch: Any) -> tuple[Any, ...]:
@@ -470,34 +412,6 @@ def _torch_window(torch: Any) -> tuple[Any, ...]:
 
 
 _TORCH_WINDOW: tuple[Any, ...] | None = None
-
-#: Bits of a float64 below float32's precision (52 − 23), and their pattern at a midpoint
-#: between two float32 values (for normal numbers; the maps hold none smaller).
-_LOW_BITS = np.uint64((1 << 29) - 1)
-_HALF_BITS = np.uint64(1 << 28)
-
-
-def _fma(a: np.ndarray, w: np.float32, acc: np.ndarray) -> None:
-    """``acc = a * w + acc`` in float32 rounded once, as a fused multiply-add rounds
-    (``acc`` contiguous).
-
-    The product of two float32 values is exact in float64 (24 + 24 significant bits ≤ 53);
-    their float64 sum is rounded, and rounding that to float32 again is wrong only where the
-    float64 sum fell exactly half-way between two float32 values while the exact sum was
-    not (double rounding). Those places (about one value in 2^28) are found by their bits,
-    and the exact remainder of the sum (Knuth's TwoSum) decides which way they go."""
-    shape = acc.shape
-    p = np.multiply(a, np.float64(w), out=_scratch(6, shape, np.float64), dtype=np.float64)
-    s = np.add(p, acc, out=_scratch(7, shape, np.float64))
-    low = np.bitwise_and(s.view(np.uint64), _LOW_BITS, out=_scratch(8, shape, np.uint64))
-    ties = np.flatnonzero(low == _HALF_BITS)
-    if ties.size:
-        pt, st, old = p.ravel()[ties], s.ravel()[ties], acc.ravel()[ties].astype(np.float64)
-        bb = st - pt
-        err = (pt - (st - bb)) + (old - bb)  # TwoSum: pt + old == st + err exactly
-        s.ravel()[ties] = np.where(err == 0, st, np.nextafter(st, np.copysign(np.inf, err)))
-    np.copyto(acc, s, casting="same_kind")
-
 
 def _pool(x: np.ndarray, ch: int, pool: Executor) -> np.ndarray:
     """pytorch-msssim's downsampling, ``avg_pool2d(kernel_size=2, padding=side % 2)``:

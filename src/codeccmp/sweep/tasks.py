@@ -133,8 +133,9 @@ class TaskOutcome:
 
 #: Modules whose code decides the measured numbers: their source is part of result keys.
 #: A package counts with every module in it (the stripe analysis is one).
-_MEASURE_MODULES = ("codeccmp.measure.metrics", "codeccmp.stripes", "codeccmp.pipeline.analysis",
-                    "codeccmp.pipeline.compare", "codeccmp.pipeline.ratematch")
+_MEASURE_MODULES = ("codeccmp.measure.metrics", "codeccmp.measure.fma", "codeccmp.stripes",
+                    "codeccmp.pipeline.analysis", "codeccmp.pipeline.compare",
+                    "codeccmp.pipeline.ratematch", "codeccmp.pipeline.ratejump")
 
 
 def measure_sources() -> list[Path]:
