@@ -271,6 +271,27 @@ def test_help_and_codecs_do_not_import_torch() -> None:
     assert "HEAVY []" in p.stderr, p.stderr[-500:]
 
 
+def test_a_run_without_stripe_regions_loads_no_stripe_analysis(tmp_path: Path) -> None:
+    """``compare --roi none`` with a standard codec: no torch, and none of the stripe
+    analysis or SciPy's package (the metrics' BLAS kernel is loaded on its own); the same
+    run looking for regions does load the analysis (the probe sees what it should)."""
+    from PIL import Image
+    from procs import python_argv, run
+
+    img = tmp_path / "a.png"
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(img)
+    code = ("import sys; from codeccmp.cli.app import main\n"
+            "try: main(sys.argv[1:])\nexcept SystemExit: pass\n"
+            "mods = ('torch', 'scipy', 'codeccmp.pipeline.analysis', 'codeccmp.stripes.field')\n"
+            "print('LOADED', [m for m in mods if m in sys.modules], file=sys.stderr)")
+    args = ["compare", str(img), "--bpp", "1", "--codecs", "jpeg", "-q"]
+    p = run(python_argv(code, *args, "--roi", "none"), timeout=120)
+    assert "LOADED []" in p.stderr, p.stderr[-500:]
+    p = run(python_argv(code, *args), timeout=120)
+    assert "'codeccmp.pipeline.analysis', 'codeccmp.stripes.field'" in p.stderr, p.stderr[-500:]
+
+
 def test_subprocess_run_has_no_traceback(tmp_path: Path) -> None:
     r = run_subprocess("compare", str(tmp_path / "nope.png"), "--bpp", "0.3")
     assert r.code == 2 and one_line(r.stderr) == f"error: image not found: {tmp_path / 'nope.png'}"

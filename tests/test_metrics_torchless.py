@@ -137,13 +137,15 @@ import numpy as np
 from codeccmp.measure import metrics
 a = np.random.default_rng(0).integers(0, 256, (200, 180, 3), dtype=np.uint8)
 metrics.ssim_ms_ssim(a, a[::-1].copy())
-print("axpy", metrics._blas_axpy() is not None, "linalg", "scipy.linalg" in sys.modules)
+print("axpy", metrics._blas_axpy() is not None, "linalg", "scipy.linalg" in sys.modules,
+      "scipy", "scipy" in sys.modules)
 """
 
 
 def test_blas_saxpy_comes_without_scipys_linear_algebra() -> None:
     """The checked saxpy is SciPy's, loaded on its own: ``scipy.linalg``'s package import
-    (50–80 ms, more than a JPEG run's metrics) stays out of a measuring process."""
+    (50–80 ms, more than a JPEG run's metrics) stays out of a measuring process, and so
+    does SciPy's own ``__init__`` (its folder is located, not imported)."""
     import importlib.machinery
 
     import scipy
@@ -159,7 +161,8 @@ def test_blas_saxpy_comes_without_scipys_linear_algebra() -> None:
         [str(ROOT / "src"), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])}
     r = subprocess.run([sys.executable, "-c", _FBLAS_PROBE], capture_output=True, text=True,
                        env=env, timeout=120)
-    assert r.stdout.split() == ["axpy", "True", "linalg", "False"], r.stderr[-2000:]
+    assert r.stdout.split() == ["axpy", "True", "linalg", "False", "scipy", "False"], \
+        r.stderr[-2000:]
 
 
 def test_scipys_package_import_serves_where_its_files_differ(monkeypatch) -> None:  # noqa: ANN001
@@ -171,6 +174,23 @@ def test_scipys_package_import_serves_where_its_files_differ(monkeypatch) -> Non
 
     monkeypatch.setattr(importlib.machinery.PathFinder, "find_spec",
                         classmethod(lambda cls, name, path=None, target=None: None))
+    assert fma.scipy_saxpy() is blas.saxpy
+
+
+def test_scipys_package_import_serves_where_the_extension_alone_fails(monkeypatch) -> None:  # noqa: ANN001
+    """Where the extension module is found but cannot load on its own (a platform whose
+    BLAS only SciPy's ``__init__`` makes findable), the ordinary import serves too."""
+    import importlib.util
+
+    from scipy.linalg import blas
+
+    def refuse(spec):  # noqa: ANN001, ANN202
+        if spec.name == "_fblas":
+            raise ImportError("libopenblas.so: cannot open shared object file")
+        return real(spec)
+
+    real = importlib.util.module_from_spec
+    monkeypatch.setattr(importlib.util, "module_from_spec", refuse)
     assert fma.scipy_saxpy() is blas.saxpy
 
 

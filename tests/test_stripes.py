@@ -406,3 +406,26 @@ def test_sweep_cache_fingerprint_covers_every_measuring_module() -> None:
     hashed = {p.stem for p in measure_sources() if p.parent.name == "measure"}
     assert {"metrics", "fma"} <= mods <= hashed
     assert "ratejump" in {p.stem for p in measure_sources() if p.parent.name == "pipeline"}
+
+
+def test_the_package_names_every_submodule_name_and_loads_them_on_first_use() -> None:
+    """``codeccmp.stripes`` imports a submodule when one of its names is first asked for: every
+    public name resolves to its submodule's object, an unknown one is an AttributeError, and
+    importing the ``Roi`` rectangle alone loads no other submodule (a fresh process)."""
+    import importlib
+
+    from procs import python_argv, run
+
+    import codeccmp.stripes as pkg
+
+    assert sorted(pkg.__all__) == sorted(pkg._WHERE)
+    for name, module in pkg._WHERE.items():
+        owner = importlib.import_module(f"codeccmp.stripes.{module}")
+        assert getattr(pkg, name) is getattr(owner, name), name
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        pkg.nothing_here  # noqa: B018
+    assert set(pkg.__all__) <= set(dir(pkg))
+    code = ("import sys\nfrom codeccmp.stripes import Roi\n"
+            "print('LOADED', sorted(m for m in sys.modules if m.startswith('codeccmp.stripes.')))")
+    p = run(python_argv(code), timeout=120)
+    assert "LOADED ['codeccmp.stripes.roi']" in p.stdout, p.stderr[-1000:]

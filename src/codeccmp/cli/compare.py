@@ -117,7 +117,7 @@ def compare_command(
             raise UsageError(f"--html {html} must be a folder of its own (not --out/--report)")
         outputs.add_tree(html, "--html")
     src = load_image(image)
-    from codeccmp.pipeline.analysis import load_truth
+    from codeccmp.stripes.truth import load_truth
 
     options = CompareOptions(target_bpp=bpp or 0.0, match=target, codecs=names,
                              tolerance=tolerance,

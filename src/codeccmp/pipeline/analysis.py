@@ -6,10 +6,8 @@ and aggregates what the tables, montage and report show.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +17,7 @@ from codeccmp.measure.metrics import ms_ssim, ms_ssim_supported, psnr
 from codeccmp.metric import Metric, compute_metrics
 from codeccmp.model.results import CodecResult
 from codeccmp.stripes import (
+    DEFAULT_ROI_COUNT,
     NO_REGIONS,
     Roi,
     angle_diff_deg,
@@ -29,7 +28,6 @@ from codeccmp.stripes import (
     spectral_shift_deg,
 )
 
-DEFAULT_ROI_COUNT = 3
 #: The four class shares (JSON keys), in the order of :data:`codeccmp.stripes.CLASSES`. Each
 #: region's sum to 1, so their means over the regions that have stripe pixels do too.
 STRIPE_SHARES = ("kept_share", "turned_share", "redrawn_share", "erased_share")
@@ -118,35 +116,6 @@ def analyse_result(original: np.ndarray, result: CodecResult, rois: Sequence[Roi
 
 
 # ------------------------------------------------------------------- ground-truth charts
-
-
-def load_truth(image_path: str | Path, explicit: str | Path | None = None) -> dict | None:
-    """The ground-truth orientation map of a generated chart, if there is one.
-
-    ``samples/make_samples.py`` writes ``stripes.json`` beside ``stripes.png``; any image with
-    a sibling JSON of the same stem holding ``tiles`` with ``angle_deg`` is treated as a chart.
-    """
-    from codeccmp.model.images import STDIN
-
-    if not explicit and str(image_path) == STDIN:
-        return None  # an image on standard input has no siblings
-    p = Path(explicit) if explicit else Path(image_path).with_suffix(".json")
-    if not p.is_file():
-        if explicit:
-            raise UsageError(f"truth file not found: {p}")
-        return None
-    try:
-        data = json.loads(p.read_text())
-        tiles = data["tiles"]
-        for t in tiles:
-            Roi(int(t["x"]), int(t["y"]), int(t["w"]), int(t["h"]))
-            float(t["angle_deg"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        if explicit:
-            raise UsageError(f"{p} is not a stripe-chart truth file: {exc}") from None
-        return None
-    data["path"] = str(p)
-    return data
 
 
 def tile_orientation(field_theta: np.ndarray, weights: np.ndarray) -> float:

@@ -16,6 +16,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -27,12 +28,11 @@ from codeccmp.metric import Metric, compute_metrics
 from codeccmp.model.images import SourceImage, to_gray, to_rgb
 from codeccmp.model.results import CodecResult, Comparison, environment
 from codeccmp.pipeline import warmup
-from codeccmp.pipeline.analysis import DEFAULT_ROI_COUNT, analyse_result, resolve_rois, truth_error
 from codeccmp.pipeline.qualitymatch import QualityTarget, match_quality
 from codeccmp.pipeline.ratejump import find_jump, jump_note
 from codeccmp.pipeline.ratematch import DEFAULT_TOLERANCE, Trial, match_rate
 from codeccmp.plugins import CodecRegistry
-from codeccmp.stripes import Roi
+from codeccmp.stripes.roi import DEFAULT_ROI_COUNT, Roi
 
 #: Above this a target cannot be meant: raw 8-bit RGB is 24 bpp.
 MAX_BPP = 24.0
@@ -60,7 +60,7 @@ class CompareOptions:
     #: Stripe ROIs: "auto" (detected), explicit ROIs, or None to skip the stripe analysis.
     rois: Sequence[Roi] | str | None = "auto"
     roi_count: int = DEFAULT_ROI_COUNT
-    #: Ground-truth orientation map of a generated chart (see ``analysis.load_truth``).
+    #: Ground-truth orientation map of a generated chart (see ``stripes.truth.load_truth``).
     truth: dict[str, Any] | None = None
     #: Import what later codecs need on a background thread while the first ones run
     #: (``codeccmp.pipeline.warmup``); off only to measure what it saves.
@@ -378,8 +378,14 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
         if warming is not None:
             warming.join()
 
+    # The stripe analysis (and SciPy's filters under it) is imported only by a run that
+    # looks for stripe regions or has a ground truth: ``--roi none`` loads none of it.
+    analysis: ModuleType | None = None
+    if options.rois is not None or options.truth is not None:
+        from codeccmp.pipeline import analysis
     try:
-        rois = resolve_rois(image.pixels, options.rois, options.roi_count)
+        rois = ([] if analysis is None else
+                analysis.resolve_rois(image.pixels, options.rois, options.roi_count))
         done: dict[int, CodecResult] = {}
         waiting: list[tuple[CodecResult, np.ndarray | None]] = []
         later: list[Coded] = []
@@ -389,9 +395,9 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
             # caller keeps (``keep_outputs``) outlive their codec: at 24 megapixels each is
             # 72 MB, and six held at once made most of the peak memory.
             measure(res, image, recon, options)
-            if options.rois is not None and res.ok:
+            if analysis is not None and options.rois is not None and res.ok:
                 res.reconstruction = recon
-                analyse_result(image.pixels, res, rois, options.truth, [
+                analysis.analyse_result(image.pixels, res, rois, options.truth, [
                     *options.metrics, *([options.match.metric] if options.match else [])])
                 if not options.keep_outputs:
                     res.reconstruction = None
@@ -437,9 +443,9 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
     finally:
         wait()
     record = image_record(image)
-    if options.truth is not None:
+    if analysis is not None and options.truth is not None:
         record["truth"] = {"path": options.truth.get("path"),
-                           "original": truth_error(image.pixels, options.truth)}
+                           "original": analysis.truth_error(image.pixels, options.truth)}
     return Comparison(
         image=record,
         target_bpp=options.target_bpp if options.match is None else None,

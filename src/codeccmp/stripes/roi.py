@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from codeccmp.errors import UsageError
 
+#: How many stripe regions ``--roi auto`` looks for when not told (``--roi-count``).
+DEFAULT_ROI_COUNT = 3
+
 _ROI_RE = re.compile(r"^\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*,\s*(-?\d+)\s*$")
 
 

@@ -32,11 +32,10 @@ from codeccmp.codec import Codec, CodecUnavailable, RunSettings
 from codeccmp.errors import UsageError
 from codeccmp.model.images import STDIN, SourceImage
 from codeccmp.model.results import CodecResult, environment
-from codeccmp.pipeline.analysis import DEFAULT_ROI_COUNT
 from codeccmp.pipeline.compare import image_record, select_codecs, validate_bpp
 from codeccmp.pipeline.ratematch import DEFAULT_TOLERANCE
 from codeccmp.plugins import CodecRegistry
-from codeccmp.stripes import Roi
+from codeccmp.stripes.roi import DEFAULT_ROI_COUNT, Roi
 
 # The sweep's parts, re-exported: ``from codeccmp.sweep.runner import ...`` is the public API.
 from codeccmp.sweep.average import AveragePoint, SweepPoint, average_points, curve

@@ -32,10 +32,9 @@ from codeccmp.codec import (
 )
 from codeccmp.model.images import SourceImage
 from codeccmp.model.results import CodecResult
-from codeccmp.pipeline.analysis import DEFAULT_ROI_COUNT
 from codeccmp.pipeline.compare import CompareOptions, run_codec
 from codeccmp.plugins import CodecRegistry
-from codeccmp.stripes import Roi
+from codeccmp.stripes.roi import DEFAULT_ROI_COUNT, Roi
 from codeccmp.sweep.cache import (
     CacheStats,
     CachingCodec,
