@@ -160,7 +160,7 @@ def test_report_rebuilds_the_folder_from_its_own_json(made, tmp_path: Path) -> N
 
 
 @pytest.fixture(scope="module")
-def browser():  # noqa: ANN201
+def browser(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
@@ -176,8 +176,11 @@ def browser():  # noqa: ANN201
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     # With the driver's path given, Selenium skips Selenium Manager (which could download a
     # browser); SE_OFFLINE keeps it offline should a Selenium version call it anyway.
+    # Chromium leaves its profile lock's socket folder (``org.chromium.Chromium.*``) in the
+    # temporary directory after every run: under pytest's temporary folder it goes with it.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SE_OFFLINE", "true")
+        mp.setenv("TMPDIR", str(tmp_path_factory.mktemp("chromium")))
         driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
     yield driver
     driver.quit()
