@@ -66,6 +66,19 @@ def test_plugin_registers_through_entry_point() -> None:
     assert registry.plugin_of("bmshj2018-factorized") == "compressai"
 
 
+def test_registering_the_learned_codecs_loads_only_their_names() -> None:
+    """Registration (every run does it, standard codecs only or not) imports the codec class
+    and the architecture table, none of the helpers that code (a fresh process)."""
+    from procs import python_argv, run
+
+    code = ("import sys\nfrom codeccmp.plugins import load_registry\nload_registry()\n"
+            "print('LOADED', sorted(m for m in sys.modules if m.startswith('codeccmp_compressai')"
+            " and m != 'codeccmp_compressai'))")
+    p = run(python_argv(code), timeout=120)
+    assert "LOADED ['codeccmp_compressai.codecs', 'codeccmp_compressai.zoo']" in p.stdout, \
+        p.stdout[-500:] + p.stderr[-1000:]
+
+
 @pytest.mark.parametrize("arch", ["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018"])
 def test_decode_equals_compress_decompress(make_codec, arch: str) -> None:
     """decode(bytes) is exactly what the model's own compress/decompress gives."""

@@ -154,12 +154,12 @@ def test_search_over_two_qualities(learned_env, learned_states, learned_save,  #
 
 def test_estimate_without_separable_stages_is_the_same(codec, monkeypatch) -> None:  # noqa: ANN001
     """A model without g_a/g_s runs whole through ``forward``: the same likelihoods."""
-    from codeccmp_compressai import codecs as learned
+    from codeccmp_compressai import stages
 
     img = _image()
     staged = codec.estimate_bpp(img, 2)
     codec._analyses.clear()
-    monkeypatch.setattr(learned.stages, "has_stages", lambda model: False)
+    monkeypatch.setattr(stages, "has_stages", lambda model: False)
     assert codec.estimate_bpp(img, 2) == pytest.approx(staged, rel=1e-9)
 
 

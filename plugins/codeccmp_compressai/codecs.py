@@ -2,8 +2,9 @@
 
 One codec per (architecture, metric): ``bmshj2018-factorized`` is the MS-SSIM model (this
 tool studies those), ``bmshj2018-factorized-mse`` the MSE one. Its rate parameter is the
-discrete quality. torch and compressai are imported inside methods only, so registering the
-codecs costs nothing at start-up.
+discrete quality. torch and compressai are imported inside methods only, and so are this
+plugin's helper modules below (a few milliseconds that every run with only standard codecs
+paid): registering the codecs costs nothing at start-up.
 
 Every bitstream this codec encodes is checked when decoded: the quantized latents the decoder
 recovers from the bytes must be those the encoder coded; a mismatch (entropy-coding drift) is
@@ -25,7 +26,7 @@ import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,29 +39,11 @@ from codeccmp.codec import (
     ParamSpace,
     RunSettings,
 )
-from codeccmp_compressai import bitstream, stages, zoo
-from codeccmp_compressai import device as devices
-from codeccmp_compressai import weights as wts
-from codeccmp_compressai.latents import (
-    check_drift,
-    compress_autoregressive,
-    decoded_latents,
-    flatten_strings,
-    nest,
-    reference_mode,
-)
-from codeccmp_compressai.quality_search import Analysis, analyse, search_ladder
-from codeccmp_compressai.tensors import (
-    as_rgb,
-    image_digest,
-    model_multiple,
-    padded_tensor,
-    quiet,
-    to_output,
-    to_uint8,
-    torch_module,
-)
-from codeccmp_compressai.zoo_download import DownloadError
+from codeccmp_compressai import zoo
+
+if TYPE_CHECKING:
+    from codeccmp_compressai import weights as wts
+    from codeccmp_compressai.quality_search import Analysis
 
 #: Bitstream files written with ``--out`` get this extension.
 EXTENSION = "lcb"
@@ -109,6 +92,8 @@ class LearnedCodec(Codec):
         self._expected.clear()  # other weights may decode the same bytes differently
 
     def _resolve(self) -> dict[int, wts.Resolution]:
+        from codeccmp_compressai import weights as wts
+
         if self._resolutions is None:
             self._resolutions = wts.resolve_codec(self.arch, self.metric, self._settings)
         return self._resolutions
@@ -136,6 +121,8 @@ class LearnedCodec(Codec):
         """
         import importlib.util
 
+        from codeccmp_compressai import weights as wts
+
         missing = [m for m in ("torch", "compressai") if importlib.util.find_spec(m) is None]
         if missing:
             return f"needs {' and '.join(missing)} (pip install codeccmp installs them)"
@@ -161,6 +148,8 @@ class LearnedCodec(Codec):
         a codec whose weights must be downloaded is listed as such, and a run that cannot
         download them says so in the same terms.
         """
+        from codeccmp_compressai import weights as wts
+
         try:
             res = self._resolve()
         except Exception as exc:  # no torch/compressai: availability() says why
@@ -171,7 +160,7 @@ class LearnedCodec(Codec):
         """The sources of the modules this class codes through: the result cache digests
         the class's own file only, and editing a helper must change the keys too."""
         from codeccmp.model.digests import file_digest
-        from codeccmp_compressai import latents, quality_search, tensors
+        from codeccmp_compressai import bitstream, latents, quality_search, stages, tensors
 
         helpers = (tensors, latents, quality_search, bitstream, stages)
         return {"helper_sources": [file_digest(str(m.__file__)) for m in helpers]}
@@ -198,6 +187,8 @@ class LearnedCodec(Codec):
 
     def _resolved_device(self) -> str:
         if self._device is None:
+            from codeccmp_compressai import device as devices
+
             self._device = devices.resolve_device(self._settings.device)
         return self._device
 
@@ -211,6 +202,8 @@ class LearnedCodec(Codec):
         """Versions from package metadata (no import); CUDA and GPU once torch is loaded."""
         import sys
         from importlib.metadata import PackageNotFoundError, version
+
+        from codeccmp_compressai import bitstream
 
         info: dict[str, str] = {}
         for pkg in ("compressai", "torch"):
@@ -231,6 +224,8 @@ class LearnedCodec(Codec):
         if res is None:
             have = ", ".join(str(q) for q in self.param_space.values)
             raise CodecError(f"{self.name} has no quality {quality} (qualities here: {have})")
+        from codeccmp_compressai import weights as wts
+
         return res, wts.get_model(res, self._resolved_device())
 
     def _check_quality(self, param: Param) -> int:
@@ -240,6 +235,8 @@ class LearnedCodec(Codec):
 
     def _padded_tensor(self, rgb: np.ndarray, lm: wts.LoadedModel) -> Any:
         """(1, 3, Hp, Wp) float tensor in [0, 1] on the device, replicate-padded."""
+        from codeccmp_compressai.tensors import padded_tensor
+
         return padded_tensor(rgb, lm, self._pad_multiple(), self.name)
 
     # ------------------------------------------------------------------ estimates
@@ -247,6 +244,9 @@ class LearnedCodec(Codec):
     def _analysis_cached(
         self, rgb: np.ndarray, quality: int, lm: wts.LoadedModel, x: Any | None = None
     ) -> Analysis:
+        from codeccmp_compressai.quality_search import analyse
+        from codeccmp_compressai.tensors import image_digest, quiet, torch_module
+
         key = (image_digest(rgb), quality, lm.device)
         hit = self._analyses.get(key)
         if hit is not None:
@@ -269,6 +269,8 @@ class LearnedCodec(Codec):
     def estimate_bpp(self, image: np.ndarray, quality: int) -> float:
         """bpp estimated from the analysis side alone (no entropy coding, no synthesis):
         −Σlog2 p / pixels."""
+        from codeccmp_compressai.tensors import as_rgb
+
         rgb, _ = as_rgb(image)
         _, lm = self._model(self._check_quality(quality))
         return self._analysis_cached(rgb, int(quality), lm).est
@@ -276,6 +278,23 @@ class LearnedCodec(Codec):
     # ------------------------------------------------------------------ coding
 
     def encode(self, image: np.ndarray, param: Param) -> Encoded:
+        from codeccmp_compressai import bitstream, stages
+        from codeccmp_compressai.latents import (
+            check_drift,
+            compress_autoregressive,
+            decoded_latents,
+            flatten_strings,
+            nest,
+            reference_mode,
+        )
+        from codeccmp_compressai.tensors import (
+            as_rgb,
+            image_digest,
+            model_multiple,
+            quiet,
+            torch_module,
+        )
+
         torch = torch_module()
         quality = self._check_quality(param)
         rgb, gray = as_rgb(image)
@@ -367,6 +386,11 @@ class LearnedCodec(Codec):
     def _decode_rgb(self, data: bytes, latents: bool = False) -> tuple[np.ndarray, Any]:
         """Bytes -> (H, W, 3) uint8 (before averaging gray back), and with ``latents`` the
         quantized latents the decoder recovered (what ``g_s`` was given)."""
+        from codeccmp_compressai import bitstream, stages
+        from codeccmp_compressai import device as devices
+        from codeccmp_compressai.latents import nest
+        from codeccmp_compressai.tensors import model_multiple, quiet, to_uint8, torch_module
+
         torch = torch_module()
         header, strings = bitstream.unpack(data)
         arch = zoo.ARCH_BY_ID.get(header.model_id)
@@ -401,6 +425,10 @@ class LearnedCodec(Codec):
         """Decode from ``data`` alone. If this codec object encoded these very bytes, the
         latents the decoder recovered are also checked against those the encoder coded
         (entropy-decoding drift is an error, never a result)."""
+        from codeccmp_compressai import bitstream
+        from codeccmp_compressai.latents import check_drift
+        from codeccmp_compressai.tensors import to_output
+
         header, _ = bitstream.unpack(data)
         ref = self._expected.get(hashlib.sha256(data).hexdigest())
         rgb, y_hat = self._decode_rgb(data, latents=ref is not None)
@@ -413,6 +441,8 @@ class LearnedCodec(Codec):
     def match_rate(self, image: np.ndarray, target_bpp: float) -> Sequence[Encoded] | None:
         """:meth:`_match_rate`, retried without qualities whose download just failed, so a
         network failure costs only the qualities that needed the network."""
+        from codeccmp_compressai.zoo_download import DownloadError
+
         for _ in range(len(self.param_space.values)):
             try:
                 return self._match_rate(image, target_bpp)
@@ -425,6 +455,9 @@ class LearnedCodec(Codec):
     def _match_rate(self, image: np.ndarray, target_bpp: float) -> list[Encoded]:
         """:func:`~codeccmp_compressai.quality_search.search_ladder` over this codec's
         qualities: estimates from the (cached) analyses, real bytes from :meth:`encode`."""
+        from codeccmp_compressai.quality_search import search_ladder
+        from codeccmp_compressai.tensors import as_rgb
+
         rgb, _ = as_rgb(image)
 
         def estimate(q: int) -> float:
