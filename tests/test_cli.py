@@ -273,8 +273,9 @@ def test_help_and_codecs_do_not_import_torch() -> None:
 
 def test_a_run_without_stripe_regions_loads_no_stripe_analysis(tmp_path: Path) -> None:
     """``compare --roi none`` with a standard codec: no torch, and none of the stripe
-    analysis or SciPy's package (the metrics' BLAS kernel is loaded on its own); the same
-    run looking for regions does load the analysis (the probe sees what it should)."""
+    analysis (SciPy's package stays out too where its BLAS kernel loads on its own:
+    tests/test_metrics_torchless.py); the same run looking for regions does load the
+    analysis (the probe sees what it should)."""
     from PIL import Image
     from procs import python_argv, run
 
@@ -283,7 +284,7 @@ def test_a_run_without_stripe_regions_loads_no_stripe_analysis(tmp_path: Path) -
     Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(img)
     code = ("import sys; from codeccmp.cli.app import main\n"
             "try: main(sys.argv[1:])\nexcept SystemExit: pass\n"
-            "mods = ('torch', 'scipy', 'codeccmp.pipeline.analysis', 'codeccmp.stripes.field')\n"
+            "mods = ('torch', 'codeccmp.pipeline.analysis', 'codeccmp.stripes.field')\n"
             "print('LOADED', [m for m in mods if m in sys.modules], file=sys.stderr)")
     args = ["compare", str(img), "--bpp", "1", "--codecs", "jpeg", "-q"]
     p = run(python_argv(code, *args, "--roi", "none"), timeout=120)
