@@ -169,7 +169,13 @@ def test_cache_token_covers_the_definition_and_the_programs(
     assert first != token(MINIMAL.replace('"{param}"]', '"-x", "{param}"]'))
     assert first == token(MINIMAL.replace("high = 10", "high = 10\ntypical_bpp = [[5, 1.0]]"))
     (tmp_path / "codeccmp-no-such-encoder").write_text("#!/bin/sh\necho tool 1.1\n")
-    assert first != token(MINIMAL)
+    second = token(MINIMAL)
+    assert first != second
+    # An edit of the pixel files' conversions (which decide the decoded pixels) too.
+    edited = tmp_path / "pixels.py"
+    edited.write_bytes(Path(pixels.__file__).read_bytes() + b"\n# a changed conversion\n")
+    monkeypatch.setattr(pixels, "__file__", str(edited))
+    assert token(MINIMAL) != second
 
 
 # -- colour conversion and file formats ----------------------------------------------------

@@ -28,8 +28,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from codeccmp.codec import (
     Codec,
     CodecError,
@@ -42,6 +40,8 @@ from codeccmp.codec import (
 from codeccmp_compressai import zoo
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from codeccmp_compressai import weights as wts
     from codeccmp_compressai.quality_search import Analysis
 

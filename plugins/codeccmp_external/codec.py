@@ -21,14 +21,18 @@ import struct
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from codeccmp.codec import Codec, CodecError, CodecUnavailable, Encoded, Param
-from codeccmp_external import pixels
+from codeccmp_external import formats
 from codeccmp_external.config import CodecSpec, FileSpec, ToolSpec
 from codeccmp_external.process import run_program
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# The pixel files (NumPy, Pillow) are imported by encode and decode: registering the
+# shipped definitions, which every run and every shell completion does, needs neither.
 
 _SIZE = struct.Struct(">HH")
 _TAIL_CHARS = 600
@@ -159,7 +163,12 @@ class ExternalCodec(Codec):
         return out
 
     def cache_token(self) -> object:
-        """The definition as written and the identity of every program and file it uses."""
+        """The definition as written, the identity of every program and file it uses, and
+        the source of :mod:`codeccmp_external.pixels`: its colour conversion and chroma
+        resampling decide the decoded pixels as much as the programs do (the cache keys the
+        class's own file only)."""
+        from codeccmp_external import pixels
+
         try:
             ident = self._identities()
         except CodecUnavailable as exc:
@@ -167,7 +176,8 @@ class ExternalCodec(Codec):
         config = dict(self.spec.raw)
         if isinstance(config.get("param"), dict):  # the prior changes no bitstream
             config["param"] = {k: v for k, v in config["param"].items() if k != "typical_bpp"}
-        return {"config": config, **ident}
+        source = hashlib.sha256(Path(str(pixels.__file__)).read_bytes()).hexdigest()
+        return {"config": config, **ident, "pixels_source": source}
 
     # -- running ----------------------------------------------------------------------
 
@@ -188,16 +198,18 @@ class ExternalCodec(Codec):
         return int(param) if self.param_space.kind == "integer" else param
 
     def encode(self, image: np.ndarray, param: Param) -> Encoded:
+        from codeccmp_external import pixels
+
         spec = self.spec
         if image.ndim == 2 and not spec.supports_gray:
             raise CodecError(f"{self.name} takes RGB images only")
         where = self._locations()
         h, w = image.shape[:2]
-        raw_out = spec.output in pixels.RAW
+        raw_out = spec.output in formats.RAW
         if raw_out and max(h, w) > 0xFFFF:
             raise CodecError(f"{self.name}: images above 65535 pixels a side are not supported")
         channels = 1 if image.ndim == 2 else 3
-        values = {**where, "input": f"input.{pixels.FORMATS[spec.input]}",
+        values = {**where, "input": f"input.{formats.FORMATS[spec.input]}",
                   "output": f"bitstream.{spec.extension}", "param": self._param_text(param),
                   "width": w, "height": h, "channels": channels,
                   "ratio": 8.0 * channels / float(param) if param else float("inf")}
@@ -213,20 +225,22 @@ class ExternalCodec(Codec):
         if raw_out:
             data = _SIZE.pack(w, h) + data
         settings = {"encode": argv, "input": spec.input, "output": spec.output}
-        if pixels.needs_color(spec.input) or pixels.needs_color(spec.output):
+        if formats.needs_color(spec.input) or formats.needs_color(spec.output):
             settings["color"] = spec.color
         return Encoded(data, param, settings)
 
     def decode(self, data: bytes) -> np.ndarray:
+        from codeccmp_external import pixels
+
         spec = self.spec
         where = self._locations()
         size = None
-        if spec.output in pixels.RAW:
+        if spec.output in formats.RAW:
             if len(data) <= _SIZE.size:
                 raise CodecError(f"{self.name}: bitstream too short ({len(data)} bytes)")
             size, data = _SIZE.unpack_from(data), data[_SIZE.size:]
         values = {**where, "input": f"bitstream.{spec.extension}",
-                  "output": f"decoded.{pixels.FORMATS[spec.output]}"}
+                  "output": f"decoded.{formats.FORMATS[spec.output]}"}
         if size is not None:
             values.update(width=size[0], height=size[1])
         with tempfile.TemporaryDirectory(prefix="codeccmp-ext-") as tmp:

@@ -18,7 +18,7 @@ from typing import Any
 
 from codeccmp.codec import ParamSpace
 from codeccmp.errors import UsageError
-from codeccmp_external.pixels import COLOR, FORMATS, RAW, needs_color
+from codeccmp_external.formats import COLOR, FORMATS, RAW, needs_color
 
 if sys.version_info >= (3, 11):
     import tomllib

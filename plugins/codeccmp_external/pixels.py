@@ -17,20 +17,12 @@ import numpy as np
 from PIL import Image
 
 from codeccmp.codec import CodecError
+from codeccmp_external.formats import COLOR, FORMATS, RAW, needs_color
 
-#: Formats and their file extensions (what a tool recognises the file by).
-FORMATS: dict[str, str] = {
-    "png": "png", "ppm": "ppm", "yuv444": "yuv", "yuv420": "yuv",
-    "y4m444": "y4m", "y4m420": "y4m",
-}
-RAW = ("yuv444", "yuv420")
-COLOR = ("bt601-full", "bt601-limited", "bt709-full", "bt709-limited")
+__all__ = ["COLOR", "FORMATS", "RAW", "needs_color", "read_image", "write_image"]
+
 _KR_KB = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
 _Y4M_420 = ("420jpeg", "420", "420mpeg2", "420paldv")
-
-
-def needs_color(fmt: str) -> bool:
-    return fmt in RAW or fmt.startswith("y4m")
 
 
 def _matrix(color: str) -> np.ndarray:

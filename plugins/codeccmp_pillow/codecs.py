@@ -10,13 +10,17 @@ import importlib
 import io
 import math
 from importlib import metadata
-from typing import Any
-
-import numpy as np
-from PIL import Image, features
+from typing import TYPE_CHECKING, Any
 
 from codeccmp.codec import Codec, CodecError, Encoded, OptionSpec, Param, ParamSpace
 from codeccmp_pillow.rate_priors import TYPICAL_BPP
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+# NumPy and Pillow are imported where they are used, not here: registering these codecs
+# (every run, and every shell completion of a codec name) then costs no image library.
 
 #: Chroma sampling as users write it (``chroma=444``) and as Pillow's encoders spell it.
 CHROMA = ("420", "422", "444")
@@ -43,10 +47,14 @@ def _pil_version() -> str:
 
 
 def _to_pil(pixels: np.ndarray) -> Image.Image:
+    from PIL import Image
+
     return Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB")
 
 
 def _from_pil(img: Image.Image, want_gray: bool | None = None) -> np.ndarray:
+    import numpy as np
+
     if img.mode not in ("L", "RGB"):
         img = img.convert("RGB")
     return np.asarray(img, dtype=np.uint8).copy()
@@ -59,11 +67,15 @@ class PillowCodec(Codec):
     feature: str | None = None  # Pillow feature name to check and report
 
     def availability(self) -> str | None:
+        from PIL import features
+
         if self.feature and not features.check(self.feature):
             return f"this Pillow ({_pil_version()}) was built without {self.feature}"
         return None
 
     def library(self) -> dict[str, str]:
+        from PIL import features
+
         lib = {"pillow": _pil_version()}
         if self.feature:
             lib[self.feature] = features.version(self.feature) or "unknown"
@@ -89,6 +101,8 @@ class PillowCodec(Codec):
         return Encoded(buf.getvalue(), param, settings)
 
     def decode(self, data: bytes) -> np.ndarray:
+        from PIL import Image
+
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             return _from_pil(img)
@@ -113,6 +127,8 @@ class JpegCodec(PillowCodec):
                 "progressive": self.option("progressive"), "quality": int(param)}
 
     def library(self) -> dict[str, str]:
+        from PIL import features
+
         lib = super().library()
         turbo = features.version("libjpeg_turbo")
         if turbo:
@@ -195,6 +211,8 @@ class AvifCodec(PillowCodec):
         return opts
 
     def _backend(self) -> str | None:
+        from PIL import features
+
         if features.check("avif"):
             return "pillow"
         try:
@@ -212,6 +230,8 @@ class AvifCodec(PillowCodec):
         backend = self._backend()
         lib = {"pillow": _pil_version(), "backend": backend or "none"}
         if backend == "pillow":
+            from PIL import features
+
             lib["libavif"] = features.version("avif") or "unknown"
         elif backend:
             lib["pillow-avif-plugin"] = metadata.version("pillow-avif-plugin")
