@@ -412,13 +412,22 @@ def test_the_package_names_every_submodule_name_and_loads_them_on_first_use() ->
     """``codeccmp.stripes`` imports a submodule when one of its names is first asked for: every
     public name resolves to its submodule's object, an unknown one is an AttributeError, and
     importing the ``Roi`` rectangle alone loads no other submodule (a fresh process)."""
+    import ast
     import importlib
 
     from procs import python_argv, run
 
     import codeccmp.stripes as pkg
 
-    assert sorted(pkg.__all__) == sorted(pkg._WHERE)
+    # The names imported for type checkers are those the package hands out, from the same
+    # submodules.
+    tree = ast.parse(Path(pkg.__file__).read_text())
+    (checking,) = [n for n in tree.body if isinstance(n, ast.If)
+                   and ast.unparse(n.test) == "TYPE_CHECKING"]
+    typed = {a.name: n.module.rsplit(".", 1)[1] for n in checking.body
+             for a in n.names}
+    assert typed == pkg._WHERE
+    assert sorted(pkg.__all__) == sorted(pkg._WHERE)  # a static list: ruff reads it
     for name, module in pkg._WHERE.items():
         owner = importlib.import_module(f"codeccmp.stripes.{module}")
         assert getattr(pkg, name) is getattr(owner, name), name
