@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from codeccmp_external import pixels, shipped_files
+from codeccmp_external import formats, pixels, shipped_files
 from codeccmp_external.codec import ExternalCodec
 from codeccmp_external.config import load_file
 
@@ -193,7 +193,7 @@ def test_known_answers_of_the_colour_conversion() -> None:
     assert np.allclose(pixels.rgb_to_ycbcr(red, "bt709-full")[..., 0], 54.213)
 
 
-@pytest.mark.parametrize("color", pixels.COLOR)
+@pytest.mark.parametrize("color", formats.COLOR)
 def test_colour_round_trip_is_within_rounding(rgb_image: np.ndarray, color: str) -> None:
     planes = pixels.to_planes(rgb_image, False, color)
     back = pixels.from_planes(planes, rgb_image.shape[1], rgb_image.shape[0], color)
@@ -204,7 +204,7 @@ def test_colour_round_trip_is_within_rounding(rgb_image: np.ndarray, color: str)
 @pytest.mark.parametrize("fmt", ["yuv444", "yuv420", "y4m444", "y4m420", "png", "ppm"])
 def test_file_formats_round_trip(tmp_path: Path, rgb_image: np.ndarray, fmt: str) -> None:
     img = rgb_image[:79, :95]  # odd sizes: 4:2:0 chroma rounds up
-    path = tmp_path / f"x.{pixels.FORMATS[fmt]}"
+    path = tmp_path / f"x.{formats.FORMATS[fmt]}"
     pixels.write_image(path, img, fmt, "bt709-limited")
     if fmt == "yuv420":
         assert path.stat().st_size == 79 * 95 + 2 * 40 * 48

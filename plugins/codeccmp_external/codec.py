@@ -176,8 +176,7 @@ class ExternalCodec(Codec):
         config = dict(self.spec.raw)
         if isinstance(config.get("param"), dict):  # the prior changes no bitstream
             config["param"] = {k: v for k, v in config["param"].items() if k != "typical_bpp"}
-        source = hashlib.sha256(Path(str(pixels.__file__)).read_bytes()).hexdigest()
-        return {"config": config, **ident, "pixels_source": source}
+        return {"config": config, **ident, "pixels_source": _sha256(str(pixels.__file__))}
 
     # -- running ----------------------------------------------------------------------
 

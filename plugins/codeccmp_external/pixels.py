@@ -17,9 +17,7 @@ import numpy as np
 from PIL import Image
 
 from codeccmp.codec import CodecError
-from codeccmp_external.formats import COLOR, FORMATS, RAW, needs_color
-
-__all__ = ["COLOR", "FORMATS", "RAW", "needs_color", "read_image", "write_image"]
+from codeccmp_external.formats import RAW
 
 _KR_KB = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
 _Y4M_420 = ("420jpeg", "420", "420mpeg2", "420paldv")
