@@ -191,6 +191,24 @@ def test_gray_images_are_replicated_unless_the_program_takes_gray(
     assert m.compute(gray_image, gray_image) == 1
 
 
+def test_cache_token_covers_definition_program_and_the_files_it_reads(
+        tmp_path: Path, env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep keys cached values by this token: an edited definition, a changed program or
+    an edit of the code that writes the PNG files the program reads each changes it."""
+    from codeccmp_external import pixels
+
+    first = metric(tmp_path).cache_token()
+    assert first == metric(tmp_path).cache_token()
+    assert first != metric(tmp_path, mode="text", value=r'regex = "score: (\\S+)"').cache_token()
+    env.write_text(env.read_text() + "\n# a changed program\n")
+    second = metric(tmp_path).cache_token()
+    assert second != first
+    edited = tmp_path / "pixels.py"
+    edited.write_bytes(Path(pixels.__file__).read_bytes() + b"\n# a changed conversion\n")
+    monkeypatch.setattr(pixels, "__file__", str(edited))
+    assert metric(tmp_path).cache_token() != second
+
+
 # -- registration: the same register_metrics path as every metric ----------------------
 
 def test_registered_from_config_files_and_metrics_d(tmp_path: Path) -> None:

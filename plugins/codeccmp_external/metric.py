@@ -19,13 +19,10 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from codeccmp.codec import CodecUnavailable
 from codeccmp.metric import Metric, MetricUnavailable
-from codeccmp_external import pixels
 from codeccmp_external.codec import (
     _VERSION,
     _VERSION_TIMEOUT,
@@ -36,6 +33,12 @@ from codeccmp_external.codec import (
 )
 from codeccmp_external.metric_config import MetricSpec
 from codeccmp_external.process import run_program
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# The pixel files (NumPy, Pillow) are imported by ``compute``: registering a metric, which
+# every run does and a shell completion of a ``--metrics`` name too, needs neither.
 
 #: What a number looks like in a program's output (the whole output, stripped, must be one
 #: when neither a regex nor a JSON field is given): decimal or scientific, or inf/nan.
@@ -147,16 +150,25 @@ class ExternalMetric(Metric):
         return out
 
     def cache_token(self) -> object:
-        """The definition as written and every tool's identity (a sweep's result keys)."""
+        """The definition as written, every tool's identity, and the source of
+        :mod:`codeccmp_external.pixels`, which writes the PNG files the program reads (a
+        sweep's result keys: the cache digests the class's own file only)."""
+        from codeccmp_external import pixels
+
         try:
             ident: Any = self._identities()
         except MetricUnavailable as exc:
             ident = {"unavailable": str(exc)}
-        return {"config": dict(self.spec.raw), **ident}
+        return {"config": dict(self.spec.raw), **ident,
+                "pixels_source": _sha256(str(pixels.__file__))}
 
     # -- computing ---------------------------------------------------------------------
 
     def compute(self, original: np.ndarray, reconstruction: np.ndarray) -> float | None:
+        import numpy as np
+
+        from codeccmp_external import pixels
+
         spec = self.spec
         if original.shape != reconstruction.shape:
             raise ValueError(f"shapes differ: {original.shape} vs {reconstruction.shape}")

@@ -1,16 +1,14 @@
 """The built-in metrics, wrapping :mod:`codeccmp.measure.metrics` and the stripe analysis.
 
 The values are exactly those of the fixed ``psnr``/``ms_ssim``/``ssim`` result fields: these
-classes only call the functions there.
+classes only call the functions there. They import NumPy and the measuring code where they
+compute: every run registers them, and completing a ``--metrics`` name needs no NumPy.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from codeccmp.measure import metrics as m
 from codeccmp.metric import Metric, ValueRange
 
 #: PSNR of 8-bit images: MSE ≤ 255², so ≥ 0 dB; 0 only for black against white, no target.
@@ -26,13 +24,6 @@ BT709 = (0.2126, 0.7152, 0.0722)
 BT601 = (0.299, 0.587, 0.114)
 
 
-def luma(img: np.ndarray, weights: tuple[float, float, float]) -> np.ndarray:
-    """Full-range luma in [0, 255] as float64 (a gray image is its own luma)."""
-    if img.ndim == 2:
-        return img.astype(np.float64)
-    return img.astype(np.float64) @ np.asarray(weights, dtype=np.float64)
-
-
 class Psnr(Metric):
     name = "psnr"
     description = "PSNR over all channels, peak 255"
@@ -42,6 +33,8 @@ class Psnr(Metric):
     value_range = POSITIVE
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        from codeccmp.measure import metrics as m
+
         return m.psnr(original, reconstruction)
 
 
@@ -55,6 +48,10 @@ class PsnrY(Metric):
     weights = BT709
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        import numpy as np
+
+        from codeccmp.measure import metrics as m
+
         # Unrounded float luma: rounding to 8 bits first would add its own error.
         if original.ndim == 2:
             return m.psnr(original, reconstruction)
@@ -94,6 +91,8 @@ class Ssim(Metric):
     value_range = SIMILARITY
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        from codeccmp.measure import metrics as m
+
         return m.ssim(original, reconstruction)
 
 
@@ -104,6 +103,8 @@ class MsSsim(Metric):
     value_range = SIMILARITY
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        from codeccmp.measure import metrics as m
+
         return m.ms_ssim(original, reconstruction)
 
 
@@ -114,6 +115,8 @@ class MsSsimDb(MsSsim):
     value_range = POSITIVE  # −10·log10(1 − MS-SSIM) over MS-SSIM's (0, 1]
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        from codeccmp.measure import metrics as m
+
         return m.ms_ssim_db(m.ms_ssim(original, reconstruction))
 
 
@@ -128,6 +131,8 @@ class DeltaTheta(Metric):
     value_range = ValueRange(0.0, 90.0)  # the angle between two orientations (mod 180°)
 
     def compute(self, original, reconstruction):  # noqa: ANN001, ANN201
+        import numpy as np
+
         from codeccmp.stripes import directional_error
 
         v = directional_error(original, reconstruction).delta_theta_deg
