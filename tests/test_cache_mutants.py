@@ -229,7 +229,7 @@ def test_a_codec_keys_on_the_source_file_that_defines_it(tmp_path: Path) -> None
 
     from codeccmp.codec import RunSettings
     from codeccmp.model.digests import file_sha256
-    from codeccmp.sweep.cache import codec_fingerprint, codec_source_digests
+    from codeccmp.sweep.cache import codec_fingerprint, source_digests
 
     plugin = tmp_path / "myplugin_18b.py"
     plugin.write_text(
@@ -246,7 +246,7 @@ def test_a_codec_keys_on_the_source_file_that_defines_it(tmp_path: Path) -> None
         spec.loader.exec_module(mod)
         codec = mod.P()
         # The plugin's file only: codeccmp's own classes are not part of a codec's identity.
-        assert codec_source_digests(codec) == [file_sha256(plugin)]
+        assert source_digests(codec) == [file_sha256(plugin)]
         before = codec_fingerprint(codec, RunSettings(), "cpu")
         plugin.write_text(plugin.read_text() + "# edited\n")  # the same class, edited file
         after = codec_fingerprint(codec, RunSettings(), "cpu")
@@ -331,7 +331,7 @@ def test_a_codec_from_a_module_without_a_file_has_no_source_digest() -> None:
     import types
 
     from codeccmp.codec import RunSettings
-    from codeccmp.sweep.cache import codec_fingerprint, codec_source_digests
+    from codeccmp.sweep.cache import codec_fingerprint, source_digests
 
     mod = types.ModuleType("memory_codec_18d")  # no __file__
     exec("from codeccmp.codec import Codec, ParamSpace\n\n"  # noqa: S102 - a test fixture
@@ -344,11 +344,11 @@ def test_a_codec_from_a_module_without_a_file_has_no_source_digest() -> None:
     sys.modules["memory_codec_18d"] = mod
     try:
         assert not hasattr(mod, "__file__")
-        assert codec_source_digests(mod.M()) == []
+        assert source_digests(mod.M()) == []
         assert codec_fingerprint(mod.M(), RunSettings(), "cpu")["source"] == []
     finally:
         del sys.modules["memory_codec_18d"]
-    assert codec_source_digests(mod.M()) == []  # the module no longer imported at all
+    assert source_digests(mod.M()) == []  # the module no longer imported at all
 
 
 class _Learned(Own):

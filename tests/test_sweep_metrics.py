@@ -159,3 +159,32 @@ def test_bad_sweep_match_is_a_usage_error(cli, image_file: Path, args: list[str]
                                           needle: str) -> None:
     r = cli("sweep", str(image_file), "--codecs", "jpeg", "--roi", "none", *args, "-q")
     assert r.code == 2 and needle in one_line(r.stderr), r.stderr
+
+
+def test_an_edited_metric_plugin_is_recomputed_not_read_from_the_cache(
+        cli, tmp_path: Path, image_file: Path) -> None:  # noqa: ANN001
+    """Cached results are keyed by the source of each --metrics metric's class, as a codec's
+    bitstreams are by its: an edited metric file computes other values, so the cached ones
+    (whose encodings stay cached) must not come back."""
+    plugin = tmp_path / "mymetric.py"
+
+    def sweep(value: float) -> tuple[float, dict]:
+        plugin.write_text(
+            "from codeccmp import Metric, hookimpl\n\n"
+            "class Mine(Metric):\n    name = 'mine'\n    description = 'test'\n"
+            f"    def compute(self, original, reconstruction):\n        return {value!r}\n\n"
+            "@hookimpl\ndef register_metrics(register):\n    register(Mine())\n")
+        js = tmp_path / f"s{value:g}.json"
+        r = cli("sweep", str(image_file), "--bpp", "1", "--codecs", "jpeg", "--metrics",
+                "mine", "--plugin", str(plugin), "--cache-dir", str(tmp_path / "cache"),
+                "--json", str(js), "--force", "--jobs", "1", "--roi", "none", "-q")
+        assert r.code == 0, r.stderr
+        data = json.loads(js.read_text())
+        (point,) = data["points"]
+        return point["result"]["metrics"]["mine"], data["cache"]
+
+    assert sweep(1.0)[0] == 1.0
+    again, cache = sweep(2.0)
+    assert again == 2.0
+    assert cache["result_hits"] == 0 and cache["trial_hits"] > 0  # encodes reused
+    assert sweep(2.0)[1]["result_hits"] == 1  # unchanged: from the cache

@@ -117,7 +117,7 @@ def codec_fingerprint(codec: Codec, settings: RunSettings, device: str) -> dict[
     }
     if codec.option_specs:  # every option's effective value: a changed default changes keys
         fp["options"] = {o.name: codec.option(o.name) for o in codec.option_specs}
-    fp["source"] = codec_source_digests(codec)
+    fp["source"] = source_digests(codec)
     token = getattr(codec, "cache_token", None)
     if callable(token):
         fp["token"] = token()
@@ -131,21 +131,23 @@ def codec_fingerprint(codec: Codec, settings: RunSettings, device: str) -> dict[
     return fp
 
 
-#: Modules whose classes are codeccmp's own plumbing, not a codec's code.
-_CORE_MODULES = frozenset({"codeccmp.codec", "codeccmp.sweep.cache", "builtins", "abc"})
+#: Modules whose classes are codeccmp's own plumbing, not a codec's or a metric's code.
+_CORE_MODULES = frozenset({"codeccmp.codec", "codeccmp.metric", "codeccmp.sweep.cache",
+                           "builtins", "abc"})
 
 
-def codec_source_digests(codec: Codec) -> list[str]:
-    """sha256 of each source file defining ``codec``'s class and its base classes.
+def source_digests(obj: object) -> list[str]:
+    """sha256 of each source file defining ``obj``'s class and its base classes: a codec's
+    or a metric's code.
 
-    Covers a ``--plugin`` file (where its codec classes live) and any module a codec class
-    inherits from; an edited file gives a new key. Digests only, no paths or module
-    names: a plugin file's module name differs from process to process.
+    Covers a ``--plugin`` file (where its classes live) and any module a class inherits
+    from; an edited file gives a new key. Digests only, no paths or module names: a plugin
+    file's module name differs from process to process.
     """
     import sys
 
     digests: list[str] = []
-    for cls in type(codec).__mro__:
+    for cls in type(obj).__mro__:
         if cls.__module__ in _CORE_MODULES:
             continue
         src = getattr(sys.modules.get(cls.__module__), "__file__", None)

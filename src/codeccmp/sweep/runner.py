@@ -40,7 +40,7 @@ from codeccmp.stripes.roi import DEFAULT_ROI_COUNT, Roi
 # The sweep's parts, re-exported: ``from codeccmp.sweep.runner import ...`` is the public API.
 from codeccmp.sweep.average import AveragePoint, SweepPoint, average_points, curve
 from codeccmp.sweep.bd import QUALITY_METRICS, bd_per_image, bd_table, mean_bd_rate
-from codeccmp.sweep.cache import CacheStats, ResultCache, codec_fingerprint
+from codeccmp.sweep.cache import CacheStats, ResultCache, codec_fingerprint, source_digests
 from codeccmp.sweep.executors import make_executor
 from codeccmp.sweep.results import SCHEMA, SweepResult
 from codeccmp.sweep.tasks import (
@@ -440,7 +440,9 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
 
 def metric_versions(registry: CodecRegistry, names: Sequence[str]) -> dict[str, Any]:
     """``{name: {package: version}}`` of the extra metrics (part of the result keys), with
-    a metric's ``cache_token()`` under ``token`` where it has one: a metric computed by a
+    the sha256 of the source files defining the metric's class under ``source`` (as a
+    codec's: an edited metric plugin, or ``--plugin`` file, computes other values), and a
+    metric's ``cache_token()`` under ``token`` where it has one: a metric computed by a
     program (``codeccmp_external``) is known by the program's hash, not by a package."""
     if not names:
         return {}
@@ -448,7 +450,7 @@ def metric_versions(registry: CodecRegistry, names: Sequence[str]) -> dict[str, 
 
     out: dict[str, Any] = {}
     for m in load_metrics(pm=registry.pm).select(names):
-        out[m.name] = dict(m.library())
+        out[m.name] = {**m.library(), "source": source_digests(m)}
         token = getattr(m, "cache_token", None)  # a program's hash and definition, say
         if callable(token):
             out[m.name]["token"] = token()
