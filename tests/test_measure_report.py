@@ -106,7 +106,7 @@ def test_finding_names_who_keeps_and_what_became_of_the_rest() -> None:
                               _result("flat", None, 0.0, contrast=0.02)],
                      rois=[{"x": 0, "y": 0, "w": 8, "h": 8}])
     s = roi_finding(cmp, 0)
-    assert s.startswith("`avif` and `jpeg` keep the stripes (≥ 97% of stripe pixels kept, "
+    assert s.startswith("`avif` and `jpeg` keep the stripes (≥ 97.0% of stripe pixels kept, "
                         "Δθ ≤ 1.2°)"), s
     assert "kept but blurred: `soft` (contrast at the stripes' period 0.50)" in s
     assert "`flat`: erased 100%" in s
@@ -114,6 +114,21 @@ def test_finding_names_who_keeps_and_what_became_of_the_rest() -> None:
     assert "`turner`: turned 80% by 28°, kept 20%" in s
     # Erased pixels never read as turned: the flat codec's finding names no angle.
     assert "`flat`: erased 100%;" in s or s.endswith("`flat`: erased 100%.")
+
+
+@pytest.mark.parametrize(("kept", "dtheta", "says"), [
+    (0.969, 2.44, "(≥ 96.9% of stripe pixels kept, Δθ ≤ 2.5°)"),  # not "≥ 97%", "≤ 2.4°"
+    (0.9999, 1.0, "(≥ 99.9% of stripe pixels kept, Δθ ≤ 1.0°)"),  # not "every pixel"
+    (1.0, 0.96, "(every stripe pixel kept, Δθ ≤ 1.0°)"),
+])
+def test_the_findings_bounds_hold_for_the_values_behind_them(kept: float, dtheta: float,
+                                                              says: str) -> None:
+    """"≥" and "≤" in a finding are bounds on the measured values, not roundings of them: a
+    region whose least kept share is 96.9 % is not "≥ 97 %"."""
+    cmp = Comparison(image={"path": "x.png"}, target_bpp=0.3, tolerance=0.1,
+                     results=[_result("jpeg", dtheta, kept)],
+                     rois=[{"x": 0, "y": 0, "w": 8, "h": 8}])
+    assert f"keeps the stripes {says}" in roi_finding(cmp, 0)
 
 
 def test_finding_for_a_region_without_stripes_says_so(cli, tmp_path: Path) -> None:  # noqa: ANN001

@@ -33,6 +33,18 @@ ERASED_SHARE = 0.3
 BLUR_RETENTION = 0.7
 
 
+def _at_least(share: float) -> str:
+    """``share`` as a percentage at the tables' precision (0.1 %), rounded down, for a bound
+    "≥ …" that must hold: 0.969 rounded to whole percent read "≥ 97 %" over a table showing
+    96.9 %. (The 1e-9 keeps 0.97, stored as 0.96999…, from reading 96.9 %.)"""
+    return f"{math.floor(share * 1000 + 1e-9) / 10:.1f}%"
+
+
+def _at_most(deg: float) -> str:
+    """``deg`` at the tables' precision (0.1°), rounded up, for a bound "≤ …" that holds."""
+    return f"{math.ceil(deg * 10 - 1e-9) / 10:.1f}°"
+
+
 def _f(v: Any, fmt: str, missing: str = "–") -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return missing
@@ -154,10 +166,10 @@ def roi_finding(cmp: Comparison, index: int) -> str:
     if keep:
         keep.sort()
         least = min(k for _, k, _ in keep)
-        share = ("every stripe pixel kept" if least >= 0.995
-                 else f"≥ {least:.0%} of stripe pixels kept")
+        share = ("every stripe pixel kept" if least >= 1.0 - 1e-12
+                 else f"≥ {_at_least(least)} of stripe pixels kept")
         parts.append(f"{_names([c for _, _, c in keep])} keep{'s' if len(keep) == 1 else ''} "
-                     f"the stripes ({share}, Δθ ≤ {max(d for d, _, _ in keep):.1f}°)")
+                     f"the stripes ({share}, Δθ ≤ {_at_most(max(d for d, _, _ in keep))})")
     if spectral:
         moved = [(v, c) for v, c in spectral if v is not None and v >= KEEP_DELTA_DEG]
         still = [c for v, c in spectral if v is None or v < KEEP_DELTA_DEG]
@@ -208,7 +220,7 @@ def _roi_finding_v1(cmp: Comparison, index: int) -> str:
     if keep:
         keep.sort()
         parts.append(f"{_names([c for _, c in keep])} keep{'s' if len(keep) == 1 else ''} the "
-                     f"stripes' orientation (Δθ ≤ {max(d for d, _ in keep):.1f}°)")
+                     f"stripes' orientation (Δθ ≤ {_at_most(max(d for d, _ in keep))})")
     if turn:
         turn.sort(reverse=True)
         worst = ", ".join(f"`{c}` by {d:.1f}° ({f:.0%} of oriented pixels moved > 20°)"
