@@ -156,6 +156,24 @@ def test_report_rebuilds_the_folder_from_its_own_json(made, tmp_path: Path) -> N
     assert not (html / "report.md").exists()  # --html alone writes no markdown
 
 
+def test_results_without_saved_reconstructions_make_a_page_that_says_so(
+        cli, made, tmp_path: Path) -> None:  # noqa: ANN001
+    """`compare --json - | report - --html DIR` without --out: nothing records where the
+    reconstructions are, so the page has tables and findings only; it says why (on stderr
+    and in the page) and offers no viewer keys for viewers it does not have."""
+    js = tmp_path / "r.json"
+    r = cli("compare", str(made[1]), "--bpp", "0.8", "--codecs", "jpeg", "--roi",
+            ",".join(map(str, ROI)), "--json", str(js), "-q")
+    assert r.code == 0, r.stderr
+    r = cli("report", str(js), "--html", str(tmp_path / "page"))
+    assert r.code == 0, r.stderr
+    assert "record no saved reconstructions" in r.stderr
+    page = (tmp_path / "page" / "index.html").read_text()
+    assert "record no saved reconstructions" in page
+    assert "Viewer keys" not in page and 'class="viewer"' not in page
+    assert "Viewer keys" in (made[2] / "index.html").read_text()  # where there are viewers
+
+
 # ---------------------------------------------------------------- in the browser
 
 

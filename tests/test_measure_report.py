@@ -233,6 +233,38 @@ def test_compare_report_and_rebuild(cli, tmp_path: Path) -> None:  # noqa: ANN00
     assert r.code == 2 and "exists; pass --force" in r.stderr
 
 
+@pytest.mark.parametrize("with_out", [False, True])
+def test_a_json_saved_beside_a_report_rebuilds_it_from_anywhere(
+        cli, tmp_path: Path, with_out: bool, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """``--json`` elsewhere than the ``--report`` folder records where the reconstructions
+    are as absolute paths (the --out folder's where given): it held the report's relative
+    ``recon/jpeg.png``, which `codeccmp report` then looked for beside the JSON. The report's
+    own results.json stays relative, so that the folder moves whole."""
+    img = np.repeat(synthetic_grating((192, 256), 30.0, 6.0)[..., None], 3, axis=2)
+    src = _save(tmp_path / "g.png", img)
+    rep, js, out = tmp_path / "rep", tmp_path / "elsewhere" / "r.json", tmp_path / "out"
+    js.parent.mkdir()
+    args = ["--out", str(out)] if with_out else []
+    r = cli("compare", str(src), "--bpp", "0.4", "--codecs", "jpeg,jpeg2000", "--roi",
+            "32,32,64,64", "--report", str(rep), "--json", str(js), *args, "-q")
+    assert r.code == 0, r.stderr
+    inside = json.loads((rep / "results.json").read_text())
+    outside = json.loads(js.read_text())
+    for a, b in zip(inside["results"], outside["results"], strict=True):
+        assert a["outputs"]["reconstruction"] == f"recon/{a['codec']}.png"
+        got = Path(b["outputs"]["reconstruction"])
+        assert got.is_absolute() and got.is_file()
+        assert got.parent == ((out if with_out else rep / "recon").resolve())
+        assert Path(b["outputs"]["bitstream"]).is_file()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    again = tmp_path / "again"
+    r = cli("report", str(js), "--out", str(again))
+    assert r.code == 0, r.stderr
+    assert "not found" not in r.stderr
+    assert (again / "montage.png").is_file()
+    assert (again / "report.md").read_text() == (rep / "report.md").read_text()
+
+
 def test_report_of_bad_json(cli, tmp_path: Path) -> None:  # noqa: ANN001
     p = tmp_path / "x.json"
     p.write_text("{not json")

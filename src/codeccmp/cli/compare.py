@@ -144,17 +144,25 @@ def compare_command(
 
     written: list[str] = []
     with outputs:  # every file staged, then moved into place together (or none of them)
-        if out is not None:
-            _save_outputs(result, out)
+        # Where each result's files are, as its JSON records them: absolute paths in a --json
+        # (it may be read from anywhere: `codeccmp report` finds the files by them), the
+        # --out folder's where given, else the report's; relative ones inside the report's
+        # own results.json, so that the folder can be moved whole.
+        saved = _save_outputs(result, out) if out is not None else {}
         if report is not None:
-            _save_outputs(result, report / "recon", relative_to=report)
             from codeccmp.render.report import write_report
 
+            in_report = _save_outputs(result, report / "recon")
+            _record_outputs(result, {c: {k: str(Path(v).relative_to(report.resolve()))
+                                         for k, v in o.items()}
+                                     for c, o in in_report.items()})
             atomic_write_text(report / "results.json", result.to_json())
             path = write_report(result, report, src.pixels,
                                 {r.codec: r.reconstruction for r in result.results
                                  if r.ok and r.reconstruction is not None})
             written.append(f"report: {path}")
+            saved = saved or in_report
+        _record_outputs(result, saved)
         if montage is not None and result.rois:
             from codeccmp.render.report import write_montage
 
@@ -222,21 +230,27 @@ def _render(result, notes: list[str], explicit: bool,  # noqa: ANN001 - Comparis
         err.print(labelled("note:", line), highlight=False)
 
 
-def _save_outputs(result, out: Path, relative_to: Path | None = None) -> None:  # noqa: ANN001
-    """Each reconstruction as PNG and each bitstream as written; paths recorded in results."""
+def _save_outputs(result, out: Path) -> dict[str, dict[str, str]]:  # noqa: ANN001
+    """Each reconstruction as PNG and each bitstream as written, in ``out``: their paths
+    (``out``'s own, resolved), by codec."""
     from codeccmp.model.fileio import atomic_write_bytes
     from codeccmp.model.images import save_png
 
+    saved: dict[str, dict[str, str]] = {}
     for r in result.results:
         if r.ok and r.reconstruction is not None and r.bitstream is not None:
             png, bits = out / f"{r.codec}.png", out / f"{r.codec}.{r.extension}"
             save_png(r.reconstruction, png)
             atomic_write_bytes(bits, r.bitstream)
-            base = relative_to
-            r.outputs = {
-                "reconstruction": str(png.relative_to(base) if base else png.resolve()),
-                "bitstream": str(bits.relative_to(base) if base else bits.resolve()),
-            }
+            saved[r.codec] = {"reconstruction": str(png.resolve()),
+                              "bitstream": str(bits.resolve())}
+    return saved
+
+
+def _record_outputs(result, saved: dict[str, dict[str, str]]) -> None:  # noqa: ANN001
+    for r in result.results:
+        if r.codec in saved:
+            r.outputs = dict(saved[r.codec])
 
 
 #: ``--montage`` with ``--roi none``: refused before any work (it used to write nothing, and

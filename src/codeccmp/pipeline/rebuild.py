@@ -29,6 +29,10 @@ def load_images_for_report(cmp: Comparison, base: Path
     else:
         notes.append(f"original image {path} not found: no montage")
     recons: dict[str, np.ndarray] = {}
+    if any(r.ok for r in cmp.results) and not any(
+            r.outputs.get("reconstruction") for r in cmp.results if r.ok):
+        notes.append("these results record no saved reconstructions (compare saves them with "
+                     "--out DIR or --report DIR): no viewer or montage")
     for r in cmp.results:
         rel = r.outputs.get("reconstruction") if r.ok else None
         if not rel:

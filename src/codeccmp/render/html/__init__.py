@@ -188,6 +188,7 @@ def _sections(cmp: Comparison, pictures: list[dict[str, Any]], notes: list[str],
     }
     return {
         "title": _e(title),
+        "viewer_hint": VIEWER_HINT if len(pictures) > 1 and cmp.rois else "",
         "summary": _summary(cmp, notes),
         "results": _results_table(cmp),
         "missing": _missing(cmp),
@@ -202,6 +203,15 @@ def _sections(cmp: Comparison, pictures: list[dict[str, Any]], notes: list[str],
         "provenance": _provenance(cmp),
         "data": data_json(data),
     }
+
+
+#: The viewers' keys, shown only where the page has viewers.
+VIEWER_HINT = (
+    '<p class="hint">Viewer keys (click a viewer first): <kbd>←</kbd>/<kbd>→</kbd> or\n'
+    "<kbd>j</kbd>/<kbd>k</kbd> previous/next codec, <kbd>f</kbd> flip between the original "
+    "and\nthe codec, <kbd>s</kbd> back to the split, <kbd>+</kbd>/<kbd>-</kbd> zoom, "
+    "<kbd>0</kbd> back\nto the region. Drag to pan,\nwheel to zoom; every pane of a viewer "
+    "shows the same spot.</p>")
 
 
 def _at(cmp: Comparison) -> str:
