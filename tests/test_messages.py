@@ -92,6 +92,25 @@ def test_weights_for_no_requested_learned_codec(cli, image_file: Path, tmp_path:
     assert not (tmp_path / "cache").exists()
 
 
+@pytest.mark.parametrize("command", ["compare", "sweep"])
+@pytest.mark.parametrize("key", ["bmshj2018-factorized", "bmshj2018-factorized:3"])
+def test_a_weights_file_that_is_no_checkpoint_is_refused_before_coding(
+        cli, image_file: Path, tmp_path: Path, command: str, key: str) -> None:  # noqa: ANN001
+    """A mistyped --weights path (a README, say) was found once the learned codec came to
+    load it, seconds or minutes in, as that codec's failure: it is input, refused at once."""
+    pytest.importorskip("codeccmp_compressai")
+    text = tmp_path / "README.md"
+    text.write_text("# not weights\n")
+    out = tmp_path / "out"
+    r = cli(command, str(image_file), "--bpp", "1", "--codecs", "jpeg,bmshj2018-factorized",
+            "--weights", f"{key}={text}", "--out", str(out), "--roi", "none",
+            *(["--cache-dir", str(tmp_path / "cache")] if command == "sweep" else []))
+    assert r.code == 2, r.stderr
+    assert one_line(r.stderr) == (f"error: --weights {key}: weights file {text} is not a "
+                                  "checkpoint: not a file written by torch.save (check the path)")
+    assert not out.exists() and not (tmp_path / "cache").exists()
+
+
 # ---------------------------------------------------------------------------- --plugin
 
 
@@ -176,13 +195,15 @@ def test_report_still_works(cli, results_json: Path, tmp_path: Path) -> None:  #
 
 
 def test_corrupt_checkpoint_in_a_run(cli, learned_env, image_file: Path) -> None:  # noqa: ANN001
+    """A file that starts as torch.save's but is damaged is found when loaded: that codec
+    fails, in one line (a file that is no checkpoint at all is refused up front: above)."""
     bad = learned_env.tmp / "bad.pth"
-    bad.write_bytes(os.urandom(4096).replace(b"\x80", b"\x81").replace(b"PK", b"QK"))
+    bad.write_bytes(b"PK\x03\x04" + os.urandom(4096))
     r = cli("compare", str(image_file), "--bpp", "1", "--codecs", "bmshj2018-factorized",
             "--weights", f"bmshj2018-factorized={bad}", "--roi", "none", "-q")
     assert r.code == 1 and "Traceback" not in r.stderr
     assert (f"bmshj2018-factorized: failed: CodecError: weights file {bad} is not a "
-            "checkpoint: not a file written by torch.save (check the path)") in r.stderr
+            "readable checkpoint: truncated or corrupt") in r.stderr
 
 
 def _codecs_rows(cli, *args: str) -> dict:  # noqa: ANN001

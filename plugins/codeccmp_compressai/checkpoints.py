@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from codeccmp.codec import CodecError, CodecUnavailable
+from codeccmp.errors import UsageError
 from codeccmp_compressai import zoo
 
 #: The format tag of codeccmp training checkpoints (written by ``codeccmp train``).
@@ -53,6 +54,16 @@ def _looks_like_checkpoint(path: Path) -> bool:
     except OSError:
         return False
     return any(head.startswith(m) for m in _CHECKPOINT_MAGIC)
+
+
+def check_weights_files(codec: str, weights: Mapping[str, str]) -> None:
+    """UsageError for a ``--weights`` entry of ``codec`` whose file does not start as
+    ``torch.save`` writes (reads 4 bytes, imports nothing): a mistyped path is found before
+    any coding. A damaged checkpoint is found when it is loaded."""
+    for key, path in weights.items():
+        if key.partition(":")[0].strip().lower() == codec.lower() and \
+                not _looks_like_checkpoint(Path(path)):
+            raise UsageError(f"--weights {key}: {_not_a_checkpoint(Path(path))}")
 
 
 def _not_a_checkpoint(path: Path) -> str:

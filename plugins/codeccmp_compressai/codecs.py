@@ -84,7 +84,12 @@ class LearnedCodec(Codec):
     # ------------------------------------------------------------------ configuration
 
     def configure(self, settings: RunSettings) -> None:
-        """Take the run's device and weights options; loaded models stay cached."""
+        """Take the run's device and weights options; loaded models stay cached. A
+        ``--weights`` file of this codec that was not written by ``torch.save`` (a wrong
+        path) is bad input, refused here: the CLI configures before any coding."""
+        from codeccmp_compressai.checkpoints import check_weights_files
+
+        check_weights_files(self.base_name, settings.weights)
         self._settings = settings
         self._resolutions = None
         self._device = None

@@ -251,7 +251,11 @@ class Codec(ABC):
         return clone
 
     def configure(self, settings: RunSettings) -> None:  # noqa: B027 - optional hook
-        """Receive run options (device, weights) before any encode; default: ignore."""
+        """Receive run options (device, weights) before any encode; default: ignore.
+
+        May raise :class:`~codeccmp.errors.UsageError` for settings that are bad input (a
+        ``--weights`` file that is not a checkpoint): the CLI configures the codecs given
+        weights before any coding, so the user gets one line and exit 2 at once."""
 
     def availability(self) -> str | None:
         """``None`` when usable here, else a one-line reason (shown by ``codeccmp codecs``)."""

@@ -97,10 +97,14 @@ def run_settings(device: str, weights: list[str] | None, weights_dir: Path | Non
                        weights_dir=str(wdir) if wdir else None, offline=offline)
 
 
-def check_weights_codecs(weights: dict[str, str], selected: Sequence[Codec],
+def check_weights_codecs(settings: RunSettings, selected: Sequence[Codec],
                          registry: CodecRegistry) -> None:
     """Every ``--weights`` entry must name a learned codec being run: a typo or a standard
-    codec would otherwise be ignored silently, and the run use other weights."""
+    codec would otherwise be ignored silently, and the run use other weights. Then each
+    codec given weights is configured with the run's settings now, before any coding: what
+    a weights file must be is the codec's business, and it refuses one that is not (a text
+    file given by mistake) with a UsageError there, not minutes into the run."""
+    weights = settings.weights
     if not weights:
         return
     learned = sorted(c.name for c in registry.all() if c.family == "learned")
@@ -115,3 +119,7 @@ def check_weights_codecs(weights: dict[str, str], selected: Sequence[Codec],
         known = ", ".join(learned) if learned else "none installed"
         raise UsageError(f"--weights {key}: {name!r} is not a learned codec; known learned "
                          f"codecs: {known}")
+    named = {key.partition(":")[0].strip().lower() for key in weights}
+    for c in selected:
+        if c.family == "learned" and c.base_name.lower() in named:
+            c.configure(settings)

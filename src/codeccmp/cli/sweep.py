@@ -172,7 +172,7 @@ def sweep_command(
     settings = run_settings(device, weights, weights_dir, offline)
     registry = load_registry(plugin_sources(plugin, codec_config))
     selected = select_codecs(registry, names)  # unknown names fail here, before any work
-    check_weights_codecs(settings.weights, selected, registry)
+    check_weights_codecs(settings, selected, registry)
     from codeccmp.plugins import load_metrics, parse_metric_list
 
     metric_registry = load_metrics(pm=registry.pm)
