@@ -386,3 +386,23 @@ def test_captions_and_table_say_what_they_show() -> None:
     text = console.export_text()
     assert "turned / redrawn / erased" in text
     assert "no stripe regions found: the stripe analysis found nothing to measure" in text
+
+
+@pytest.mark.parametrize(("named", "statuses", "says"), [
+    (["jpeg", "webp"], ["ok", "ok"], "codecs: jpeg, webp"),
+    (None, ["ok", "skipped", "skipped"],
+     "codecs: the default set (2 of them not usable here: listed under the results)"),
+    (None, ["ok", "failed"], "codecs: the default set"),
+])
+def test_the_header_says_which_codecs_were_asked_for(named: list[str] | None,
+                                                      statuses: list[str], says: str) -> None:
+    """Not "all usable" above a list of skipped codecs: the default set, and where the ones
+    that did not run are listed."""
+    from codeccmp.render.html import _summary
+    from codeccmp.render.report import codecs_text
+
+    results = [CodecResult(f"c{i}", "traditional", s) for i, s in enumerate(statuses)]
+    cmp = Comparison(image={"path": "x.png"}, target_bpp=0.3, tolerance=0.1, results=results,
+                     settings={"codecs": named} if named else {})
+    assert f"codecs: {codecs_text(cmp)}" == says
+    assert says in _summary(cmp, [])

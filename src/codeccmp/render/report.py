@@ -33,6 +33,17 @@ ERASED_SHARE = 0.3
 BLUR_RETENTION = 0.7
 
 
+def codecs_text(cmp: Comparison) -> str:
+    """The codecs asked for: those named, or the default set, saying where the ones that did
+    not run are (a header reading "all usable" sat above a list of sixteen skipped)."""
+    named = cmp.settings.get("codecs")
+    if named:
+        return ", ".join(named)
+    skipped = sum(1 for r in cmp.results if r.status == "skipped")
+    return "the default set" + (f" ({skipped} of them not usable here: listed under the "
+                                "results)" if skipped else "")
+
+
 def _at_least(share: float) -> str:
     """``share`` as a percentage at the tables' precision (0.1 %), rounded down, for a bound
     "≥ …" that must hold: 0.969 rounded to whole percent read "≥ 97 %" over a table showing
@@ -323,7 +334,7 @@ def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None 
                f"bpp counts every byte of each bitstream")
     s = cmp.settings
     out.append(f"- Device for learned codecs: {s.get('device', 'auto')}; "
-               f"codecs: {', '.join(s['codecs']) if s.get('codecs') else 'all usable'}")
+               f"codecs: {codecs_text(cmp)}")
     for n in list(img.get("notes", [])) + list(notes or []):
         out.append(f"- Note: {n}")
     out += ["", "## Results", "", results_markdown(cmp), ""]

@@ -223,6 +223,8 @@ def _at(cmp: Comparison) -> str:
 
 
 def _summary(cmp: Comparison, notes: list[str]) -> str:
+    from codeccmp.render.report import codecs_text
+
     img, s = cmp.image, cmp.settings
     match = s.get("match")
     target = (
@@ -235,7 +237,7 @@ def _summary(cmp: Comparison, notes: list[str]) -> str:
         f"{_e(img.get('mode', ''))}",
         f"{target}; bpp counts every byte of each bitstream",
         f"Device for learned codecs: {_e(s.get('device', 'auto'))}; codecs: "
-        + _e(", ".join(s["codecs"]) if s.get("codecs") else "all usable"),
+        + _e(codecs_text(cmp)),
     ]
     items += [f"Note: {_e(n)}" for n in [*img.get("notes", []), *notes]]
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
