@@ -46,8 +46,13 @@ def test_four_panels_with_stripes(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     figs = _axes_of(monkeypatch)
     out = plot_curves(_series(True), tmp_path / "rd.png", "fabricated stripes")
     img = np.asarray(Image.open(out))
-    assert img.shape[0] > 300 and img.shape[1] > 4 * 400  # four panels side by side
-    axes = figs[0].axes
+    # Two rows of two: four in a row made a 20-inch figure, its labels 6 px high on a page.
+    assert 2 * 400 < img.shape[1] < 1600 and img.shape[0] > 2 * 300
+    axes = [a for a in figs[0].axes if a.get_visible()]
+    boxes = [a.get_position() for a in axes]
+    assert boxes[0].y0 == pytest.approx(boxes[1].y0, abs=0.02)
+    assert boxes[2].y0 == pytest.approx(boxes[3].y0, abs=0.02) and boxes[2].y1 < boxes[0].y0
+    assert boxes[0].x1 < boxes[1].x0 and boxes[2].x1 < boxes[3].x0
     assert [a.get_ylabel() for a in axes] == [p[1] for p in PANELS]
     learned, anchor, jpeg = axes[0].lines
     assert learned.get_linestyle() == "-" and learned.get_markerfacecolor() != "white"

@@ -183,8 +183,15 @@ def plot_curves(series: Sequence[Series], path: str | Path, title: str = "",
               if any(_finite(pt.get(k)) for s in series for pt in s.points for k in keys(p[0]))]
     if not panels:
         panels = candidates[:1]
-    fig = Figure(figsize=(5.0 * len(panels), 4.6), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    # At most two panels a row: four in one row made a figure 20 inches wide, which a page
+    # or a screen shrinks until its labels are 6 px high.
+    cols = min(2, len(panels))
+    rows = -(-len(panels) // cols)
+    fig = Figure(figsize=(5.6 * cols, 4.2 * rows + 0.6), layout="constrained")
+    grid = fig.subplots(rows, cols, squeeze=False)
+    axes = [ax for row in grid for ax in row][:len(panels)]
+    for spare in [ax for row in grid for ax in row][len(panels):]:
+        spare.set_visible(False)
     colors = [f"C{i}" for i in range(10)]
     # Published curves span far more rates than a sweep usually does: the measured curves
     # set the x range, and the references are drawn over it.
