@@ -37,6 +37,8 @@ def test_verbose_lists_every_trial_as_the_json_has_it(cli, tmp_path: Path) -> No
             want.append((res["codec"] if i == 0 else "", str(i + 1), format(tr["param"], ".4g"),
                          str(tr["nbytes"]), f"{tr['bpp']:.4f}", f"{tr['bpp'] / 0.6 - 1:+.1%}"))
     assert [row[:6] for row in rows] == want
+    # the log first, then the table it explains (both on stderr here, as stdout has the JSON)
+    assert r.stderr.index("rate search") < r.stderr.index(" at 0.6 bpp")
     # one ✓ per codec, on a trial at the parameter it settled on
     chosen = [(i, row) for i, row in enumerate(rows) if row[6]]
     assert len(chosen) == len(doc["results"])
@@ -71,6 +73,8 @@ def test_sweep_verbose_lists_every_points_trials(cli, tmp_path: Path) -> None:  
                          f"{tr['bpp']:.4f}", f"{tr['bpp'] / p['value'] - 1:+.1%}"))
     assert len(doc["points"]) == 4 and [row[:6] for row in rows] == want
     assert sum(1 for row in rows if row[6]) == 4
+    # the log before the tables and the summary line it explains
+    assert r.stderr.index("rate search") < r.stderr.index("4 jobs:")
     # matching quality: the metric each trial reached instead of the distance in rate
     r = cli("sweep", str(img), "--match", "psnr=30", "--codecs", "jpeg", "--roi", "none",
             "-q", "-v", "--json", "-", "--cache-dir", str(tmp_path / "cache"))

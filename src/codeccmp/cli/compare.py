@@ -132,16 +132,18 @@ def compare_command(
 
     from codeccmp.model.fileio import atomic_write_text, is_stdout
 
-    # ``--json -`` (or ``--montage -``): standard output holds exactly that document; the
-    # table goes to stderr.
-    _render(result, src.notes, explicit=names is not None,
-            to_stderr=is_stdout(json_path) or is_stdout(montage))
-    if verbose:  # on stderr, like any log: standard output keeps the table or the JSON
+    # --verbose: on stderr, like any log (standard output keeps the table or the JSON), and
+    # before the table it explains.
+    if verbose:
         from codeccmp.render.console import stdout_console
         from codeccmp.render.tables import trials_table
 
         stdout_console(stderr=True).print(trials_table(result))
 
+    # ``--json -`` (or ``--montage -``): standard output holds exactly that document; the
+    # table goes to stderr.
+    _render(result, src.notes, explicit=names is not None,
+            to_stderr=is_stdout(json_path) or is_stdout(montage))
     written: list[str] = []
     with outputs:  # every file staged, then moved into place together (or none of them)
         # Where each result's files are, as its JSON records them: absolute paths in a --json

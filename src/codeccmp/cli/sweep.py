@@ -248,15 +248,17 @@ def sweep_command(
 
     # ``--json -`` or ``--csv -``: standard output holds exactly that document; the tables
     # go to stderr.
-    _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes] + result.notes,
-            explicit=names is not None, to_stderr=is_stdout(json_path) or is_stdout(csv_path))
-    if verbose:  # on stderr, like any log: standard output keeps the tables or the document
+    # --verbose: on stderr, like any log (standard output keeps the tables or the document),
+    # and before the tables and the run's summary line it explains.
+    if verbose:
         from codeccmp.render.console import stdout_console
         from codeccmp.render.tables import sweep_searches_table
         from codeccmp.sweep.outputs import image_stems
 
         stdout_console(stderr=True).print(
             sweep_searches_table(result.points, image_stems(sources), match_metric))
+    _render(result, [f"{s.path}: {n}" for s in sources for n in s.notes] + result.notes,
+            explicit=names is not None, to_stderr=is_stdout(json_path) or is_stdout(csv_path))
     with outputs:
         if out is not None:  # first: the JSON then records where each file went
             from codeccmp.sweep.outputs import save_points
