@@ -72,7 +72,7 @@ def test_matched_page_shows_quality_deviation_and_extra_metrics(matched) -> None
     assert '<th data-type="num" tabindex="0">psnr</th>' not in page
     for r in data["results"]:
         got, extra = r["metrics"]["psnr"], r["metrics"]["psnr-y"]
-        dev = format(got - 26, "+.2g")  # Δ target in dB, not a share of a bpp target
+        dev = format(got - 26, "+.2f")  # Δ target in dB (±0.25: two decimals), not a share
         assert f"<td data-v=\"{got - 26!r}\">{dev}" in page, r["codec"]
         assert f"`{r['codec']}`" in md and f" {dev} " in md
         assert f">{extra:.2f}</td>" in page and f" {extra:.2f} " in md

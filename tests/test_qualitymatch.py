@@ -83,6 +83,11 @@ def test_cli_match_records_and_flags(cli, tmp_path: Path, rgb_image: np.ndarray)
              "psnr-y", "--roi", "none", "-q")
     head = next(ln for ln in r3.stdout.splitlines() if "codec" in ln)
     assert " psnr-y " in head and " psnr " not in head, r3.stdout
+    # Δ target: the quality reached minus the target, at a fixed precision one finer than
+    # the tolerance (±0.25 → two decimals) in every row.
+    for res in d["results"]:
+        row = next(ln for ln in r.stdout.splitlines() if ln.startswith(f"│ {res['codec']} "))
+        assert f" {res['psnr'] - 31:+.2f} " in row, row
     cmp = Comparison.load(js)  # a --match file loads back
     assert cmp.target_bpp is None and len(cmp.results) == 2
     # An unreachable quality is flagged, with a note naming the miss.
@@ -169,3 +174,11 @@ def test_every_first_party_metric_declares_a_range_its_values_lie_in(
                 r = metric.value_range
                 assert r.low is None or v >= r.low - 1e-5, (metric.name, v, str(r))
                 assert r.high is None or v <= r.high + 1e-5, (metric.name, v, str(r))
+
+
+@pytest.mark.parametrize(("tolerance", "decimals"), [
+    (0.0025, 4), (0.25, 2), (0.01, 3), (0.009, 4), (2.0, 1), (25.0, 0), (None, 4)])
+def test_match_rows_share_one_precision(tolerance: float | None, decimals: int) -> None:
+    from codeccmp.render.tables import match_decimals
+
+    assert match_decimals(tolerance) == decimals

@@ -15,7 +15,7 @@ import numpy as np
 
 from codeccmp.model.fileio import atomic_write_text
 from codeccmp.model.results import V1_NOTE, CodecResult, Comparison
-from codeccmp.render.tables import classes_cell, param_text
+from codeccmp.render.tables import classes_cell, match_decimals, param_text
 from codeccmp.stripes.detect import NO_REGIONS
 
 #: Below these a codec "keeps" the stripes' orientation in a ROI (see docs/metrics.md).
@@ -83,7 +83,8 @@ def results_markdown(cmp: Comparison) -> str:
             continue
         if match:  # the quality reached minus the one asked for, in the metric's units
             got = r.metrics.get(match["metric"])
-            dev = _f(None if got is None else got - match["value"], "+.2g")
+            dev = _f(None if got is None else got - match["value"],
+                     f"+.{match_decimals(match.get('tolerance'))}f")
         else:
             dev = _f(r.deviation, "+.1%")
         if r.within_tolerance is False:

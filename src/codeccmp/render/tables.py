@@ -67,6 +67,17 @@ def classes_cell(stripes: dict[str, Any]) -> str:
                       for k in ("turned_share", "redrawn_share", "erased_share"))
 
 
+def match_decimals(tolerance: float | None) -> int:
+    """Decimals of a --match row's Δ target: one finer than the tolerance's first digit
+    (±0.0025 → 4, ±0.25 dB → 2), the same in every row, so the column reads down (two
+    significant digits gave -0.0011 above -0.00079)."""
+    import math
+
+    if not tolerance or not math.isfinite(tolerance) or tolerance <= 0:
+        return 4
+    return max(0, 1 - math.floor(math.log10(tolerance)))
+
+
 def results_table(cmp: Comparison, title: str | None = None,
                   hide_skipped: bool = False, width: int | None = None) -> Table:
     """Codec, parameter, bpp and its deviation, quality, timings; flags missed targets.
@@ -119,7 +130,8 @@ def results_table(cmp: Comparison, title: str | None = None,
             continue
         if match is not None:  # Δ target: the quality reached minus the one asked for
             got = r.metrics.get(match["metric"])
-            d = Text("–" if got is None else format(got - match["value"], "+.2g"))
+            d = Text("–" if got is None else
+                     f"{got - match['value']:+.{match_decimals(match.get('tolerance'))}f}")
         else:
             d = Text(f"{r.deviation:+.1%}" if r.deviation is not None else "–")
         if r.within_tolerance is False:

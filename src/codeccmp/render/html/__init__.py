@@ -254,6 +254,7 @@ def _results_table(cmp: Comparison) -> str:
     from codeccmp.model.results import V1_NOTE
     from codeccmp.render.tables import (
         extra_metric_names,
+        match_decimals,
         metric_cell,
         param_text,
     )
@@ -278,7 +279,7 @@ def _results_table(cmp: Comparison) -> str:
             if attr == "deviation" and match:  # the quality reached minus the one asked for
                 got = r.metrics.get(match["metric"])
                 v = None if got is None else got - match["value"]
-                fmt = "+.2g"
+                fmt = f"+.{match_decimals(match.get('tolerance'))}f"
             text = _f(v, fmt)
             if attr == "deviation" and r.within_tolerance is False:
                 text += (f' <span class="miss" title="outside the '
