@@ -58,6 +58,12 @@ def test_gray_is_coded_as_one_channel_where_possible(registry, gray_image) -> No
     one = registry.get("jpeg").encode(gray_image, 75)
     three = registry.get("jpeg").encode(np.repeat(gray_image[..., None], 3, axis=2), 75)
     assert one.nbytes < three.nbytes
+    # what the result records: no chroma subsampling for an image without chroma
+    assert "subsampling" not in one.settings and three.settings["subsampling"] == "4:2:0"
+    for name in ("jpeg", "avif"):
+        codec = registry.get(name)
+        if codec.availability() is None:
+            assert "subsampling" not in codec.encode(gray_image, 50).settings, name
 
 
 def test_pipeline_rate_matches_every_codec(registry, rgb_image) -> None:  # noqa: ANN001

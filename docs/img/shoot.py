@@ -2,7 +2,7 @@
 
     codeccmp compare samples/barbara.png --bpp 0.3 --html out/barbara-html
     python docs/img/shoot.py out/barbara-html/index.html docs/img/html-report.png \
-        --roi 2 --codec jpegxl
+        --roi 3 --codec jpegxl
 
 Needs Debian's chromium and chromium-driver (as the browser tests do) and selenium; nothing
 is downloaded. The picture is the ROI's heading, its finding and its viewer, with B set to

@@ -122,9 +122,12 @@ class JpegCodec(PillowCodec):
     )
 
     def save_options(self, pixels: np.ndarray, param: Param) -> dict[str, Any]:
-        return {"optimize": self.option("optimize"),
-                "subsampling": _PIL_SUBSAMPLING[self.option("chroma")],
-                "progressive": self.option("progressive"), "quality": int(param)}
+        opts: dict[str, Any] = {"optimize": self.option("optimize"),
+                                "progressive": self.option("progressive"),
+                                "quality": int(param)}
+        if pixels.ndim == 3:  # gray: one component, nothing to subsample (as AVIF below)
+            opts["subsampling"] = _PIL_SUBSAMPLING[self.option("chroma")]
+        return opts
 
     def library(self) -> dict[str, str]:
         from PIL import features
