@@ -175,6 +175,10 @@ def test_codecs_table_keeps_names_whole_and_learned_rows_short(cli, learned_env,
         assert "quality ∈ {1, …, 8}" in learned and "after a download" in learned
         assert not table[table.index(learned) + 1].startswith(" ")  # one line
     assert "downloaded on first use" not in r.stdout and "-v adds" in r.stdout
+    # The hint is a line of the terminal's width, not folded to a narrow table's.
+    few = cli("codecs", "jpeg", "avif")
+    assert ("-v adds how each codec is set up, its libraries and plugin, and where a learned "
+            "one's weights are") in few.stdout.splitlines()
     # -v: a block per codec, every field whole at 80 columns too (a wrapped line breaks
     # between words: a command to copy is never cut inside a word).
     monkeypatch.setenv("COLUMNS", "80")

@@ -82,7 +82,12 @@ def codecs_command(
         typer.echo(json.dumps(rows, indent=2))
     else:
         from codeccmp.render.console import stdout_console
-        from codeccmp.render.tables import codec_options_table, codec_records, usable_notes
+        from codeccmp.render.tables import (
+            CODECS_HINT,
+            codec_options_table,
+            codec_records,
+            usable_notes,
+        )
 
         console = stdout_console()
         if verbose:  # a block per codec, every field whole
@@ -92,6 +97,7 @@ def codecs_command(
                 console.print(block, highlight=False)
             return
         console.print(codecs_table(rows))
+        console.print(CODECS_HINT, highlight=False, markup=False)
         options = codec_options_table(rows)
         if options is not None:
             console.print()

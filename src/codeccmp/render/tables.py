@@ -277,6 +277,12 @@ def skipped_note(skipped: Sequence[tuple[str, str]]) -> str:
             "(`codeccmp codecs -v` says where each one's weights are; reasons in --json)")
 
 
+#: Printed under the codecs table, as a line of its own: as the table's caption it was folded
+#: to the table's width, three lines at 42 columns for two codecs on a 140-column terminal.
+CODECS_HINT = ("-v adds how each codec is set up, its libraries and plugin, and where a "
+               "learned one's weights are")
+
+
 def codecs_table(rows: Sequence[dict[str, Any]]) -> Table:
     """The codecs, one row each: what a user needs to pick one, and whether it runs here
     (:func:`codec_records` gives everything else, for ``-v``).
@@ -287,9 +293,7 @@ def codecs_table(rows: Sequence[dict[str, Any]]) -> Table:
     ("progressi/ve", "TAppEncode/rStatic" in the "usable here" column) where a user reads
     them to type them into ``--codecs``."""
     t = Table(title="Registered codecs", title_justify="default", title_style="bold",
-              box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True,
-              caption="-v adds how each codec is set up, its libraries and plugin, and where "
-                      "a learned one's weights are", caption_justify="default")
+              box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
     for col in ("codec", "family", "parameter", "usable here"):
         # A codec's name is typed into --codecs: never folded mid-word; nor a parameter.
         t.add_column(col, no_wrap=col != "usable here", style="bold" if col == "codec" else None)
