@@ -218,3 +218,53 @@ def test_a_decode_that_fails_in_the_search_is_tried_again_and_reported_there() -
     assert res.status == "failed" and res.reason == "RuntimeError: decoder hiccup"
     assert res.param == 30  # coded, then failed to decode
 
+
+
+def test_without_the_check_only_the_search_encodes_and_no_note_is_made() -> None:
+    """--no-jump-check (a reference encoder takes minutes an encode): the rate search's own
+    encodes only, no note, and the results say the check was off."""
+    from codeccmp.model.images import from_array
+    from codeccmp.pipeline.compare import CompareOptions, compare_image, search
+
+    with_check = Stepped(jump_at=33)
+    coded = search(with_check, from_array(IMG), CompareOptions(_bpp(30) * 1.01, rois=None))
+    assert any("PSNR jumps by" in n for n in coded.res.notes)
+    without = Stepped(jump_at=33)
+    coded = search(without, from_array(IMG),
+                   CompareOptions(_bpp(30) * 1.01, rois=None, jump_check=False))
+    assert coded.res.param == 30 and not any("PSNR jumps" in n for n in coded.res.notes)
+    assert sorted(without.encodes) == sorted(t["param"] for t in coded.res.trials)
+    assert len(with_check.encodes) > len(without.encodes)
+
+    class Registry:
+        def get(self, name: str) -> Codec:
+            return Stepped(jump_at=33)
+
+        def all(self) -> list[Codec]:
+            return [Stepped(jump_at=33)]
+
+    for flag in (True, False):
+        cmp = compare_image(from_array(IMG), Registry(),  # type: ignore[arg-type]
+                            CompareOptions(_bpp(30) * 1.01, ["stepped"], rois=None,
+                                           jump_check=flag, warm_up=False))
+        assert cmp.settings["jump_check"] is flag
+        assert any("PSNR jumps" in n for n in cmp.results[0].notes) is flag
+
+
+def test_the_cli_flag_reaches_compare_sweep_and_the_sweeps_cache_keys(
+        cli, image_file, tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    from codeccmp.sweep.tasks import measure_fingerprint
+
+    for command, extra in (("compare", []), ("sweep", ["--cache-dir", str(tmp_path / "c")])):
+        for flag, want in (("--no-jump-check", False), ("--jump-check", True)):
+            r = cli(command, str(image_file), "--bpp", "1", "--codecs", "jpeg", "--roi",
+                    "none", "-q", "--json", "-", flag, *extra)
+            assert r.code == 0, r.stderr
+            assert json.loads(r.stdout)["settings"]["jump_check"] is want
+    # A result made without the check may lack a note one made with it has: other keys.
+    # With it (the default) the keys stay those of sweeps made before the flag existed.
+    assert measure_fingerprint() == measure_fingerprint(jump_check=True)
+    assert "jump_check" not in measure_fingerprint()
+    assert measure_fingerprint(jump_check=False) != measure_fingerprint()

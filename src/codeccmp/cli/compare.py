@@ -12,6 +12,7 @@ from codeccmp.cli.options import (
     CodecConfigOpt,
     CodecsOpt,
     DeviceOpt,
+    JumpCheckOpt,
     MetricsOpt,
     OfflineOpt,
     PluginOpt,
@@ -49,6 +50,7 @@ def compare_command(
         help="Stripe region x,y,w,h (repeatable); 'auto' finds them (default); 'none' skips "
              "the stripe analysis.")] = None,
     roi_count: RoiCountOpt = 3,
+    jump_check: JumpCheckOpt = True,
     truth: Annotated[Path | None, typer.Option(
         help="Ground-truth orientation map of a chart (default: IMAGE's sibling .json if it "
              "is one, as for samples/stripes.png).")] = None,
@@ -123,6 +125,7 @@ def compare_command(
                              tolerance=tolerance,
                              settings=settings, rois=rois, roi_count=roi_count,
                              truth=load_truth(image, truth), metrics=chosen,
+                             jump_check=jump_check,
                              # Reconstructions only for the files that show them.
                              keep_outputs=out is not None or report is not None
                              or montage is not None or html is not None)

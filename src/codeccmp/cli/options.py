@@ -44,6 +44,11 @@ WeightsDirOpt = Annotated[Path | None, typer.Option(
 OfflineOpt = Annotated[bool, typer.Option(
     help="Never download weights (or CODECCMP_OFFLINE=1).")]
 RoiCountOpt = Annotated[int, typer.Option(help="How many regions 'auto' finds.")]
+JumpCheckOpt = Annotated[bool, typer.Option(
+    "--jump-check/--no-jump-check",
+    help="Look for an encoder's strategy switch next to each rate-matched parameter and note "
+         "it (2-5 more encodes a codec; --no-jump-check where an encode takes minutes, as "
+         "VTM's or HM's do).")]
 
 
 def plugin_sources(plugin: list[Path] | None, codec_config: list[Path] | None) -> list[Path]:

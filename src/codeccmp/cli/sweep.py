@@ -14,6 +14,7 @@ from codeccmp.cli.options import (
     CodecConfigOpt,
     CodecsOpt,
     DeviceOpt,
+    JumpCheckOpt,
     MetricsOpt,
     OfflineOpt,
     PluginOpt,
@@ -118,6 +119,7 @@ def sweep_command(
              "image); 'auto' finds them in each (default); 'none' skips the stripe analysis.")
     ] = None,
     roi_count: RoiCountOpt = 3,
+    jump_check: JumpCheckOpt = True,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
     metrics: MetricsOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
@@ -234,7 +236,7 @@ def sweep_command(
         plugin_files=[str(p) for p in plugin_sources(plugin, codec_config)], rois=rois,
         roi_count=roi_count, average=average, references=list(reference or []),  # type: ignore[arg-type]
         reference_dataset_check=reference_dataset_check, metrics=metric_names,
-        match_metric=match_metric, match_tolerance=match_tolerance)
+        match_metric=match_metric, match_tolerance=match_tolerance, jump_check=jump_check)
 
     with _Progress(quiet) as bar:
         result = run_sweep(sources, registry, options, progress=bar.update if bar else None,

@@ -70,6 +70,10 @@ class CompareOptions:
     metrics: Sequence[Metric] = ()
     #: Match quality instead of rate (``--match ms-ssim=0.95``); ``target_bpp`` is unused.
     match: QualityTarget | None = None
+    #: Look for an encoder's strategy switch next to the rate-matched parameter
+    #: (``codeccmp.pipeline.ratejump``: two to five more encodes per codec); off
+    #: (``--no-jump-check``) where each encode takes minutes, as a reference encoder's does.
+    jump_check: bool = True
 
 
 @functools.cache
@@ -231,7 +235,8 @@ def _search(coded: Coded, image: SourceImage, options: CompareOptions,
     decoded = _decode_early(codec, res, enc, pixels.shape) if decode else None
     try:  # a discontinuity near the chosen parameter (see codeccmp.pipeline.ratejump)
         jump = find_jump(codec, pixels, enc, options.target_bpp, options.tolerance,
-                         known=rm.encoded_here, chosen_decoded=decoded)
+                         known=rm.encoded_here, chosen_decoded=decoded) \
+            if options.jump_check else None
     except Exception:  # noqa: BLE001 - a failing probe only means no note
         jump = None
     if jump is not None:
@@ -459,6 +464,7 @@ def compare_image(image: SourceImage, registry: CodecRegistry, options: CompareO
             "weights_dir": options.settings.weights_dir,
             "metrics": {m.name: dict(m.library()) for m in options.metrics},
             "match": options.match.to_dict() if options.match is not None else None,
+            "jump_check": options.jump_check,
             "rois": ("auto" if isinstance(options.rois, str) else
                      None if options.rois is None else [str(r) for r in options.rois]),
         },

@@ -202,6 +202,8 @@ class SweepOptions:
     #: parameter searched by decoded quality (as ``compare --match``), within this deviation.
     match_metric: str | None = None
     match_tolerance: float | None = None
+    #: Look for strategy switches next to each rate-matched parameter, as ``compare`` does.
+    jump_check: bool = True
 
 
 # --------------------------------------------------------------------------- the run
@@ -306,7 +308,7 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
         "metric": options.match_metric, "tolerance": options.match_tolerance,
         **metric_versions(registry, [options.match_metric])}
     measure = measure_fingerprint(options.rois, options.roi_count, metric_versions(
-        registry, options.metrics), match)
+        registry, options.metrics), match, options.jump_check)
     stats = CacheStats()
     jobs: list[Job] = []
     points: dict[Job, SweepPoint] = {}
@@ -372,7 +374,7 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
                     cache_read=options.cache_read, plugin_files=plugin_files,
                     fingerprint=fp, rois=rois[i], metrics=tuple(options.metrics),
                     match_metric=options.match_metric,
-                    match_tolerance=options.match_tolerance))
+                    match_tolerance=options.match_tolerance, jump_check=options.jump_check))
             planned += sum(len(t.jobs) for t in tasks)
             if on_start is not None:
                 on_start(planned)
@@ -410,6 +412,7 @@ def run_sweep(images: Sequence[SourceImage], registry: CodecRegistry, options: S
             "all_qualities": options.all_qualities, "device": options.settings.device,
             "match": None if options.match_metric is None else {
                 "metric": options.match_metric, "tolerance": options.match_tolerance},
+            "jump_check": options.jump_check,
             "offline": options.settings.offline, "weights": dict(options.settings.weights),
             "weights_dir": options.settings.weights_dir, "executor": options.executor,
             "jobs": options.jobs, "cache_dir": str(cache.root) if cache.root else None,

@@ -112,6 +112,8 @@ class Task:
     #: ``--match``: the metric whose value ``match`` jobs target, and the accepted deviation.
     match_metric: str | None = None
     match_tolerance: float | None = None
+    #: Look for strategy switches next to each rate-matched parameter (``--no-jump-check``).
+    jump_check: bool = True
 
 
 @dataclass
@@ -154,7 +156,8 @@ def measure_sources() -> list[Path]:
 def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
                         roi_count: int = DEFAULT_ROI_COUNT,
                         metrics: dict[str, Any] | None = None,
-                        match: dict[str, Any] | None = None) -> dict[str, Any]:
+                        match: dict[str, Any] | None = None,
+                        jump_check: bool = True) -> dict[str, Any]:
     """What decides a result besides the encoding: how it is measured.
 
     Includes a hash of the measuring code itself (metrics, stripe analysis, pipeline,
@@ -177,6 +180,8 @@ def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
             out[lib] = "none"
     if metrics:  # only when asked: a plain sweep keeps the keys it had
         out["metrics"] = metrics
+    if not jump_check:  # a result without the check lacks the note one with it may have
+        out["jump_check"] = False
     if match:  # --match: the metric, tolerance and the quality search's own code
         import codeccmp.pipeline.qualitymatch as qm
 
@@ -213,7 +218,7 @@ class _FixedParamCodec(WrappedCodec):
 
 def _run_job(proxy: CachingCodec, image: SourceImage, job: Job, settings: RunSettings,
              tolerance: float, rois: list[Roi] | None, metrics: Sequence[Any] = (),
-             match: Any = None) -> CodecResult:
+             match: Any = None, jump_check: bool = True) -> CodecResult:
     keep = rois is not None  # the stripe analysis needs the reconstruction
     if job.kind == "match":  # compare --match's own search, at this job's value
         from dataclasses import replace
@@ -225,7 +230,7 @@ def _run_job(proxy: CachingCodec, image: SourceImage, job: Job, settings: RunSet
     elif job.kind == "target":
         opts = CompareOptions(target_bpp=float(job.value), codecs=[proxy.name],
                               tolerance=tolerance, settings=settings, keep_outputs=keep,
-                              metrics=metrics)
+                              metrics=metrics, jump_check=jump_check)
         res = run_codec(proxy, image, opts)
     else:
         # A quality point: no target; an infinite tolerance keeps the pipeline from flagging.
@@ -287,7 +292,7 @@ def run_task(task: Task, registry: CodecRegistry | None = None) -> TaskOutcome:
         before = proxy.encodes
         proxy.from_cache.clear()
         res = _run_job(proxy, task.image, job, task.settings, task.tolerance, task.rois,
-                       metrics, match)
+                       metrics, match, task.jump_check)
         if res.ok and res.param in proxy.from_cache:
             # The chosen encoding came from the cache: report the time it took when made.
             res.encode_s = proxy.from_cache[res.param]
