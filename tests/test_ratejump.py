@@ -249,6 +249,12 @@ def test_without_the_check_only_the_search_encodes_and_no_note_is_made() -> None
                                            jump_check=flag, warm_up=False))
         assert cmp.settings["jump_check"] is flag
         assert any("PSNR jumps" in n for n in cmp.results[0].notes) is flag
+        # a report says so, where the check was off
+        from codeccmp.render.html import _summary
+        from codeccmp.render.report import NO_JUMP_CHECK, render_report
+
+        assert (NO_JUMP_CHECK in render_report(cmp, None)) is not flag
+        assert (NO_JUMP_CHECK in _summary(cmp, [])) is not flag
 
 
 def test_the_cli_flag_reaches_compare_sweep_and_the_sweeps_cache_keys(

@@ -33,6 +33,11 @@ ERASED_SHARE = 0.3
 BLUR_RETENTION = 0.7
 
 
+#: Said in a report's header when the run left out the strategy-switch check.
+NO_JUMP_CHECK = ("Run with --no-jump-check: a row next to an encoder's strategy switch is not "
+                 "flagged (docs/codecs.md)")
+
+
 def codecs_text(cmp: Comparison) -> str:
     """The codecs asked for: those named, or the default set, saying where the ones that did
     not run are (a header reading "all usable" sat above a list of sixteen skipped)."""
@@ -336,6 +341,8 @@ def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None 
     s = cmp.settings
     out.append(f"- Device for learned codecs: {s.get('device', 'auto')}; "
                f"codecs: {codecs_text(cmp)}")
+    if s.get("jump_check") is False:
+        out.append(f"- {NO_JUMP_CHECK}")
     for n in list(img.get("notes", [])) + list(notes or []):
         out.append(f"- Note: {n}")
     out += ["", "## Results", "", results_markdown(cmp), ""]

@@ -223,7 +223,7 @@ def _at(cmp: Comparison) -> str:
 
 
 def _summary(cmp: Comparison, notes: list[str]) -> str:
-    from codeccmp.render.report import codecs_text
+    from codeccmp.render.report import NO_JUMP_CHECK, codecs_text
 
     img, s = cmp.image, cmp.settings
     match = s.get("match")
@@ -239,6 +239,8 @@ def _summary(cmp: Comparison, notes: list[str]) -> str:
         f"Device for learned codecs: {_e(s.get('device', 'auto'))}; codecs: "
         + _e(codecs_text(cmp)),
     ]
+    if s.get("jump_check") is False:
+        items.append(_e(NO_JUMP_CHECK))
     items += [f"Note: {_e(n)}" for n in [*img.get("notes", []), *notes]]
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
