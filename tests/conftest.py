@@ -24,6 +24,14 @@ _RENDERING = ("FORCE_COLOR", "NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "COLORTER
 for _var in _RENDERING:
     os.environ.pop(_var, None)
 
+#: The tests talk to servers on this machine only (a local HTTP server standing in for the
+#: weights zoo, chromedriver for the browser tests): with ``http_proxy`` set and no
+#: ``no_proxy`` (a machine behind a company proxy), urllib and Selenium sent those requests to
+#: the proxy, which refused them. The loopback addresses are added, for the whole session.
+for _var in ("no_proxy", "NO_PROXY"):
+    _have = [h for h in os.environ.get(_var, "").split(",") if h.strip()]
+    os.environ[_var] = ",".join(dict.fromkeys([*_have, "localhost", "127.0.0.1", "::1"]))
+
 
 def shared_path(*parts: str) -> Path:
     """A file under ../shared, or skip the test cleanly when it is absent."""

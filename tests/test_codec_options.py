@@ -73,7 +73,7 @@ _word = st.from_regex(r"[a-z0-9][a-z0-9_.\-]{0,8}", fullmatch=True)
 _value = st.from_regex(r"[A-Za-z0-9:./+\-]{1,8}", fullmatch=True)
 
 
-@settings(max_examples=examples(200))
+@settings(max_examples=examples(200), deadline=None)  # no wall-clock limit: any machine
 @given(name=_word, options=st.dictionaries(_word, _value, max_size=4))
 def test_spec_text_round_trips(name: str, options: dict[str, str]) -> None:
     spec = CodecSpec(name, tuple(options.items()))

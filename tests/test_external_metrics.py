@@ -30,13 +30,8 @@ from codeccmp.plugins import load_metrics
 
 PROGRAM = r'''
 import json, os, subprocess, sys, time
-import numpy as np
-from PIL import Image
 
 mode, a, b = sys.argv[1:4]
-x = np.asarray(Image.open(a), dtype=np.float64)
-y = np.asarray(Image.open(b), dtype=np.float64)
-v = float(y.mean() - x.mean())
 pidfile = os.environ.get("MEANDIFF_PIDS")
 
 
@@ -49,6 +44,17 @@ def child(detached=True):
     with open(pidfile, "a") as f:
         f.write(f"{p.pid}\n")
 
+
+if mode == "hang":  # before NumPy's import: its child is running long before any timeout
+    child()
+    time.sleep(600)
+
+import numpy as np
+from PIL import Image
+
+x = np.asarray(Image.open(a), dtype=np.float64)
+y = np.asarray(Image.open(b), dtype=np.float64)
+v = float(y.mean() - x.mean())
 
 if mode == "plain":
     print(repr(v))
@@ -71,9 +77,6 @@ elif mode == "nothing":
     print("done")
 elif mode == "nan":
     print("nan")
-elif mode == "hang":
-    child()
-    time.sleep(600)
 elif mode == "orphan":
     child()
     print(repr(v))

@@ -42,17 +42,19 @@ class Sized(Codec):
 def test_every_trial_is_recorded_in_order_with_its_real_rate() -> None:
     codec = Sized(ParamSpace("q", "integer", 1, 100), lambda q: 3 * q, delay=0.002)
     seen = []
+    start = time.perf_counter()
     m = match_rate(codec, IMG, 1.5, on_trial=seen.append)
+    wall = time.perf_counter() - start  # what the times must fit in, in seconds
     assert [t.param for t in m.trials] == codec.calls
     assert seen == m.trials  # the callback saw the same trials, as they happened
     for t in m.trials:
         assert t.nbytes == 3 * t.param
         assert t.bpp == pytest.approx(t.nbytes / 100)
-        assert 0.002 <= t.encode_s < 1.0
+        assert 0.002 <= t.encode_s <= wall  # around the encode's own 2 ms; in seconds
     assert all(image is IMG for image in codec.images)  # the caller's pixels, untouched
     chosen = next(t for t in m.trials if t.param == m.encoded.param)
     assert m.encode_s == chosen.encode_s
-    assert sum(t.encode_s for t in m.trials) <= m.search_s < 5.0
+    assert sum(t.encode_s for t in m.trials) <= m.search_s <= wall
 
 
 def test_within_is_inclusive_at_the_tolerance() -> None:

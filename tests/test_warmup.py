@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 
@@ -23,8 +22,11 @@ class RawCodec(Codec):
     family = "traditional"
     param_space = ParamSpace("q", "integer", low=1, high=3)
 
-    def __init__(self, name: str, reason: str | None = None, fail: bool = False) -> None:
+    def __init__(self, name: str, reason: str | None = None, fail: bool = False,
+                 gate: threading.Event | None = None, opens: threading.Event | None = None,
+                 ) -> None:
         self.name, self.reason, self.fail = name, reason, fail
+        self.gate, self.opens = gate, opens
         self.warmed: list[str] = []
         self.finished = False
 
@@ -32,14 +34,19 @@ class RawCodec(Codec):
         return self.reason
 
     def warm_up(self) -> None:
+        """Finishes only once ``gate`` is set (by a peer's encode), so "a peer coded during
+        this warm-up" is an order of events, not a race against a sleep."""
         self.warmed.append(threading.current_thread().name)
         if self.fail:
             raise ImportError("no such library")
-        time.sleep(0.2)
+        if self.gate is not None:
+            self.gate.wait(timeout=60)  # a pipeline that waited for this deadlocks till then
         self.finished = True
 
     def encode(self, image: np.ndarray, param: float) -> Encoded:
         self.saw = {c.name: c.finished for c in PEERS}
+        if self.opens is not None:
+            self.opens.set()
         return Encoded(image.tobytes(), param)
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -90,7 +97,8 @@ def test_warm_up_can_be_turned_off() -> None:
 def test_only_codecs_without_warm_up_run_while_it_imports() -> None:
     """Importing one package graph from two threads at once is unsafe: a codec that warms
     up, and every measurement, wait; a codec with nothing to warm up need not."""
-    heavy, plain = RawCodec("heavy"), PlainCodec("plain")
+    gate = threading.Event()
+    heavy, plain = RawCodec("heavy", gate=gate), PlainCodec("plain", opens=gate)
     PEERS[:] = [heavy]
     try:
         cmp = compare_image(_image(), Registry(heavy, plain),
@@ -99,7 +107,7 @@ def test_only_codecs_without_warm_up_run_while_it_imports() -> None:
         PEERS.clear()
     assert [r.codec for r in cmp.results] == ["heavy", "plain"]  # the order asked for
     assert all(r.status == "ok" and r.psnr == float("inf") for r in cmp.results)
-    assert plain.saw == {"heavy": False}  # coded while heavy's warm-up was still sleeping
+    assert plain.saw == {"heavy": False}  # coded while heavy's warm-up was still waiting
     assert heavy.saw == {"heavy": True}  # started only after the warm-up finished
 
 
