@@ -24,6 +24,30 @@ _RENDERING = ("FORCE_COLOR", "NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "COLORTER
 for _var in _RENDERING:
     os.environ.pop(_var, None)
 
+def _short_temporary_folder(longest: int = 40) -> None:
+    """Run the session under a folder of its own in ``/tmp`` when the machine's temporary
+    folder has a long path (``TMPDIR`` on a cluster node or in a build sandbox).
+
+    A Unix socket's path may not exceed 107 bytes, and the suite starts programs that put
+    theirs in the temporary folder: multiprocessing's forkserver (``pymp-*/listener-*``, 32
+    characters more), Chromium, Ray. With an 85-character ``TMPDIR`` the sweeps' workers
+    could not start (codeccmp then says so and runs the tasks itself, which the tests that
+    check the workers took for a failure). Done at import, before pytest makes its own
+    temporary folders (under this one) and before any worker process starts (they inherit
+    it); the folder is removed when the session ends."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if len(tempfile.gettempdir()) <= longest or not os.access("/tmp", os.W_OK):
+        return
+    short = tempfile.mkdtemp(prefix="codeccmp-tests-", dir="/tmp")
+    os.environ["TMPDIR"] = tempfile.tempdir = short
+    atexit.register(shutil.rmtree, short, True)
+
+
+_short_temporary_folder()
+
 #: The tests talk to servers on this machine only (a local HTTP server standing in for the
 #: weights zoo, chromedriver for the browser tests): with ``http_proxy`` set and no
 #: ``no_proxy`` (a machine behind a company proxy), urllib and Selenium sent those requests to

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -87,3 +89,20 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+@contextlib.contextmanager
+def short_tempdir(prefix: str) -> Iterator[Path]:
+    """A new folder with a short path, removed afterwards, for programs that put Unix
+    sockets in their temporary folder (Chromium's profile lock, Ray's object store).
+
+    A socket's path may not exceed 107 bytes: under pytest's temporary folders, themselves
+    under a long ``TMPDIR``, Chromium's lock was 110 bytes and the browser never started
+    (and Ray's store from a 46-character ``TMPDIR`` on). ``/tmp`` where it is writable,
+    else the system's temporary folder."""
+    base = "/tmp" if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK) else None
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from procs import short_tempdir
 
 from codeccmp.stripes import synthetic_grating
 
@@ -195,13 +196,17 @@ def browser(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     # With the driver's path given, Selenium skips Selenium Manager (which could download a
     # browser); SE_OFFLINE keeps it offline should a Selenium version call it anyway.
     # Chromium leaves its profile lock's socket folder (``org.chromium.Chromium.*``) in the
-    # temporary directory after every run: under pytest's temporary folder it goes with it.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SE_OFFLINE", "true")
-        mp.setenv("TMPDIR", str(tmp_path_factory.mktemp("chromium")))
-        driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
-    yield driver
-    driver.quit()
+    # temporary directory after every run: in a folder of its own it goes with it (a short
+    # one: the socket's path has a length limit that pytest's folders can pass).
+    with short_tempdir("chromium-") as tmp:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("SE_OFFLINE", "true")
+            mp.setenv("TMPDIR", str(tmp))
+            driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
+        try:
+            yield driver
+        finally:
+            driver.quit()
 
 
 @pytest.fixture(scope="module")

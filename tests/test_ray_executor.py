@@ -14,6 +14,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 sys.path.insert(0, str(Path(__file__).parent))
+from procs import short_tempdir  # noqa: E402
 from test_sweep import FAKE_PLUGIN, count, make_image, stable  # noqa: E402
 
 from codeccmp.errors import UsageError  # noqa: E402
@@ -29,12 +30,16 @@ def local_ray(tmp_path_factory: pytest.TempPathFactory):
     plugin = tmp / "fake_codecs.py"
     plugin.write_text(FAKE_PLUGIN)
     counter = tmp / "encodes.txt"
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning",
-             log_to_driver=False, runtime_env={"env_vars": {"FAKE_COUNT_FILE": str(counter)}})
-    try:
-        yield SimpleNamespace(plugin=plugin, counter=counter, tmp=tmp)
-    finally:
-        ray.shutdown()
+    # Its sessions (sockets and logs, 200 KB a run) in a folder of their own, removed after;
+    # a short one, since a socket's path has a length limit that pytest's folders can pass.
+    with short_tempdir("ray-") as sessions:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="warning",
+                 log_to_driver=False, _temp_dir=str(sessions),
+                 runtime_env={"env_vars": {"FAKE_COUNT_FILE": str(counter)}})
+        try:
+            yield SimpleNamespace(plugin=plugin, counter=counter, tmp=tmp)
+        finally:
+            ray.shutdown()
 
 
 def _options(env: SimpleNamespace, cache: Path, **kw) -> SweepOptions:
