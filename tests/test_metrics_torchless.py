@@ -40,8 +40,17 @@ def test_fma_rounds_once_where_double_rounding_would_not() -> None:
     assert acc.tolist() == [float(up), -float(up), 1.0, 2.125, 3.0]
 
 
-def test_fma_agrees_with_torchs_fused_multiply_add() -> None:
+def _fusing_torch():  # noqa: ANN202
+    """torch, where its ``addcmul_`` is a fused multiply-add here; else the test skips (under
+    ``ATEN_CPU_CAPABILITY=default`` it is not, and measuring does not use it: tested below)."""
     torch = pytest.importorskip("torch")
+    if not metrics.torch_rounds_once(torch):
+        pytest.skip("torch's addcmul_ is not a fused multiply-add here")
+    return torch
+
+
+def test_fma_agrees_with_torchs_fused_multiply_add() -> None:
+    torch = _fusing_torch()
     rng = np.random.default_rng(3)
     a = rng.random((64, 300), dtype=np.float32) ** 3  # products spanning many binades
     acc = rng.random((64, 300), dtype=np.float32)
@@ -69,7 +78,7 @@ def _use(path: str, monkeypatch, torch) -> None:  # noqa: ANN001
 def test_every_path_gives_the_bits_of_the_torch_path(shape, path, monkeypatch) -> None:  # noqa: ANN001
     """Measuring uses SciPy's BLAS, torch where something already loaded it, or NumPy; a
     run's figures must not depend on which codecs came with it or on what is installed."""
-    torch = pytest.importorskip("torch")
+    torch = _fusing_torch()
     rng = np.random.default_rng(sum(shape))
     a = rng.integers(0, 256, shape, dtype=np.uint8)
     a[: shape[0] // 3] = 200  # a flat band: σ² is rounding noise there, the hard case
@@ -129,6 +138,42 @@ def test_a_blas_that_rounds_twice_is_not_used() -> None:
     assert not fma.rounds_once(product_then_sum, metrics.WINDOW[:6])
     assert not fma.rounds_once(double_rounding, metrics.WINDOW[:6])
     assert fma.rounds_once(exact, metrics.WINDOW[:6])
+
+
+_UNFUSED_PROBE = """
+import numpy as np
+import torch
+from codeccmp.measure import metrics
+rng = np.random.default_rng(7)
+a = rng.integers(0, 256, (170, 203, 3), dtype=np.uint8)
+b = np.clip(a.astype(int) + rng.integers(-9, 10, a.shape), 0, 255).astype(np.uint8)
+metrics._blas_axpy = lambda: None  # the BLAS aside: torch or the exact emulation
+print(metrics.torch_rounds_once(torch), metrics._fused_torch() is None,
+      *map(repr, metrics.ssim_ms_ssim(a, b)))
+"""
+
+
+def test_a_torch_that_does_not_fuse_is_not_used() -> None:
+    """Under ``ATEN_CPU_CAPABILITY=default`` torch's ``addcmul_`` multiplies, then adds
+    (x86-64's baseline has no fused multiply-add): where torch is loaded, measuring must
+    still give the bits it gives without torch, so it checks torch as it checks the BLAS."""
+    pytest.importorskip("torch")
+    from procs import python_argv, run
+
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default", "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])}
+    r = run(python_argv(_UNFUSED_PROBE), timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    fuses, unused, ssim, ms_ssim = r.stdout.split()
+    if fuses == "True":
+        pytest.skip("torch fuses even at its default capability on this CPU")
+    assert unused == "True"
+    rng = np.random.default_rng(7)  # the same pair here, where torch is not used either
+    a = rng.integers(0, 256, (170, 203, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-9, 10, a.shape), 0, 255).astype(np.uint8)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(metrics, "_loaded_torch", lambda: None)
+        assert (ssim, ms_ssim) == tuple(map(repr, metrics.ssim_ms_ssim(a, b)))
 
 
 _FBLAS_PROBE = """

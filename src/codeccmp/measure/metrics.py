@@ -314,13 +314,14 @@ def _correlate(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndarray,
     a sum: the order and rounding of the convolution that torch runs inside pytorch-msssim
     (see ``_scale``), so the filtered maps are the same to the bit on x86. NumPy has no
     fused multiply-add: the BLAS ``saxpy`` that SciPy ships where it is one (checked once,
-    ``_blas_axpy``), else torch's ``addcmul_`` where torch is loaded, else ``fma.fma``: the
+    ``_blas_axpy``), else torch's ``addcmul_`` where torch is loaded and fuses
+    (``_fused_torch``), else ``fma.fma``: the
     same bits each, at 0.1 ns, 0.1 ns and about 5 ns a value."""
     axpy = _blas_axpy() if fused else None
     if axpy is not None and maps.ndim == 3 and maps.flags.c_contiguous \
             and out.flags.c_contiguous and axis in (1, 2):
         return _correlate_blas(maps, n, step, axis, out, axpy)
-    torch = _loaded_torch() if fused else None
+    torch = _fused_torch() if fused else None
     if torch is not None:
         src, dst, win = torch.from_numpy(maps), torch.from_numpy(out), _torch_window(torch)
         torch.mul(src.narrow(axis, 0, n), win[0], out=dst)
@@ -401,6 +402,36 @@ def _checked_saxpy() -> Any:
     except Exception:  # no SciPy BLAS here: the exact emulation serves
         return None
     return axpy if fma.rounds_once(axpy, WINDOW[:6]) else None
+
+
+def _fused_torch() -> Any:
+    """torch, where something loaded it and its ``addcmul_`` rounds once (checked once, as
+    SciPy's ``saxpy`` is), else ``None``. Under ``ATEN_CPU_CAPABILITY=default`` (or on a CPU
+    without AVX2) torch's kernels multiply and then add: taken as they were, SSIM then
+    depended on whether a learned codec had loaded torch (0.90034679 against 0.90036174 on
+    one tile's values)."""
+    global _TORCH_FUSED
+    torch = _loaded_torch()
+    if torch is None:
+        return None
+    with _AXPY_LOCK:
+        if _TORCH_FUSED is None or _TORCH_FUSED[0] is not torch:
+            _TORCH_FUSED = (torch, torch_rounds_once(torch))
+        return torch if _TORCH_FUSED[1] else None
+
+
+def torch_rounds_once(torch: Any) -> bool:
+    """Whether ``torch``'s ``addcmul_`` with a 0-d float32 weight, as ``_correlate`` calls
+    it, is a fused multiply-add (``fma.rounds_once``, the window's taps as weights)."""
+    def axpy(x: np.ndarray, y: np.ndarray, a: np.float32) -> np.ndarray:
+        torch.from_numpy(y).addcmul_(torch.from_numpy(x), torch.tensor(np.float32(a)))
+        return y
+
+    with torch.no_grad():
+        return fma.rounds_once(axpy, WINDOW[:6])
+
+
+_TORCH_FUSED: tuple[Any, bool] | None = None  # (the torch checked, whether it fuses)
 
 
 def _torch_window(torch: Any) -> tuple[Any, ...]:
