@@ -209,7 +209,7 @@ def test_result_fields_come_from_the_bytes_and_the_decoded_pixels() -> None:
                          "notes": ["palette expanded"]}
     assert cmp.settings == {"codecs": ["levels"], "device": "cpu", "offline": True,
                             "weights": {"x:1": "w.pth"}, "weights_dir": "/weights",
-                            "metrics": {}, "match": None, "rois": None}
+                            "metrics": {}, "match": None, "jump_check": True, "rois": None}
     assert cmp.rois == []
     assert cmp.environment and "codeccmp" in str(cmp.environment)
 

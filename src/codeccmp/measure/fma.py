@@ -7,7 +7,10 @@ the operation two ways, the same bits each:
 
 - :func:`scipy_saxpy`: the BLAS ``saxpy`` SciPy ships (OpenBLAS's kernels on x86 with FMA
   and on ARM fuse), loaded without SciPy's linear algebra and used only once
-  :func:`rounds_once` has checked it, since a BLAS may as well multiply and then add;
+  :func:`fused_block` has checked it, since a BLAS may as well multiply and then add. Some
+  fuse only in blocks: OpenBLAS's Haswell and Zen kernels (every AVX2 CPU without AVX-512)
+  fuse runs of 32 values and multiply-then-add the rest, so the runs are given to the BLAS
+  and the few values left to the emulation (:func:`axpy_chunks`);
 - :func:`fma`: an exact emulation in NumPy, about 40 times slower, for where there is none.
 
 Why a module of its own: the emulation and the check are numerics that stand apart from
@@ -28,15 +31,29 @@ import numpy as np
 AXPY_CHUNK = 10000
 
 
+#: Run lengths a BLAS kernel may fuse in while the rest of a call is not fused, smallest
+#: first (1: every value).
+BLOCKS = (1, 8, 16, 32, 64)
+
+
 def axpy_chunks(axpy: Any, src: np.ndarray, acc: np.ndarray, n: int, w: np.float32,
-                offx: int) -> None:
-    """``acc[:n] += w · src[offx:offx + n]`` as saxpy calls of at most ``AXPY_CHUNK``,
-    arguments by position and the weight as a Python float (exact): these calls are most of
-    SSIM's work on ordinary images, and a call's overhead (0.6 µs with keywords, 0.3 µs by
-    position) is as much as its arithmetic (SSIM + MS-SSIM of Barbara 68 → 53 ms)."""
+                offx: int, block: int = 1) -> None:
+    """``acc[:n] += w · src[offx:offx + n]``, fused, as saxpy calls of at most
+    ``AXPY_CHUNK`` values, each a multiple of ``block`` (what :func:`fused_block` found the
+    BLAS fuses), and the fewer than ``block`` values left by :func:`fma`. Arguments by
+    position and the weight as a Python float (exact): these calls are most of SSIM's work
+    on ordinary images, and a call's overhead (0.6 µs with keywords, 0.3 µs by position) is
+    as much as its arithmetic (SSIM + MS-SSIM of Barbara 68 → 53 ms)."""
     a = float(w)
-    for i in range(0, n, AXPY_CHUNK):
-        axpy(src, acc, min(AXPY_CHUNK, n - i), a, offx + i, 1, i, 1)
+    chunk = AXPY_CHUNK - AXPY_CHUNK % block
+    for i in range(0, n, chunk):
+        m = min(chunk, n - i)
+        run = m - m % block
+        if run:
+            axpy(src, acc, run, a, offx + i, 1, i, 1)
+        if run < m:
+            fma(src[offx + i + run:offx + i + m].reshape(1, -1), w,
+                acc[i + run:i + m].reshape(1, -1))
 
 
 def scipy_saxpy() -> Any:
@@ -70,24 +87,39 @@ def scipy_saxpy() -> Any:
     return blas.saxpy
 
 
-def rounds_once(axpy: Any, weights: Sequence[np.float32]) -> bool:
-    """Whether ``axpy(x, y, a=w)`` computes ``y + w·x`` in place, rounded once, for every
-    weight in ``weights``: checked against :func:`fma` (exact by construction) on lengths
-    that reach the kernels' blocks and tails, and on inputs where a product rounded first,
-    or a sum rounded twice, gives another float32."""
+def fused_block(axpy: Any, weights: Sequence[np.float32]) -> int | None:
+    """The smallest run length in ``BLOCKS`` such that ``axpy`` rounds once on every run of
+    a multiple of it (:func:`rounds_once`), or ``None`` where none does."""
+    for block in BLOCKS:
+        if rounds_once(axpy, weights, block):
+            return block
+    return None
+
+
+def rounds_once(axpy: Any, weights: Sequence[np.float32], block: int = 1) -> bool:
+    """Whether ``axpy(x, y, n, a, offx, 1, offy, 1)`` (BLAS ``saxpy``'s arguments by
+    position) computes ``y[offy:offy + n] += a·x[offx:offx + n]`` in place, rounded once,
+    for every weight in ``weights`` and every ``n`` a multiple of ``block``: checked against
+    :func:`fma` (exact by construction) on lengths that reach the kernels' blocks and
+    tails, at offsets that move the data off the kernels' alignment, and on inputs where a
+    product rounded first, or a sum rounded twice, gives another float32."""
     rng = np.random.default_rng(20261206)
-    for size in (1, 5, 16, 33, 255, 1024, 8191, AXPY_CHUNK):  # blocks, tails, the longest
-        for w in weights:
-            x = rng.random(size, dtype=np.float32) ** 3  # products over many binades
-            y = rng.random(size, dtype=np.float32)
+    lengths = (1, 5, 16, 33, 255, 1024, 8191, AXPY_CHUNK) if block == 1 else \
+        (block, 3 * block, 33 * block, AXPY_CHUNK - AXPY_CHUNK % block)
+    for size in lengths:
+        for w, (offx, offy) in zip(weights, [(0, 0), (1, 5), (7, 3), (13, 8)] * 2,
+                                   strict=False):
+            x = rng.random(size + offx, dtype=np.float32) ** 3  # products over many binades
+            y = rng.random(size + offy, dtype=np.float32)
             want = y.copy()
-            fma(x.reshape(1, -1), w, want.reshape(1, -1))
-            got = axpy(x, y, a=w)
+            fma(x[offx:].reshape(1, -1), w, want[offy:].reshape(1, -1))
+            got = axpy(x, y, size, float(w), offx, 1, offy, 1)
             if got is not y and not np.shares_memory(got, y) or not np.array_equal(got, want):
                 return False
         # 1 + a·w with a·w just above 2**-24: once rounded 1 + 2**-23; rounded twice, 1
         tie_a, tie_w = np.float32(12584048 * 2.0**-24), np.float32(11183801 * 2.0**-47)
-        got = axpy(np.full(size, tie_a, np.float32), np.ones(size, np.float32), a=tie_w)
+        got = axpy(np.full(size, tie_a, np.float32), np.ones(size, np.float32), size,
+                   float(tie_w), 0, 1, 0, 1)
         if not np.all(got == np.float32(1 + 2.0**-23)):
             return False
     return True

@@ -355,6 +355,7 @@ def _correlate_blas(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndar
     block; along a row it is the whole block shifted by ``k·step`` values, computed at full
     width and cut to the ``n`` outputs after (an output's taps never cross its row's end,
     so the values computed past it are never read)."""
+    block = _axpy_block()
     for m in range(maps.shape[0]):
         src = maps[m].reshape(-1)
         if axis == 1:
@@ -362,18 +363,19 @@ def _correlate_blas(maps: np.ndarray, n: int, step: int, axis: int, out: np.ndar
             np.multiply(src[:acc.size], WINDOW[0], out=acc)
             for k in range(1, WIN_SIZE):
                 fma.axpy_chunks(axpy, src, acc, acc.size, WINDOW[k],
-                                k * step * maps.shape[2])
+                                k * step * maps.shape[2], block)
         else:
             wide = _scratch(9, (maps.shape[1], maps.shape[2]))
             acc = wide.reshape(-1)
             np.multiply(src, WINDOW[0], out=acc)
             for k in range(1, WIN_SIZE):
-                fma.axpy_chunks(axpy, src, acc, acc.size - k * step, WINDOW[k], k * step)
+                fma.axpy_chunks(axpy, src, acc, acc.size - k * step, WINDOW[k], k * step,
+                                block)
             out[m] = wide[:, :n]
     return out
 
 
-_AXPY: Any = None  # resolved on first use: a checked saxpy, or False
+_AXPY: Any = None  # resolved on first use: (a checked saxpy, its block), or False
 _AXPY_LOCK = threading.Lock()
 
 
@@ -386,22 +388,30 @@ def prepare() -> None:
 
 def _blas_axpy() -> Any:
     """SciPy's BLAS ``saxpy``, if it computes ``y + a·x`` rounded once (a fused
-    multiply-add, as OpenBLAS's kernels on x86 with FMA and ARM do), else ``None``.
+    multiply-add, as OpenBLAS's kernels on x86 with FMA and ARM do), at least on runs of
+    ``_axpy_block()`` values, else ``None``.
 
-    Checked once (``fma.rounds_once``, with the window's taps as weights)."""
+    Checked once (``fma.fused_block``, with the window's taps as weights)."""
     global _AXPY
     with _AXPY_LOCK:  # once, even when the first tiles of two threads ask together
         if _AXPY is None:
             _AXPY = _checked_saxpy() or False
-    return _AXPY or None
+    return _AXPY[0] if _AXPY else None
 
 
-def _checked_saxpy() -> Any:
+def _axpy_block() -> int:
+    """The run length the checked saxpy fuses in (1: every value; 32 with OpenBLAS's
+    Haswell and Zen kernels, which multiply and then add the rest of a call)."""
+    return _AXPY[1] if _AXPY else 1
+
+
+def _checked_saxpy() -> tuple[Any, int] | None:
     try:
         axpy = fma.scipy_saxpy()
     except Exception:  # no SciPy BLAS here: the exact emulation serves
         return None
-    return axpy if fma.rounds_once(axpy, WINDOW[:6]) else None
+    block = fma.fused_block(axpy, WINDOW[:6])
+    return None if block is None else (axpy, block)
 
 
 def _fused_torch() -> Any:
@@ -423,8 +433,10 @@ def _fused_torch() -> Any:
 def torch_rounds_once(torch: Any) -> bool:
     """Whether ``torch``'s ``addcmul_`` with a 0-d float32 weight, as ``_correlate`` calls
     it, is a fused multiply-add (``fma.rounds_once``, the window's taps as weights)."""
-    def axpy(x: np.ndarray, y: np.ndarray, a: np.float32) -> np.ndarray:
-        torch.from_numpy(y).addcmul_(torch.from_numpy(x), torch.tensor(np.float32(a)))
+    def axpy(x: np.ndarray, y: np.ndarray, n: int, a: float, offx: int, incx: int,
+             offy: int, incy: int) -> np.ndarray:
+        torch.from_numpy(y[offy:offy + n]).addcmul_(torch.from_numpy(x[offx:offx + n]),
+                                                    torch.tensor(np.float32(a)))
         return y
 
     with torch.no_grad():
