@@ -48,6 +48,24 @@ def _short_temporary_folder(longest: int = 40) -> None:
 
 _short_temporary_folder()
 
+
+def _torch_caches_of_the_session() -> None:
+    """torch makes ``$TMPDIR/torchinductor_$USER`` whenever compressai is imported, which
+    every learned-codec test does: it left that folder behind after every run. Here it is a
+    folder of the session's, removed at the end (worker processes and the programs tests
+    start inherit the variable, and keep the first process's folder)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="codeccmp-tests-inductor-")
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = folder
+        atexit.register(shutil.rmtree, folder, True)
+
+
+_torch_caches_of_the_session()
+
 #: The tests talk to servers on this machine only (a local HTTP server standing in for the
 #: weights zoo, chromedriver for the browser tests): with ``http_proxy`` set and no
 #: ``no_proxy`` (a machine behind a company proxy), urllib and Selenium sent those requests to
