@@ -109,11 +109,13 @@ def test_finding_names_who_keeps_and_what_became_of_the_rest() -> None:
     assert s.startswith("`avif` and `jpeg` keep the stripes (≥ 97.0% of stripe pixels kept, "
                         "Δθ ≤ 1.2°)"), s
     assert "kept but blurred: `soft` (contrast at the stripes' period 0.50)" in s
-    assert "`flat`: erased 100%" in s
-    assert "`learned`: erased 53%, redrawn 47% at 68°" in s
+    # where (nearly) all is erased, how much contrast is left (a faint mesh, or flat)
+    assert "`flat`: erased 100% (contrast left at their period 0.02)" in s
+    assert "`learned`: erased 53%, redrawn 47% at 68°" in s  # mixed: no contrast named
     assert "`turner`: turned 80% by 28°, kept 20%" in s
     # Erased pixels never read as turned: the flat codec's finding names no angle.
-    assert "`flat`: erased 100%;" in s or s.endswith("`flat`: erased 100%.")
+    flat = "`flat`: erased 100% (contrast left at their period 0.02)"
+    assert f"{flat};" in s or s.endswith(f"{flat}.")
 
 
 @pytest.mark.parametrize(("kept", "dtheta", "says"), [

@@ -139,8 +139,21 @@ def redrawn_text(e: Mapping[str, Any]) -> str:
     return _f(t, ".1%") + ("" if d is None or (t or 0) < 0.0005 else f" at {d:.0f}°")
 
 
+#: From this erased share on, a finding says how much of the stripes' contrast is left:
+#: the region's contrast is then what the erased pixels keep.
+ERASED_TRACE_SHARE = 0.9
+
+
 def _what_happened(e: Mapping[str, Any]) -> str:
-    """A codec's classes in a region, largest first: "erased 53 %, redrawn 47 % at 68°"."""
+    """A codec's classes in a region, largest first: "erased 53 %, redrawn 47 % at 68°".
+
+    Where (nearly) everything is erased, with the contrast left at the stripes' period:
+    "erased" means under half the stripes' amplitude, and JPEG XL's scarf (a faint mesh at
+    0.31 of their contrast, visible) read as erased as its trousers (0.02, flat)."""
+    erased, contrast = e.get("erased_share") or 0.0, e.get("contrast_retention")
+    trace = (f" (contrast left at their period {contrast:.2f})"
+             if erased >= ERASED_TRACE_SHARE and contrast is not None
+             and math.isfinite(contrast) else "")
     parts = []
     for share, text in sorted((
             (e.get("kept_share") or 0.0, "kept {:.0%}"),
@@ -148,7 +161,7 @@ def _what_happened(e: Mapping[str, Any]) -> str:
                 f" by {e['turned_deg']:.0f}°" if e.get("turned_deg") is not None else "")),
             (e.get("redrawn_share") or 0.0, "redrawn {:.0%}" + (
                 f" at {e['redrawn_deg']:.0f}°" if e.get("redrawn_deg") is not None else "")),
-            (e.get("erased_share") or 0.0, "erased {:.0%}")), key=lambda t: -t[0]):
+            (erased, "erased {:.0%}" + trace)), key=lambda t: -t[0]):
         if share >= CLASS_SHARE:
             parts.append(text.format(share))
     return ", ".join(parts)
