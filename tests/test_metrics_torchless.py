@@ -175,15 +175,34 @@ def test_a_blas_that_fuses_in_runs_gives_the_same_bits(monkeypatch) -> None:  # 
     assert metrics.ssim_ms_ssim(a, b) != alone
 
 
-_HASWELL_PROBE = """
+#: The pair the probes below measure, built the same way here and in their processes.
+_PAIR = """
 import numpy as np
-from codeccmp.measure import metrics
 rng = np.random.default_rng(11)
 a = rng.integers(0, 256, (170, 203, 3), dtype=np.uint8)
 b = np.clip(a.astype(int) + rng.integers(-9, 10, a.shape), 0, 255).astype(np.uint8)
-print(metrics._blas_axpy() is not None, metrics._axpy_block(),
-      *map(repr, metrics.ssim_ms_ssim(a, b)))
 """
+
+
+def _probe(code: str, **env: str) -> list[str]:
+    """What ``_PAIR`` + ``code`` prints, run in a process of its own with ``env`` added."""
+    from procs import python_argv, run
+
+    env = {**os.environ, **env, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT / "src"), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])}
+    r = run(python_argv(_PAIR + code), timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout.split()
+
+
+def _bits_without_blas_or_torch() -> tuple[str, str]:
+    """SSIM and MS-SSIM of ``_PAIR`` here, by the exact emulation alone."""
+    pair: dict = {}
+    exec(_PAIR, pair)  # noqa: S102 - the probes' own pair
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(metrics, "_loaded_torch", lambda: None)
+        mp.setattr(metrics, "_AXPY", False)
+        return tuple(map(repr, metrics.ssim_ms_ssim(pair["a"], pair["b"])))  # type: ignore[return-value]
 
 
 def test_openblas_avx2_kernels_serve_in_runs_with_the_same_bits() -> None:
@@ -193,36 +212,14 @@ def test_openblas_avx2_kernels_serve_in_runs_with_the_same_bits() -> None:
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     if " avx2" not in flags or " fma" not in flags:
         pytest.skip("no AVX2 and FMA on this CPU: OpenBLAS's Haswell kernels cannot run")
-    from procs import python_argv, run
-
-    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell", "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / "src"), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])}
-    r = run(python_argv(_HASWELL_PROBE), timeout=300, env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
-    used, block, ssim, ms_ssim = r.stdout.split()
+    used, block, ssim, ms_ssim = _probe(
+        "from codeccmp.measure import metrics\n"
+        "print(metrics._blas_axpy() is not None, metrics._axpy_block(),\n"
+        "      *map(repr, metrics.ssim_ms_ssim(a, b)))\n", OPENBLAS_CORETYPE="Haswell")
     if used == "False":
         pytest.skip("SciPy's BLAS here is not OpenBLAS with AVX2 kernels that fuse")
-    rng = np.random.default_rng(11)
-    a = rng.integers(0, 256, (170, 203, 3), dtype=np.uint8)
-    b = np.clip(a.astype(int) + rng.integers(-9, 10, a.shape), 0, 255).astype(np.uint8)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(metrics, "_loaded_torch", lambda: None)
-        mp.setattr(metrics, "_AXPY", False)
-        assert (ssim, ms_ssim) == tuple(map(repr, metrics.ssim_ms_ssim(a, b)))
+    assert (ssim, ms_ssim) == _bits_without_blas_or_torch()
     assert int(block) in fma.BLOCKS
-
-
-_UNFUSED_PROBE = """
-import numpy as np
-import torch
-from codeccmp.measure import metrics
-rng = np.random.default_rng(7)
-a = rng.integers(0, 256, (170, 203, 3), dtype=np.uint8)
-b = np.clip(a.astype(int) + rng.integers(-9, 10, a.shape), 0, 255).astype(np.uint8)
-metrics._blas_axpy = lambda: None  # the BLAS aside: torch or the exact emulation
-print(metrics.torch_rounds_once(torch), metrics._fused_torch() is None,
-      *map(repr, metrics.ssim_ms_ssim(a, b)))
-"""
 
 
 def test_a_torch_that_does_not_fuse_is_not_used() -> None:
@@ -230,22 +227,15 @@ def test_a_torch_that_does_not_fuse_is_not_used() -> None:
     (x86-64's baseline has no fused multiply-add): where torch is loaded, measuring must
     still give the bits it gives without torch, so it checks torch as it checks the BLAS."""
     pytest.importorskip("torch")
-    from procs import python_argv, run
-
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default", "PYTHONPATH": os.pathsep.join(
-        [str(ROOT / "src"), str(ROOT / "plugins"), os.environ.get("PYTHONPATH", "")])}
-    r = run(python_argv(_UNFUSED_PROBE), timeout=300, env=env)
-    assert r.returncode == 0, r.stderr[-2000:]
-    fuses, unused, ssim, ms_ssim = r.stdout.split()
+    fuses, unused, ssim, ms_ssim = _probe(
+        "import torch\nfrom codeccmp.measure import metrics\n"
+        "metrics._blas_axpy = lambda: None  # the BLAS aside: torch or the emulation\n"
+        "print(metrics.torch_rounds_once(torch), metrics._fused_torch() is None,\n"
+        "      *map(repr, metrics.ssim_ms_ssim(a, b)))\n", ATEN_CPU_CAPABILITY="default")
     if fuses == "True":
         pytest.skip("torch fuses even at its default capability on this CPU")
     assert unused == "True"
-    rng = np.random.default_rng(7)  # the same pair here, where torch is not used either
-    a = rng.integers(0, 256, (170, 203, 3), dtype=np.uint8)
-    b = np.clip(a.astype(int) + rng.integers(-9, 10, a.shape), 0, 255).astype(np.uint8)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(metrics, "_loaded_torch", lambda: None)
-        assert (ssim, ms_ssim) == tuple(map(repr, metrics.ssim_ms_ssim(a, b)))
+    assert (ssim, ms_ssim) == _bits_without_blas_or_torch()
 
 
 _FBLAS_PROBE = """
