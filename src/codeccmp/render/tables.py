@@ -71,8 +71,6 @@ def match_decimals(tolerance: float | None) -> int:
     """Decimals of a --match row's Δ target: one finer than the tolerance's first digit
     (±0.0025 → 4, ±0.25 dB → 2), the same in every row, so the column reads down (two
     significant digits gave -0.0011 above -0.00079)."""
-    import math
-
     if not tolerance or not math.isfinite(tolerance) or tolerance <= 0:
         return 4
     return max(0, 1 - math.floor(math.log10(tolerance)))
