@@ -196,12 +196,14 @@ def browser(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     # With the driver's path given, Selenium skips Selenium Manager (which could download a
     # browser); SE_OFFLINE keeps it offline should a Selenium version call it anyway.
     # Chromium leaves its profile lock's socket folder (``org.chromium.Chromium.*``) in the
-    # temporary directory after every run: in a folder of its own it goes with it (a short
-    # one: the socket's path has a length limit that pytest's folders can pass).
+    # temporary directory after every run, and its settings (``.config/chromium``,
+    # ``.cache/dconf``) in the home folder: with both in a folder of its own they go with it
+    # (a short one: the socket's path has a length limit that pytest's folders can pass).
     with short_tempdir("chromium-") as tmp:
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("SE_OFFLINE", "true")
             mp.setenv("TMPDIR", str(tmp))
+            mp.setenv("HOME", str(tmp))
             driver = webdriver.Chrome(options=opts, service=Service(str(CHROMEDRIVER)))
         try:
             yield driver

@@ -32,7 +32,9 @@ def local_ray(tmp_path_factory: pytest.TempPathFactory):
     counter = tmp / "encodes.txt"
     # Its sessions (sockets and logs, 200 KB a run) in a folder of their own, removed after;
     # a short one, since a socket's path has a length limit that pytest's folders can pass.
-    with short_tempdir("ray-") as sessions:
+    # Its home too: ``ray.init`` writes ``~/.ray/auth_token``.
+    with short_tempdir("ray-") as sessions, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(sessions))
         ray.init(num_cpus=2, include_dashboard=False, logging_level="warning",
                  log_to_driver=False, _temp_dir=str(sessions),
                  runtime_env={"env_vars": {"FAKE_COUNT_FILE": str(counter)}})
