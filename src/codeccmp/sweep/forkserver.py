@@ -27,8 +27,10 @@ def start_forkserver(preload: list[str]) -> None:
     import multiprocessing
     import signal
 
-    if "forkserver" not in multiprocessing.get_all_start_methods() or \
-            threading.current_thread() is not threading.main_thread():
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    short_socket_folder()
+    if threading.current_thread() is not threading.main_thread():
         return
     from multiprocessing import forkserver, resource_tracker
 
@@ -43,6 +45,40 @@ def start_forkserver(preload: list[str]) -> None:
         pass
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+#: The longest path of a Unix socket on Linux (``sun_path`` holds 108 bytes with the NUL).
+SOCKET_PATH_MAX = 107
+#: What multiprocessing adds to its temporary folder for the forkserver's socket:
+#: ``/pymp-XXXXXXXX`` (its folder) and ``/listener-XXXXXXXX`` (the socket).
+_SOCKET_SUFFIX = len("/pymp-XXXXXXXX") + len("/listener-XXXXXXXX")
+
+
+def short_socket_folder() -> str | None:
+    """Give multiprocessing a temporary folder in ``/tmp`` where the system's is too long a
+    path for the forkserver's socket; the folder made, or ``None`` where nothing was needed.
+
+    With a ``TMPDIR`` longer than 75 characters (a cluster job's, a build sandbox's) the
+    forkserver could not bind its socket ("AF_UNIX path too long") and a sweep ran every
+    task in its own process, one at a time. CPython 3.14 falls back to ``/tmp`` itself
+    (python/cpython#132124); before it, ``multiprocessing.util.get_temp_dir`` takes the
+    folder from the process's ``_config``, where this puts one made as it makes its own
+    (removed at exit by the same finaliser). Private, as ``stop_forkserver``'s pid is: there
+    is no public way to choose that folder."""
+    import shutil
+    import tempfile
+    from multiprocessing import process, util
+
+    config = process.current_process()._config  # noqa: SLF001 - see the docstring
+    if config.get("tempdir") is not None or \
+            len(tempfile.gettempdir()) + _SOCKET_SUFFIX <= SOCKET_PATH_MAX or \
+            not os.access("/tmp", os.W_OK | os.X_OK):
+        return None
+    folder = tempfile.mkdtemp(prefix="pymp-", dir="/tmp")
+    util.Finalize(None, util._remove_temp_dir, args=(shutil.rmtree, folder),  # noqa: SLF001
+                  exitpriority=-100)
+    config["tempdir"] = folder
+    return folder
 
 
 def stop_forkserver() -> None:
