@@ -391,7 +391,7 @@ def test_captions_and_table_say_what_they_show() -> None:
 
 
 @pytest.mark.parametrize(("named", "statuses", "says"), [
-    (["jpeg", "webp"], ["ok", "ok"], "codecs: jpeg, webp"),
+    (["c0", "c1[speed=02]"], ["ok", "ok"], "codecs: c0, c1"),  # the results' labels
     (None, ["ok", "skipped", "skipped"],
      "codecs: the default set (2 of them not usable here: listed under the results)"),
     (None, ["ok", "failed"], "codecs: the default set"),

@@ -41,9 +41,8 @@ NO_JUMP_CHECK = ("Run with --no-jump-check: a row next to an encoder's strategy 
 def codecs_text(cmp: Comparison) -> str:
     """The codecs asked for: those named, or the default set, saying where the ones that did
     not run are (a header reading "all usable" sat above a list of sixteen skipped)."""
-    named = cmp.settings.get("codecs")
-    if named:
-        return ", ".join(named)
+    if cmp.settings.get("codecs"):  # their canonical labels, as the tables show them
+        return ", ".join(dict.fromkeys(r.codec for r in cmp.results))
     skipped = sum(1 for r in cmp.results if r.status == "skipped")
     return "the default set" + (f" ({skipped} of them not usable here: listed under the "
                                 "results)" if skipped else "")
