@@ -111,6 +111,45 @@ def test_a_weights_file_that_is_no_checkpoint_is_refused_before_coding(
     assert not out.exists() and not (tmp_path / "cache").exists()
 
 
+@pytest.mark.parametrize("command", ["compare", "sweep"])
+def test_weights_given_both_ways_twice_or_as_a_folder_are_refused(
+        cli, image_file: Path, tmp_path: Path, command: str) -> None:  # noqa: ANN001
+    """What `models list` refused, compare and sweep took: CODEC=PATH beside CODEC:Q=PATH (the
+    quality's file dropped without a word), a key twice, a folder for a file; and a file
+    for --weights-dir was "not found"."""
+    pytest.importorskip("codeccmp_compressai")
+    ckpt = tmp_path / "w.pth"
+    ckpt.write_bytes(b"PK\x03\x04")
+    name = "bmshj2018-factorized"
+    cases = [
+        (["--weights", f"{name}:3={ckpt}", "--weights", f"{name}={ckpt}"],
+         f"error: --weights {name}=PATH names the model's only checkpoint; do not also give "
+         f"{name}:QUALITY=PATH"),
+        (["--weights", f"{name}:3={ckpt}", "--weights", f"{name}:3={ckpt}"],
+         f"error: --weights given twice for {name}:3"),
+        (["--weights", f"{name}={tmp_path}"],
+         f"error: --weights {name}: {tmp_path} is a folder, not a weights file (--weights-dir "
+         "takes a folder)"),
+        (["--weights-dir", str(ckpt)],
+         f"error: --weights-dir {ckpt} is a file, not a folder (--weights takes a file)"),
+    ]
+    for args, message in cases:
+        r = cli(command, str(image_file), "--bpp", "1", "--codecs", f"jpeg,{name}", *args,
+                "--roi", "none",
+                *(["--cache-dir", str(tmp_path / "cache")] if command == "sweep" else []))
+        assert r.code == 2, (args, r.stderr)
+        assert one_line(r.stderr) == message
+    assert not (tmp_path / "cache").exists()
+
+
+def test_models_list_refuses_a_weights_dir_that_is_no_folder(cli, tmp_path: Path) -> None:  # noqa: ANN001
+    pytest.importorskip("codeccmp_compressai")
+    for where, message in ((tmp_path / "none", "weights directory not found"),
+                           (Path(__file__), "is a file, not a folder")):
+        r = cli("models", "list", "--weights-dir", str(where))
+        assert r.code == 2 and message in one_line(r.stderr), r.stderr
+
+
 # ---------------------------------------------------------------------------- --plugin
 
 

@@ -95,6 +95,10 @@ def list_models(
     from codeccmp_compressai import weights as wts
 
     selected = _select(models, include_unpublished=True, metrics=zoo.METRICS)
+    if weights_dir is not None and not weights_dir.is_dir():  # as compare refuses it
+        raise UsageError(f"weights directory not found: {weights_dir}"
+                         if not weights_dir.exists() else
+                         f"--weights-dir {weights_dir} is a file, not a folder")
     settings = RunSettings(
         weights=wts.parse_weights_option(weights),
         weights_dir=str(weights_dir) if weights_dir else None,

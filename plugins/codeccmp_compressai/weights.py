@@ -65,6 +65,9 @@ def parse_weights_option(values: Iterable[str]) -> dict[str, str]:
         if key in result:
             raise UsageError(f"--weights given twice for {key}")
         p = Path(path).expanduser()
+        if p.is_dir():
+            raise UsageError(f"--weights {key}: {path} is a folder, not a weights file "
+                             "(--weights-dir takes a folder)")
         if not p.is_file():
             raise UsageError(f"--weights {key}: file not found: {path}")
         result[key] = str(p)

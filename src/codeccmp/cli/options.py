@@ -68,7 +68,11 @@ def parse_codec_list(text: str | None) -> list[str] | None:
 
 
 def parse_weights(values: list[str] | None) -> dict[str, str]:
-    """``CODEC[:QUALITY]=PATH`` entries into ``{"codec" or "codec:quality": path}``."""
+    """``CODEC[:QUALITY]=PATH`` entries into ``{"codec" or "codec:quality": path}``.
+
+    Refused, as ``codeccmp models list`` refuses them: a key given twice, and ``CODEC=PATH``
+    (the codec's only checkpoint) beside ``CODEC:QUALITY=PATH`` for the same codec, whose
+    file was dropped without a word."""
     out: dict[str, str] = {}
     for v in values or []:
         key, sep, path = v.partition("=")
@@ -78,9 +82,19 @@ def parse_weights(values: list[str] | None) -> dict[str, str]:
         codec, colon, quality = key.partition(":")
         if colon and not quality.isdigit():
             raise UsageError(f"--weights quality must be an integer, got {quality!r} in {v!r}")
+        if key.lower() in (k.lower() for k in out):
+            raise UsageError(f"--weights given twice for {key}")
+        if Path(path).is_dir():
+            raise UsageError(f"--weights {key}: {path} is a folder, not a weights file "
+                             "(--weights-dir takes a folder)")
         if not Path(path).is_file():
             raise UsageError(f"weights file not found: {path}")
         out[key] = str(Path(path).resolve())
+    for key in out:
+        codec, _, quality = key.lower().partition(":")
+        if not quality and any(k.lower().startswith(codec + ":") for k in out):
+            raise UsageError(f"--weights {codec}=PATH names the model's only checkpoint; "
+                             f"do not also give {codec}:QUALITY=PATH")
     return out
 
 
@@ -96,7 +110,8 @@ def run_settings(device: str, weights: list[str] | None, weights_dir: Path | Non
     wdir = weights_dir or (Path(os.environ["CODECCMP_WEIGHTS_DIR"])
                            if os.environ.get("CODECCMP_WEIGHTS_DIR") else None)
     if wdir is not None and not wdir.is_dir():
-        raise UsageError(f"weights directory not found: {wdir}")
+        raise UsageError(f"weights directory not found: {wdir}" if not wdir.exists() else
+                         f"--weights-dir {wdir} is a file, not a folder (--weights takes a file)")
     offline = offline or os.environ.get("CODECCMP_OFFLINE", "") not in ("", "0")
     return RunSettings(device=parse_device(device), weights=parse_weights(weights),
                        weights_dir=str(wdir) if wdir else None, offline=offline)
