@@ -174,6 +174,11 @@ def test_fine_tuning_a_zoo_architecture(data_dir: Path, tmp_path: Path) -> None:
         ({"msssim_win": 6}, "odd number"),
         ({"device": "tpu"}, "bad --device"),
         ({"resume": "nope.pth"}, "checkpoint not found"),
+        # a file that is no checkpoint, in compare's words, not torch's cut-off ones
+        ({"resume": "notes.md"}, r"weights file .*notes\.md is not a checkpoint: not a file "
+                                 r"written by torch\.save \(check the path\)$"),
+        ({"resume": "cut.pth"}, r"is not a readable checkpoint: truncated or corrupt \(an "
+                                r"interrupted download or copy\?\)$"),
     ],
 )
 def test_clear_errors(data_dir: Path, tmp_path: Path, change: dict, message: str) -> None:
@@ -187,6 +192,8 @@ def test_clear_errors(data_dir: Path, tmp_path: Path, change: dict, message: str
         data = tmp_path / "empty"
     if "resume" in change:
         change["resume"] = tmp_path / change["resume"]
+        (tmp_path / "notes.md").write_text("# not weights\n")
+        (tmp_path / "cut.pth").write_bytes(b"PK\x03\x04" + bytes(200))
     with pytest.raises(T.TrainingError, match=message) as info:
         T.train(_config(data, tmp_path / "x.pth", **change))
     assert isinstance(info.value, UsageError)  # the CLI prints "error: ..." and exits 2
@@ -259,3 +266,23 @@ def test_max_minutes_stops_cleanly_with_a_usable_checkpoint(data_dir: Path,
     ckpt = torch.load(tmp_path / "t.pth", weights_only=True)
     assert ckpt["steps"] == 1 and ckpt["updated"] is True
     assert [v["step"] for v in ckpt["validation"]] == [1]
+
+
+def test_no_usable_images_names_where_each_went(tmp_path: Path) -> None:
+    """Two files, one too small and one unreadable: one is held out for validation, so the
+    message counted only the other ("1 unreadable") and the user looked for the small one."""
+    d = tmp_path / "two"
+    _write_image(d / "a_small.png", 40, 40, 1)
+    (d / "b_broken.png").write_bytes(b"not a png")
+    with pytest.raises(T.TrainingError, match="no usable training images") as info:
+        T.train(_config(d, tmp_path / "x.pth"))
+    message = str(info.value)
+    assert "1 held out for validation" in message
+    assert ("1 unreadable" in message) != ("1 smaller than the 80-px crop" in message)
+
+
+def test_an_undefined_delta_theta_prints_as_a_dash() -> None:
+    from codeccmp_compressai.cli_train import _degrees
+
+    assert _degrees(float("nan")) == "–" and _degrees(None) == "–"
+    assert _degrees(2.5) == "2.50°"

@@ -20,7 +20,7 @@ from codeccmp_compressai import zoo
 TRAIN_FORMAT = "codeccmp-checkpoint/1"
 
 
-def _torch_load(path: Path) -> Any:
+def read_file(path: Path) -> Any:
     """``torch.load`` with ``weights_only=True``; a file it cannot read is reported as what
     it is (not a checkpoint, or a damaged one), never with torch's own long message."""
     import pickle
@@ -104,7 +104,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     from compressai.zoo.pretrained import load_pretrained
 
     p = Path(path)
-    obj = _torch_load(p)
+    obj = read_file(p)
     meta: dict[str, Any] = {}
     if isinstance(obj, Mapping) and "format" in obj and not _is_state_dict(obj):
         fmt = obj.get("format")

@@ -245,8 +245,16 @@ class _Reporter:
                 f"step {r.get('step')}: validation bpp {r.get('bpp', float('nan')):.4f}  "
                 f"PSNR {r.get('psnr', float('nan')):.2f} dB  "
                 f"MS-SSIM {r.get('ms_ssim', float('nan')):.4f}  "
-                f"Δθ {r.get('delta_theta_deg', float('nan')):.2f}°  ({r.get('images')} images, "
+                f"Δθ {_degrees(r.get('delta_theta_deg'))}  ({r.get('images')} images, "
                 "real bitstreams)"
             )
         elif event.kind == "info":
             self.console.print(event.message)
+
+
+def _degrees(value: float | None) -> str:
+    """Δθ as the tables print it: "–" where it is undefined (too few oriented pixels in the
+    validation images, docs/metrics.md), not "nan°"."""
+    import math
+
+    return "–" if value is None or not math.isfinite(value) else f"{value:.2f}°"

@@ -20,15 +20,18 @@ FORMAT = "codeccmp-checkpoint/1"
 
 
 def _read_checkpoint(path: Path) -> Any:
+    """The file as ``compare`` reads weights (``checkpoints.read_file``), in its words: torch's
+    own message (cut at 160 characters mid-sentence: "Weights only load failed. In PyTorch
+    2.6, we changed ...") told a user who gave a wrong path nothing."""
+    from codeccmp.codec import CodecError
+    from codeccmp_compressai.checkpoints import read_file
+
     if not path.is_file():
         raise TrainingError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0][:160]
-        raise TrainingError(
-            f"cannot read checkpoint {path}: {type(exc).__name__}: {first}"
-        ) from None
+        return read_file(path)
+    except CodecError as exc:
+        raise TrainingError(str(exc)) from None
 
 
 def _weights_from(obj: Any, path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:

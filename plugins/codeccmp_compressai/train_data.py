@@ -121,6 +121,8 @@ def split_images(config: SplitSettings, seed: int | None = None) -> ImageSplit:
             reason.append(f"{small} smaller than the {config.crop}-px crop (smallest {w}×{h})")
         if unreadable:
             reason.append(f"{unreadable} unreadable")
+        if val:  # what the rest went to: a folder of two gave one to each and named one
+            reason.append(f"{len(val)} held out for validation")
         raise TrainingError(
             f"no usable training images in {data}: "
             + ("; ".join(reason) or "all were held out for validation")
