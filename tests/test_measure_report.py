@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line
 from PIL import Image
 
 from codeccmp.model.results import SCHEMA, SCHEMA_V1, CodecResult, Comparison
@@ -370,6 +371,8 @@ def test_measure_rate_errors(cli, tmp_path: Path) -> None:  # noqa: ANN001
     assert r.code == 2 and "bitstream file not found" in r.stderr
     r = cli("measure", str(a), str(a), "--bytes", "0")
     assert r.code == 2 and "--bytes must be positive" in r.stderr
+    r = cli("measure", str(a), str(a), "--roi-count", "0")
+    assert r.code == 2 and one_line(r.stderr) == "error: --roi-count must be at least 1, got 0"
 
 
 def test_measure_and_report_say_when_there_are_no_stripes(cli, tmp_path: Path) -> None:  # noqa: ANN001

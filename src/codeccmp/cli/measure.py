@@ -96,6 +96,8 @@ def measure_command(
     from codeccmp.stripes import NO_REGIONS, directional_error
 
     wanted = parse_rois(roi)  # "auto", the regions given, or None: no stripe analysis
+    if roi_count < 1:  # as compare and sweep refuse it (it read "No stripe regions found")
+        raise UsageError(f"--roi-count must be at least 1, got {roi_count}")
     if wanted is None and montage is not None:
         raise UsageError(NO_MONTAGE)
     outputs = Outputs(force)  # checked now; written together at the end (or not at all)
