@@ -400,7 +400,8 @@ def render_report(cmp: Comparison, montage: str | None, notes: list[str] | None 
                 "spectra; applies to check patterns too); "
                 "contrast retention: RMS at the stripes' own period (narrow band-pass) of the "
                 "reconstruction over the original's. In the montage, MS-SSIM is the whole "
-                "image's (the ROI's is in the tables). "
+                "image's; a region's own is in its table where the region is at least 161 px "
+                "a side (5-scale MS-SSIM needs that; automatic regions are smaller: –). "
                 "Definitions in codeccmp's docs/metrics.md.", ""]
     truth = truth_markdown(cmp)
     if truth:
