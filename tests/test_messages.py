@@ -261,6 +261,10 @@ def test_codecs_and_compare_agree_on_weights(cli, learned_env, image_file: Path,
     offline = _codecs_rows(cli, "--offline")[name]
     assert offline["weights"] == "missing (offline)"
     assert offline["usable"].startswith("weights missing (offline)")
+    # ... naming both file names a weights folder may use, and --weights
+    reason = " ".join(offline["usable"].split())
+    assert f", or {name}-ms-ssim-<quality>.pth, in the weights dir" in reason, reason
+    assert f"or give a file with --weights {name}=PATH" in reason, reason
     # The run tries the download (the zoo is unreachable here) and skips the codec ...
     r = cli("compare", str(image_file), "--bpp", "1", "--codecs", name, "--roi", "none", "-q")
     assert r.code == 1 and f"{name}: skipped: download of" in r.stderr

@@ -242,8 +242,9 @@ def missing_reason(arch: str, metric: str, resolutions: Mapping[int, Resolution]
     why = next((r.reason for r in res if r.reason and r.reason != "offline"), "")
     how = why or "offline"
     return (
-        f"weights missing ({how}): expected {first}{more} in the weights dir or the torch hub "
-        f"cache; fetch with `{pull_command(arch, metric)}`"
+        f"weights missing ({how}): expected {first}{more}, or {a.name}-{metric}-<quality>.pth, "
+        f"in the weights dir or the torch hub cache; fetch with "
+        f"`{pull_command(arch, metric)}`, or give a file with --weights {codec}=PATH"
     )
 
 
