@@ -521,6 +521,15 @@ def test_ray_executor_without_ray_says_how_to_get_it(tmp_path: Path, fake_plugin
     assert count(counter) == 0
 
 
+def _two_workers_sweep(tmp_path: Path) -> list[str]:
+    """A sweep's arguments for two traditional codecs on two workers, on a small image."""
+    img = tmp_path / "img.png"
+    rng = np.random.default_rng(3)
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(img)
+    return ["sweep", str(img), "--bpp", "1,2", "--codecs", "jpeg,webp", "--roi", "none",
+            "-j", "2", "--no-cache", "--cache-dir", str(tmp_path / "c"), "-q"]
+
+
 def test_a_long_tmpdir_keeps_the_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A TMPDIR too long for the forkserver's socket (107 bytes on Linux; a cluster job's
     TMPDIR) once made a sweep exit 0 with no points, then run every task here, one at a
@@ -528,11 +537,7 @@ def test_a_long_tmpdir_keeps_the_workers(tmp_path: Path, monkeypatch: pytest.Mon
     start, the figures are those of a normal run, and nothing is left behind."""
     from conftest import run_subprocess
 
-    img = tmp_path / "img.png"
-    rng = np.random.default_rng(3)
-    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(img)
-    args = ["sweep", str(img), "--bpp", "1,2", "--codecs", "jpeg,webp", "--roi", "none",
-            "-j", "2", "--no-cache", "--cache-dir", str(tmp_path / "c"), "-q"]
+    args = _two_workers_sweep(tmp_path)
     normal = run_subprocess(*args, "--json", str(tmp_path / "a.json"))
     assert normal.code == 0, normal.stderr
     long_tmp = tmp_path / ("t" * 90) / ("u" * 30)
@@ -555,11 +560,7 @@ def test_workers_that_cannot_start_fall_back_to_this_process_with_a_note(
     are those of a normal run."""
     from codeccmp.sweep.executors import LocalExecutor
 
-    img = tmp_path / "img.png"
-    rng = np.random.default_rng(3)
-    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(img)
-    args = ["sweep", str(img), "--bpp", "1,2", "--codecs", "jpeg,webp", "--roi", "none",
-            "-j", "2", "--no-cache", "--cache-dir", str(tmp_path / "c"), "-q"]
+    args = _two_workers_sweep(tmp_path)
     normal = cli(*args, "--json", str(tmp_path / "a.json"))
     assert normal.code == 0, normal.stderr
 
