@@ -277,6 +277,12 @@ def test_codecs_and_compare_agree_on_weights(cli, learned_env, image_file: Path,
     row = _codecs_rows(cli, "--weights-dir", str(learned_env.wdir))
     assert row[name]["usable"] == "yes" and row[name]["weights"].startswith("on disk")
     assert path.is_file()
+    # --weights, as compare takes it: -v says which file a run would load; refused as there
+    row = _codecs_rows(cli, name, "--weights", f"{name}={path}")
+    assert row[name]["usable"] == "yes" and row[name]["weights"] == f"from --weights: {path}"
+    r = cli("codecs", "jpeg", "--weights", f"{name}={path}")
+    assert r.code == 2 and one_line(r.stderr) == (
+        f"error: --weights {name}: {name} is not among the codecs run here (name it too)")
 
 
 def test_failed_download_leaves_nothing_in_the_hub_cache(learned_env) -> None:  # noqa: ANN001

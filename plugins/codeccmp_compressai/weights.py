@@ -257,6 +257,11 @@ def status_line(arch: str, metric: str, resolutions: Mapping[int, Resolution]) -
         missing = [r for r in resolutions.values() if r.source == "missing"]
         why = next((r.reason for r in missing if r.reason), None)
         return f"missing ({why})" if why else "missing"
+    explicit = {q: r for q, r in resolutions.items() if r.source == "explicit"}
+    if not fetch and explicit and len(explicit) == len(local):  # which file --weights gave
+        if len(explicit) == 1:
+            return f"from --weights: {next(iter(explicit.values())).path}"
+        return f"from --weights for quality {_qualities(explicit)}"
     if not fetch:
         return "on disk"
     pull = pull_command(arch, metric)

@@ -13,6 +13,8 @@ from codeccmp.cli.options import (
     CodecConfigOpt,
     OfflineOpt,
     PluginOpt,
+    WeightsOpt,
+    check_weights_codecs,
     plugin_sources,
     run_settings,
 )
@@ -26,6 +28,7 @@ def codecs_command(
         help="Only these codecs (default: every registered one).")] = None,
     plugin: PluginOpt = None,
     codec_config: CodecConfigOpt = None,
+    weights: WeightsOpt = None,
     weights_dir: Annotated[Path | None, typer.Option(
         help="Directory of learned-codec weights (or CODECCMP_WEIGHTS_DIR).")] = None,
     offline: OfflineOpt = False,
@@ -48,10 +51,13 @@ def codecs_command(
             raise UsageError(f"codecs takes codec names, got {n!r}: the table lists each "
                              "one's options and defaults")
     registry = load_registry(plugin_sources(plugin, codec_config))
-    settings = run_settings("auto", None, weights_dir, offline)
+    settings = run_settings("auto", weights, weights_dir, offline)
     # Named ones through the registry: an unknown name is the usual one-line error (with its
     # "did you mean").
     codecs = [registry.get(n.strip()) for n in names] if names else registry.all()
+    # --weights as compare takes it (a codec not listed, or a file that is no checkpoint, is
+    # refused the same way), so that -v shows where a run would take them from.
+    check_weights_codecs(settings, codecs, registry, add="name it too")
     rows = []
     for codec in codecs:
         weights = None

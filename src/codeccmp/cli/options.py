@@ -118,7 +118,7 @@ def run_settings(device: str, weights: list[str] | None, weights_dir: Path | Non
 
 
 def check_weights_codecs(settings: RunSettings, selected: Sequence[Codec],
-                         registry: CodecRegistry) -> None:
+                         registry: CodecRegistry, add: str = "add it to --codecs") -> None:
     """Every ``--weights`` entry must name a learned codec being run: a typo or a standard
     codec would otherwise be ignored silently, and the run use other weights. Then each
     codec given weights is configured with the run's settings now, before any coding: what
@@ -135,7 +135,7 @@ def check_weights_codecs(settings: RunSettings, selected: Sequence[Codec],
             continue
         if name in {n.lower() for n in learned}:
             raise UsageError(f"--weights {key}: {name} is not among the codecs run here "
-                             "(add it to --codecs)")
+                             f"({add})")
         known = ", ".join(learned) if learned else "none installed"
         raise UsageError(f"--weights {key}: {name!r} is not a learned codec; known learned "
                          f"codecs: {known}")
