@@ -147,8 +147,9 @@ def architecture_class(arch: str) -> type:
     return cls
 
 
-def _mismatch(arch: str, exc: BaseException) -> CodecError:
-    """Turn a load_state_dict failure into one readable line."""
+def _mismatch(arch: str, exc: BaseException, path: Path) -> CodecError:
+    """Turn a load_state_dict failure into one readable line, naming the file (a run may
+    take several)."""
     text = str(exc)
     parts: list[str] = []
     for label, pattern in (("missing keys", r"Missing key\(s\) in state_dict: (.*)"),
@@ -168,7 +169,7 @@ def _mismatch(arch: str, exc: BaseException) -> CodecError:
         parts.append(str(exc).strip().splitlines()[0])
     if not parts:
         parts.append(_short(exc))
-    return CodecError(f"state dict does not match {arch}: {'; '.join(parts)}")
+    return CodecError(f"{path}: state dict does not match {arch}: {'; '.join(parts)}")
 
 
 def build_model(
@@ -195,7 +196,7 @@ def build_model(
     except TypeError as exc:
         raise CodecError(f"checkpoint {path}: bad config for {arch} ({_short(exc)})") from None
     except (KeyError, RuntimeError, ValueError, IndexError, AttributeError) as exc:
-        raise _mismatch(arch, exc) from None
+        raise _mismatch(arch, exc, path) from None
     # Checkpoints saved before update() have empty CDF tables; fill them (no-op otherwise).
     model.update()
     model.eval()
