@@ -75,6 +75,7 @@ def compare_command(
 ) -> int:
     """Code IMAGE with every codec at the bitrate closest to --bpp and compare the results."""
     from codeccmp.cli.options import (
+        check_roi_count,
         check_weights_codecs,
         parse_codec_list,
         plugin_sources,
@@ -109,8 +110,7 @@ def compare_command(
     rois = parse_rois(roi)
     if rois is None and montage is not None:
         raise UsageError(NO_MONTAGE)
-    if roi_count < 1:
-        raise UsageError(f"--roi-count must be at least 1, got {roi_count}")
+    check_roi_count(roi_count)
     outputs = _plan_outputs(selected, force, json_path, out, report, montage, rois)
     if montage is None and out is not None and rois is not None:
         montage = out / "montage.png"

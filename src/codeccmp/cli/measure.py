@@ -88,6 +88,7 @@ def measure_command(
 ) -> None:
     """PSNR, SSIM, MS-SSIM and per-ROI directional error of each DECODED against ORIGINAL."""
     from codeccmp.cli.compare import NO_MONTAGE, NOT_MEASURED, parse_rois
+    from codeccmp.cli.options import check_roi_count
     from codeccmp.measure.metrics import ms_ssim, ms_ssim_db, psnr, ssim
     from codeccmp.model.fileio import Outputs, atomic_write_json, is_stdout
     from codeccmp.model.images import load_image, to_gray
@@ -96,8 +97,7 @@ def measure_command(
     from codeccmp.stripes import NO_REGIONS, directional_error
 
     wanted = parse_rois(roi)  # "auto", the regions given, or None: no stripe analysis
-    if roi_count < 1:  # as compare and sweep refuse it (it read "No stripe regions found")
-        raise UsageError(f"--roi-count must be at least 1, got {roi_count}")
+    check_roi_count(roi_count)
     if wanted is None and montage is not None:
         raise UsageError(NO_MONTAGE)
     outputs = Outputs(force)  # checked now; written together at the end (or not at all)

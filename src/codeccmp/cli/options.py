@@ -51,6 +51,14 @@ JumpCheckOpt = Annotated[bool, typer.Option(
          "VTM's or HM's do).")]
 
 
+def check_roi_count(roi_count: int) -> int:
+    """``--roi-count``, the same rule in every command that finds regions (0 once read "No
+    stripe regions found" in measure)."""
+    if roi_count < 1:
+        raise UsageError(f"--roi-count must be at least 1, got {roi_count}")
+    return roi_count
+
+
 def plugin_sources(plugin: list[Path] | None, codec_config: list[Path] | None) -> list[Path]:
     """``--plugin`` and ``--codec-config`` files, in one list for the registry and workers."""
     for path in codec_config or []:

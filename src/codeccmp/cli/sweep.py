@@ -130,6 +130,7 @@ def sweep_command(
     """Run the comparison at every --bpp target, on IMAGE or every image in a folder."""
     from codeccmp.cli.compare import parse_rois
     from codeccmp.cli.options import (
+        check_roi_count,
         check_weights_codecs,
         parse_codec_list,
         plugin_sources,
@@ -168,8 +169,7 @@ def sweep_command(
     if cache_dir is not None and cache_dir.exists() and not cache_dir.is_dir():
         raise UsageError(f"--cache-dir {cache_dir} exists and is not a directory")
     rois = parse_rois(roi)
-    if roi_count < 1:
-        raise UsageError(f"--roi-count must be at least 1, got {roi_count}")
+    check_roi_count(roi_count)
     names = parse_codec_list(codecs)
     settings = run_settings(device, weights, weights_dir, offline)
     registry = load_registry(plugin_sources(plugin, codec_config))
