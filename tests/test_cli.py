@@ -269,8 +269,10 @@ def test_help_and_codecs_do_not_import_torch() -> None:
         assert "HEAVY []" in p.stderr, (args, p.stderr[-500:])
     # The top-level help (and a shell completion of a command or option name) loads the
     # plugins for their commands, and nothing of NumPy, Pillow or SciPy.
+    # Nor importlib.metadata: entry points are read by codeccmp.installed.
     p = run(python_argv(code.replace("('torch', 'compressai', 'matplotlib')",
-                                     "('torch', 'numpy', 'PIL', 'scipy')"), "--help"),
+                                     "('torch', 'numpy', 'PIL', 'scipy', 'importlib.metadata')"),
+                        "--help"),
             timeout=120)
     assert "HEAVY []" in p.stderr, p.stderr[-500:]
 
@@ -288,7 +290,8 @@ def test_a_run_without_stripe_regions_loads_no_stripe_analysis(tmp_path: Path) -
     Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(img)
     code = ("import sys; from codeccmp.cli.app import main\n"
             "try: main(sys.argv[1:])\nexcept SystemExit: pass\n"
-            "mods = ('torch', 'codeccmp.pipeline.analysis', 'codeccmp.stripes.field')\n"
+            "mods = ('torch', 'importlib.metadata', 'codeccmp.pipeline.analysis',\n"
+            "        'codeccmp.stripes.field')\n"
             "print('LOADED', [m for m in mods if m in sys.modules], file=sys.stderr)")
     args = ["compare", str(img), "--bpp", "1", "--codecs", "jpeg", "-q"]
     p = run(python_argv(code, *args, "--roi", "none"), timeout=120)

@@ -195,13 +195,12 @@ def test_the_measuring_libraries_are_part_of_the_measure_fingerprint(
         library: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """NumPy and SciPy compute every fixed measurement (SSIM and MS-SSIM with SciPy's BLAS,
     the stripe analysis): another version of either must not be served the old results."""
-    from importlib import metadata
-
+    from codeccmp import installed
     from codeccmp.sweep.runner import measure_fingerprint
 
     before = measure_fingerprint(None)
-    real = metadata.version
-    monkeypatch.setattr(metadata, "version",
+    real = installed.version
+    monkeypatch.setattr(installed, "version",
                         lambda name: "0.0.1" if name == library else real(name))
     assert measure_fingerprint(None) != before
 

@@ -199,13 +199,15 @@ def test_codec_config_goes_through_the_hook(tmp_path: Path,
                       'kind = "integer"\nlow = 0\nhigh = 10\nrate_increases = true\n')
     assert load_registry([config]).plugin_of("mini") == f"config:{config.resolve()}"
     # Without the external plugin nothing claims the file: it is tried as Python, and refused.
-    load = pluggy.PluginManager.load_setuptools_entrypoints
+    import codeccmp.plugins
 
-    def without_external(self: pluggy.PluginManager, group: str, name: str | None = None) -> int:
-        self.set_blocked("external")
-        return load(self, group, name)
+    load = codeccmp.plugins.load_entry_points
 
-    monkeypatch.setattr(pluggy.PluginManager, "load_setuptools_entrypoints", without_external)
+    def without_external(pm: pluggy.PluginManager) -> None:
+        pm.set_blocked("external")  # the loader skips a blocked name, as pluggy's does
+        load(pm)
+
+    monkeypatch.setattr(codeccmp.plugins, "load_entry_points", without_external)
     with pytest.raises(UsageError, match="cannot load plugin file"):
         load_registry([config])
 

@@ -206,14 +206,15 @@ class LearnedCodec(Codec):
     def library(self) -> dict[str, str]:
         """Versions from package metadata (no import); CUDA and GPU once torch is loaded."""
         import sys
-        from importlib.metadata import PackageNotFoundError, version
 
+        from codeccmp import installed
         from codeccmp_compressai import bitstream
 
         info: dict[str, str] = {}
         for pkg in ("compressai", "torch"):
-            with contextlib.suppress(PackageNotFoundError):
-                info[pkg] = version(pkg)
+            found = installed.version(pkg)
+            if found is not None:
+                info[pkg] = found
         info["bitstream"] = f"codeccmp-learned/{bitstream.FORMAT_VERSION}"
         torch = sys.modules.get("torch")
         dev = self.device() if torch is not None else ""

@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 import io
 import math
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
+from codeccmp import installed
 from codeccmp.codec import Codec, CodecError, Encoded, OptionSpec, Param, ParamSpace
 from codeccmp_pillow.rate_priors import TYPICAL_BPP
 
@@ -237,7 +237,7 @@ class AvifCodec(PillowCodec):
 
             lib["libavif"] = features.version("avif") or "unknown"
         elif backend:
-            lib["pillow-avif-plugin"] = metadata.version("pillow-avif-plugin")
+            lib["pillow-avif-plugin"] = installed.version("pillow-avif-plugin") or "unknown"
         return lib
 
 
@@ -312,7 +312,7 @@ class JxlCodec(PillowCodec):
 
     def library(self) -> dict[str, str]:
         return {"pillow": _pil_version(),
-                "pillow-jxl-plugin": metadata.version("pillow-jxl-plugin")}
+                "pillow-jxl-plugin": installed.version("pillow-jxl-plugin") or "unknown"}
 
     def encode(self, image: np.ndarray, param: Param) -> Encoded:
         importlib.import_module("pillow_jxl")

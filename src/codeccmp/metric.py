@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from typing import TYPE_CHECKING
+
+from codeccmp import installed
 
 if TYPE_CHECKING:  # annotations only (see codeccmp.codec)
     import numpy as np
@@ -75,9 +76,7 @@ class Metric:
     def availability(self) -> str | None:
         """``None`` if usable here, else a one-line reason (package or weights missing)."""
         for p in self.packages:
-            try:
-                metadata.version(p)
-            except metadata.PackageNotFoundError:
+            if installed.version(p) is None:
                 return f"needs the {p} package (pip install 'codeccmp[perceptual]')"
         return None
 
@@ -85,10 +84,7 @@ class Metric:
         """``{"package": "version"}`` of what computes the value (recorded in results)."""
         out: dict[str, str] = {}
         for p in self.packages:
-            try:
-                out[p] = metadata.version(p)
-            except metadata.PackageNotFoundError:
-                out[p] = "missing"
+            out[p] = installed.version(p) or "missing"
         return out
 
     def compute(self, original: np.ndarray, reconstruction: np.ndarray) -> float | None:

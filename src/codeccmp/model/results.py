@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import math
 import platform
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from codeccmp import __version__
+from codeccmp import __version__, installed
 from codeccmp.errors import UsageError
 
 Status = Literal["ok", "skipped", "failed"]
@@ -277,35 +276,28 @@ def validate_comparison(d: Any) -> str | None:
 
 
 def environment() -> dict[str, Any]:
-    """Versions and platform, so a table can be reproduced later."""
+    """Versions and platform, so a table can be reproduced later.
+
+    Read once a process (``_environment``): nothing here changes while it runs, and
+    ``platform.platform()`` runs ``uname -p`` as a program (about 8 ms). The run's warm-up
+    thread asks first (``pipeline.warmup``), while the codecs code."""
+    env = _environment()
+    return {**env, "versions": dict(env["versions"])}
+
+
+@functools.cache
+def _environment() -> dict[str, Any]:
     versions: dict[str, str] = {"codeccmp": __version__}
     for name in _TRACKED:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = _version(name)
+        found = installed.version(name)
+        if found is not None:
+            versions[name] = found
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "machine": platform.machine(),
         "versions": versions,
     }
-
-
-def _version(name: str) -> str:
-    """An installed distribution's version, read from its metadata's header lines only.
-
-    ``importlib.metadata.version`` parses the whole METADATA file as an e-mail message, long
-    description and licence texts included (tens of kilobytes for NumPy and SciPy): 15 ms of
-    the 20 this table cost at every run. The core metadata specification puts ``Version``
-    among the headers, which end at the first blank line.
-    """
-    dist = metadata.distribution(name)
-    for line in (dist.read_text("METADATA") or dist.read_text("PKG-INFO") or "").splitlines():
-        if not line.strip():
-            break
-        key, _, value = line.partition(":")
-        if key.strip().lower() == "version":
-            return value.strip()
-    return dist.version  # no header found: let the library say
 
 
 def _json_safe(obj: Any) -> Any:

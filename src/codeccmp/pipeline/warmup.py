@@ -5,9 +5,10 @@ the development machine, more than the standard codecs' whole rate searches. Imp
 wait until they are needed sit on the critical path; started at the beginning of a run they
 overlap the standard codecs' work (Pillow's encoders release the GIL) and use the second
 core. What is warmed: the metrics' BLAS kernel (``measure.metrics.prepare``: the first SSIM
-would otherwise load and check it on the critical path, about 30 ms), then each available
-codec's ``Codec.warm_up`` (the metrics import nothing heavy: a run with only standard
-codecs never imports torch).
+would otherwise load and check it on the critical path, about 30 ms), the results'
+provenance (``model.results.environment``: ``platform.platform()`` runs ``uname -p`` as a
+program), then each available codec's ``Codec.warm_up`` (the metrics import nothing heavy:
+a run with only standard codecs never imports torch).
 
 Python cannot import one package graph from two threads at once safely: a thread that
 imports a torch submodule while another is half-way through ``import torch`` can be handed
@@ -76,8 +77,9 @@ def _warm(codecs: Sequence[Codec]) -> None:
         gc.disable()
     try:
         from codeccmp.measure import metrics
+        from codeccmp.model.results import environment
 
-        for fn in (metrics.prepare, *(c.warm_up for c in codecs)):
+        for fn in (metrics.prepare, environment, *(c.warm_up for c in codecs)):
             with contextlib.suppress(Exception):  # failures resurface where they matter
                 fn()
     finally:

@@ -165,7 +165,8 @@ def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
     encodings, which such a change does not touch.
     """
     import hashlib
-    from importlib import metadata
+
+    from codeccmp import installed
 
     h = hashlib.sha256()
     for src in measure_sources():
@@ -174,10 +175,7 @@ def measure_fingerprint(rois: Sequence[Roi] | str | None = "auto",
     out = {"version": MEASURE_VERSION, "code": h.hexdigest(),
            "rois": spec, "roi_count": roi_count if spec == "auto" else None}
     for lib in _MEASURE_LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            out[lib] = "none"
+        out[lib] = installed.version(lib) or "none"
     if metrics:  # only when asked: a plain sweep keeps the keys it had
         out["metrics"] = metrics
     if not jump_check:  # a result without the check lacks the note one with it may have
