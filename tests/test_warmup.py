@@ -135,3 +135,41 @@ def test_command_line_run_pauses_collection_while_importing(monkeypatch) -> None
         assert gc.isenabled() and gc.get_freeze_count() > 0  # back on; imports frozen
     finally:
         gc.unfreeze()
+
+
+def test_a_command_line_start_pauses_collection_until_the_last_holder_lets_go(
+        monkeypatch) -> None:  # noqa: ANN001
+    """The start-up's pause ends after ``STARTUP_PAUSE_S`` (a run of minutes must not go
+    without the collector) or, when the warm-up still holds it, when the warm-up lets go,
+    which freezes its imports first."""
+    import gc
+    import time
+
+    from codeccmp.pipeline import warmup
+
+    monkeypatch.setattr(warmup, "_OWN_PROCESS", False)
+    monkeypatch.setattr(warmup, "STARTUP_PAUSE_S", 0.2)
+    monkeypatch.setattr(warmup, "_PAUSE", {"holders": 0, "freeze": False})
+    frozen = gc.get_freeze_count()
+
+    def wait_for(done) -> None:  # noqa: ANN001 - the timer's thread, however loaded the box
+        deadline = time.monotonic() + 30
+        while not done() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    try:
+        warmup.own_process()
+        assert not gc.isenabled()
+        warmup._pause()  # the warm-up starts, and is still importing when the timer fires
+        wait_for(lambda: warmup._PAUSE["holders"] == 1)
+        assert warmup._PAUSE["holders"] == 1 and not gc.isenabled()
+        warmup._resume(freeze=True)  # the warm-up ends: the last holder
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+        gc.unfreeze()
+        warmup.own_process()  # alone: the timer turns it back on, nothing frozen
+        assert not gc.isenabled()
+        wait_for(gc.isenabled)
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+        gc.enable()

@@ -96,6 +96,13 @@ def main(argv: list[str] | None = None, *, own_process: bool = True) -> None:
     ``own_process=False`` runs the command inside someone else's Python process (the tests
     do): then nothing process-wide is changed (see ``codeccmp.pipeline.warmup.own_process``).
     """
+    if own_process:
+        from codeccmp.pipeline import warmup
+
+        # A command-line run owns its process: the cyclic garbage collector is kept off
+        # while it starts and while the warm-up imports, and what the warm-up imported is
+        # frozen.
+        warmup.own_process()
     try:
         _load_commands(_builtin_run(argv))
     except UsageError as exc:
@@ -103,11 +110,6 @@ def main(argv: list[str] | None = None, *, own_process: bool = True) -> None:
         sys.exit(2)
     if not own_process:
         sys.exit(_run(argv))
-    from codeccmp.pipeline import warmup
-
-    # A command-line run owns its process: the warm-up may keep the cyclic garbage collector
-    # off while it imports and freeze what it imported.
-    warmup.own_process()
     try:
         rv = _run(argv)
     finally:

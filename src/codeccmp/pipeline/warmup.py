@@ -55,26 +55,59 @@ def start(codecs: Sequence[Codec], settings: RunSettings) -> threading.Thread:
 
 
 _OWN_PROCESS = False
+#: How long a command-line run keeps the cyclic garbage collector off from its start (see
+#: :func:`own_process`): longer than any command's imports, short enough that no work of
+#: minutes runs without it.
+STARTUP_PAUSE_S = 1.0
+_PAUSE = {"holders": 0, "freeze": False}
+_PAUSE_LOCK = threading.Lock()
 
 
 def own_process() -> None:
-    """Declare that this process is a command-line run, not someone's Python session.
+    """Declare that this process is a command-line run, not someone's Python session, and
+    keep the cyclic garbage collector off for its start (``STARTUP_PAUSE_S``).
 
-    Only then does the warm-up touch the cyclic garbage collector: it keeps it off while it
-    imports (torch and compressai create so many objects that the collections triggered
-    during their import cost 0.5 s of 2.3 s on the development machine) and freezes what
-    exists afterwards (``gc.freeze``: modules live as long as the process; later
-    collections need not walk them again). Both are process-wide, which a library must not
-    impose on the program that imports it.
+    Only then is the collector touched, since it is process-wide, which a library must not
+    impose on the program that imports it. Imports make objects that live as long as the
+    process, and each few hundred of them set off a collection that walks them: about 80
+    collections and 10–15 ms of a 0.35 s JPEG ``compare`` on the development machine, and
+    for torch and compressai, which the warm-up imports, 0.5 s of 2.3 s. So the start-up and
+    the warm-up each hold the collector off (:func:`_pause`); when the last lets go it runs
+    again, after the warm-up's imports are frozen (``gc.freeze``: later collections need not
+    walk them again).
     """
     global _OWN_PROCESS
     _OWN_PROCESS = True
+    _pause()
+    timer = threading.Timer(STARTUP_PAUSE_S, _resume)
+    timer.daemon = True  # never keeps a finished run waiting
+    timer.start()
+
+
+def _pause() -> None:
+    with _PAUSE_LOCK:
+        _PAUSE["holders"] += 1
+        gc.disable()
+
+
+def _resume(freeze: bool = False) -> None:
+    """Let go of one :func:`_pause`; the last to let go turns the collector back on, first
+    freezing what exists if any holder asked to (the warm-up: its imports)."""
+    with _PAUSE_LOCK:
+        _PAUSE["freeze"] = _PAUSE["freeze"] or freeze
+        _PAUSE["holders"] -= 1
+        if _PAUSE["holders"] > 0:
+            return
+        if _PAUSE["freeze"]:
+            gc.freeze()
+        _PAUSE["freeze"] = False
+        gc.enable()
 
 
 def _warm(codecs: Sequence[Codec]) -> None:
-    paused = _OWN_PROCESS and gc.isenabled()
+    paused = _OWN_PROCESS
     if paused:
-        gc.disable()
+        _pause()
     try:
         from codeccmp.measure import metrics
         from codeccmp.model.results import environment
@@ -84,5 +117,4 @@ def _warm(codecs: Sequence[Codec]) -> None:
                 fn()
     finally:
         if paused:
-            gc.freeze()
-            gc.enable()
+            _resume(freeze=True)
