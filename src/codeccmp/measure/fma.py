@@ -9,8 +9,8 @@ the operation two ways, the same bits each:
   and on ARM fuse), loaded without SciPy's linear algebra and used only once
   :func:`fused_block` has checked it, since a BLAS may as well multiply and then add. Some
   fuse only in blocks: OpenBLAS's Haswell and Zen kernels (every AVX2 CPU without AVX-512)
-  fuse runs of 32 values and multiply-then-add the rest, so the runs are given to the BLAS
-  and the few values left to the emulation (:func:`axpy_chunks`);
+  fuse runs of 32 values and multiply-then-add the rest, so the BLAS is only ever given
+  whole runs (:func:`axpy_chunks`);
 - :func:`fma`: an exact emulation in NumPy, about 40 times slower, for where there is none.
 
 Why a module of its own: the emulation and the check are numerics that stand apart from
@@ -40,10 +40,16 @@ def axpy_chunks(axpy: Any, src: np.ndarray, acc: np.ndarray, n: int, w: np.float
                 offx: int, block: int = 1) -> None:
     """``acc[:n] += w · src[offx:offx + n]``, fused, as saxpy calls of at most
     ``AXPY_CHUNK`` values, each a multiple of ``block`` (what :func:`fused_block` found the
-    BLAS fuses), and the fewer than ``block`` values left by :func:`fma`. Arguments by
-    position and the weight as a Python float (exact): these calls are most of SSIM's work
-    on ordinary images, and a call's overhead (0.6 µs with keywords, 0.3 µs by position) is
-    as much as its arithmetic (SSIM + MS-SSIM of Barbara 68 → 53 ms)."""
+    BLAS fuses). Arguments by position and the weight as a Python float (exact): these
+    calls are most of SSIM's work on ordinary images, and a call's overhead (0.6 µs with
+    keywords, 0.3 µs by position) is as much as its arithmetic (SSIM + MS-SSIM of Barbara
+    68 → 53 ms).
+
+    The fewer than ``block`` values left at the end go to the BLAS too, as the last
+    ``block`` values of ``acc[:n]``: those of them already updated are copied first and put
+    back after (so each value is updated once, fused). Only where ``n`` is under ``block``
+    does :func:`fma` emulate them: a call of it costs about 9 µs, and on OpenBLAS's AVX2
+    kernels (``block`` 32) one came with most saxpy calls, a third of SSIM's time there."""
     a = float(w)
     chunk = AXPY_CHUNK - AXPY_CHUNK % block
     for i in range(0, n, chunk):
@@ -51,9 +57,17 @@ def axpy_chunks(axpy: Any, src: np.ndarray, acc: np.ndarray, n: int, w: np.float
         run = m - m % block
         if run:
             axpy(src, acc, run, a, offx + i, 1, i, 1)
-        if run < m:
-            fma(src[offx + i + run:offx + i + m].reshape(1, -1), w,
-                acc[i + run:i + m].reshape(1, -1))
+        if run == m:
+            continue
+        end = i + m
+        if end < block:
+            fma(src[offx + i + run:offx + end].reshape(1, -1), w,
+                acc[i + run:end].reshape(1, -1))
+            continue
+        start = end - block
+        done = acc[start:i + run].copy()  # updated already, by this call or the last
+        axpy(src, acc, block, a, offx + start, 1, start, 1)
+        acc[start:i + run] = done
 
 
 def scipy_saxpy() -> Any:
